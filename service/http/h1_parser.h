@@ -1,0 +1,75 @@
+#pragma once
+// A strict HTTP/1.1 codec (RFC 9110 / RFC 9112) written as pure functions over byte spans.
+// Nothing here allocates per byte, copies the input, or does I/O. Each call returns how many bytes
+// it consumed, that it needs more, or an error with its position and the status to answer with.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "http/message.h"
+
+namespace proxy::http {
+
+enum class ParseStatus : std::uint8_t { Complete, NeedMore, Error };
+
+struct ParseError {
+    int status = 400;          // 400, 413, 414, 431, 501 or 505 for requests; 502 for responses
+    std::size_t offset = 0;    // byte position in the input where the problem was found
+    std::string_view reason;   // static text, e.g. "both Content-Length and Transfer-Encoding"
+};
+
+struct ParseResult {
+    ParseStatus status = ParseStatus::NeedMore;
+    std::size_t consumed = 0;  // on Complete: the size of the head, including the final CRLFCRLF
+    ParseError error;          // on Error
+};
+
+struct H1Limits {
+    std::size_t maxRequestLine = 8 * 1024;  // request line or status line; over it: 414 (502)
+    std::size_t maxHeaderBytes = 64 * 1024; // whole head; over it: 431 (502)
+    std::size_t maxHeaders = 100;           // field count; over it: 431 (502)
+};
+
+// Parses a request head. On Complete, out.* views point into `input`. On NeedMore nothing in out is
+// meaningful; call again with more bytes (the same prefix plus new data). Rules enforced here:
+// CRLF line endings only, no obs-fold, no whitespace before ':', token-only names, no CTL/NUL in
+// values, exactly one Host on HTTP/1.1, CL+TE together rejected, several or non-decimal CL values
+// rejected, TE must end in chunked (else 501) and is refused on HTTP/1.0, CONNECT answered 405,
+// unknown versions 505.
+ParseResult parseRequestHead(std::span<const char> input, const H1Limits& limits, RequestHead& out);
+
+// Parses a response head with the same strictness (errors carry status 502). requestMethod decides
+// bodiless responses (HEAD); 1xx, 204 and 304 never have a body.
+ParseResult parseResponseHead(std::span<const char> input, const H1Limits& limits,
+                              Method requestMethod, ResponseHead& out);
+
+// Incremental decoder for the chunked transfer coding. Feed it bytes; each call consumes framing and
+// returns at most one run of body data (a view into the input). Chunk extensions are checked and
+// dropped; trailers are checked and dropped (bounded by maxTrailerBytes).
+class ChunkedDecoder {
+public:
+    struct Step {
+        ParseStatus status = ParseStatus::NeedMore;  // Complete once the last chunk and trailers are read
+        std::size_t consumed = 0;   // bytes of input used by this step (framing + data)
+        std::string_view data;      // body bytes produced by this step (may be empty)
+        ParseError error;
+    };
+    explicit ChunkedDecoder(std::size_t maxTrailerBytes = 8 * 1024) : maxTrailer_(maxTrailerBytes) {}
+    Step decode(std::span<const char> input);
+    bool done() const { return state_ == State::Done; }
+    void reset() { *this = ChunkedDecoder(maxTrailer_); }
+
+private:
+    enum class State : std::uint8_t { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done };
+    State state_ = State::Size;
+    std::uint64_t remaining_ = 0;
+    std::size_t sizeDigits_ = 0;
+    std::size_t trailerBytes_ = 0;
+    std::size_t maxTrailer_;
+    // small bits of state for extension/trailer scanning
+    std::uint8_t sub_ = 0;
+};
+
+}  // namespace proxy::http

@@ -1,0 +1,156 @@
+#pragma once
+// The configuration model: one JSON document, validated once into an immutable snapshot.
+// Everything here is plain data; shared/ has no Qt and no asio. The service turns a Config into its
+// runtime objects, the console edits the JSON and runs the same validator before it sends anything.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace proxy::config {
+
+// "127.0.0.1:80", "[::1]:8080", "0.0.0.0:8080", and for upstream servers also "app.local:80".
+struct HostPort {
+    enum class Kind : std::uint8_t { IPv4, IPv6, Name };
+    Kind kind = Kind::IPv4;
+    std::string host;  // without brackets for IPv6
+    std::uint16_t port = 0;
+
+    std::string toString() const;  // IPv6 comes back bracketed
+    friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+struct ControlConfig {
+    std::string endpoint;  // Unix socket path, or \\.\pipe\NAME on Windows
+    std::string readOnlyGroup;  // optional: a group granted the read-only role
+};
+
+struct LoggingConfig {
+    std::string database;     // SQLite access log
+    std::string accessLogFile;  // JSON-lines access log (optional; the sink when SQLite is absent)
+    std::string errorLogFile;   // levelled error/event log (optional)
+    std::string level = "info";  // error, warn, info, debug
+};
+
+struct Limits {
+    std::uint32_t maxRequestLine = 8 * 1024;     // bytes; over it: 414
+    std::uint32_t maxHeaderBytes = 64 * 1024;    // whole header section; over it: 431
+    std::uint32_t maxHeaders = 100;              // header fields; over it: 431
+    std::uint64_t maxBodyBytes = 100ull << 20;   // request body; over it: 413 (0 = unlimited)
+};
+
+struct Timeouts {
+    std::chrono::milliseconds header{10'000};            // client must finish the header section
+    std::chrono::milliseconds clientIdle{60'000};        // keep-alive idle, and body inactivity
+    std::chrono::milliseconds upstreamConnect{5'000};
+    std::chrono::milliseconds upstreamResponse{60'000};  // inactivity while waiting on the origin
+    std::chrono::milliseconds tunnelIdle{300'000};       // WebSocket / Upgrade tunnels
+    std::chrono::milliseconds shutdown{10'000};          // graceful drain bound
+};
+
+struct ForwardedHeaders {
+    bool xForwarded = true;  // X-Forwarded-For, -Proto, -Host
+    bool via = true;
+    bool forwarded = false;  // RFC 7239
+};
+
+struct Listener {
+    std::string name;
+    HostPort address;
+};
+
+struct Server {
+    HostPort address;
+    std::uint32_t weight = 1;
+    std::uint32_t maxConnections = 0;  // 0 = unlimited
+};
+
+enum class Balance : std::uint8_t { RoundRobin, LeastConnections, IpHash, Hash };
+
+struct HealthCheck {
+    std::string method = "GET";
+    std::string path = "/health";
+    std::uint16_t expectStatusMin = 200;
+    std::uint16_t expectStatusMax = 399;
+    std::string expectBody;  // optional substring
+    std::chrono::milliseconds interval{2'000};
+    std::chrono::milliseconds timeout{1'000};
+    std::uint32_t rise = 2;
+    std::uint32_t fall = 3;
+};
+
+struct Keepalive {
+    std::uint32_t maxIdle = 32;  // idle pooled connections per server and worker
+    std::chrono::milliseconds idleTimeout{60'000};
+};
+
+struct Upstream {
+    std::string name;
+    Balance balance = Balance::RoundRobin;
+    std::vector<Server> servers;
+    Keepalive keepalive;
+    std::optional<HealthCheck> healthCheck;
+    std::uint32_t retries = 0;
+};
+
+struct HeaderRules {
+    // Values may use variables: ${client_ip}, ${client_port}, ${request_id}, ${host}, ${scheme}.
+    std::vector<std::pair<std::string, std::string>> set;  // replace (or add when absent)
+    std::vector<std::pair<std::string, std::string>> add;  // append another field
+    std::vector<std::string> remove;
+    bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+struct Match {
+    std::string host = "*";        // "example.com", "*.example.com" or "*"
+    std::string pathPrefix;        // at most one of pathPrefix, pathExact, pathRegex is set
+    std::string pathExact;
+    std::string pathRegex;         // ECMAScript, matched against the whole path
+    std::vector<std::string> methods;  // empty = any
+    std::vector<std::pair<std::string, std::string>> headers;  // name -> exact value ("" = present)
+};
+
+struct PathRewrite {
+    std::string stripPrefix;
+    std::string regex;    // replace the first match of regex in the path with replacement
+    std::string replacement;
+};
+
+struct Route {
+    std::string name;
+    std::string listener;  // empty = every listener
+    Match match;
+    std::string upstream;
+    PathRewrite rewrite;
+    HeaderRules requestHeaders;
+    HeaderRules responseHeaders;
+};
+
+struct Config {
+    unsigned workers = 0;  // 0 = one per core
+    ControlConfig control;
+    LoggingConfig logging;
+    Limits limits;
+    Timeouts timeouts;
+    ForwardedHeaders forwarded;
+    std::vector<Listener> listeners;
+    std::vector<Upstream> upstreams;
+    std::vector<Route> routes;
+
+    const Upstream* findUpstream(std::string_view name) const;
+    const Listener* findListener(std::string_view name) const;
+};
+
+// Platform defaults for paths (pipe name on Windows, /run/proxy/... on Linux).
+struct PlatformDefaults {
+    std::string configPath;
+    std::string controlEndpoint;
+    std::string logDatabase;
+    static PlatformDefaults current();
+};
+
+}  // namespace proxy::config
