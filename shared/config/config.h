@@ -27,6 +27,7 @@ struct HostPort {
 struct ControlConfig {
     std::string endpoint;  // Unix socket path, or \\.\pipe\NAME on Windows
     std::string readOnlyGroup;  // optional: a group granted the read-only role
+    friend bool operator==(const ControlConfig&, const ControlConfig&) = default;
 };
 
 struct LoggingConfig {
@@ -34,6 +35,7 @@ struct LoggingConfig {
     std::string accessLogFile;  // JSON-lines access log (optional; the sink when SQLite is absent)
     std::string errorLogFile;   // levelled error/event log (optional)
     std::string level = "info";  // error, warn, info, debug
+    friend bool operator==(const LoggingConfig&, const LoggingConfig&) = default;
 };
 
 struct Limits {
@@ -41,6 +43,7 @@ struct Limits {
     std::uint32_t maxHeaderBytes = 64 * 1024;    // whole header section; over it: 431
     std::uint32_t maxHeaders = 100;              // header fields; over it: 431
     std::uint64_t maxBodyBytes = 100ull << 20;   // request body; over it: 413 (0 = unlimited)
+    friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct Timeouts {
@@ -50,23 +53,27 @@ struct Timeouts {
     std::chrono::milliseconds upstreamResponse{60'000};  // inactivity while waiting on the origin
     std::chrono::milliseconds tunnelIdle{300'000};       // WebSocket / Upgrade tunnels
     std::chrono::milliseconds shutdown{10'000};          // graceful drain bound
+    friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 
 struct ForwardedHeaders {
     bool xForwarded = true;  // X-Forwarded-For, -Proto, -Host
     bool via = true;
     bool forwarded = false;  // RFC 7239
+    friend bool operator==(const ForwardedHeaders&, const ForwardedHeaders&) = default;
 };
 
 struct Listener {
     std::string name;
     HostPort address;
+    friend bool operator==(const Listener&, const Listener&) = default;
 };
 
 struct Server {
     HostPort address;
     std::uint32_t weight = 1;
     std::uint32_t maxConnections = 0;  // 0 = unlimited
+    friend bool operator==(const Server&, const Server&) = default;
 };
 
 enum class Balance : std::uint8_t { RoundRobin, LeastConnections, IpHash, Hash };
@@ -81,11 +88,13 @@ struct HealthCheck {
     std::chrono::milliseconds timeout{1'000};
     std::uint32_t rise = 2;
     std::uint32_t fall = 3;
+    friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
 struct Keepalive {
     std::uint32_t maxIdle = 32;  // idle pooled connections per server and worker
     std::chrono::milliseconds idleTimeout{60'000};
+    friend bool operator==(const Keepalive&, const Keepalive&) = default;
 };
 
 struct Upstream {
@@ -95,6 +104,7 @@ struct Upstream {
     Keepalive keepalive;
     std::optional<HealthCheck> healthCheck;
     std::uint32_t retries = 0;
+    friend bool operator==(const Upstream&, const Upstream&) = default;
 };
 
 struct HeaderRules {
@@ -103,6 +113,7 @@ struct HeaderRules {
     std::vector<std::pair<std::string, std::string>> add;  // append another field
     std::vector<std::string> remove;
     bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+    friend bool operator==(const HeaderRules&, const HeaderRules&) = default;
 };
 
 struct Match {
@@ -112,12 +123,14 @@ struct Match {
     std::string pathRegex;         // ECMAScript, matched against the whole path
     std::vector<std::string> methods;  // empty = any
     std::vector<std::pair<std::string, std::string>> headers;  // name -> exact value ("" = present)
+    friend bool operator==(const Match&, const Match&) = default;
 };
 
 struct PathRewrite {
     std::string stripPrefix;
     std::string regex;    // replace the first match of regex in the path with replacement
     std::string replacement;
+    friend bool operator==(const PathRewrite&, const PathRewrite&) = default;
 };
 
 struct Route {
@@ -128,6 +141,7 @@ struct Route {
     PathRewrite rewrite;
     HeaderRules requestHeaders;
     HeaderRules responseHeaders;
+    friend bool operator==(const Route&, const Route&) = default;
 };
 
 struct Config {
@@ -143,6 +157,7 @@ struct Config {
 
     const Upstream* findUpstream(std::string_view name) const;
     const Listener* findListener(std::string_view name) const;
+    friend bool operator==(const Config&, const Config&) = default;
 };
 
 // Platform defaults for paths (pipe name on Windows, /run/proxy/... on Linux).

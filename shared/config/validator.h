@@ -37,3 +37,13 @@ LoadResult loadConfig(std::string_view jsonText);
 LoadResult loadConfigFile(const std::string& path);
 
 }  // namespace proxy::config
+
+namespace proxy::config {
+
+// Every key the validator accepts, as JSON-pointer-like paths with "*" for array items:
+// "/workers", "/routes", "/routes/*/match/host", ... Free-form maps (header rules, match.headers)
+// appear as one path and their own keys are not listed. The schema test compares this with
+// docs/config-schema.json in both directions.
+std::vector<std::string> knownKeyPaths();
+
+}  // namespace proxy::config

@@ -1,0 +1,122 @@
+#include "config/serialize.h"
+
+namespace proxy::config {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json headerMap(const std::vector<std::pair<std::string, std::string>>& entries) {
+    Json out = Json::object();
+    for (const auto& [name, value] : entries) out[name] = value;
+    return out;
+}
+
+Json headerRules(const HeaderRules& rules) {
+    Json out = Json::object();
+    out["set"] = headerMap(rules.set);
+    out["add"] = headerMap(rules.add);
+    out["remove"] = Json::array();
+    for (const std::string& name : rules.remove) out["remove"].push_back(name);
+    return out;
+}
+
+}  // namespace
+
+std::string_view balanceName(Balance balance) {
+    switch (balance) {
+        case Balance::RoundRobin: return "round_robin";
+        case Balance::LeastConnections: return "least_connections";
+        case Balance::IpHash: return "ip_hash";
+        case Balance::Hash: return "hash";
+    }
+    return "round_robin";
+}
+
+Json toJson(const Config& config) {
+    Json out = Json::object();
+    out["workers"] = config.workers;
+    out["control"] = {{"endpoint", config.control.endpoint},
+                      {"read_only_group", config.control.readOnlyGroup}};
+    out["logging"] = {{"database", config.logging.database},
+                      {"access_log_file", config.logging.accessLogFile},
+                      {"error_log_file", config.logging.errorLogFile},
+                      {"level", config.logging.level}};
+    out["limits"] = {{"max_request_line", config.limits.maxRequestLine},
+                     {"max_header_bytes", config.limits.maxHeaderBytes},
+                     {"max_headers", config.limits.maxHeaders},
+                     {"max_body_bytes", config.limits.maxBodyBytes}};
+    const Timeouts& t = config.timeouts;
+    out["timeouts"] = {{"header_ms", t.header.count()},
+                       {"client_idle_ms", t.clientIdle.count()},
+                       {"upstream_connect_ms", t.upstreamConnect.count()},
+                       {"upstream_response_ms", t.upstreamResponse.count()},
+                       {"tunnel_idle_ms", t.tunnelIdle.count()},
+                       {"shutdown_ms", t.shutdown.count()}};
+    out["forwarded"] = {{"x_forwarded", config.forwarded.xForwarded},
+                        {"via", config.forwarded.via},
+                        {"forwarded", config.forwarded.forwarded}};
+
+    Json listeners = Json::array();
+    for (const Listener& listener : config.listeners)
+        listeners.push_back({{"name", listener.name}, {"address", listener.address.toString()}});
+    out["listeners"] = std::move(listeners);
+
+    Json upstreams = Json::array();
+    for (const Upstream& upstream : config.upstreams) {
+        Json u = Json::object();
+        u["name"] = upstream.name;
+        u["balance"] = std::string(balanceName(upstream.balance));
+        Json servers = Json::array();
+        for (const Server& server : upstream.servers)
+            servers.push_back({{"address", server.address.toString()},
+                               {"weight", server.weight},
+                               {"max_connections", server.maxConnections}});
+        u["servers"] = std::move(servers);
+        u["keepalive"] = {{"max_idle", upstream.keepalive.maxIdle},
+                          {"idle_timeout_ms", upstream.keepalive.idleTimeout.count()}};
+        if (upstream.healthCheck) {
+            const HealthCheck& h = *upstream.healthCheck;
+            Json status = Json::array({h.expectStatusMin, h.expectStatusMax});
+            u["health_check"] = {{"method", h.method},
+                                 {"path", h.path},
+                                 {"expect_status", std::move(status)},
+                                 {"expect_body", h.expectBody},
+                                 {"interval_ms", h.interval.count()},
+                                 {"timeout_ms", h.timeout.count()},
+                                 {"rise", h.rise},
+                                 {"fall", h.fall}};
+        }
+        u["retries"] = upstream.retries;
+        upstreams.push_back(std::move(u));
+    }
+    out["upstreams"] = std::move(upstreams);
+
+    Json routes = Json::array();
+    for (const Route& route : config.routes) {
+        Json r = Json::object();
+        r["name"] = route.name;
+        if (!route.listener.empty()) r["listener"] = route.listener;
+        const Match& m = route.match;
+        Json match = Json::object();
+        match["host"] = m.host;
+        // At most one path condition is set; an empty string means "not given".
+        if (!m.pathPrefix.empty()) match["path_prefix"] = m.pathPrefix;
+        if (!m.pathExact.empty()) match["path_exact"] = m.pathExact;
+        if (!m.pathRegex.empty()) match["path_regex"] = m.pathRegex;
+        match["methods"] = Json::array();
+        for (const std::string& method : m.methods) match["methods"].push_back(method);
+        match["headers"] = headerMap(m.headers);
+        r["match"] = std::move(match);
+        r["upstream"] = route.upstream;
+        r["rewrite"] = {{"strip_prefix", route.rewrite.stripPrefix},
+                        {"regex", route.rewrite.regex}};
+        if (!route.rewrite.regex.empty()) r["rewrite"]["replacement"] = route.rewrite.replacement;
+        r["request_headers"] = headerRules(route.requestHeaders);
+        r["response_headers"] = headerRules(route.responseHeaders);
+        routes.push_back(std::move(r));
+    }
+    out["routes"] = std::move(routes);
+    return out;
+}
+
+}  // namespace proxy::config
