@@ -12,3 +12,6 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static -static-libgcc -static-libstdc++")
 set(CMAKE_CROSSCOMPILING_EMULATOR wine)
+# -static only links what it finds as a static archive: make find_package(ZLIB) pick libz.a, not
+# the import library of zlib1.dll (which a plain Windows machine does not have).
+set(ZLIB_USE_STATIC_LIBS ON)
