@@ -57,19 +57,31 @@ public:
         ParseError error;
     };
     explicit ChunkedDecoder(std::size_t maxTrailerBytes = 8 * 1024) : maxTrailer_(maxTrailerBytes) {}
+    // Each call either consumes all of input, or stops right after returning a run of data, or
+    // finishes (Complete), or fails (Error; error.offset is relative to this call's input, and the
+    // decoder stays failed). So: hand it the unconsumed rest until consumed == its size, then read.
     Step decode(std::span<const char> input);
     bool done() const { return state_ == State::Done; }
     void reset() { *this = ChunkedDecoder(maxTrailer_); }
 
 private:
-    enum class State : std::uint8_t { Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done };
+    enum class State : std::uint8_t {
+        Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done, Failed
+    };
+    Step fail(const char* base, const char* at, std::string_view reason);
+
     State state_ = State::Size;
     std::uint64_t remaining_ = 0;
     std::size_t sizeDigits_ = 0;
     std::size_t trailerBytes_ = 0;
     std::size_t maxTrailer_;
+    std::size_t extBytes_ = 0;  // bytes of chunk extensions on the current size line (bounded)
     // small bits of state for extension/trailer scanning
     std::uint8_t sub_ = 0;
+    std::string_view failReason_;  // sticky: once Failed, every later call repeats the error
 };
+
+// Longest run of chunk extensions accepted on one size line; they are skipped, never forwarded.
+inline constexpr std::size_t kMaxChunkExtBytes = 4096;
 
 }  // namespace proxy::http

@@ -19,7 +19,8 @@ enum class Method : std::uint8_t {
     Get, Head, Post, Put, Delete, Options, Trace, Patch, Connect, Other
 };
 
-Method methodFromToken(std::string_view token);
+Method methodFromToken(std::string_view token);  // case-sensitive, as methods are (RFC 9110 9.1)
+std::string_view methodName(Method m);            // "GET", ...; "" for Method::Other
 std::string_view versionText(Version v);  // "HTTP/1.0" / "HTTP/1.1"
 
 // How a message body is delimited.
