@@ -1,0 +1,68 @@
+#pragma once
+// Load-balancing selection: one small interface. A Selector is built over an upstream's servers;
+// for each request the caller asks for a server, and keeps asking (excluding those already tried)
+// to fail over.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+
+namespace proxy::upstream { struct ServerState; }
+
+namespace proxy::balancing {
+
+struct SelectionKey {
+    std::string_view clientAddress;  // ip_hash
+    std::string_view hashKey;        // hash (header, cookie or path value)
+};
+
+class Selector {
+public:
+    virtual ~Selector() = default;
+    // Index of the server to use, skipping ineligible servers and those in `tried`; nullopt when
+    // none is left.
+    virtual std::optional<std::size_t> pick(const SelectionKey& key,
+                                            std::span<const std::size_t> tried) = 0;
+};
+
+// The servers a selector chooses among; not owned (they live in the UpstreamGroup).
+using ServerList = std::vector<upstream::ServerState*>;
+
+// Null when this build has no selector for `balance`.
+std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList servers);
+
+// Smooth weighted round robin, as nginx does it: each pick adds every eligible server's weight to
+// its current value, takes the largest, and subtracts the total from it.
+class RoundRobinSelector final : public Selector {
+public:
+    explicit RoundRobinSelector(ServerList servers);
+    std::optional<std::size_t> pick(const SelectionKey& key, std::span<const std::size_t> tried) override;
+
+private:
+    ServerList servers_;
+    std::vector<std::int64_t> current_;
+};
+
+// Tracks one request's failover: which servers were tried, and asks the selector for the next.
+class Selection {
+public:
+    Selection() = default;
+    Selection(Selector* selector, SelectionKey key) : selector_(selector), key_(key) {}
+    // The next server to try, or nullopt when every eligible server has been tried.
+    std::optional<std::size_t> next();
+    std::size_t attempts() const { return count_; }
+
+private:
+    Selector* selector_ = nullptr;  // not owned; lives in the snapshot's UpstreamGroup
+    SelectionKey key_;
+    std::size_t tried_[16] = {};
+    std::size_t count_ = 0;
+};
+
+}  // namespace proxy::balancing

@@ -1,0 +1,78 @@
+#pragma once
+// The data plane: N workers (an io_context and a thread each), the listeners, and the current
+// config snapshot. Start, hot-apply and graceful stop are the only ways to change it.
+//
+// Threading model: one io_context per worker thread, each run by exactly that thread. On Linux
+// every worker has its own acceptor per listener (SO_REUSEPORT, so the kernel spreads connections,
+// as nginx workers do); on Windows one acceptor per listener accepts into the workers in turn. A
+// connection lives on one worker for its whole life, so the data path takes no locks.
+// (docs/architecture.md has the measurements behind this choice.)
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/snapshot.h"
+
+namespace proxy::core {
+
+class Worker;
+struct ListenerInfo;
+
+struct EngineStatus {
+    unsigned workers = 0;
+    std::uint64_t configVersion = 0;
+    std::uint64_t connectionsActive = 0;
+    std::uint64_t connectionsAccepted = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t responses4xx = 0;
+    std::uint64_t responses5xx = 0;
+    std::uint64_t idleUpstreamConnections = 0;
+    struct Listener { std::string name; std::string address; };
+    std::vector<Listener> listeners;
+};
+
+class Engine {
+public:
+    explicit Engine(unsigned workers);  // 0 = one per core
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
+
+    // Binds every listener and starts the workers. On error nothing is left running.
+    std::optional<std::string> start(std::shared_ptr<const Snapshot> snapshot);
+    // Hot reload (call from a non-worker thread): opens new listeners, closes removed ones, and
+    // hands the snapshot to every worker. Open connections keep going, on the snapshot they began
+    // their current request with. On error the running config is unchanged.
+    std::optional<std::string> apply(std::shared_ptr<const Snapshot> snapshot);
+    // Graceful stop (blocking): stop accepting, let in-flight exchanges finish within `grace`, then
+    // cancel what is left and join the workers.
+    void stop(std::chrono::milliseconds grace);
+
+    EngineStatus status() const;
+    std::shared_ptr<const Snapshot> current() const;
+
+private:
+    struct ListenerRuntime;
+    std::optional<std::string> openListener(const config::Listener& config, ListenerRuntime& out);
+    void startAccepting(ListenerRuntime& listener);
+    void closeListener(ListenerRuntime& listener);
+    void broadcast(std::shared_ptr<const Snapshot> snapshot);
+    template <typename F> void onWorker(Worker& worker, F&& f);
+
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::map<std::string, std::unique_ptr<ListenerRuntime>> listeners_;  // key: name + address
+    mutable std::mutex mutex_;  // guards current_ and listeners_ (control thread vs status)
+    std::shared_ptr<const Snapshot> current_;
+    bool running_ = false;
+    bool stopped_ = false;
+};
+
+}  // namespace proxy::core

@@ -1,0 +1,13 @@
+#pragma once
+// The proxy's own answers: short, plain text, tagged with the request id.
+
+#include <string>
+#include <string_view>
+
+namespace proxy::core {
+
+// Appends a complete HTTP/1.1 response (head and body) to out.
+void writeErrorPage(std::string& out, int status, std::string_view reason,
+                    std::string_view requestId, bool close);
+
+}  // namespace proxy::core

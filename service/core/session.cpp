@@ -1,0 +1,859 @@
+#include "core/session.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/write.hpp>
+#include <array>
+#include <charconv>
+#include <cstdio>
+
+#include "core/awaitable.h"
+#include "core/error_page.h"
+#include "core/worker.h"
+#include "http/h1_writer.h"
+#include "routing/router.h"
+#include "upstream/connection_pool.h"
+#include "upstream/upstream_group.h"
+
+namespace proxy::core {
+namespace {
+
+constexpr std::size_t kSmallBuffer = 2 * 1024;   // what an idle connection keeps
+constexpr std::size_t kBodyBuffer = 16 * 1024;   // for relaying request bodies
+constexpr std::string_view kCrlf = "\r\n";
+
+using Clock = std::chrono::steady_clock;
+using filter::FilterStatus;
+using filter::Phase;
+
+bool validRequestId(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id) {
+        const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        c == '-' || c == '_' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// Runs one phase over a chain; stops at the first filter that does not Continue.
+template <typename Call>
+FilterStatus runChain(const std::vector<filter::Filter*>& chain, Phase phase, Call&& call) {
+    const unsigned bit = filter::phaseBit(phase);
+    for (filter::Filter* f : chain) {
+        if ((f->phases() & bit) == 0) continue;
+        const FilterStatus status = call(*f);
+        if (status != FilterStatus::Continue) return status;
+    }
+    return FilterStatus::Continue;
+}
+
+bool idempotent(http::Method m) {
+    switch (m) {
+        case http::Method::Get:
+        case http::Method::Head:
+        case http::Method::Put:
+        case http::Method::Delete:
+        case http::Method::Options:
+        case http::Method::Trace: return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, asio::ip::tcp::socket socket,
+                 std::shared_ptr<const ListenerInfo> listener)
+    : worker_(worker), socket_(std::move(socket)), listener_(std::move(listener)), in_(kSmallBuffer) {
+    asio::error_code ec;
+    const auto remote = socket_.remote_endpoint(ec);
+    if (!ec) {
+        const std::string text = remote.address().to_string();
+        const std::size_t n = std::min(text.size(), sizeof(clientAddress_) - 1);
+        std::copy_n(text.data(), n, clientAddress_);
+        info_.clientAddress = std::string_view(clientAddress_, n);
+        info_.clientPort = remote.port();
+    }
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    info_.listenerName = listener_->name;
+    info_.localAddress = listener_->localAddress;
+    info_.tls = listener_->tls;
+    info_.worker = worker_.id();
+    out_.reserve(1024);
+    worker_.sessions().add(this);
+    worker_.counters().connectionsActive.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+    worker_.sessions().remove(this);
+    worker_.counters().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> Session::serve(std::unique_ptr<Session> self) {
+    co_await self->run();
+}
+
+void Session::checkDeadline(Clock::time_point now) {
+    if (now < deadline_) return;
+    timedOut_ = true;
+    deadline_ = Clock::time_point::max();
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+    if (upstreamSocket_ != nullptr) upstreamSocket_->cancel(ignored);
+}
+
+void Session::closeIfIdle() {
+    closing_ = true;
+    if (state_ == State::Idle) {
+        asio::error_code ignored;
+        socket_.cancel(ignored);
+    }
+}
+
+void Session::abort() {
+    closing_ = true;
+    asio::error_code ignored;
+    socket_.cancel(ignored);
+    if (upstreamSocket_ != nullptr) upstreamSocket_->cancel(ignored);
+}
+
+void Session::makeRequestId() {
+    if (const http::Header* h = request_.headers.find("X-Request-Id"); h && validRequestId(h->value)) {
+        ctx_.requestId = h->value;  // propagate the caller's id
+        return;
+    }
+    const int n = std::snprintf(requestId_, sizeof(requestId_), "%08x%02x%06llx",
+                                worker_.requestIdSeed(), worker_.id() & 0xff,
+                                static_cast<unsigned long long>(worker_.nextRequestNumber() & 0xffffff));
+    ctx_.requestId = std::string_view(requestId_, static_cast<std::size_t>(n));
+}
+
+asio::awaitable<bool> Session::writeClient(std::span<const asio::const_buffer> buffers) {
+    setDeadline(snapshot_->config->timeouts.clientIdle);
+    auto [ec, n] = co_await asio::async_write(socket_, buffers, kNoThrow);
+    ctx_.bytesOut += n;
+    co_return !ec;
+}
+
+asio::awaitable<bool> Session::sendLocalResponse(int status, std::string_view reason, bool close) {
+    out_.clear();
+    writeErrorPage(out_, status, reason, ctx_.requestId, close);
+    ctx_.status = status;
+    const asio::const_buffer b(out_.data(), out_.size());
+    const bool ok = co_await writeClient(std::span(&b, 1));
+    co_return ok && !close;
+}
+
+asio::awaitable<void> Session::run() {
+    // The accept phase runs before any byte is read.
+    snapshot_ = worker_.snapshot();
+    if (snapshot_ && (snapshot_->globalPhases & filter::phaseBit(Phase::Accept)) != 0) {
+        const auto status = runChain(snapshot_->globalFilters, Phase::Accept,
+                                     [&](filter::Filter& f) { return f.onAccept(info_); });
+        if (status != FilterStatus::Continue) co_return;
+    }
+    while (!closing_ && !worker_.draining()) {
+        if (co_await readRequestHead() != HeadResult::Ready) break;
+        if (!co_await exchange()) break;
+    }
+    asio::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+    socket_.close(ignored);
+}
+
+asio::awaitable<Session::HeadResult> Session::readRequestHead() {
+    snapshot_ = worker_.snapshot();  // each request sees the newest config
+    const auto& timeouts = snapshot_->config->timeouts;
+    request_.reset();
+    std::size_t maxBuffer = snapshot_->limits.maxHeaderBytes + 1024;
+    bool started = !in_.empty();
+    state_ = started ? State::ReadingHead : State::Idle;
+    if (!started && in_.capacity() > kSmallBuffer) in_ = Buffer(kSmallBuffer);  // idle: stay small
+    setDeadline(started ? timeouts.header : timeouts.clientIdle);
+    for (;;) {
+        if (!in_.empty()) {
+            const http::ParseResult r = http::parseRequestHead(in_.readable(), snapshot_->limits, request_);
+            if (r.status == http::ParseStatus::Complete) {
+                state_ = State::Busy;
+                ctx_ = filter::RequestContext{};
+                ctx_.bytesIn = r.consumed;
+                in_.consume(r.consumed);
+                co_return HeadResult::Ready;
+            }
+            if (r.status == http::ParseStatus::Error) {
+                state_ = State::Busy;
+                ctx_ = filter::RequestContext{};
+                ctx_.connection = &info_;
+                ctx_.request = &request_;
+                ctx_.start = Clock::now();
+                ctx_.wallStart = std::chrono::system_clock::now();
+                ctx_.error = filter::ErrorSource::Downstream;
+                ctx_.errorText = r.error.reason;
+                makeRequestId();
+                // After a framing error nothing more on this connection can be trusted.
+                co_await sendLocalResponse(r.error.status, r.error.reason, true);
+                runLogPhase();
+                co_return HeadResult::Closed;
+            }
+            if (in_.full()) {
+                if (in_.capacity() >= maxBuffer) {  // the parser reports 431 before this; belt and braces
+                    co_await sendLocalResponse(431, "request header section too large", true);
+                    co_return HeadResult::Closed;
+                }
+                in_.grow(std::min(maxBuffer, in_.capacity() * 4));
+            }
+        }
+        if (in_.writable().size() < 512) in_.compact();
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.writable().data(), in_.writable().size()), kNoThrow);
+        if (ec || n == 0) {
+            if (timedOut_ && started && !in_.empty()) {
+                // Slowloris: the head did not arrive in time.
+                ctx_ = filter::RequestContext{};
+                ctx_.connection = &info_;
+                co_await sendLocalResponse(408, "request header timeout", true);
+            }
+            co_return HeadResult::Closed;
+        }
+        in_.commit(n);
+        if (!started) {
+            started = true;
+            state_ = State::ReadingHead;
+            setDeadline(timeouts.header);  // slow-header protection counts from the first byte
+        }
+    }
+}
+
+asio::awaitable<bool> Session::exchange() {
+    const auto& cfg = *snapshot_->config;
+    worker_.counters().requests.fetch_add(1, std::memory_order_relaxed);
+    ctx_.connection = &info_;
+    ctx_.request = &request_;
+    ctx_.response = &response_;
+    ctx_.start = Clock::now();
+    ctx_.wallStart = std::chrono::system_clock::now();
+    ctx_.originalPath = request_.path;
+    ctx_.originalHost = request_.host;
+    continueSent_ = false;
+    makeRequestId();
+    setDeadline(cfg.timeouts.upstreamResponse);
+
+    const bool hasBody = request_.framing != http::BodyFraming::None;
+    auto finishLocal = [&](int status, std::string_view reason) -> asio::awaitable<bool> {
+        // An unread request body makes the connection unusable for another request.
+        const bool close = hasBody || !request_.keepAlive || closing_;
+        const bool keep = co_await sendLocalResponse(status, reason, close);
+        runLogPhase();
+        co_return keep;
+    };
+
+    if (hasBody && cfg.limits.maxBodyBytes != 0 && request_.framing == http::BodyFraming::ContentLength &&
+        request_.contentLength > cfg.limits.maxBodyBytes)
+        co_return co_await finishLocal(413, "request body too large");
+
+    // RequestHeaders: the global chain (routing, forwarding headers), then the route's own.
+    FilterStatus status = runChain(snapshot_->globalFilters, Phase::RequestHeaders,
+                                   [&](filter::Filter& f) { return f.onRequestHeaders(ctx_); });
+    if (status == FilterStatus::Continue && ctx_.route != nullptr)
+        status = runChain(ctx_.route->filters, Phase::RequestHeaders,
+                          [&](filter::Filter& f) { return f.onRequestHeaders(ctx_); });
+    if (status == FilterStatus::Close) co_return false;
+    if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
+
+    // UpstreamSelect.
+    status = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
+                      [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+    if (status == FilterStatus::Continue && ctx_.route != nullptr)
+        status = runChain(ctx_.route->filters, Phase::UpstreamSelect,
+                          [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+    if (status == FilterStatus::Close) co_return false;
+    if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
+
+    // Connect (or reuse), send, relay. A connect failure moves to the next server within the
+    // upstream's retry budget; a stale pooled connection is replaced once when that is safe.
+    const std::uint32_t retries = ctx_.upstream->config().retries;
+    bool anyTimeout = false;
+    bool anyServer = false;
+    for (std::uint32_t attempt = 0; attempt <= retries; ++attempt) {
+        bool timedOut = false;
+        auto up = co_await connectUpstream(timedOut);
+        anyTimeout = anyTimeout || timedOut;
+        if (up == nullptr) {
+            if (ctx_.server == nullptr) break;  // no eligible server left
+            anyServer = true;
+            continue;
+        }
+        anyServer = true;
+        const bool reused = up->requests > 0;
+        bool retryable = false;
+        const bool keep = co_await forward(up, reused, retryable);
+        upstreamSocket_ = nullptr;
+        if (retryable && reused) {
+            // The pooled connection died before answering; one fresh connection to the same pool.
+            --attempt;
+            continue;
+        }
+        co_return keep;
+    }
+    if (!anyServer) co_return co_await finishLocal(503, "no upstream server is available");
+    ctx_.error = filter::ErrorSource::Upstream;
+    if (anyTimeout) co_return co_await finishLocal(504, "upstream connect timed out");
+    co_return co_await finishLocal(502, "upstream connection failed");
+}
+
+asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(bool& timedOut) {
+    const auto index = ctx_.selection.next();
+    if (!index) {
+        ctx_.server = nullptr;
+        co_return nullptr;
+    }
+    upstream::ServerState* server = ctx_.upstream->servers()[*index].get();
+    ctx_.server = server;
+    if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
+
+    const auto begin = Clock::now();
+    auto up = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor(), server->key);
+    upstreamSocket_ = &up->socket;
+    setDeadline(snapshot_->config->timeouts.upstreamConnect);
+    timedOut_ = false;
+    auto [ec, endpoint] = co_await asio::async_connect(up->socket, server->endpoints, kNoThrow);
+    upstreamSocket_ = nullptr;
+    ctx_.upstreamConnect = Clock::now() - begin;
+    if (ec) {
+        timedOut = timedOut_;
+        timedOut_ = false;
+        server->failures.fetch_add(1, std::memory_order_relaxed);
+        co_return nullptr;
+    }
+    asio::error_code ignored;
+    up->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    up->socket.non_blocking(true, ignored);  // lets the pool peek for a close without blocking
+    co_return up;
+}
+
+asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnection>& upPtr,
+                                       bool reused, bool& retryable) {
+    const auto& cfg = *snapshot_->config;
+    upstream::UpstreamConnection& up = *upPtr;
+    upstream::ServerState& server = *ctx_.server;
+    server.active.fetch_add(1, std::memory_order_relaxed);
+    server.requests.fetch_add(1, std::memory_order_relaxed);
+    struct ActiveGuard {
+        upstream::ServerState& s;
+        ~ActiveGuard() { s.active.fetch_sub(1, std::memory_order_relaxed); }
+    } guard{server};
+    upstreamSocket_ = &up.socket;
+    ++up.requests;
+
+    // Request head: our framing, never the client's raw Transfer-Encoding/Content-Length mix.
+    if (request_.framing == http::BodyFraming::Chunked) {
+        request_.headers.remove("Content-Length");
+        request_.headers.add("Transfer-Encoding", "chunked");
+    }
+    out_.clear();
+    http::writeRequestHead(request_, out_);
+    setDeadline(cfg.timeouts.upstreamResponse);
+    {
+        auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(out_), kNoThrow);
+        if (ec) {
+            if (reused && !timedOut_) {
+                retryable = idempotent(request_.method) || request_.framing == http::BodyFraming::None;
+                if (retryable) co_return false;
+            }
+            server.failures.fetch_add(1, std::memory_order_relaxed);
+            ctx_.error = filter::ErrorSource::Upstream;
+            const bool hasBody = request_.framing != http::BodyFraming::None;
+            co_return co_await sendLocalResponse(502, "upstream write failed", hasBody || !request_.keepAlive);
+        }
+    }
+    const bool hasBody = request_.framing != http::BodyFraming::None;
+    bool bodySent = !hasBody;
+    // With Expect: 100-continue the body waits for the origin's interim answer.
+    if (hasBody && !request_.expectContinue) {
+        if (!co_await relayRequestBody(up)) co_return false;
+        bodySent = true;
+    }
+
+    // Response head, skipping or relaying interim responses.
+    const auto waitStart = Clock::now();
+    up.buffer.clear();
+    for (;;) {
+        response_.reset();
+        http::ParseResult r{};
+        if (!up.buffer.empty())
+            r = http::parseResponseHead(up.buffer.readable(), snapshot_->limits, request_.method, response_);
+        if (r.status == http::ParseStatus::Complete) {
+            up.buffer.consume(r.consumed);
+            if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+                // 100 and 103 go to HTTP/1.1 clients; other interim answers are dropped.
+                if (request_.version == http::Version::Http11 &&
+                    (response_.status == 100 || response_.status == 103) &&
+                    !(response_.status == 100 && continueSent_)) {
+                    out_.clear();
+                    http::writeResponseHead(response_, out_);
+                    const asio::const_buffer b(out_.data(), out_.size());
+                    if (!co_await writeClient(std::span(&b, 1))) co_return false;
+                    if (response_.status == 100) continueSent_ = true;
+                }
+                if (response_.status == 100 && !bodySent) {
+                    if (!co_await relayRequestBody(up)) co_return false;
+                    bodySent = true;
+                }
+                setDeadline(cfg.timeouts.upstreamResponse);
+                continue;
+            }
+            break;
+        }
+        if (r.status == http::ParseStatus::Error) {
+            server.failures.fetch_add(1, std::memory_order_relaxed);
+            ctx_.error = filter::ErrorSource::Upstream;
+            ctx_.errorText = r.error.reason;
+            co_return co_await sendLocalResponse(502, "invalid response from upstream", true);
+        }
+        if (up.buffer.full()) up.buffer.grow(snapshot_->limits.maxHeaderBytes + 1024);
+        if (up.buffer.writable().size() < 512) up.buffer.compact();
+        auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
+        if (ec || n == 0) {
+            if (timedOut_) {
+                timedOut_ = false;
+                ctx_.error = filter::ErrorSource::Upstream;
+                co_return co_await sendLocalResponse(504, "upstream response timed out", true);
+            }
+            if (reused && up.buffer.empty() && bodySent && request_.framing == http::BodyFraming::None &&
+                idempotent(request_.method)) {
+                retryable = true;  // a keep-alive race: the origin closed as we sent
+                co_return false;
+            }
+            server.failures.fetch_add(1, std::memory_order_relaxed);
+            ctx_.error = filter::ErrorSource::Upstream;
+            co_return co_await sendLocalResponse(502, "upstream closed the connection", true);
+        }
+        up.buffer.commit(n);
+    }
+    ctx_.upstreamResponse = Clock::now() - waitStart;
+
+    // ResponseHeaders.
+    FilterStatus status = runChain(snapshot_->globalFilters, Phase::ResponseHeaders,
+                                   [&](filter::Filter& f) { return f.onResponseHeaders(ctx_); });
+    if (status == FilterStatus::Continue && ctx_.route != nullptr)
+        status = runChain(ctx_.route->filters, Phase::ResponseHeaders,
+                          [&](filter::Filter& f) { return f.onResponseHeaders(ctx_); });
+    if (status == FilterStatus::Close) co_return false;
+    if (status == FilterStatus::Respond)
+        co_return co_await sendLocalResponse(ctx_.local.status, ctx_.local.reason, true);
+
+    // Upgrade: a 101 to an upgrade request turns the connection into a byte tunnel.
+    if (response_.status == 101) {
+        if (!request_.upgrade) {
+            ctx_.error = filter::ErrorSource::Upstream;
+            co_return co_await sendLocalResponse(502, "unexpected 101 from upstream", true);
+        }
+        out_.clear();
+        http::writeResponseHead(response_, out_);
+        ctx_.status = 101;
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(out_), asio::buffer(up.buffer.readable().data(), up.buffer.readable().size())};
+        if (!co_await writeClient(bufs)) co_return false;
+        up.buffer.clear();
+        co_await tunnel(up);
+        runLogPhase();
+        co_return false;
+    }
+
+    // Client-side framing.
+    // The client's connection outlives the upstream's: an origin that closes does not close it.
+    bool keepClient = request_.keepAlive && !closing_ && !worker_.draining();
+    // The client must not stay open with a request body still unread (expect-continue refused).
+    if (!bodySent) keepClient = false;
+    bool chunkToClient = false;
+    response_.headers.remove("Content-Length");
+    response_.headers.remove("Transfer-Encoding");
+    switch (response_.framing) {
+        case http::BodyFraming::None:
+            if (response_.status != 204 && response_.status != 304 && response_.status >= 200 &&
+                request_.method != http::Method::Head)
+                response_.headers.add("Content-Length", "0");
+            else if (response_.contentLength > 0 || request_.method == http::Method::Head)
+                break;
+            break;
+        case http::BodyFraming::ContentLength: {
+            char digits[24];
+            const auto res = std::to_chars(digits, digits + sizeof(digits), response_.contentLength);
+            response_.headers.add("Content-Length",
+                                  response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
+            break;
+        }
+        case http::BodyFraming::Chunked:
+        case http::BodyFraming::UntilClose:
+            if (request_.version == http::Version::Http11) {
+                chunkToClient = true;
+                response_.headers.add("Transfer-Encoding", "chunked");
+            } else {
+                keepClient = false;  // an HTTP/1.0 client learns the end from the close
+            }
+            break;
+    }
+    // A HEAD response or 304 keeps the origin's Content-Length as information.
+    if ((request_.method == http::Method::Head || response_.status == 304) &&
+        response_.framing == http::BodyFraming::None) {
+        // parseResponseHead leaves contentLength from the header for these.
+        if (response_.contentLength > 0) {
+            char digits[24];
+            const auto res = std::to_chars(digits, digits + sizeof(digits), response_.contentLength);
+            response_.headers.add("Content-Length",
+                                  response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
+        }
+    }
+    if (!keepClient)
+        response_.headers.add("Connection", "close");
+    else if (request_.version == http::Version::Http10)
+        response_.headers.add("Connection", "keep-alive");
+
+    out_.clear();
+    http::writeResponseHead(response_, out_);
+    ctx_.status = response_.status;
+
+    bool upstreamComplete = false;
+    if (response_.framing == http::BodyFraming::None) {
+        const asio::const_buffer b(out_.data(), out_.size());
+        if (!co_await writeClient(std::span(&b, 1))) co_return false;
+        upstreamComplete = true;
+    } else {
+        if (!co_await relayResponseBody(up, chunkToClient, upstreamComplete)) {
+            runLogPhase();
+            co_return false;  // mid-body failure: the client sees a close, never a fake complete
+        }
+    }
+    upstreamSocket_ = nullptr;
+    clearDeadline();
+    if (upstreamComplete && response_.keepAlive && bodySent && up.buffer.empty()) {
+        // Safe to reuse: the exchange is complete on both sides and nothing extra arrived.
+        const auto& keepalive = ctx_.upstream->config().keepalive;
+        worker_.pool().put(std::move(upPtr), keepalive.maxIdle, keepalive.idleTimeout);
+    }
+    runLogPhase();
+    co_return keepClient;
+}
+
+asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up) {
+    const auto& cfg = *snapshot_->config;
+    const std::uint64_t limit = cfg.limits.maxBodyBytes;
+    const bool filters = ((snapshot_->globalPhases & filter::phaseBit(Phase::RequestBody)) != 0) ||
+                         (ctx_.route != nullptr);
+    if (in_.capacity() < kBodyBuffer) in_.grow(kBodyBuffer);
+
+    // Reads more of the body from the client; false (after answering) when it cannot.
+    auto readClient = [&]() -> asio::awaitable<bool> {
+        if (in_.writable().size() < 1024) in_.compact();
+        setDeadline(cfg.timeouts.clientIdle);
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.writable().data(), in_.writable().size()), kNoThrow);
+        if (ec || n == 0) {
+            ctx_.error = filter::ErrorSource::Downstream;
+            if (timedOut_) {
+                timedOut_ = false;
+                co_await sendLocalResponse(408, "request body timeout", true);
+            }
+            co_return false;
+        }
+        in_.commit(n);
+        ctx_.bytesIn += n;
+        co_return true;
+    };
+    auto writeUpstream = [&](std::span<const asio::const_buffer> buffers) -> asio::awaitable<bool> {
+        setDeadline(cfg.timeouts.upstreamResponse);
+        auto [ec, n] = co_await asio::async_write(up.socket, buffers, kNoThrow);
+        if (ec) {
+            ctx_.error = filter::ErrorSource::Upstream;
+            ctx_.server->failures.fetch_add(1, std::memory_order_relaxed);
+            co_await sendLocalResponse(502, "upstream stopped reading the request body", true);
+            co_return false;
+        }
+        co_return true;
+    };
+    auto runBodyFilters = [&](filter::BodyChunk& chunk) {
+        if (!filters) return FilterStatus::Continue;
+        FilterStatus st = runChain(snapshot_->globalFilters, Phase::RequestBody,
+                                   [&](filter::Filter& f) { return f.onRequestBody(ctx_, chunk); });
+        if (st == FilterStatus::Continue && ctx_.route != nullptr)
+            st = runChain(ctx_.route->filters, Phase::RequestBody,
+                          [&](filter::Filter& f) { return f.onRequestBody(ctx_, chunk); });
+        return st;
+    };
+
+    if (request_.framing == http::BodyFraming::ContentLength) {
+        std::uint64_t remaining = request_.contentLength;
+        while (remaining > 0) {
+            if (in_.empty() && !co_await readClient()) co_return false;
+            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, in_.size()));
+            filter::BodyChunk chunk{std::string_view(in_.readable().data(), n), n == remaining};
+            if (runBodyFilters(chunk) != FilterStatus::Continue) {
+                co_await sendLocalResponse(ctx_.local.status ? ctx_.local.status : 400,
+                                           ctx_.local.reason, true);
+                co_return false;
+            }
+            const asio::const_buffer b(chunk.data.data(), chunk.data.size());
+            if (!co_await writeUpstream(std::span(&b, 1))) co_return false;
+            in_.consume(n);
+            remaining -= n;
+        }
+        co_return true;
+    }
+
+    // Chunked: decode, check, and send our own chunking (extensions and trailers are dropped).
+    http::ChunkedDecoder decoder;
+    std::uint64_t total = 0;
+    constexpr std::size_t kMaxPieces = 16;
+    std::array<std::array<char, 20>, kMaxPieces> sizeLines;
+    std::array<asio::const_buffer, kMaxPieces * 3 + 1> gather;
+    for (;;) {
+        std::size_t pieces = 0, count = 0;
+        bool done = false;
+        while (!in_.empty() && pieces < kMaxPieces) {
+            const auto step = decoder.decode(in_.readable());
+            if (step.status == http::ParseStatus::Error) {
+                ctx_.error = filter::ErrorSource::Downstream;
+                co_await sendLocalResponse(400, step.error.reason, true);
+                co_return false;
+            }
+            if (!step.data.empty()) {
+                total += step.data.size();
+                if (limit != 0 && total > limit) {
+                    co_await sendLocalResponse(413, "request body too large", true);
+                    co_return false;
+                }
+                filter::BodyChunk chunk{step.data, false};
+                if (runBodyFilters(chunk) != FilterStatus::Continue) {
+                    co_await sendLocalResponse(ctx_.local.status ? ctx_.local.status : 400,
+                                               ctx_.local.reason, true);
+                    co_return false;
+                }
+                const int len = std::snprintf(sizeLines[pieces].data(), sizeLines[pieces].size(),
+                                              "%zx\r\n", chunk.data.size());
+                gather[count++] = asio::buffer(sizeLines[pieces].data(), static_cast<std::size_t>(len));
+                gather[count++] = asio::buffer(chunk.data.data(), chunk.data.size());
+                gather[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
+                ++pieces;
+            }
+            in_.consume(step.consumed);
+            if (step.status == http::ParseStatus::Complete) {
+                gather[count++] = asio::buffer(http::kLastChunk.data(), http::kLastChunk.size());
+                done = true;
+                break;
+            }
+            if (step.consumed == 0) break;  // needs more input
+        }
+        if (count > 0 && !co_await writeUpstream(std::span(gather.data(), count))) co_return false;
+        if (done) co_return true;
+        if (pieces < kMaxPieces && !co_await readClient()) co_return false;
+    }
+}
+
+asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& up, bool chunkToClient,
+                                                 bool& upstreamComplete) {
+    const auto& cfg = *snapshot_->config;
+    bool headPending = true;  // the response head still waits in out_, to go with the first bytes
+    const bool filters = ((snapshot_->globalPhases & filter::phaseBit(Phase::ResponseBody)) != 0) ||
+                         (ctx_.route != nullptr);
+    constexpr std::size_t kMaxPieces = 16;
+    std::array<std::array<char, 20>, kMaxPieces> sizeLines;
+    std::array<asio::const_buffer, kMaxPieces * 3 + 2> gather;
+    std::size_t count = 0, pieces = 0;
+
+    auto startGather = [&]() {
+        count = pieces = 0;
+        if (headPending) gather[count++] = asio::buffer(out_);
+    };
+    auto addData = [&](std::string_view data, bool last) -> bool {
+        filter::BodyChunk chunk{data, last};
+        if (filters) {
+            FilterStatus st = runChain(snapshot_->globalFilters, Phase::ResponseBody,
+                                       [&](filter::Filter& f) { return f.onResponseBody(ctx_, chunk); });
+            if (st == FilterStatus::Continue && ctx_.route != nullptr)
+                st = runChain(ctx_.route->filters, Phase::ResponseBody,
+                              [&](filter::Filter& f) { return f.onResponseBody(ctx_, chunk); });
+            if (st != FilterStatus::Continue) return false;
+        }
+        if (chunk.data.empty()) return true;
+        if (chunkToClient) {
+            const int len = std::snprintf(sizeLines[pieces].data(), sizeLines[pieces].size(), "%zx\r\n",
+                                          chunk.data.size());
+            gather[count++] = asio::buffer(sizeLines[pieces].data(), static_cast<std::size_t>(len));
+            gather[count++] = asio::buffer(chunk.data.data(), chunk.data.size());
+            gather[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
+        } else {
+            gather[count++] = asio::buffer(chunk.data.data(), chunk.data.size());
+        }
+        ++pieces;
+        return true;
+    };
+    auto flush = [&]() -> asio::awaitable<bool> {
+        if (count == 0) co_return true;
+        const bool ok = co_await writeClient(std::span(gather.data(), count));
+        headPending = false;
+        count = pieces = 0;
+        co_return ok;
+    };
+    // Reads more from the upstream. At EOF returns false with eof = true.
+    auto readUpstream = [&](bool& eof) -> asio::awaitable<bool> {
+        up.buffer.compact();
+        setDeadline(cfg.timeouts.upstreamResponse);
+        auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
+        if (ec || n == 0) {
+            eof = (ec == asio::error::eof || (!ec && n == 0));
+            co_return false;
+        }
+        up.buffer.commit(n);
+        co_return true;
+    };
+    auto upstreamFailed = [&](std::string_view why) {
+        ctx_.error = filter::ErrorSource::Upstream;
+        ctx_.errorText = why;
+        ctx_.server->failures.fetch_add(1, std::memory_order_relaxed);
+    };
+
+    switch (response_.framing) {
+        case http::BodyFraming::None:
+            upstreamComplete = true;
+            startGather();
+            co_return co_await flush();
+        case http::BodyFraming::ContentLength: {
+            std::uint64_t remaining = response_.contentLength;
+            while (true) {
+                startGather();
+                const std::size_t n =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(remaining, up.buffer.size()));
+                if (n > 0 && !addData({up.buffer.readable().data(), n}, n == remaining)) co_return false;
+                if (!co_await flush()) co_return false;
+                up.buffer.consume(n);
+                remaining -= n;
+                if (remaining == 0) break;
+                bool eof = false;
+                if (!co_await readUpstream(eof)) {
+                    upstreamFailed(eof ? "upstream closed mid-body" : "upstream read failed");
+                    co_return false;
+                }
+            }
+            upstreamComplete = true;
+            co_return true;
+        }
+        case http::BodyFraming::Chunked: {
+            http::ChunkedDecoder decoder;
+            while (true) {
+                startGather();
+                bool done = false;
+                while (!up.buffer.empty() && pieces < kMaxPieces) {
+                    const auto step = decoder.decode(up.buffer.readable());
+                    if (step.status == http::ParseStatus::Error) {
+                        upstreamFailed(step.error.reason);
+                        co_await flush();
+                        co_return false;
+                    }
+                    if (!step.data.empty() && !addData(step.data, false)) co_return false;
+                    up.buffer.consume(step.consumed);
+                    if (step.status == http::ParseStatus::Complete) {
+                        done = true;
+                        break;
+                    }
+                    if (step.consumed == 0) break;
+                }
+                if (done && chunkToClient)
+                    gather[count++] = asio::buffer(http::kLastChunk.data(), http::kLastChunk.size());
+                if (!co_await flush()) co_return false;
+                if (done) break;
+                if (pieces >= kMaxPieces) continue;
+                bool eof = false;
+                if (!co_await readUpstream(eof)) {
+                    upstreamFailed(eof ? "upstream closed mid-body" : "upstream read failed");
+                    co_return false;
+                }
+            }
+            upstreamComplete = true;
+            co_return true;
+        }
+        case http::BodyFraming::UntilClose: {
+            while (true) {
+                startGather();
+                if (!up.buffer.empty()) {
+                    if (!addData({up.buffer.readable().data(), up.buffer.size()}, false)) co_return false;
+                }
+                if (!co_await flush()) co_return false;
+                up.buffer.clear();
+                bool eof = false;
+                if (!co_await readUpstream(eof)) {
+                    if (!eof) {
+                        upstreamFailed("upstream read failed");
+                        co_return false;
+                    }
+                    break;
+                }
+            }
+            if (chunkToClient) {
+                const asio::const_buffer b(http::kLastChunk.data(), http::kLastChunk.size());
+                if (!co_await writeClient(std::span(&b, 1))) co_return false;
+            }
+            upstreamComplete = true;  // the origin closed: complete, but never reused
+            co_return true;
+        }
+    }
+    co_return false;
+}
+
+asio::awaitable<void> Session::tunnel(upstream::UpstreamConnection& up) {
+    using namespace asio::experimental::awaitable_operators;
+    state_ = State::Tunnel;
+    const auto idle = snapshot_->config->timeouts.tunnelIdle;
+    upstreamSocket_ = &up.socket;
+    // Bytes the client sent after its upgrade request belong to the tunnel.
+    if (!in_.empty()) {
+        setDeadline(idle);
+        auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(in_.readable().data(), in_.readable().size()), kNoThrow);
+        if (ec) co_return;
+        in_.clear();
+    }
+    auto pump = [this, idle](asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
+                             std::uint64_t& counter) -> asio::awaitable<void> {
+        std::unique_ptr<char[]> buffer(new char[kBodyBuffer]);
+        for (;;) {
+            setDeadline(idle);
+            auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.get(), kBodyBuffer), kNoThrow);
+            if (ec || n == 0) {
+                asio::error_code ignored;
+                if (ec == asio::error::eof) {
+                    to.shutdown(asio::socket_base::shutdown_send, ignored);  // pass the half-close on
+                } else {
+                    from.close(ignored);
+                    to.close(ignored);
+                }
+                co_return;
+            }
+            setDeadline(idle);
+            auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), kNoThrow);
+            counter += wn;
+            if (wec) {
+                asio::error_code ignored;
+                from.close(ignored);
+                to.close(ignored);
+                co_return;
+            }
+        }
+    };
+    std::uint64_t toUpstream = 0;
+    co_await (pump(socket_, up.socket, toUpstream) && pump(up.socket, socket_, ctx_.bytesOut));
+    ctx_.bytesIn += toUpstream;
+    upstreamSocket_ = nullptr;
+}
+
+void Session::runLogPhase() {
+    ctx_.total = Clock::now() - ctx_.start;
+    if (ctx_.status >= 500)
+        worker_.counters().responses5xx.fetch_add(1, std::memory_order_relaxed);
+    else if (ctx_.status >= 400)
+        worker_.counters().responses4xx.fetch_add(1, std::memory_order_relaxed);
+    const unsigned bit = filter::phaseBit(Phase::Log);
+    for (filter::Filter* f : snapshot_->globalFilters)
+        if (f->phases() & bit) f->onLog(ctx_);
+    if (ctx_.route != nullptr)
+        for (filter::Filter* f : ctx_.route->filters)
+            if (f->phases() & bit) f->onLog(ctx_);
+}
+
+}  // namespace proxy::core

@@ -1,0 +1,95 @@
+#pragma once
+// One client connection: a coroutine that reads requests, runs the filter phases, forwards each
+// exchange to an upstream and relays the response, in order, until the connection ends.
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/buffer.h"
+#include "filter/request_context.h"
+#include "http/h1_parser.h"
+#include "http/message.h"
+
+namespace proxy::upstream { struct UpstreamConnection; }
+
+namespace proxy::core {
+
+class Worker;
+
+// Facts about a listener that sessions keep while they live (a reload may remove the listener).
+struct ListenerInfo {
+    std::string name;
+    std::string localAddress;
+    bool tls = false;
+};
+
+class Session {
+public:
+    Session(Worker& worker, asio::ip::tcp::socket socket, std::shared_ptr<const ListenerInfo> listener);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // The coroutine; it owns the session.
+    static asio::awaitable<void> serve(std::unique_ptr<Session> self);
+
+    // Called by the worker's sweep (worker thread): cancels I/O whose deadline has passed.
+    void checkDeadline(std::chrono::steady_clock::time_point now);
+    // Graceful stop: an idle keep-alive session closes now; a busy one after its exchange.
+    void closeIfIdle();
+    // Hard stop: cancels all I/O.
+    void abort();
+
+    Session* next = nullptr;  // SessionList links; not owned
+    Session* prev = nullptr;
+
+private:
+    enum class State : std::uint8_t { Idle, ReadingHead, Busy, Tunnel };
+    enum class HeadResult : std::uint8_t { Ready, Closed };
+
+    asio::awaitable<void> run();
+    asio::awaitable<HeadResult> readRequestHead();
+    // Returns true when the connection may carry another request.
+    asio::awaitable<bool> exchange();
+    // Sends the request over `up` and relays the answer; returns `up` to the pool when reusable.
+    asio::awaitable<bool> forward(std::unique_ptr<upstream::UpstreamConnection>& up, bool reused,
+                                  bool& retryable);
+    asio::awaitable<bool> relayRequestBody(upstream::UpstreamConnection& up);
+    asio::awaitable<bool> relayResponseBody(upstream::UpstreamConnection& up, bool chunkToClient,
+                                            bool& upstreamComplete);
+    asio::awaitable<void> tunnel(upstream::UpstreamConnection& up);
+    asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> connectUpstream(bool& timedOut);
+    asio::awaitable<bool> sendLocalResponse(int status, std::string_view reason, bool close);
+    asio::awaitable<bool> writeClient(std::span<const asio::const_buffer> buffers);
+
+    void setDeadline(std::chrono::milliseconds d) {
+        deadline_ = std::chrono::steady_clock::now() + d;
+    }
+    void clearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+    void runLogPhase();
+    void makeRequestId();
+
+    Worker& worker_;
+    asio::ip::tcp::socket socket_;
+    std::shared_ptr<const ListenerInfo> listener_;
+    filter::ConnectionInfo info_;
+    char clientAddress_[64] = {};
+    Buffer in_;
+    std::string out_;  // serialized heads and error pages
+    http::RequestHead request_;
+    http::ResponseHead response_;
+    filter::RequestContext ctx_;
+    char requestId_[24] = {};
+    State state_ = State::Idle;
+    bool timedOut_ = false;
+    bool closing_ = false;
+    bool continueSent_ = false;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    asio::ip::tcp::socket* upstreamSocket_ = nullptr;  // not owned; the exchange's upstream, if any
+    std::shared_ptr<const struct Snapshot> snapshot_;  // the snapshot this exchange started with
+};
+
+}  // namespace proxy::core

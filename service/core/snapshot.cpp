@@ -1,0 +1,139 @@
+#include "core/snapshot.h"
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "balancing/balancer_filter.h"
+#include "rewrite/rewrite_filters.h"
+#include "routing/routing_filter.h"
+
+namespace proxy::core {
+namespace {
+
+std::uint32_t methodMask(const std::vector<std::string>& methods, std::vector<std::string>& other) {
+    std::uint32_t mask = 0;
+    for (const auto& m : methods) {
+        const http::Method method = http::methodFromToken(m);
+        if (method == http::Method::Other)
+            other.push_back(m);
+        else
+            mask |= 1u << static_cast<unsigned>(method);
+    }
+    return mask;
+}
+
+std::string lower(std::string s) {
+    for (char& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return s;
+}
+
+std::expected<void, std::string> resolveServers(upstream::UpstreamGroup& group) {
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    for (auto& server : group.servers()) {
+        const auto& address = server->config.address;
+        asio::error_code ec;
+        if (address.kind != config::HostPort::Kind::Name) {
+            const auto ip = asio::ip::make_address(address.host, ec);
+            if (ec) return std::unexpected("upstream '" + group.name() + "': bad address " + server->key);
+            server->endpoints.emplace_back(ip, address.port);
+            continue;
+        }
+        // Names are resolved here, at load time on the control thread, never on the data path.
+        const auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+        if (ec || results.empty())
+            return std::unexpected("upstream '" + group.name() + "': cannot resolve " + server->key +
+                                   ": " + ec.message());
+        for (const auto& entry : results) server->endpoints.push_back(entry.endpoint());
+    }
+    return {};
+}
+
+}  // namespace
+
+upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
+    for (const auto& u : upstreams)
+        if (u->name() == name) return u.get();
+    return nullptr;
+}
+
+std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
+    std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers) {
+    auto snapshot = std::make_shared<Snapshot>();
+    snapshot->config = config;
+    snapshot->version = version;
+    snapshot->limits.maxRequestLine = config->limits.maxRequestLine;
+    snapshot->limits.maxHeaderBytes = config->limits.maxHeaderBytes;
+    snapshot->limits.maxHeaders = config->limits.maxHeaders;
+
+    for (const auto& u : config->upstreams) {
+        if (u.balance != config::Balance::RoundRobin)
+            return std::unexpected("upstream '" + u.name +
+                                   "': this build balances with round_robin only");
+        auto group = std::make_unique<upstream::UpstreamGroup>(u, workers);
+        if (auto resolved = resolveServers(*group); !resolved) return std::unexpected(resolved.error());
+        snapshot->upstreams.push_back(std::move(group));
+    }
+
+    std::vector<routing::CompiledRoute*> routePointers;
+    for (std::size_t i = 0; i < config->routes.size(); ++i) {
+        const config::Route& r = config->routes[i];
+        auto route = std::make_unique<routing::CompiledRoute>();
+        route->config = &r;
+        route->name = r.name;
+        route->order = i;
+        route->listener = r.listener;
+        const std::string host = lower(r.match.host);
+        if (host.empty() || host == "*") {
+            route->hostKind = routing::CompiledRoute::HostKind::Any;
+        } else if (host.starts_with("*.")) {
+            route->hostKind = routing::CompiledRoute::HostKind::Suffix;
+            route->host = host.substr(1);  // ".example.com"
+        } else {
+            route->hostKind = routing::CompiledRoute::HostKind::Exact;
+            route->host = host;
+        }
+        if (!r.match.pathExact.empty()) {
+            route->pathKind = routing::CompiledRoute::PathKind::Exact;
+            route->path = r.match.pathExact;
+        } else if (!r.match.pathRegex.empty()) {
+            route->pathKind = routing::CompiledRoute::PathKind::Regex;
+            route->path = r.match.pathRegex;
+            try {  // validated already; config load is not the data path
+                route->pathRegex = std::regex(r.match.pathRegex, std::regex::ECMAScript);
+            } catch (const std::regex_error&) {
+                return std::unexpected("route '" + r.name + "': invalid path_regex");
+            }
+        } else if (!r.match.pathPrefix.empty() && r.match.pathPrefix != "/") {
+            route->pathKind = routing::CompiledRoute::PathKind::Prefix;
+            route->path = r.match.pathPrefix;
+        }
+        route->methodMask = methodMask(r.match.methods, route->otherMethods);
+        route->headers = r.match.headers;
+        route->upstream = snapshot->findUpstream(r.upstream);
+        if (route->upstream == nullptr)
+            return std::unexpected("route '" + r.name + "': unknown upstream '" + r.upstream + "'");
+        auto rewrite = std::make_unique<rewrite::RouteRewriteFilter>(r);
+        if (!rewrite->empty()) {
+            route->filters.push_back(rewrite.get());
+            snapshot->ownedFilters.push_back(std::move(rewrite));
+        }
+        routePointers.push_back(route.get());
+        snapshot->routes.push_back(std::move(route));
+    }
+    snapshot->router = std::make_unique<routing::Router>(std::move(routePointers));
+
+    // The global chain, in order: routing, forwarding headers, load balancing.
+    auto addGlobal = [&](std::unique_ptr<filter::Filter> f) {
+        snapshot->globalFilters.push_back(f.get());
+        snapshot->globalPhases |= f->phases();
+        snapshot->ownedFilters.push_back(std::move(f));
+    };
+    addGlobal(std::make_unique<routing::RoutingFilter>(*snapshot->router));
+    addGlobal(std::make_unique<rewrite::ProxyHeadersFilter>(config->forwarded));
+    addGlobal(std::make_unique<balancing::BalancerFilter>());
+    return std::shared_ptr<const Snapshot>(std::move(snapshot));
+}
+
+}  // namespace proxy::core

@@ -1,0 +1,39 @@
+#pragma once
+// A config compiled for the data path: routes, upstream groups and filter chains. Immutable once
+// built and shared by every worker; a reload builds a new one and swaps it in. Requests keep the
+// snapshot they started with until they finish.
+
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "filter/filter.h"
+#include "http/h1_parser.h"
+#include "routing/router.h"
+#include "upstream/upstream_group.h"
+
+namespace proxy::core {
+
+struct Snapshot {
+    std::shared_ptr<const config::Config> config;
+    std::uint64_t version = 0;
+    http::H1Limits limits;
+    std::vector<std::unique_ptr<upstream::UpstreamGroup>> upstreams;
+    std::vector<std::unique_ptr<routing::CompiledRoute>> routes;
+    std::unique_ptr<routing::Router> router;
+    std::vector<std::unique_ptr<filter::Filter>> ownedFilters;
+    std::vector<filter::Filter*> globalFilters;  // not owned; run before the route's own filters
+    unsigned globalPhases = 0;                   // union of the global filters' phase bits
+
+    upstream::UpstreamGroup* findUpstream(std::string_view name) const;
+};
+
+// Compiles a validated config. Fails (with a sentence) only on what validation cannot know:
+// a server name that does not resolve, or a feature this build lacks.
+std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
+    std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers);
+
+}  // namespace proxy::core

@@ -1,0 +1,94 @@
+#pragma once
+// One worker: an io_context run by one thread, with its own connections, upstream connection
+// pool, config snapshot pointer and counters. Nothing in a worker is touched by another thread
+// except through post() and the atomic counters.
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "core/snapshot.h"
+#include "upstream/connection_pool.h"
+
+namespace proxy::core {
+
+class Session;
+
+// Cheap deadline bookkeeping: every session keeps a deadline time point and the worker sweeps
+// them on a coarse timer, instead of arming a timer per await.
+class SessionList {
+public:
+    void add(Session* s);
+    void remove(Session* s);
+    template <typename F> void forEach(F&& f) {
+        for (Session* s = head_; s != nullptr;) {
+            Session* next = sessionNext(s);
+            f(s);
+            s = next;
+        }
+    }
+    std::size_t size() const { return size_; }
+
+private:
+    static Session* sessionNext(Session* s);
+    Session* head_ = nullptr;  // not owned; each session owns itself (its coroutine frame)
+    std::size_t size_ = 0;
+};
+
+struct WorkerCounters {
+    std::atomic<std::uint64_t> connectionsAccepted{0};
+    std::atomic<std::uint64_t> connectionsActive{0};
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> responses4xx{0};
+    std::atomic<std::uint64_t> responses5xx{0};
+};
+
+class Worker {
+public:
+    Worker(unsigned id, int concurrencyHint);
+    ~Worker();
+
+    unsigned id() const { return id_; }
+    asio::io_context& io() { return io_; }
+
+    void start();  // runs the io_context on a new thread
+    void join();
+
+    // Worker thread only.
+    const std::shared_ptr<const Snapshot>& snapshot() const { return snapshot_; }
+    void setSnapshot(std::shared_ptr<const Snapshot> s);  // worker thread only; see Engine::apply
+    upstream::ConnectionPool& pool() { return pool_; }
+    SessionList& sessions() { return sessions_; }
+    bool draining() const { return draining_; }
+    // Begins a graceful stop: idle keep-alive sessions close now, busy ones after their exchange.
+    void beginDrain();
+    // Cancels every session's I/O at once (after the drain bound).
+    void abortAll();
+    std::uint64_t nextRequestNumber() { return ++requestCounter_; }
+    std::uint32_t requestIdSeed() const { return requestIdSeed_; }
+    WorkerCounters& counters() { return counters_; }
+
+private:
+    void scheduleSweep();
+    void sweep();
+
+    unsigned id_;
+    asio::io_context io_;
+    asio::steady_timer sweepTimer_;
+    std::thread thread_;
+    std::shared_ptr<const Snapshot> snapshot_;
+    upstream::ConnectionPool pool_;
+    SessionList sessions_;
+    bool draining_ = false;
+    std::uint64_t requestCounter_ = 0;
+    std::uint32_t requestIdSeed_ = 0;
+    WorkerCounters counters_;
+    // Keeps run() alive while there is nothing to do.
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+};
+
+}  // namespace proxy::core

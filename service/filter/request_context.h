@@ -1,0 +1,66 @@
+#pragma once
+// What the filters of one exchange share. The engine owns it; filters read and edit it.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "balancing/selector.h"
+#include "http/message.h"
+
+namespace proxy::routing { struct CompiledRoute; }
+namespace proxy::upstream { class UpstreamGroup; struct ServerState; }
+
+namespace proxy::filter {
+
+// Facts about the client connection, fixed when it is accepted.
+struct ConnectionInfo {
+    std::string_view clientAddress;  // textual IP, no brackets
+    std::uint16_t clientPort = 0;
+    std::string_view listenerName;
+    std::string_view localAddress;
+    bool tls = false;
+    unsigned worker = 0;
+};
+
+// Who is to blame for a failed exchange, and whether retrying it elsewhere is allowed.
+enum class ErrorSource : std::uint8_t { None, Downstream, Upstream, Internal };
+
+struct LocalResponse {
+    int status = 0;           // 0 = none
+    std::string_view reason;  // short static text shown on the error page, e.g. "no route"
+};
+
+struct RequestContext {
+    const ConnectionInfo* connection = nullptr;  // not owned; outlives the exchange
+    http::RequestHead* request = nullptr;        // not owned
+    http::ResponseHead* response = nullptr;      // not owned; meaningful from ResponseHeaders on
+    std::string_view requestId;
+    std::string_view originalPath;               // before rewrites (for logs)
+    std::string_view originalHost;
+
+    // Set by routing (RequestHeaders):
+    const routing::CompiledRoute* route = nullptr;  // not owned; lives in the config snapshot
+    // Set by load balancing (UpstreamSelect):
+    upstream::UpstreamGroup* upstream = nullptr;    // not owned; lives in the config snapshot
+    balancing::Selection selection;                 // yields servers in failover order
+    upstream::ServerState* server = nullptr;        // not owned; the server finally used
+
+    LocalResponse local;  // a filter's or the engine's own answer
+
+    // Outcome, for the log phase:
+    int status = 0;                 // status sent to the client (0 = none sent)
+    ErrorSource error = ErrorSource::None;
+    std::string_view errorText;     // static text
+    std::uint64_t bytesIn = 0;      // request bytes read from the client (head + body)
+    std::uint64_t bytesOut = 0;     // response bytes written to the client
+    std::chrono::steady_clock::time_point start;
+    std::chrono::steady_clock::duration upstreamConnect{};
+    std::chrono::steady_clock::duration upstreamResponse{};  // until the response head arrived
+    std::chrono::steady_clock::duration total{};
+    std::chrono::system_clock::time_point wallStart;
+};
+
+}  // namespace proxy::filter

@@ -1,0 +1,61 @@
+#include "upstream/connection_pool.h"
+
+#include <algorithm>
+
+namespace proxy::upstream {
+namespace {
+
+// A pooled connection is reusable only if the origin has neither closed it nor sent anything
+// unasked-for while it sat idle.
+bool stillUsable(asio::ip::tcp::socket& socket) {
+    char probe;
+    asio::error_code ec;
+    socket.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, ec);
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key) {
+    const auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    while (!list.empty()) {
+        auto connection = std::move(list.back());  // most recently used first: warmest
+        list.pop_back();
+        if (stillUsable(connection->socket)) return connection;
+        asio::error_code ignored;
+        connection->socket.close(ignored);
+    }
+    return nullptr;
+}
+
+void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::uint32_t maxIdle,
+                         std::chrono::milliseconds idleTimeout) {
+    auto& list = idle_[connection->key];
+    if (list.size() >= maxIdle) {
+        asio::error_code ignored;
+        connection->socket.close(ignored);
+        return;
+    }
+    connection->idleDeadline = std::chrono::steady_clock::now() + idleTimeout;
+    list.push_back(std::move(connection));
+}
+
+void ConnectionPool::sweep(std::chrono::steady_clock::time_point now) {
+    for (auto& [key, list] : idle_) {
+        std::erase_if(list, [&](const std::unique_ptr<UpstreamConnection>& c) {
+            return now >= c->idleDeadline;
+        });
+    }
+}
+
+void ConnectionPool::clear() { idle_.clear(); }
+
+std::size_t ConnectionPool::idleCount() const {
+    std::size_t n = 0;
+    for (const auto& [key, list] : idle_) n += list.size();
+    return n;
+}
+
+}  // namespace proxy::upstream
