@@ -1265,10 +1265,9 @@ LoadResult loadConfigFile(const std::string& path) {
     const fs::path file(std::u8string(path.begin(), path.end()));
     std::error_code ec;
     const fs::file_status status = fs::status(file, ec);
-    if (ec || !fs::exists(status)) {
-        return fail("cannot read the configuration file '" + path +
-                    "': " + (ec ? ec.message() : "it does not exist"));
-    }
+    if (status.type() == fs::file_type::not_found)
+        return fail("cannot read the configuration file '" + path + "': it does not exist");
+    if (ec) return fail("cannot read the configuration file '" + path + "': " + ec.message());
     if (fs::is_directory(status))
         return fail("cannot read the configuration file '" + path + "': it is a directory");
     if (!fs::is_regular_file(status))
