@@ -114,6 +114,35 @@ inline const char* findLineStop(const char* p, const char* end) {
     return p;
 }
 
+// Skips the bytes of a field name from p. Most names are letters, digits and '-', which a vector
+// compare covers 16 at a time; the table loop finishes the rarer token characters and the stop.
+inline const char* skipToken(const char* p, const char* end) {
+#ifdef PROXY_HTTP_SSE2
+    const __m128i k20 = _mm_set1_epi8(0x20);
+    const __m128i kA = _mm_set1_epi8('a' - 1);
+    const __m128i kZ = _mm_set1_epi8('z' + 1);
+    const __m128i k0 = _mm_set1_epi8('0' - 1);
+    const __m128i k9 = _mm_set1_epi8('9' + 1);
+    const __m128i kDash = _mm_set1_epi8('-');
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // Signed compares: bytes >= 0x80 are negative and so fail every range test, as they should.
+        const __m128i lower = _mm_or_si128(v, k20);
+        const __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, kA), _mm_cmplt_epi8(lower, kZ));
+        const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, k0), _mm_cmplt_epi8(v, k9));
+        const __m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(v, kDash));
+        const unsigned stop = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffu;
+        if (stop != 0) {
+            p += std::countr_zero(stop);
+            break;
+        }
+        p += 16;
+    }
+#endif
+    while (p < end && isTchar(*p)) ++p;
+    return p;
+}
+
 std::string_view trimOws(std::string_view s) {
     while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
     while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
@@ -210,7 +239,7 @@ struct FieldInfo {
     std::size_t hostCount = 0, hostIndex = 0;
     std::size_t clCount = 0, clIndex = 0;
     std::size_t teCount = 0, teIndex = 0;
-    std::size_t connectionCount = 0;
+    std::size_t connectionCount = 0, connectionIndex = 0;
     std::size_t expectCount = 0;
     std::size_t upgradeCount = 0;
 };
@@ -268,7 +297,7 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
         if (headers.size() >= limits.maxHeaders)
             return error(tooMany, base, p, "too many header fields");
         const char* nameBegin = p;
-        while (p < end && isTchar(*p)) ++p;
+        p = skipToken(p, end);
         if (p == end) return needMore();
         if (*p != ':') {
             if (p == nameBegin) {
@@ -307,7 +336,9 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
             case Known::TransferEncoding:
                 if (info.teCount++ == 0) info.teIndex = index;
                 break;
-            case Known::Connection: ++info.connectionCount; break;
+            case Known::Connection:
+                if (info.connectionCount++ == 0) info.connectionIndex = index;
+                break;
             case Known::Expect: ++info.expectCount; break;
             case Known::Upgrade: ++info.upgradeCount; break;
             case Known::Other: break;
@@ -425,7 +456,9 @@ struct ConnectionTokens {
 ConnectionTokens connectionTokens(const HeaderList& headers, const FieldInfo& info) {
     ConnectionTokens t;
     if (info.connectionCount == 0) return t;
-    for (const Header& h : headers.fields()) {
+    const auto& fields = headers.fields();
+    for (std::size_t i = info.connectionIndex; i < fields.size(); ++i) {
+        const Header& h = fields[i];
         if (classify(h.name) != Known::Connection) continue;
         forEachListElement(h.value, [&](std::string_view token) {
             if (iequals(token, "close")) t.close = true;

@@ -32,8 +32,14 @@ struct H1Limits {
     std::size_t maxHeaders = 100;           // field count; over it: 431 (502)
 };
 
-// Parses a request head. On Complete, out.* views point into `input`. On NeedMore nothing in out is
-// meaningful; call again with more bytes (the same prefix plus new data). Rules enforced here:
+// Parses a request head. `out` is reset first (its vector and arena capacity are kept, so a reused
+// head parses without allocating). On Complete, out.* views point into `input` (or are static
+// text: an absolute-form target without a path gets path "/"). On NeedMore nothing in out is
+// meaningful; call again with more bytes (the same prefix plus new data): the verdict for a prefix
+// never changes as bytes are added, and each call is one O(n) scan. Limits are enforced as soon as
+// they are passed (414 for the request line, 431 for the head), without waiting for a CRLF.
+// Repeated identical Content-Length values are accepted and collapsed into one field.
+// Where the RFCs leave a choice, the decision is listed at the top of h1_parser.cpp. Rules enforced here:
 // CRLF line endings only, no obs-fold, no whitespace before ':', token-only names, no CTL/NUL in
 // values, exactly one Host on HTTP/1.1, CL+TE together rejected, several or non-decimal CL values
 // rejected, TE must end in chunked (else 501) and is refused on HTTP/1.0, CONNECT answered 405,
@@ -41,7 +47,10 @@ struct H1Limits {
 ParseResult parseRequestHead(std::span<const char> input, const H1Limits& limits, RequestHead& out);
 
 // Parses a response head with the same strictness (errors carry status 502). requestMethod decides
-// bodiless responses (HEAD); 1xx, 204 and 304 never have a body.
+// bodiless responses (HEAD); 1xx, 204 and 304 never have a body (framing None, contentLength still
+// reported). A 1xx head is returned on its own: the caller loops until a final status. No
+// Content-Length/Transfer-Encoding, or a final coding other than chunked, is UntilClose with
+// keepAlive false.
 ParseResult parseResponseHead(std::span<const char> input, const H1Limits& limits,
                               Method requestMethod, ResponseHead& out);
 
