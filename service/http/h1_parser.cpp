@@ -17,13 +17,14 @@
 //   elements, signs, hex, inner spaces, or a value above 2^63-1 are rejected.
 // - Transfer-Encoding on a request: only a lone final "chunked" is served. Any other coding,
 //   including "gzip, chunked", is 501 (we do not decode codings); "chunked" applied twice, a
-//   malformed list or parameters on chunked is 400. On responses a final chunked is framing, codings
-//   before it pass through opaque; a final coding other than chunked means read-until-close.
+//   malformed list or parameters on chunked is 400. On responses a final chunked is framing,
+//   codings before it pass through opaque; a final coding other than chunked means
+//   read-until-close.
 // - Host: must be a valid uri-host with an optional non-empty port <= 65535, no userinfo; an empty
 //   Host is rejected too, because the proxy routes by host and origin-form always has one.
 // - request-target: visible ASCII only; '#' is rejected (fragments are never sent); other
-//   characters outside RFC 3986 such as '{' or '|' are let through, since real clients send them and
-//   they cannot affect framing.
+//   characters outside RFC 3986 such as '{' or '|' are let through, since real clients send them
+//   and they cannot affect framing.
 // - A status line without the SP after the code ("HTTP/1.1 200\r\n") is accepted with an empty
 //   reason: origins do send it, and it is unambiguous.
 // - Expect on HTTP/1.0 is checked but expectContinue stays false (RFC 9110 10.1.1), and Upgrade on
@@ -63,10 +64,18 @@ constexpr std::array<std::uint8_t, 256> makeClasses() {
 
 constexpr std::array<std::uint8_t, 256> kClass = makeClasses();
 
-inline std::uint8_t cls(char c) { return kClass[static_cast<unsigned char>(c)]; }
-inline bool isTchar(char c) { return cls(c) & kTchar; }
-inline bool isOws(char c) { return c == ' ' || c == '\t'; }
-inline bool isDigit(char c) { return c >= '0' && c <= '9'; }
+inline std::uint8_t cls(char c) {
+    return kClass[static_cast<unsigned char>(c)];
+}
+inline bool isTchar(char c) {
+    return cls(c) & kTchar;
+}
+inline bool isOws(char c) {
+    return c == ' ' || c == '\t';
+}
+inline bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 inline int hexValue(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -85,8 +94,8 @@ inline const char* findFieldStop(const char* p, const char* end) {
     while (end - p >= 16) {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
         const __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, k1f), v);  // unsigned v <= 0x1f
-        const __m128i bad = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, kTab), ctl),
-                                         _mm_cmpeq_epi8(v, kDel));
+        const __m128i bad =
+            _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, kTab), ctl), _mm_cmpeq_epi8(v, kDel));
         const int mask = _mm_movemask_epi8(bad);
         if (mask != 0) return p + std::countr_zero(static_cast<unsigned>(mask));
         p += 16;
@@ -209,7 +218,13 @@ bool validHost(std::string_view s) {
 }
 
 enum class Known : std::uint8_t {
-    Other, Host, ContentLength, TransferEncoding, Connection, Expect, Upgrade
+    Other,
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+    Upgrade
 };
 
 inline bool equalsLower(std::string_view name, const char* lowerLiteral) {
@@ -223,14 +238,20 @@ inline bool equalsLower(std::string_view name, const char* lowerLiteral) {
 
 inline Known classify(std::string_view name) {
     switch (name.size()) {
-        case 4: return equalsLower(name, "host") ? Known::Host : Known::Other;
-        case 6: return equalsLower(name, "expect") ? Known::Expect : Known::Other;
-        case 7: return equalsLower(name, "upgrade") ? Known::Upgrade : Known::Other;
-        case 10: return equalsLower(name, "connection") ? Known::Connection : Known::Other;
-        case 14: return equalsLower(name, "content-length") ? Known::ContentLength : Known::Other;
+        case 4:
+            return equalsLower(name, "host") ? Known::Host : Known::Other;
+        case 6:
+            return equalsLower(name, "expect") ? Known::Expect : Known::Other;
+        case 7:
+            return equalsLower(name, "upgrade") ? Known::Upgrade : Known::Other;
+        case 10:
+            return equalsLower(name, "connection") ? Known::Connection : Known::Other;
+        case 14:
+            return equalsLower(name, "content-length") ? Known::ContentLength : Known::Other;
         case 17:
             return equalsLower(name, "transfer-encoding") ? Known::TransferEncoding : Known::Other;
-        default: return Known::Other;
+        default:
+            return Known::Other;
     }
 }
 
@@ -253,7 +274,9 @@ ParseResult error(int status, const char* base, const char* at, std::string_view
     return r;
 }
 
-ParseResult needMore() { return ParseResult{}; }
+ParseResult needMore() {
+    return ParseResult{};
+}
 
 // Finds the end of the start line beginning at p. On success sets lineEnd to the CR (followed by
 // LF). Returns NeedMore or an Error (status `tooLong` when the line passes maxLine bytes).
@@ -301,7 +324,8 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
         if (p == end) return needMore();
         if (*p != ':') {
             if (p == nameBegin) {
-                if (isOws(first)) return error(badStatus, base, p, "obs-fold or leading whitespace");
+                if (isOws(first))
+                    return error(badStatus, base, p, "obs-fold or leading whitespace");
                 if (first == '\n') return error(badStatus, base, p, "bare LF in header");
             }
             if (isOws(*p)) return error(badStatus, base, p, "whitespace before colon");
@@ -325,7 +349,8 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
         p = stop + 2;
 
         const std::size_t index = headers.size();
-        headers.add(name, std::string_view(valueBegin, static_cast<std::size_t>(valueEnd - valueBegin)));
+        headers.add(name,
+                    std::string_view(valueBegin, static_cast<std::size_t>(valueEnd - valueBegin)));
         switch (classify(name)) {
             case Known::Host:
                 if (info.hostCount++ == 0) info.hostIndex = index;
@@ -339,9 +364,14 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
             case Known::Connection:
                 if (info.connectionCount++ == 0) info.connectionIndex = index;
                 break;
-            case Known::Expect: ++info.expectCount; break;
-            case Known::Upgrade: ++info.upgradeCount; break;
-            case Known::Other: break;
+            case Known::Expect:
+                ++info.expectCount;
+                break;
+            case Known::Upgrade:
+                ++info.upgradeCount;
+                break;
+            case Known::Other:
+                break;
         }
     }
 }
@@ -351,7 +381,8 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
 // more than once, the fields are replaced by one field holding the first value.
 bool evaluateContentLength(HeaderList& headers, const FieldInfo& info, std::uint64_t& length,
                            const Header*& bad) {
-    constexpr std::uint64_t kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    constexpr std::uint64_t kMax =
+        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     bool haveValue = false;
     bool repeated = info.clCount > 1;
     std::string_view firstDigits;
@@ -461,9 +492,12 @@ ConnectionTokens connectionTokens(const HeaderList& headers, const FieldInfo& in
         const Header& h = fields[i];
         if (classify(h.name) != Known::Connection) continue;
         forEachListElement(h.value, [&](std::string_view token) {
-            if (iequals(token, "close")) t.close = true;
-            else if (iequals(token, "keep-alive")) t.keepAlive = true;
-            else if (iequals(token, "upgrade")) t.upgrade = true;
+            if (iequals(token, "close"))
+                t.close = true;
+            else if (iequals(token, "keep-alive"))
+                t.keepAlive = true;
+            else if (iequals(token, "upgrade"))
+                t.upgrade = true;
             return true;
         });
     }
@@ -501,15 +535,19 @@ ParseResult parseTarget(const char* base, RequestHead& out, std::string_view& au
         return ParseResult{ParseStatus::Complete, 0, {}};
     } else {
         std::size_t schemeLen = 0;
-        if (startsWithNoCase(t, "http://")) schemeLen = 7;
-        else if (startsWithNoCase(t, "https://")) schemeLen = 8;
-        else return error(400, base, at, "unsupported request-target form");
+        if (startsWithNoCase(t, "http://"))
+            schemeLen = 7;
+        else if (startsWithNoCase(t, "https://"))
+            schemeLen = 8;
+        else
+            return error(400, base, at, "unsupported request-target form");
         const auto rest = t.substr(schemeLen);
         const auto authEnd = rest.find_first_of("/?");
         authority = rest.substr(0, authEnd);
         if (!validHost(authority))
             return error(400, base, authority.data(), "invalid authority in request-target");
-        pathAndQuery = authEnd == std::string_view::npos ? std::string_view() : rest.substr(authEnd);
+        pathAndQuery =
+            authEnd == std::string_view::npos ? std::string_view() : rest.substr(authEnd);
     }
     const auto q = pathAndQuery.find('?');
     out.path = pathAndQuery.substr(0, q);
@@ -549,11 +587,16 @@ ParseResult parseRequestBounded(const char* base, const char* end, const H1Limit
     if (sp == targetBegin) return error(400, base, sp, "empty request-target");
     out.target = std::string_view(targetBegin, static_cast<std::size_t>(sp - targetBegin));
     switch (classifyVersion(std::string_view(sp + 1, static_cast<std::size_t>(lineEnd - sp - 1)))) {
-        case VersionClass::Http11: out.version = Version::Http11; break;
-        case VersionClass::Http10: out.version = Version::Http10; break;
+        case VersionClass::Http11:
+            out.version = Version::Http11;
+            break;
+        case VersionClass::Http10:
+            out.version = Version::Http10;
+            break;
         case VersionClass::Unsupported:
             return error(505, base, sp + 1, "HTTP version not supported");
-        case VersionClass::Malformed: return error(400, base, sp + 1, "malformed HTTP version");
+        case VersionClass::Malformed:
+            return error(400, base, sp + 1, "malformed HTTP version");
     }
     if (out.method == Method::Connect) return error(405, base, p, "CONNECT not allowed");
     std::string_view authority;
@@ -588,7 +631,9 @@ ParseResult parseRequestBounded(const char* base, const char* end, const H1Limit
             return error(400, base, te.name.data(), "both Content-Length and Transfer-Encoding");
         const Header* where = &te;
         switch (evaluateTransferEncoding(out.headers, info, where)) {
-            case TeVerdict::Chunked: out.framing = BodyFraming::Chunked; break;
+            case TeVerdict::Chunked:
+                out.framing = BodyFraming::Chunked;
+                break;
             case TeVerdict::Malformed:
                 return error(400, base, where->value.data(), "invalid Transfer-Encoding");
             case TeVerdict::ChunkedAfterOthers:
@@ -630,9 +675,14 @@ ParseResult parseResponseBounded(const char* base, const char* end, const H1Limi
     if (line.size() < 12 || line[8] != ' ')
         return error(502, base, p + std::min<std::size_t>(line.size(), 8), "malformed status line");
     switch (classifyVersion(line.substr(0, 8))) {
-        case VersionClass::Http11: out.version = Version::Http11; break;
-        case VersionClass::Http10: out.version = Version::Http10; break;
-        default: return error(502, base, p, "unsupported HTTP version in status line");
+        case VersionClass::Http11:
+            out.version = Version::Http11;
+            break;
+        case VersionClass::Http10:
+            out.version = Version::Http10;
+            break;
+        default:
+            return error(502, base, p, "unsupported HTTP version in status line");
     }
     if (!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]))
         return error(502, base, p + 9, "invalid status code");
@@ -656,8 +706,12 @@ ParseResult parseResponseBounded(const char* base, const char* end, const H1Limi
         const Header* where = &te;
         switch (evaluateTransferEncoding(out.headers, info, where)) {
             case TeVerdict::Chunked:
-            case TeVerdict::ChunkedAfterOthers: out.framing = BodyFraming::Chunked; break;
-            case TeVerdict::NotChunked: out.framing = BodyFraming::UntilClose; break;
+            case TeVerdict::ChunkedAfterOthers:
+                out.framing = BodyFraming::Chunked;
+                break;
+            case TeVerdict::NotChunked:
+                out.framing = BodyFraming::UntilClose;
+                break;
             case TeVerdict::Malformed:
                 return error(502, base, where->value.data(), "invalid Transfer-Encoding");
         }
@@ -674,8 +728,8 @@ ParseResult parseResponseBounded(const char* base, const char* end, const H1Limi
     } else {
         out.framing = BodyFraming::UntilClose;
     }
-    const bool bodiless = out.status < 200 || out.status == 204 || out.status == 304 ||
-                          requestMethod == Method::Head;
+    const bool bodiless =
+        out.status < 200 || out.status == 204 || out.status == 304 || requestMethod == Method::Head;
     if (bodiless) out.framing = BodyFraming::None;
 
     const auto conn = connectionTokens(out.headers, info);
@@ -693,7 +747,8 @@ ParseResult boundedByHeadLimit(std::span<const char> input, const H1Limits& limi
     const bool over = input.size() > limits.maxHeaderBytes;
     const char* end = base + (over ? limits.maxHeaderBytes : input.size());
     ParseResult r = parse(base, end);
-    if (r.status == ParseStatus::NeedMore && over) return error(tooBig, base, end, "head too large");
+    if (r.status == ParseStatus::NeedMore && over)
+        return error(tooBig, base, end, "head too large");
     return r;
 }
 
@@ -725,7 +780,7 @@ enum ExtSub : std::uint8_t {
     kExtBwsSemi,    // whitespace, so only ';' may follow
     kExtNameStart,  // after ';'
     kExtName,
-    kExtBwsEq,      // whitespace after a name: '=' or ';'
+    kExtBwsEq,  // whitespace after a name: '=' or ';'
     kExtValueStart,
     kExtToken,
     kExtQuoted,
@@ -787,53 +842,77 @@ ChunkedDecoder::Step ChunkedDecoder::decode(std::span<const char> input) {
                     ++p;
                     break;
                 }
-                if (++extBytes_ > kMaxChunkExtBytes) return fail(base, p, "chunk extension too long");
+                if (++extBytes_ > kMaxChunkExtBytes)
+                    return fail(base, p, "chunk extension too long");
                 const bool ws = isOws(c);
                 const bool tchar = isTchar(c);
                 bool ok = true;
                 switch (sub_) {
                     case kExtStart:
                     case kExtBwsSemi:
-                        if (c == ';') sub_ = kExtNameStart;
-                        else if (ws) sub_ = kExtBwsSemi;
-                        else ok = false;
+                        if (c == ';')
+                            sub_ = kExtNameStart;
+                        else if (ws)
+                            sub_ = kExtBwsSemi;
+                        else
+                            ok = false;
                         break;
                     case kExtNameStart:
-                        if (tchar) sub_ = kExtName;
-                        else ok = ws;
+                        if (tchar)
+                            sub_ = kExtName;
+                        else
+                            ok = ws;
                         break;
                     case kExtName:
-                        if (c == ';') sub_ = kExtNameStart;
-                        else if (c == '=') sub_ = kExtValueStart;
-                        else if (ws) sub_ = kExtBwsEq;
-                        else ok = tchar;
+                        if (c == ';')
+                            sub_ = kExtNameStart;
+                        else if (c == '=')
+                            sub_ = kExtValueStart;
+                        else if (ws)
+                            sub_ = kExtBwsEq;
+                        else
+                            ok = tchar;
                         break;
                     case kExtBwsEq:
-                        if (c == ';') sub_ = kExtNameStart;
-                        else if (c == '=') sub_ = kExtValueStart;
-                        else ok = ws;
+                        if (c == ';')
+                            sub_ = kExtNameStart;
+                        else if (c == '=')
+                            sub_ = kExtValueStart;
+                        else
+                            ok = ws;
                         break;
                     case kExtValueStart:
-                        if (tchar) sub_ = kExtToken;
-                        else if (c == '"') sub_ = kExtQuoted;
-                        else ok = ws;
+                        if (tchar)
+                            sub_ = kExtToken;
+                        else if (c == '"')
+                            sub_ = kExtQuoted;
+                        else
+                            ok = ws;
                         break;
                     case kExtToken:
-                        if (c == ';') sub_ = kExtNameStart;
-                        else if (ws) sub_ = kExtBwsSemi;
-                        else ok = tchar;
+                        if (c == ';')
+                            sub_ = kExtNameStart;
+                        else if (ws)
+                            sub_ = kExtBwsSemi;
+                        else
+                            ok = tchar;
                         break;
                     case kExtQuoted:
                         // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
-                        if (c == '"') sub_ = kExtStart;
-                        else if (c == '\\') sub_ = kExtQuotedPair;
-                        else ok = !(cls(c) & kFieldStop);
+                        if (c == '"')
+                            sub_ = kExtStart;
+                        else if (c == '\\')
+                            sub_ = kExtQuotedPair;
+                        else
+                            ok = !(cls(c) & kFieldStop);
                         break;
                     case kExtQuotedPair:
                         ok = !(cls(c) & kFieldStop);
                         sub_ = kExtQuoted;
                         break;
-                    default: ok = false; break;
+                    default:
+                        ok = false;
+                        break;
                 }
                 if (!ok) return fail(base, p, "invalid chunk extension");
                 ++p;
@@ -873,38 +952,53 @@ ChunkedDecoder::Step ChunkedDecoder::decode(std::span<const char> input) {
                 ++p;
                 break;
             case State::Trailer: {
-                if (++trailerBytes_ > maxTrailer_) return fail(base, p, "trailer section too large");
+                if (++trailerBytes_ > maxTrailer_)
+                    return fail(base, p, "trailer section too large");
                 bool ok = true;
                 switch (sub_) {
                     case kTrLineStart:
-                        if (c == '\r') sub_ = kTrEndLf;
-                        else if (isTchar(c)) sub_ = kTrName;
-                        else ok = false;
+                        if (c == '\r')
+                            sub_ = kTrEndLf;
+                        else if (isTchar(c))
+                            sub_ = kTrName;
+                        else
+                            ok = false;
                         break;
                     case kTrName:
-                        if (c == ':') sub_ = kTrValue;
-                        else ok = isTchar(c);
+                        if (c == ':')
+                            sub_ = kTrValue;
+                        else
+                            ok = isTchar(c);
                         break;
                     case kTrValue:
-                        if (c == '\r') sub_ = kTrLineLf;
-                        else ok = !(cls(c) & kFieldStop);
+                        if (c == '\r')
+                            sub_ = kTrLineLf;
+                        else
+                            ok = !(cls(c) & kFieldStop);
                         break;
                     case kTrLineLf:
-                        if (c == '\n') sub_ = kTrLineStart;
-                        else ok = false;
+                        if (c == '\n')
+                            sub_ = kTrLineStart;
+                        else
+                            ok = false;
                         break;
                     case kTrEndLf:
-                        if (c == '\n') state_ = State::Done;
-                        else ok = false;
+                        if (c == '\n')
+                            state_ = State::Done;
+                        else
+                            ok = false;
                         break;
-                    default: ok = false; break;
+                    default:
+                        ok = false;
+                        break;
                 }
                 if (!ok) return fail(base, p, "invalid trailer section");
                 ++p;
                 break;
             }
             case State::Done:
-            case State::Failed: break;  // not reached: the loop and the check above exclude them
+            case State::Failed:
+                break;  // not reached: the loop and the check above exclude them
         }
     }
     s.consumed = static_cast<std::size_t>(p - base);

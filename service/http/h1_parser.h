@@ -15,9 +15,9 @@ namespace proxy::http {
 enum class ParseStatus : std::uint8_t { Complete, NeedMore, Error };
 
 struct ParseError {
-    int status = 400;          // 400, 413, 414, 431, 501 or 505 for requests; 502 for responses
-    std::size_t offset = 0;    // byte position in the input where the problem was found
-    std::string_view reason;   // static text, e.g. "both Content-Length and Transfer-Encoding"
+    int status = 400;         // 400, 413, 414, 431, 501 or 505 for requests; 502 for responses
+    std::size_t offset = 0;   // byte position in the input where the problem was found
+    std::string_view reason;  // static text, e.g. "both Content-Length and Transfer-Encoding"
 };
 
 struct ParseResult {
@@ -27,9 +27,9 @@ struct ParseResult {
 };
 
 struct H1Limits {
-    std::size_t maxRequestLine = 8 * 1024;  // request line or status line; over it: 414 (502)
-    std::size_t maxHeaderBytes = 64 * 1024; // whole head; over it: 431 (502)
-    std::size_t maxHeaders = 100;           // field count; over it: 431 (502)
+    std::size_t maxRequestLine = 8 * 1024;   // request line or status line; over it: 414 (502)
+    std::size_t maxHeaderBytes = 64 * 1024;  // whole head; over it: 431 (502)
+    std::size_t maxHeaders = 100;            // field count; over it: 431 (502)
 };
 
 // Parses a request head. `out` is reset first (its vector and arena capacity are kept, so a reused
@@ -39,11 +39,11 @@ struct H1Limits {
 // never changes as bytes are added, and each call is one O(n) scan. Limits are enforced as soon as
 // they are passed (414 for the request line, 431 for the head), without waiting for a CRLF.
 // Repeated identical Content-Length values are accepted and collapsed into one field.
-// Where the RFCs leave a choice, the decision is listed at the top of h1_parser.cpp. Rules enforced here:
-// CRLF line endings only, no obs-fold, no whitespace before ':', token-only names, no CTL/NUL in
-// values, exactly one Host on HTTP/1.1, CL+TE together rejected, several or non-decimal CL values
-// rejected, TE must end in chunked (else 501) and is refused on HTTP/1.0, CONNECT answered 405,
-// unknown versions 505.
+// Where the RFCs leave a choice, the decision is listed at the top of h1_parser.cpp. Rules enforced
+// here: CRLF line endings only, no obs-fold, no whitespace before ':', token-only names, no CTL/NUL
+// in values, exactly one Host on HTTP/1.1, CL+TE together rejected, several or non-decimal CL
+// values rejected, TE must end in chunked (else 501) and is refused on HTTP/1.0, CONNECT answered
+// 405, unknown versions 505.
 ParseResult parseRequestHead(std::span<const char> input, const H1Limits& limits, RequestHead& out);
 
 // Parses a response head with the same strictness (errors carry status 502). requestMethod decides
@@ -54,18 +54,20 @@ ParseResult parseRequestHead(std::span<const char> input, const H1Limits& limits
 ParseResult parseResponseHead(std::span<const char> input, const H1Limits& limits,
                               Method requestMethod, ResponseHead& out);
 
-// Incremental decoder for the chunked transfer coding. Feed it bytes; each call consumes framing and
-// returns at most one run of body data (a view into the input). Chunk extensions are checked and
-// dropped; trailers are checked and dropped (bounded by maxTrailerBytes).
+// Incremental decoder for the chunked transfer coding. Feed it bytes; each call consumes framing
+// and returns at most one run of body data (a view into the input). Chunk extensions are checked
+// and dropped; trailers are checked and dropped (bounded by maxTrailerBytes).
 class ChunkedDecoder {
-public:
+  public:
     struct Step {
-        ParseStatus status = ParseStatus::NeedMore;  // Complete once the last chunk and trailers are read
+        // Complete once the last chunk and trailers are read
+        ParseStatus status = ParseStatus::NeedMore;
         std::size_t consumed = 0;   // bytes of input used by this step (framing + data)
         std::string_view data;      // body bytes produced by this step (may be empty)
         ParseError error;
     };
-    explicit ChunkedDecoder(std::size_t maxTrailerBytes = 8 * 1024) : maxTrailer_(maxTrailerBytes) {}
+    explicit ChunkedDecoder(std::size_t maxTrailerBytes = 8 * 1024)
+        : maxTrailer_(maxTrailerBytes) {}
     // Each call either consumes all of input, or stops right after returning a run of data, or
     // finishes (Complete), or fails (Error; error.offset is relative to this call's input, and the
     // decoder stays failed). So: hand it the unconsumed rest until consumed == its size, then read.
@@ -73,9 +75,17 @@ public:
     bool done() const { return state_ == State::Done; }
     void reset() { *this = ChunkedDecoder(maxTrailer_); }
 
-private:
+  private:
     enum class State : std::uint8_t {
-        Size, Ext, SizeLf, Data, DataCr, DataLf, Trailer, Done, Failed
+        Size,
+        Ext,
+        SizeLf,
+        Data,
+        DataCr,
+        DataLf,
+        Trailer,
+        Done,
+        Failed
     };
     Step fail(const char* base, const char* at, std::string_view reason);
 

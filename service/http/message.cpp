@@ -11,7 +11,9 @@ constexpr unsigned char lower(unsigned char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
 }
 
-bool isOws(char c) { return c == ' ' || c == '\t'; }
+bool isOws(char c) {
+    return c == ' ' || c == '\t';
+}
 
 std::string_view trimOws(std::string_view s) {
     while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
@@ -50,16 +52,26 @@ Method methodFromToken(std::string_view t) {
 
 std::string_view methodName(Method m) {
     switch (m) {
-        case Method::Get: return "GET";
-        case Method::Head: return "HEAD";
-        case Method::Post: return "POST";
-        case Method::Put: return "PUT";
-        case Method::Delete: return "DELETE";
-        case Method::Options: return "OPTIONS";
-        case Method::Trace: return "TRACE";
-        case Method::Patch: return "PATCH";
-        case Method::Connect: return "CONNECT";
-        case Method::Other: break;
+        case Method::Get:
+            return "GET";
+        case Method::Head:
+            return "HEAD";
+        case Method::Post:
+            return "POST";
+        case Method::Put:
+            return "PUT";
+        case Method::Delete:
+            return "DELETE";
+        case Method::Options:
+            return "OPTIONS";
+        case Method::Trace:
+            return "TRACE";
+        case Method::Patch:
+            return "PATCH";
+        case Method::Connect:
+            return "CONNECT";
+        case Method::Other:
+            break;
     }
     return {};
 }

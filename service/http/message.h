@@ -57,7 +57,7 @@ public:
     // Replaces every field called name by one field, or appends it.
     void set(std::string_view name, std::string_view value);
     std::size_t remove(std::string_view name);  // returns how many were removed
-    // First value of name, or an empty optional-like null view (data() == nullptr) when absent.
+    // The first field called name, or nullptr when absent.
     const Header* find(std::string_view name) const;
     std::size_t count(std::string_view name) const;
     bool has(std::string_view name) const { return find(name) != nullptr; }

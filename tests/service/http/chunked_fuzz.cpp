@@ -1,9 +1,9 @@
 // libFuzzer target for ChunkedDecoder. Decodes the input whole, byte by byte, and split at
 // pseudo-random points (seeded by the input), and aborts unless all three agree on the verdict,
 // the body, the bytes consumed and the error position.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
 #include <span>
 #include <string>

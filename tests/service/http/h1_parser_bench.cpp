@@ -21,7 +21,8 @@ constexpr std::string_view kRequest =
     "Host: shop.example.com\r\n"
     "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36\r\n"
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"
+    "Accept: "
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"
     "Accept-Language: en-US,en;q=0.9\r\n"
     "Accept-Encoding: gzip, deflate, br\r\n"
     "Connection: keep-alive\r\n"
@@ -58,8 +59,9 @@ int main(int argc, char** argv) {
             sink += r.consumed + head.headers.size();
         }
         const double cpu = cpuNow() - cpuStart;
-        const auto ns = std::chrono::duration<double, std::nano>(
-                            std::chrono::steady_clock::now() - start).count();
+        const auto ns =
+            std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+                .count();
         bestWall = std::min(bestWall, ns / static_cast<double>(iterations));
         bestCpu = std::min(bestCpu, cpu / static_cast<double>(iterations));
     }
@@ -68,8 +70,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "benchmark request did not parse\n");
         return 1;
     }
-    std::printf("request head: %zu bytes, %zu fields; best of 5 rounds of %ld: %.1f ns/parse CPU, "
-                "%.1f ns/parse wall (sink %zu)\n",
-                kRequest.size(), head.headers.size(), iterations, bestCpu, bestWall, sink % 10);
+    std::printf(
+        "request head: %zu bytes, %zu fields; best of 5 rounds of %ld: %.1f ns/parse CPU, "
+        "%.1f ns/parse wall (sink %zu)\n",
+        kRequest.size(), head.headers.size(), iterations, bestCpu, bestWall, sink % 10);
     return 0;
 }

@@ -13,13 +13,17 @@ using namespace std::literals;
 
 namespace {
 
-QByteArray B(std::string_view s) { return QByteArray(s.data(), static_cast<qsizetype>(s.size())); }
+QByteArray B(std::string_view s) {
+    return QByteArray(s.data(), static_cast<qsizetype>(s.size()));
+}
 
 std::span<const char> spanOf(const QByteArray& a) {
     return {a.constData(), static_cast<std::size_t>(a.size())};
 }
 
-QByteArray sv2ba(std::string_view s) { return B(s); }
+QByteArray sv2ba(std::string_view s) {
+    return B(s);
+}
 
 constexpr int kComplete = 0;
 constexpr int kNeedMore = 1;
@@ -27,9 +31,12 @@ constexpr int kError = 2;
 
 int outcome(ParseStatus s) {
     switch (s) {
-        case ParseStatus::Complete: return kComplete;
-        case ParseStatus::NeedMore: return kNeedMore;
-        case ParseStatus::Error: return kError;
+        case ParseStatus::Complete:
+            return kComplete;
+        case ParseStatus::NeedMore:
+            return kNeedMore;
+        case ParseStatus::Error:
+            return kError;
     }
     return -1;
 }
@@ -60,7 +67,8 @@ struct ChunkRun {
 // Feeds `input` to a fresh decoder, making only [pos, limit) visible per call, where limit moves
 // to the next cut when the decoder has consumed everything visible. Each call gets its own copy of
 // the visible bytes so that a read past the span is caught by ASan.
-ChunkRun runChunked(const QByteArray& input, std::vector<std::size_t> cuts, std::size_t maxTrailer) {
+ChunkRun runChunked(const QByteArray& input, std::vector<std::size_t> cuts,
+                    std::size_t maxTrailer) {
     ChunkRun run;
     ChunkedDecoder d(maxTrailer);
     cuts.push_back(static_cast<std::size_t>(input.size()));
@@ -109,7 +117,7 @@ ChunkRun runChunked(const QByteArray& input, std::vector<std::size_t> cuts, std:
 
 class H1ParserTest : public QObject {
     Q_OBJECT
-private slots:
+  private slots:
     void validRequest_data();
     void validRequest();
     void invalidRequest_data();
@@ -162,151 +170,138 @@ void H1ParserTest::validRequest_data() {
     (void)row;
 
     QTest::newRow("simple") << get11({"Host: example.com"}) << QByteArray("GET") << QByteArray("/")
-                            << QByteArray() << QByteArray("example.com") << false << none
-                            << 0ull << true << false << false;
+                            << QByteArray() << QByteArray("example.com") << false << none << 0ull
+                            << true << false << false;
     QTest::newRow("query") << req("GET /a/b?x=1&y=2 HTTP/1.1", {"Host: h"}) << QByteArray("GET")
                            << QByteArray("/a/b") << QByteArray("x=1&y=2") << QByteArray("h")
                            << false << none << 0ull << true << false << false;
     QTest::newRow("empty query") << req("GET /a? HTTP/1.1", {"Host: h"}) << QByteArray("GET")
                                  << QByteArray("/a") << QByteArray() << QByteArray("h") << false
                                  << none << 0ull << true << false << false;
-    QTest::newRow("lenient target chars") << req("GET /a{b}|c^ HTTP/1.1", {"Host: h"})
-                                          << QByteArray("GET") << QByteArray("/a{b}|c^")
-                                          << QByteArray() << QByteArray("h") << false << none
-                                          << 0ull << true << false << false;
-    QTest::newRow("1.0 without host") << req("GET / HTTP/1.0", {}) << QByteArray("GET")
-                                      << QByteArray("/") << QByteArray() << QByteArray() << true
-                                      << none << 0ull << false << false << false;
-    QTest::newRow("1.0 keep-alive") << req("GET / HTTP/1.0", {"Connection: Keep-Alive"})
-                                    << QByteArray("GET") << QByteArray("/") << QByteArray()
-                                    << QByteArray() << true << none << 0ull << true << false
-                                    << false;
-    QTest::newRow("1.0 keep-alive and close") << req("GET / HTTP/1.0", {"Connection: keep-alive, close"})
-                                              << QByteArray("GET") << QByteArray("/")
-                                              << QByteArray() << QByteArray() << true << none
-                                              << 0ull << false << false << false;
+    QTest::newRow("lenient target chars")
+        << req("GET /a{b}|c^ HTTP/1.1", {"Host: h"}) << QByteArray("GET") << QByteArray("/a{b}|c^")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("1.0 without host")
+        << req("GET / HTTP/1.0", {}) << QByteArray("GET") << QByteArray("/") << QByteArray()
+        << QByteArray() << true << none << 0ull << false << false << false;
+    QTest::newRow("1.0 keep-alive")
+        << req("GET / HTTP/1.0", {"Connection: Keep-Alive"}) << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray() << true << none << 0ull << true << false << false;
+    QTest::newRow("1.0 keep-alive and close")
+        << req("GET / HTTP/1.0", {"Connection: keep-alive, close"}) << QByteArray("GET")
+        << QByteArray("/") << QByteArray() << QByteArray() << true << none << 0ull << false << false
+        << false;
     QTest::newRow("1.1 close") << get11({"Host: h", "Connection: close"}) << QByteArray("GET")
                                << QByteArray("/") << QByteArray() << QByteArray("h") << false
                                << none << 0ull << false << false << false;
-    QTest::newRow("1.1 close in list") << get11({"Host: h", "Connection: foo ,\tCLOSE"})
-                                       << QByteArray("GET") << QByteArray("/") << QByteArray()
-                                       << QByteArray("h") << false << none << 0ull << false
-                                       << false << false;
-    QTest::newRow("1.1 close in second field") << get11({"Host: h", "Connection: te", "Connection: close"})
-                                               << QByteArray("GET") << QByteArray("/")
-                                               << QByteArray() << QByteArray("h") << false << none
-                                               << 0ull << false << false << false;
-    QTest::newRow("content-length") << req("POST /up HTTP/1.1", {"Host: h", "Content-Length: 5"})
-                                    << QByteArray("POST") << QByteArray("/up") << QByteArray()
-                                    << QByteArray("h") << false << cl << 5ull << true << false
-                                    << false;
-    QTest::newRow("content-length 0") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 0"})
-                                      << QByteArray("POST") << QByteArray("/") << QByteArray()
-                                      << QByteArray("h") << false << none << 0ull << true << false
-                                      << false;
-    QTest::newRow("content-length list same") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5, 5"})
-                                              << QByteArray("POST") << QByteArray("/")
-                                              << QByteArray() << QByteArray("h") << false << cl
-                                              << 5ull << true << false << false;
-    QTest::newRow("content-length fields same") << req("POST / HTTP/1.1", {"Content-Length: 5", "Host: h", "content-length: 5"})
-                                                << QByteArray("POST") << QByteArray("/")
-                                                << QByteArray() << QByteArray("h") << false << cl
-                                                << 5ull << true << false << false;
-    QTest::newRow("content-length leading zeros") << req("PUT / HTTP/1.1", {"Host: h", "Content-Length: 007"})
-                                                  << QByteArray("PUT") << QByteArray("/")
-                                                  << QByteArray() << QByteArray("h") << false << cl
-                                                  << 7ull << true << false << false;
-    QTest::newRow("content-length max") << req("PUT / HTTP/1.1", {"Host: h", "Content-Length: 9223372036854775807"})
-                                        << QByteArray("PUT") << QByteArray("/") << QByteArray()
-                                        << QByteArray("h") << false << cl
-                                        << 9223372036854775807ull << true << false << false;
-    QTest::newRow("content-length ows") << req("PUT / HTTP/1.1", {"Host: h", "Content-Length: \t12 \t"})
-                                        << QByteArray("PUT") << QByteArray("/") << QByteArray()
-                                        << QByteArray("h") << false << cl << 12ull << true << false
-                                        << false;
+    QTest::newRow("1.1 close in list")
+        << get11({"Host: h", "Connection: foo ,\tCLOSE"}) << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << false << false << false;
+    QTest::newRow("1.1 close in second field")
+        << get11({"Host: h", "Connection: te", "Connection: close"}) << QByteArray("GET")
+        << QByteArray("/") << QByteArray() << QByteArray("h") << false << none << 0ull << false
+        << false << false;
+    QTest::newRow("content-length")
+        << req("POST /up HTTP/1.1", {"Host: h", "Content-Length: 5"}) << QByteArray("POST")
+        << QByteArray("/up") << QByteArray() << QByteArray("h") << false << cl << 5ull << true
+        << false << false;
+    QTest::newRow("content-length 0")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 0"}) << QByteArray("POST")
+        << QByteArray("/") << QByteArray() << QByteArray("h") << false << none << 0ull << true
+        << false << false;
+    QTest::newRow("content-length list same")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5, 5"}) << QByteArray("POST")
+        << QByteArray("/") << QByteArray() << QByteArray("h") << false << cl << 5ull << true
+        << false << false;
+    QTest::newRow("content-length fields same")
+        << req("POST / HTTP/1.1", {"Content-Length: 5", "Host: h", "content-length: 5"})
+        << QByteArray("POST") << QByteArray("/") << QByteArray() << QByteArray("h") << false << cl
+        << 5ull << true << false << false;
+    QTest::newRow("content-length leading zeros")
+        << req("PUT / HTTP/1.1", {"Host: h", "Content-Length: 007"}) << QByteArray("PUT")
+        << QByteArray("/") << QByteArray() << QByteArray("h") << false << cl << 7ull << true
+        << false << false;
+    QTest::newRow("content-length max")
+        << req("PUT / HTTP/1.1", {"Host: h", "Content-Length: 9223372036854775807"})
+        << QByteArray("PUT") << QByteArray("/") << QByteArray() << QByteArray("h") << false << cl
+        << 9223372036854775807ull << true << false << false;
+    QTest::newRow("content-length ows")
+        << req("PUT / HTTP/1.1", {"Host: h", "Content-Length: \t12 \t"}) << QByteArray("PUT")
+        << QByteArray("/") << QByteArray() << QByteArray("h") << false << cl << 12ull << true
+        << false << false;
     QTest::newRow("chunked") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked"})
                              << QByteArray("POST") << QByteArray("/") << QByteArray()
                              << QByteArray("h") << false << chunked << 0ull << true << false
                              << false;
-    QTest::newRow("chunked case and ows") << req("POST / HTTP/1.1", {"Host: h", "transfer-encoding:  Chunked "})
-                                          << QByteArray("POST") << QByteArray("/") << QByteArray()
-                                          << QByteArray("h") << false << chunked << 0ull << true
-                                          << false << false;
-    QTest::newRow("chunked empty list elements") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: , chunked,"})
-                                                 << QByteArray("POST") << QByteArray("/")
-                                                 << QByteArray() << QByteArray("h") << false
-                                                 << chunked << 0ull << true << false << false;
-    QTest::newRow("expect 100-continue") << req("PUT / HTTP/1.1", {"Host: h", "Expect: 100-Continue", "Content-Length: 3"})
-                                         << QByteArray("PUT") << QByteArray("/") << QByteArray()
-                                         << QByteArray("h") << false << cl << 3ull << true << true
-                                         << false;
-    QTest::newRow("expect ignored on 1.0") << req("PUT / HTTP/1.0", {"Expect: 100-continue", "Content-Length: 3"})
-                                           << QByteArray("PUT") << QByteArray("/") << QByteArray()
-                                           << QByteArray() << true << cl << 3ull << false << false
-                                           << false;
+    QTest::newRow("chunked case and ows")
+        << req("POST / HTTP/1.1", {"Host: h", "transfer-encoding:  Chunked "}) << QByteArray("POST")
+        << QByteArray("/") << QByteArray() << QByteArray("h") << false << chunked << 0ull << true
+        << false << false;
+    QTest::newRow("chunked empty list elements")
+        << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: , chunked,"})
+        << QByteArray("POST") << QByteArray("/") << QByteArray() << QByteArray("h") << false
+        << chunked << 0ull << true << false << false;
+    QTest::newRow("expect 100-continue")
+        << req("PUT / HTTP/1.1", {"Host: h", "Expect: 100-Continue", "Content-Length: 3"})
+        << QByteArray("PUT") << QByteArray("/") << QByteArray() << QByteArray("h") << false << cl
+        << 3ull << true << true << false;
+    QTest::newRow("expect ignored on 1.0")
+        << req("PUT / HTTP/1.0", {"Expect: 100-continue", "Content-Length: 3"}) << QByteArray("PUT")
+        << QByteArray("/") << QByteArray() << QByteArray() << true << cl << 3ull << false << false
+        << false;
     QTest::newRow("upgrade") << get11({"Host: h", "Connection: Upgrade", "Upgrade: websocket"})
                              << QByteArray("GET") << QByteArray("/") << QByteArray()
                              << QByteArray("h") << false << none << 0ull << true << false << true;
-    QTest::newRow("upgrade in list") << get11({"Host: h", "Upgrade: h2c", "Connection: keep-alive, upgrade"})
-                                     << QByteArray("GET") << QByteArray("/") << QByteArray()
-                                     << QByteArray("h") << false << none << 0ull << true << false
-                                     << true;
-    QTest::newRow("upgrade token without header") << get11({"Host: h", "Connection: upgrade"})
-                                                  << QByteArray("GET") << QByteArray("/")
-                                                  << QByteArray() << QByteArray("h") << false
-                                                  << none << 0ull << true << false << false;
-    QTest::newRow("upgrade header without token") << get11({"Host: h", "Upgrade: websocket"})
-                                                  << QByteArray("GET") << QByteArray("/")
-                                                  << QByteArray() << QByteArray("h") << false
-                                                  << none << 0ull << true << false << false;
-    QTest::newRow("upgrade ignored on 1.0") << req("GET / HTTP/1.0", {"Connection: upgrade", "Upgrade: websocket"})
-                                            << QByteArray("GET") << QByteArray("/") << QByteArray()
-                                            << QByteArray() << true << none << 0ull << false
-                                            << false << false;
-    QTest::newRow("absolute-form") << req("GET http://example.com/p?q=1 HTTP/1.1", {"Host: other"})
-                                   << QByteArray("GET") << QByteArray("/p") << QByteArray("q=1")
-                                   << QByteArray("example.com") << false << none << 0ull << true
-                                   << false << false;
-    QTest::newRow("absolute-form https port no path") << req("GET HTTPS://Ex.com:8443 HTTP/1.1", {"Host: x"})
-                                                      << QByteArray("GET") << QByteArray("/")
-                                                      << QByteArray() << QByteArray("Ex.com:8443")
-                                                      << false << none << 0ull << true << false
-                                                      << false;
-    QTest::newRow("absolute-form query no path") << req("GET http://h?x HTTP/1.1", {"Host: h"})
-                                                 << QByteArray("GET") << QByteArray("/")
-                                                 << QByteArray("x") << QByteArray("h") << false
-                                                 << none << 0ull << true << false << false;
-    QTest::newRow("absolute-form 1.0 no host") << req("GET http://h:81/x HTTP/1.0", {})
-                                               << QByteArray("GET") << QByteArray("/x")
-                                               << QByteArray() << QByteArray("h:81") << true
-                                               << none << 0ull << false << false << false;
-    QTest::newRow("options asterisk") << req("OPTIONS * HTTP/1.1", {"Host: h"})
-                                      << QByteArray("OPTIONS") << QByteArray("*") << QByteArray()
-                                      << QByteArray("h") << false << none << 0ull << true << false
-                                      << false;
-    QTest::newRow("one leading CRLF") << B("\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
-                                      << QByteArray("GET") << QByteArray("/") << QByteArray()
-                                      << QByteArray("h") << false << none << 0ull << true << false
-                                      << false;
-    QTest::newRow("two leading CRLF") << B("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
-                                      << QByteArray("GET") << QByteArray("/") << QByteArray()
-                                      << QByteArray("h") << false << none << 0ull << true << false
-                                      << false;
-    QTest::newRow("extension method") << req("PROPFIND /dav HTTP/1.1", {"Host: h"})
-                                      << QByteArray("PROPFIND") << QByteArray("/dav")
-                                      << QByteArray() << QByteArray("h") << false << none << 0ull
-                                      << true << false << false;
+    QTest::newRow("upgrade in list")
+        << get11({"Host: h", "Upgrade: h2c", "Connection: keep-alive, upgrade"})
+        << QByteArray("GET") << QByteArray("/") << QByteArray() << QByteArray("h") << false << none
+        << 0ull << true << false << true;
+    QTest::newRow("upgrade token without header")
+        << get11({"Host: h", "Connection: upgrade"}) << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("upgrade header without token")
+        << get11({"Host: h", "Upgrade: websocket"}) << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("upgrade ignored on 1.0")
+        << req("GET / HTTP/1.0", {"Connection: upgrade", "Upgrade: websocket"}) << QByteArray("GET")
+        << QByteArray("/") << QByteArray() << QByteArray() << true << none << 0ull << false << false
+        << false;
+    QTest::newRow("absolute-form")
+        << req("GET http://example.com/p?q=1 HTTP/1.1", {"Host: other"}) << QByteArray("GET")
+        << QByteArray("/p") << QByteArray("q=1") << QByteArray("example.com") << false << none
+        << 0ull << true << false << false;
+    QTest::newRow("absolute-form https port no path")
+        << req("GET HTTPS://Ex.com:8443 HTTP/1.1", {"Host: x"}) << QByteArray("GET")
+        << QByteArray("/") << QByteArray() << QByteArray("Ex.com:8443") << false << none << 0ull
+        << true << false << false;
+    QTest::newRow("absolute-form query no path")
+        << req("GET http://h?x HTTP/1.1", {"Host: h"}) << QByteArray("GET") << QByteArray("/")
+        << QByteArray("x") << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("absolute-form 1.0 no host")
+        << req("GET http://h:81/x HTTP/1.0", {}) << QByteArray("GET") << QByteArray("/x")
+        << QByteArray() << QByteArray("h:81") << true << none << 0ull << false << false << false;
+    QTest::newRow("options asterisk")
+        << req("OPTIONS * HTTP/1.1", {"Host: h"}) << QByteArray("OPTIONS") << QByteArray("*")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("one leading CRLF")
+        << B("\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("two leading CRLF")
+        << B("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
+    QTest::newRow("extension method")
+        << req("PROPFIND /dav HTTP/1.1", {"Host: h"}) << QByteArray("PROPFIND")
+        << QByteArray("/dav") << QByteArray() << QByteArray("h") << false << none << 0ull << true
+        << false << false;
     QTest::newRow("value trimmed") << get11({"Host:  \texample.com \t "}) << QByteArray("GET")
                                    << QByteArray("/") << QByteArray() << QByteArray("example.com")
                                    << false << none << 0ull << true << false << false;
-    QTest::newRow("no space after colon") << get11({"Host:example.com"}) << QByteArray("GET")
-                                          << QByteArray("/") << QByteArray()
-                                          << QByteArray("example.com") << false << none << 0ull
-                                          << true << false << false;
-    QTest::newRow("tab and obs-text in value") << get11({"Host: h", "X-A: a\tb\xc3\xa9\xff z"})
-                                               << QByteArray("GET") << QByteArray("/")
-                                               << QByteArray() << QByteArray("h") << false << none
-                                               << 0ull << true << false << false;
+    QTest::newRow("no space after colon")
+        << get11({"Host:example.com"}) << QByteArray("GET") << QByteArray("/") << QByteArray()
+        << QByteArray("example.com") << false << none << 0ull << true << false << false;
+    QTest::newRow("tab and obs-text in value")
+        << get11({"Host: h", "X-A: a\tb\xc3\xa9\xff z"}) << QByteArray("GET") << QByteArray("/")
+        << QByteArray() << QByteArray("h") << false << none << 0ull << true << false << false;
     QTest::newRow("empty value") << get11({"X-Empty:", "Host: h", "X-Sp:   "}) << QByteArray("GET")
                                  << QByteArray("/") << QByteArray() << QByteArray("h") << false
                                  << none << 0ull << true << false << false;
@@ -319,12 +314,13 @@ void H1ParserTest::validRequest_data() {
     QTest::newRow("host ipv4") << get11({"Host: 10.0.0.1"}) << QByteArray("GET") << QByteArray("/")
                                << QByteArray() << QByteArray("10.0.0.1") << false << none << 0ull
                                << true << false << false;
-    QTest::newRow("host pct-encoded") << get11({"Host: a%2Db"}) << QByteArray("GET")
-                                      << QByteArray("/") << QByteArray() << QByteArray("a%2Db")
-                                      << false << none << 0ull << true << false << false;
+    QTest::newRow("host pct-encoded")
+        << get11({"Host: a%2Db"}) << QByteArray("GET") << QByteArray("/") << QByteArray()
+        << QByteArray("a%2Db") << false << none << 0ull << true << false << false;
     QTest::newRow("long values (simd path)")
-        << get11({"Host: h", "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, "
-                             "like Gecko) Chrome/120.0.0.0 Safari/537.36"})
+        << get11({"Host: h",
+                  "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, "
+                  "like Gecko) Chrome/120.0.0.0 Safari/537.36"})
         << QByteArray("GET") << QByteArray("/") << QByteArray() << QByteArray("h") << false << none
         << 0ull << true << false << false;
 }
@@ -368,31 +364,66 @@ void H1ParserTest::invalidRequest_data() {
     QTest::addColumn<int>("offset");  // -1: not checked
 
     // framing
-    QTest::newRow("CL and TE") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5", "Transfer-Encoding: chunked"}) << 400 << 45;
-    QTest::newRow("TE and CL") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked", "Content-Length: 5"}) << 400 << 26;
-    QTest::newRow("CL different list") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5, 6"}) << 400 << 42;
-    QTest::newRow("CL different fields") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5", "Content-Length: 6"}) << 400 << 61;
-    QTest::newRow("CL plus sign") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: +5"}) << 400 << 42;
-    QTest::newRow("CL minus sign") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: -5"}) << 400 << -1;
-    QTest::newRow("CL inner space") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 1 2"}) << 400 << -1;
-    QTest::newRow("CL hex") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 0x5"}) << 400 << -1;
-    QTest::newRow("CL empty") << req("POST / HTTP/1.1", {"Host: h", "Content-Length:"}) << 400 << -1;
-    QTest::newRow("CL blank") << req("POST / HTTP/1.1", {"Host: h", "Content-Length:   "}) << 400 << -1;
-    QTest::newRow("CL empty element") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5,"}) << 400 << -1;
-    QTest::newRow("CL overflow 2^63") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 9223372036854775808"}) << 400 << -1;
-    QTest::newRow("CL 20 digits") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 00000000000000000001"}) << 400 << -1;
-    QTest::newRow("CL huge") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 99999999999999999999999"}) << 400 << -1;
-    QTest::newRow("TE gzip") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: gzip"}) << 501 << 45;
-    QTest::newRow("TE chunked, gzip") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked, gzip"}) << 501 << -1;
-    QTest::newRow("TE identity") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: identity"}) << 501 << -1;
-    QTest::newRow("TE gzip, chunked") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: gzip, chunked"}) << 501 << -1;
-    QTest::newRow("TE gzip then chunked fields") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: gzip", "Transfer-Encoding: chunked"}) << 501 << -1;
-    QTest::newRow("TE chunked twice") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked, chunked"}) << 400 << -1;
-    QTest::newRow("TE chunked two fields") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}) << 400 << -1;
-    QTest::newRow("TE empty") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding:"}) << 400 << -1;
-    QTest::newRow("TE chunked with params") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked;q=1"}) << 400 << -1;
-    QTest::newRow("TE not a token") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chu nked"}) << 400 << -1;
-    QTest::newRow("TE on 1.0") << req("POST / HTTP/1.0", {"Transfer-Encoding: chunked"}) << 400 << 17;
+    QTest::newRow("CL and TE") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5",
+                                                          "Transfer-Encoding: chunked"})
+                               << 400 << 45;
+    QTest::newRow("TE and CL") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked",
+                                                          "Content-Length: 5"})
+                               << 400 << 26;
+    QTest::newRow("CL different list")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5, 6"}) << 400 << 42;
+    QTest::newRow("CL different fields")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5", "Content-Length: 6"}) << 400
+        << 61;
+    QTest::newRow("CL plus sign") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: +5"})
+                                  << 400 << 42;
+    QTest::newRow("CL minus sign")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: -5"}) << 400 << -1;
+    QTest::newRow("CL inner space")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 1 2"}) << 400 << -1;
+    QTest::newRow("CL hex") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 0x5"}) << 400
+                            << -1;
+    QTest::newRow("CL empty") << req("POST / HTTP/1.1", {"Host: h", "Content-Length:"}) << 400
+                              << -1;
+    QTest::newRow("CL blank") << req("POST / HTTP/1.1", {"Host: h", "Content-Length:   "}) << 400
+                              << -1;
+    QTest::newRow("CL empty element")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5,"}) << 400 << -1;
+    QTest::newRow("CL overflow 2^63")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 9223372036854775808"}) << 400 << -1;
+    QTest::newRow("CL 20 digits") << req("POST / HTTP/1.1",
+                                         {"Host: h", "Content-Length: 00000000000000000001"})
+                                  << 400 << -1;
+    QTest::newRow("CL huge") << req("POST / HTTP/1.1",
+                                    {"Host: h", "Content-Length: 99999999999999999999999"})
+                             << 400 << -1;
+    QTest::newRow("TE gzip") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: gzip"})
+                             << 501 << 45;
+    QTest::newRow("TE chunked, gzip")
+        << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked, gzip"}) << 501 << -1;
+    QTest::newRow("TE identity") << req("POST / HTTP/1.1",
+                                        {"Host: h", "Transfer-Encoding: identity"})
+                                 << 501 << -1;
+    QTest::newRow("TE gzip, chunked")
+        << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: gzip, chunked"}) << 501 << -1;
+    QTest::newRow("TE gzip then chunked fields")
+        << req("POST / HTTP/1.1",
+               {"Host: h", "Transfer-Encoding: gzip", "Transfer-Encoding: chunked"})
+        << 501 << -1;
+    QTest::newRow("TE chunked twice")
+        << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked, chunked"}) << 400 << -1;
+    QTest::newRow("TE chunked two fields")
+        << req("POST / HTTP/1.1",
+               {"Host: h", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"})
+        << 400 << -1;
+    QTest::newRow("TE empty") << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding:"}) << 400
+                              << -1;
+    QTest::newRow("TE chunked with params")
+        << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked;q=1"}) << 400 << -1;
+    QTest::newRow("TE not a token")
+        << req("POST / HTTP/1.1", {"Host: h", "Transfer-Encoding: chu nked"}) << 400 << -1;
+    QTest::newRow("TE on 1.0") << req("POST / HTTP/1.0", {"Transfer-Encoding: chunked"}) << 400
+                               << 17;
     // field syntax
     QTest::newRow("obs-fold SP") << get11({"Host: h", "X-A: a", " b"}) << 400 << 33;
     QTest::newRow("obs-fold HTAB") << get11({"Host: h", "X-A: a", "\tb"}) << 400 << 33;
@@ -403,11 +434,19 @@ void H1ParserTest::invalidRequest_data() {
     QTest::newRow("non-token in name") << get11({"Host: h", "X(a): v"}) << 400 << 26;
     QTest::newRow("no colon") << get11({"Host: h", "Garbage"}) << 400 << 32;
     QTest::newRow("CTL in name") << B("GET / HTTP/1.1\r\nHo\x01st: h\r\n\r\n") << 400 << 18;
-    QTest::newRow("NUL in value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n"sv) << 400 << 29;
-    QTest::newRow("CTL in value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01" "b\r\n\r\n") << 400 << 29;
-    QTest::newRow("DEL in value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n") << 400 << 29;
-    QTest::newRow("CTL in long value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789abcdef0123456789\x1b" "abcdef0123456789\r\n\r\n") << 400 << 54;
-    QTest::newRow("bare LF in value line") << B("GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n") << 400 << 23;
+    QTest::newRow("NUL in value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n"sv) << 400
+                                  << 29;
+    QTest::newRow("CTL in value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01"
+                                       "b\r\n\r\n")
+                                  << 400 << 29;
+    QTest::newRow("DEL in value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n") << 400
+                                  << 29;
+    QTest::newRow("CTL in long value")
+        << B("GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789abcdef0123456789\x1b"
+             "abcdef0123456789\r\n\r\n")
+        << 400 << 54;
+    QTest::newRow("bare LF in value line")
+        << B("GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n") << 400 << 23;
     QTest::newRow("bare CR in value") << B("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n") << 400 << 23;
     QTest::newRow("bare LF ends head") << B("GET / HTTP/1.1\r\nHost: h\r\n\n") << 400 << 25;
     QTest::newRow("bare CR ends head") << B("GET / HTTP/1.1\r\nHost: h\r\n\rx") << 400 << 25;
@@ -444,26 +483,30 @@ void H1ParserTest::invalidRequest_data() {
     QTest::newRow("HTTP/1.10") << req("GET / HTTP/1.10", {"Host: h"}) << 400 << 6;
     QTest::newRow("trailing space") << req("GET / HTTP/1.1 ", {"Host: h"}) << 400 << 6;
     QTest::newRow("space in target") << req("GET /a b HTTP/1.1", {"Host: h"}) << 400 << 7;
-    QTest::newRow("CONNECT") << req("CONNECT example.com:443 HTTP/1.1", {"Host: example.com:443"}) << 405 << 0;
+    QTest::newRow("CONNECT") << req("CONNECT example.com:443 HTTP/1.1", {"Host: example.com:443"})
+                             << 405 << 0;
     QTest::newRow("asterisk with GET") << req("GET * HTTP/1.1", {"Host: h"}) << 400 << 4;
     QTest::newRow("asterisk prefix") << req("OPTIONS *x HTTP/1.1", {"Host: h"}) << 400 << 8;
     QTest::newRow("relative target") << req("GET example.com/x HTTP/1.1", {"Host: h"}) << 400 << 4;
     QTest::newRow("ftp target") << req("GET ftp://h/x HTTP/1.1", {"Host: h"}) << 400 << 4;
     QTest::newRow("empty authority") << req("GET http:///x HTTP/1.1", {"Host: h"}) << 400 << 11;
-    QTest::newRow("userinfo authority") << req("GET http://u@h/x HTTP/1.1", {"Host: h"}) << 400 << 11;
+    QTest::newRow("userinfo authority")
+        << req("GET http://u@h/x HTTP/1.1", {"Host: h"}) << 400 << 11;
     QTest::newRow("fragment") << req("GET /a#b HTTP/1.1", {"Host: h"}) << 400 << 6;
     QTest::newRow("tab in target") << req("GET /a\tb HTTP/1.1", {"Host: h"}) << 400 << 6;
     QTest::newRow("DEL in target") << req("GET /a\x7f HTTP/1.1", {"Host: h"}) << 400 << 6;
     QTest::newRow("NUL in target") << B("GET /a\0 HTTP/1.1\r\nHost: h\r\n\r\n"sv) << 400 << 6;
     QTest::newRow("CTL in target") << req("GET /a\x01 HTTP/1.1", {"Host: h"}) << 400 << 6;
     QTest::newRow("non-ASCII in target") << req("GET /\xc3\xa9 HTTP/1.1", {"Host: h"}) << 400 << 5;
-    QTest::newRow("three leading CRLF") << B("\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") << 400 << 4;
+    QTest::newRow("three leading CRLF")
+        << B("\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") << 400 << 4;
     QTest::newRow("leading LF") << B("\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") << 400 << 0;
     QTest::newRow("leading bare CR") << B("\rGET / HTTP/1.1\r\nHost: h\r\n\r\n") << 400 << 0;
     QTest::newRow("TLS handshake") << B("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03") << 400 << 0;
     // Expect
     QTest::newRow("expect other") << get11({"Host: h", "Expect: something"}) << 417 << 33;
-    QTest::newRow("expect second field bad") << get11({"Host: h", "Expect: 100-continue", "Expect: x"}) << 417 << -1;
+    QTest::newRow("expect second field bad")
+        << get11({"Host: h", "Expect: 100-continue", "Expect: x"}) << 417 << -1;
 }
 
 void H1ParserTest::invalidRequest() {
@@ -478,7 +521,9 @@ void H1ParserTest::invalidRequest() {
     QVERIFY(r.error.offset <= static_cast<std::size_t>(input.size()));
     if (qEnvironmentVariableIsSet("H1_SHOW_OFFSETS")) {
         qInfo("%s: %zu [%s]", QTest::currentDataTag(), r.error.offset,
-              input.mid(static_cast<qsizetype>(r.error.offset), 12).toPercentEncoding(" :/,;").constData());
+              input.mid(static_cast<qsizetype>(r.error.offset), 12)
+                  .toPercentEncoding(" :/,;")
+                  .constData());
     }
     if (offset >= 0) QCOMPARE(r.error.offset, static_cast<std::size_t>(offset));
 }
@@ -486,11 +531,15 @@ void H1ParserTest::invalidRequest() {
 // Re-parsing every prefix gives NeedMore until the verdict, and that verdict never changes.
 void H1ParserTest::prefixesAgree_data() {
     QTest::addColumn<QByteArray>("input");
-    QTest::newRow("valid") << get11({"Host: example.com", "User-Agent: Mozilla/5.0 (X11; Linux x86_64)", "Accept: */*"});
-    QTest::newRow("valid chunked") << req("POST /x?y HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked"});
+    QTest::newRow("valid") << get11(
+        {"Host: example.com", "User-Agent: Mozilla/5.0 (X11; Linux x86_64)", "Accept: */*"});
+    QTest::newRow("valid chunked")
+        << req("POST /x?y HTTP/1.1", {"Host: h", "Transfer-Encoding: chunked"});
     QTest::newRow("leading CRLF") << B("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
-    QTest::newRow("bad value") << B("GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789abcdef\x01zz\r\n\r\n");
-    QTest::newRow("CL+TE") << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5", "Transfer-Encoding: chunked"});
+    QTest::newRow("bad value") << B(
+        "GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789abcdef\x01zz\r\n\r\n");
+    QTest::newRow("CL+TE") << req("POST / HTTP/1.1",
+                                  {"Host: h", "Content-Length: 5", "Transfer-Encoding: chunked"});
     QTest::newRow("505") << req("GET / HTTP/2.0", {"Host: h"});
     QTest::newRow("bare CR") << B("GET / HTTP/1.1\r\nHost: h\rX\r\n\r\n");
 }
@@ -535,7 +584,8 @@ void H1ParserTest::pipelined() {
 }
 
 void H1ParserTest::duplicateContentLengthCollapsed() {
-    const QByteArray in = req("POST / HTTP/1.1", {"Content-Length: 7 , 7", "Host: h", "content-length: 7"});
+    const QByteArray in =
+        req("POST / HTTP/1.1", {"Content-Length: 7 , 7", "Host: h", "content-length: 7"});
     RequestHead h;
     const auto r = parseRequestHead(spanOf(in), H1Limits{}, h);
     QCOMPARE(outcome(r.status), kComplete);
@@ -607,7 +657,8 @@ void H1ParserTest::headBytesLimit() {
     H1Limits limits;
     limits.maxHeaderBytes = 200;
     const QByteArray shell = get11({"Host: h", "X-Pad: "});
-    const QByteArray in = get11({"Host: h", "X-Pad: " + std::string(200 + delta - shell.size(), 'p')});
+    const QByteArray in =
+        get11({"Host: h", "X-Pad: " + std::string(200 + delta - shell.size(), 'p')});
     QCOMPARE(in.size(), 200 + delta);
     RequestHead h;
     auto r = parseRequestHead(spanOf(in), limits, h);
@@ -654,7 +705,8 @@ void H1ParserTest::headerCountLimit() {
 
 void H1ParserTest::reparseReusesHead() {
     RequestHead h;
-    const QByteArray a = req("POST /a?q HTTP/1.1", {"Host: a", "Content-Length: 3", "Connection: close"});
+    const QByteArray a =
+        req("POST /a?q HTTP/1.1", {"Host: a", "Content-Length: 3", "Connection: close"});
     QCOMPARE(outcome(parseRequestHead(spanOf(a), H1Limits{}, h).status), kComplete);
     const QByteArray b = req("GET /b HTTP/1.1", {"Host: b"});
     QCOMPARE(outcome(parseRequestHead(spanOf(b), H1Limits{}, h).status), kComplete);
@@ -680,29 +732,63 @@ void H1ParserTest::validResponse_data() {
     const int get = int(Method::Get), head = int(Method::Head);
     const int none = int(BodyFraming::None), cl = int(BodyFraming::ContentLength),
               chunked = int(BodyFraming::Chunked), close = int(BodyFraming::UntilClose);
-    QTest::newRow("200 CL") << B("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") << get << 200 << QByteArray("OK") << false << cl << 5ull << true;
-    QTest::newRow("200 CL 0") << B("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") << get << 200 << QByteArray("OK") << false << none << 0ull << true;
-    QTest::newRow("200 CL repeated") << B("HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\n") << get << 200 << QByteArray("OK") << false << cl << 4ull << true;
-    QTest::newRow("no length") << B("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n") << get << 200 << QByteArray("OK") << false << close << 0ull << false;
-    QTest::newRow("chunked") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") << get << 200 << QByteArray("OK") << false << chunked << 0ull << true;
-    QTest::newRow("gzip, chunked") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") << get << 200 << QByteArray("OK") << false << chunked << 0ull << true;
-    QTest::newRow("gzip only") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n") << get << 200 << QByteArray("OK") << false << close << 0ull << false;
-    QTest::newRow("chunked, gzip") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") << get << 200 << QByteArray("OK") << false << close << 0ull << false;
-    QTest::newRow("204 with CL") << B("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n") << get << 204 << QByteArray("No Content") << false << none << 5ull << true;
-    QTest::newRow("304 with CL") << B("HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n") << get << 304 << QByteArray("Not Modified") << false << none << 100ull << true;
-    QTest::newRow("304 no length") << B("HTTP/1.1 304 Not Modified\r\n\r\n") << get << 304 << QByteArray("Not Modified") << false << none << 0ull << true;
-    QTest::newRow("HEAD response") << B("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n") << head << 200 << QByteArray("OK") << false << none << 100ull << true;
-    QTest::newRow("HEAD chunked") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") << head << 200 << QByteArray("OK") << false << none << 0ull << true;
-    QTest::newRow("100 continue") << B("HTTP/1.1 100 Continue\r\n\r\n") << get << 100 << QByteArray("Continue") << false << none << 0ull << true;
-    QTest::newRow("101 switching") << B("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n") << get << 101 << QByteArray("Switching Protocols") << false << none << 0ull << true;
-    QTest::newRow("1.0 keep-alive") << B("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n") << get << 200 << QByteArray("OK") << true << cl << 2ull << true;
-    QTest::newRow("1.0 default close") << B("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n") << get << 200 << QByteArray("OK") << true << cl << 2ull << false;
-    QTest::newRow("1.0 TE chunked") << B("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n") << get << 200 << QByteArray("OK") << true << close << 0ull << false;
-    QTest::newRow("connection close") << B("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n") << get << 200 << QByteArray("OK") << false << cl << 1ull << false;
-    QTest::newRow("empty reason") << B("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n") << get << 200 << QByteArray() << false << none << 0ull << true;
-    QTest::newRow("no reason no SP") << B("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n") << get << 404 << QByteArray() << false << none << 0ull << true;
-    QTest::newRow("reason obs-text tab") << B("HTTP/1.1 200 Tr\xc3\xa8s\tbien\r\nContent-Length: 0\r\n\r\n") << get << 200 << B("Tr\xc3\xa8s\tbien") << false << none << 0ull << true;
-    QTest::newRow("599") << B("HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n") << get << 599 << QByteArray("X") << false << none << 0ull << true;
+    QTest::newRow("200 CL") << B("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") << get << 200
+                            << QByteArray("OK") << false << cl << 5ull << true;
+    QTest::newRow("200 CL 0") << B("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") << get << 200
+                              << QByteArray("OK") << false << none << 0ull << true;
+    QTest::newRow("200 CL repeated") << B("HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\n") << get
+                                     << 200 << QByteArray("OK") << false << cl << 4ull << true;
+    QTest::newRow("no length") << B("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n") << get << 200
+                               << QByteArray("OK") << false << close << 0ull << false;
+    QTest::newRow("chunked") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") << get
+                             << 200 << QByteArray("OK") << false << chunked << 0ull << true;
+    QTest::newRow("gzip, chunked")
+        << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") << get << 200
+        << QByteArray("OK") << false << chunked << 0ull << true;
+    QTest::newRow("gzip only") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n") << get
+                               << 200 << QByteArray("OK") << false << close << 0ull << false;
+    QTest::newRow("chunked, gzip")
+        << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") << get << 200
+        << QByteArray("OK") << false << close << 0ull << false;
+    QTest::newRow("204 with CL") << B("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n") << get
+                                 << 204 << QByteArray("No Content") << false << none << 5ull
+                                 << true;
+    QTest::newRow("304 with CL") << B("HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n")
+                                 << get << 304 << QByteArray("Not Modified") << false << none
+                                 << 100ull << true;
+    QTest::newRow("304 no length") << B("HTTP/1.1 304 Not Modified\r\n\r\n") << get << 304
+                                   << QByteArray("Not Modified") << false << none << 0ull << true;
+    QTest::newRow("HEAD response") << B("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n") << head
+                                   << 200 << QByteArray("OK") << false << none << 100ull << true;
+    QTest::newRow("HEAD chunked") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                                  << head << 200 << QByteArray("OK") << false << none << 0ull
+                                  << true;
+    QTest::newRow("100 continue") << B("HTTP/1.1 100 Continue\r\n\r\n") << get << 100
+                                  << QByteArray("Continue") << false << none << 0ull << true;
+    QTest::newRow("101 switching")
+        << B("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
+             "websocket\r\n\r\n")
+        << get << 101 << QByteArray("Switching Protocols") << false << none << 0ull << true;
+    QTest::newRow("1.0 keep-alive")
+        << B("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n") << get << 200
+        << QByteArray("OK") << true << cl << 2ull << true;
+    QTest::newRow("1.0 default close") << B("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n") << get
+                                       << 200 << QByteArray("OK") << true << cl << 2ull << false;
+    QTest::newRow("1.0 TE chunked")
+        << B("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n")
+        << get << 200 << QByteArray("OK") << true << close << 0ull << false;
+    QTest::newRow("connection close")
+        << B("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n") << get << 200
+        << QByteArray("OK") << false << cl << 1ull << false;
+    QTest::newRow("empty reason") << B("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n") << get << 200
+                                  << QByteArray() << false << none << 0ull << true;
+    QTest::newRow("no reason no SP") << B("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n") << get << 404
+                                     << QByteArray() << false << none << 0ull << true;
+    QTest::newRow("reason obs-text tab")
+        << B("HTTP/1.1 200 Tr\xc3\xa8s\tbien\r\nContent-Length: 0\r\n\r\n") << get << 200
+        << B("Tr\xc3\xa8s\tbien") << false << none << 0ull << true;
+    QTest::newRow("599") << B("HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n") << get << 599
+                         << QByteArray("X") << false << none << 0ull << true;
 }
 
 void H1ParserTest::validResponse() {
@@ -728,20 +814,25 @@ void H1ParserTest::validResponse() {
     for (qsizetype n = 0; n < input.size(); ++n) {
         const QByteArray prefix = input.left(n);
         ResponseHead p;
-        QCOMPARE(outcome(parseResponseHead(spanOf(prefix), H1Limits{}, Method(requestMethod), p).status),
-                 kNeedMore);
+        QCOMPARE(
+            outcome(parseResponseHead(spanOf(prefix), H1Limits{}, Method(requestMethod), p).status),
+            kNeedMore);
     }
 }
 
 void H1ParserTest::invalidResponse_data() {
     QTest::addColumn<QByteArray>("input");
     QTest::addColumn<int>("offset");
-    QTest::newRow("CL and TE") << B("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") << 36;
-    QTest::newRow("CL and TE on 204") << B("HTTP/1.1 204 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") << -1;
+    QTest::newRow("CL and TE")
+        << B("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") << 36;
+    QTest::newRow("CL and TE on 204")
+        << B("HTTP/1.1 204 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") << -1;
     QTest::newRow("bad CL") << B("HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\n") << 33;
-    QTest::newRow("different CLs") << B("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") << -1;
+    QTest::newRow("different CLs")
+        << B("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") << -1;
     QTest::newRow("bad CL on 304") << B("HTTP/1.1 304 OK\r\nContent-Length: -1\r\n\r\n") << -1;
-    QTest::newRow("chunked twice") << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n") << -1;
+    QTest::newRow("chunked twice")
+        << B("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n") << -1;
     QTest::newRow("status 099") << B("HTTP/1.1 099 X\r\n\r\n") << 9;
     QTest::newRow("status 600") << B("HTTP/1.1 600 X\r\n\r\n") << 9;
     QTest::newRow("status 2 digits") << B("HTTP/1.1 20 OK\r\n\r\n") << -1;
@@ -773,8 +864,9 @@ void H1ParserTest::invalidResponse() {
 }
 
 void H1ParserTest::interimResponseThenFinal() {
-    const QByteArray in = B("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    const QByteArray in =
+        B("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     ResponseHead h;
     std::size_t pos = 0;
     std::vector<int> statuses;
@@ -811,27 +903,45 @@ void H1ParserTest::chunked_data() {
     QTest::addColumn<int>("maxTrailer");
 
     const int d = 8192;
-    QTest::newRow("one chunk") << B("5\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("two chunks") << B("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n") << kComplete << QByteArray("abcde") << -1 << d;
+    QTest::newRow("one chunk") << B("5\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello")
+                               << -1 << d;
+    QTest::newRow("two chunks") << B("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n") << kComplete
+                                << QByteArray("abcde") << -1 << d;
     QTest::newRow("empty body") << B("0\r\n\r\n") << kComplete << QByteArray() << -1 << d;
-    QTest::newRow("upper hex") << B("A\r\n0123456789\r\n0\r\n\r\n") << kComplete << QByteArray("0123456789") << -1 << d;
-    QTest::newRow("lower hex") << B("1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n") << kComplete << QByteArray("abcdefghijklmnopqrstuvwxyz") << -1 << d;
-    QTest::newRow("leading zeros") << B("0005\r\nhello\r\n0000\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("16 digits") << B("0000000000000005\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("CRLF inside data") << B("4\r\n\r\n\r\n\r\n0\r\n\r\n") << kComplete << QByteArray("\r\n\r\n") << -1 << d;
-    QTest::newRow("binary data") << B("3\r\n\0\xff\n\r\n0\r\n\r\n"sv) << kComplete << B("\0\xff\n"sv) << -1 << d;
-    QTest::newRow("ext token") << B("5;foo=bar\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("ext name only") << B("5;foo\r\nhello\r\n0;last\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("ext BWS") << B("5 \t;  a = b ;c\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("ext several") << B("5;a;b=c;d=\"e f\"\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("ext quoted pair") << B("5;a=\"x\\\"y;z\"\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("ext quoted then ws semi") << B("5;a=\"x\" ;b\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
-    QTest::newRow("trailers") << B("2\r\nhi\r\n0\r\nX-T: v\r\nY:w\t \r\n\r\n") << kComplete << QByteArray("hi") << -1 << d;
-    QTest::newRow("trailer empty value") << B("0\r\nX:\r\n\r\n") << kComplete << QByteArray() << -1 << d;
-    QTest::newRow("trailer exactly at limit") << B("0\r\nX: 1\r\n\r\n") << kComplete << QByteArray() << -1 << 8;
+    QTest::newRow("upper hex") << B("A\r\n0123456789\r\n0\r\n\r\n") << kComplete
+                               << QByteArray("0123456789") << -1 << d;
+    QTest::newRow("lower hex") << B("1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n") << kComplete
+                               << QByteArray("abcdefghijklmnopqrstuvwxyz") << -1 << d;
+    QTest::newRow("leading zeros")
+        << B("0005\r\nhello\r\n0000\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
+    QTest::newRow("16 digits") << B("0000000000000005\r\nhello\r\n0\r\n\r\n") << kComplete
+                               << QByteArray("hello") << -1 << d;
+    QTest::newRow("CRLF inside data")
+        << B("4\r\n\r\n\r\n\r\n0\r\n\r\n") << kComplete << QByteArray("\r\n\r\n") << -1 << d;
+    QTest::newRow("binary data") << B("3\r\n\0\xff\n\r\n0\r\n\r\n"sv) << kComplete
+                                 << B("\0\xff\n"sv) << -1 << d;
+    QTest::newRow("ext token") << B("5;foo=bar\r\nhello\r\n0\r\n\r\n") << kComplete
+                               << QByteArray("hello") << -1 << d;
+    QTest::newRow("ext name only")
+        << B("5;foo\r\nhello\r\n0;last\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
+    QTest::newRow("ext BWS") << B("5 \t;  a = b ;c\r\nhello\r\n0\r\n\r\n") << kComplete
+                             << QByteArray("hello") << -1 << d;
+    QTest::newRow("ext several") << B("5;a;b=c;d=\"e f\"\r\nhello\r\n0\r\n\r\n") << kComplete
+                                 << QByteArray("hello") << -1 << d;
+    QTest::newRow("ext quoted pair") << B("5;a=\"x\\\"y;z\"\r\nhello\r\n0\r\n\r\n") << kComplete
+                                     << QByteArray("hello") << -1 << d;
+    QTest::newRow("ext quoted then ws semi")
+        << B("5;a=\"x\" ;b\r\nhello\r\n0\r\n\r\n") << kComplete << QByteArray("hello") << -1 << d;
+    QTest::newRow("trailers") << B("2\r\nhi\r\n0\r\nX-T: v\r\nY:w\t \r\n\r\n") << kComplete
+                              << QByteArray("hi") << -1 << d;
+    QTest::newRow("trailer empty value")
+        << B("0\r\nX:\r\n\r\n") << kComplete << QByteArray() << -1 << d;
+    QTest::newRow("trailer exactly at limit")
+        << B("0\r\nX: 1\r\n\r\n") << kComplete << QByteArray() << -1 << 8;
     // need more
     QTest::newRow("partial data") << B("5\r\nhel") << kNeedMore << QByteArray("hel") << -1 << d;
-    QTest::newRow("after last chunk") << B("5\r\nhello\r\n0\r\n") << kNeedMore << QByteArray("hello") << -1 << d;
+    QTest::newRow("after last chunk")
+        << B("5\r\nhello\r\n0\r\n") << kNeedMore << QByteArray("hello") << -1 << d;
     QTest::newRow("in trailer") << B("0\r\nX: a\r\n") << kNeedMore << QByteArray() << -1 << d;
     QTest::newRow("empty") << QByteArray() << kNeedMore << QByteArray() << -1 << d;
     // errors
@@ -839,34 +949,48 @@ void H1ParserTest::chunked_data() {
     QTest::newRow("not hex") << B("g\r\n") << kError << QByteArray() << 0 << d;
     QTest::newRow("negative") << B("-5\r\n") << kError << QByteArray() << 0 << d;
     QTest::newRow("0x prefix") << B("0x5\r\nhello\r\n") << kError << QByteArray() << 1 << d;
-    QTest::newRow("17 digits") << B("00000000000000005\r\nhello\r\n0\r\n\r\n") << kError << QByteArray() << 16 << d;
-    QTest::newRow("huge 17 digits") << B("fffffffffffffffff\r\n") << kError << QByteArray() << 16 << d;
+    QTest::newRow("17 digits") << B("00000000000000005\r\nhello\r\n0\r\n\r\n") << kError
+                               << QByteArray() << 16 << d;
+    QTest::newRow("huge 17 digits")
+        << B("fffffffffffffffff\r\n") << kError << QByteArray() << 16 << d;
     QTest::newRow("size bare LF") << B("5\nhello\r\n0\r\n\r\n") << kError << QByteArray() << 1 << d;
     QTest::newRow("size bare CR") << B("5\rhello\r\n0\r\n\r\n") << kError << QByteArray() << 2 << d;
-    QTest::newRow("size trailing space") << B("5 \r\nhello\r\n") << kError << QByteArray() << 2 << d;
+    QTest::newRow("size trailing space")
+        << B("5 \r\nhello\r\n") << kError << QByteArray() << 2 << d;
     QTest::newRow("size junk") << B("5x\r\nhello\r\n") << kError << QByteArray() << 1 << d;
     QTest::newRow("ext empty") << B("5;\r\nhello\r\n") << kError << QByteArray() << 2 << d;
     QTest::newRow("ext no name") << B("5;=x\r\nhello\r\n") << kError << QByteArray() << 2 << d;
     QTest::newRow("ext no value") << B("5;a=\r\nhello\r\n") << kError << QByteArray() << 4 << d;
     QTest::newRow("ext ws in name") << B("5;a b\r\nhello\r\n") << kError << QByteArray() << 4 << d;
-    QTest::newRow("ext unterminated quote") << B("5;a=\"x\r\nhello\r\n") << kError << QByteArray() << 6 << d;
+    QTest::newRow("ext unterminated quote")
+        << B("5;a=\"x\r\nhello\r\n") << kError << QByteArray() << 6 << d;
     QTest::newRow("ext bad char") << B("5;a@b\r\nhello\r\n") << kError << QByteArray() << 3 << d;
-    QTest::newRow("ext ws before CR") << B("5;a=b \r\nhello\r\n") << kError << QByteArray() << 6 << d;
-    QTest::newRow("ext too long") << B("5;a=" + std::string(5000, 'x') + "\r\nhello\r\n0\r\n\r\n") << kError << QByteArray() << 4097 << d;
-    QTest::newRow("data too long") << B("5\r\nhelloX\r\n") << kError << QByteArray("hello") << 8 << d;
-    QTest::newRow("data bare LF") << B("5\r\nhello\n0\r\n\r\n") << kError << QByteArray("hello") << 8 << d;
-    QTest::newRow("data bare CR") << B("5\r\nhello\r0\r\n\r\n") << kError << QByteArray("hello") << 9 << d;
+    QTest::newRow("ext ws before CR")
+        << B("5;a=b \r\nhello\r\n") << kError << QByteArray() << 6 << d;
+    QTest::newRow("ext too long") << B("5;a=" + std::string(5000, 'x') + "\r\nhello\r\n0\r\n\r\n")
+                                  << kError << QByteArray() << 4097 << d;
+    QTest::newRow("data too long")
+        << B("5\r\nhelloX\r\n") << kError << QByteArray("hello") << 8 << d;
+    QTest::newRow("data bare LF") << B("5\r\nhello\n0\r\n\r\n") << kError << QByteArray("hello")
+                                  << 8 << d;
+    QTest::newRow("data bare CR") << B("5\r\nhello\r0\r\n\r\n") << kError << QByteArray("hello")
+                                  << 9 << d;
     QTest::newRow("last chunk bare LF") << B("0\r\n\n") << kError << QByteArray() << 3 << d;
     QTest::newRow("final CR then junk") << B("0\r\n\rx") << kError << QByteArray() << 4 << d;
-    QTest::newRow("trailer obs-fold") << B("0\r\nX: a\r\n b\r\n\r\n") << kError << QByteArray() << 9 << d;
+    QTest::newRow("trailer obs-fold")
+        << B("0\r\nX: a\r\n b\r\n\r\n") << kError << QByteArray() << 9 << d;
     QTest::newRow("trailer bare LF") << B("0\r\nX: a\n\r\n") << kError << QByteArray() << 7 << d;
-    QTest::newRow("trailer ws before colon") << B("0\r\nX : a\r\n\r\n") << kError << QByteArray() << 4 << d;
-    QTest::newRow("trailer empty name") << B("0\r\n: a\r\n\r\n") << kError << QByteArray() << 3 << d;
+    QTest::newRow("trailer ws before colon")
+        << B("0\r\nX : a\r\n\r\n") << kError << QByteArray() << 4 << d;
+    QTest::newRow("trailer empty name")
+        << B("0\r\n: a\r\n\r\n") << kError << QByteArray() << 3 << d;
     QTest::newRow("trailer CTL") << B("0\r\nX: a\x01\r\n\r\n") << kError << QByteArray() << 7 << d;
     QTest::newRow("trailer NUL") << B("0\r\nX: a\0\r\n\r\n"sv) << kError << QByteArray() << 7 << d;
     QTest::newRow("trailer no colon") << B("0\r\nXa\r\n\r\n") << kError << QByteArray() << 5 << d;
-    QTest::newRow("trailer too large") << B("0\r\nX-Long: 0123456789\r\n\r\n") << kError << QByteArray() << 13 << 10;
-    QTest::newRow("trailer limit+1") << B("0\r\nX: 12\r\n\r\n") << kError << QByteArray() << 11 << 8;
+    QTest::newRow("trailer too large")
+        << B("0\r\nX-Long: 0123456789\r\n\r\n") << kError << QByteArray() << 13 << 10;
+    QTest::newRow("trailer limit+1")
+        << B("0\r\nX: 12\r\n\r\n") << kError << QByteArray() << 11 << 8;
 }
 
 void H1ParserTest::chunked() {
@@ -883,7 +1007,9 @@ void H1ParserTest::chunked() {
 }
 
 // Splitting the input anywhere must not change the decoded body or the verdict.
-void H1ParserTest::chunkedSplits_data() { chunked_data(); }
+void H1ParserTest::chunkedSplits_data() {
+    chunked_data();
+}
 
 void H1ParserTest::chunkedSplits() {
     QFETCH(QByteArray, input);

@@ -55,7 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string wire;
         writeRequestHead(head, wire);
         RequestHead again;
-        H1Limits roomy;  // the rewritten head may be longer (no leading CRLFs but never longer lines)
+        H1Limits
+            roomy;  // the rewritten head may be longer (no leading CRLFs but never longer lines)
         const auto r = parseRequestHead(wire, roomy, again);
         check(r.status == ParseStatus::Complete && r.consumed == wire.size());
         check(again.method == head.method && again.path == head.path && again.query == head.query);

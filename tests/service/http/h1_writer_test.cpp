@@ -10,7 +10,7 @@ using namespace proxy::http;
 
 class H1WriterTest : public QObject {
     Q_OBJECT
-private slots:
+  private slots:
     void requestHead();
     void requestHeadFromEnumMethod();
     void responseHead_data();
@@ -33,7 +33,8 @@ void H1WriterTest::requestHead() {
     h.headers.add("X-Empty", "");
     std::string out = "prefix|";
     writeRequestHead(h, out);
-    QCOMPARE(out, std::string("prefix|PATCH /a?b=c HTTP/1.1\r\nHost: example.com\r\nX-Empty: \r\n\r\n"));
+    QCOMPARE(out,
+             std::string("prefix|PATCH /a?b=c HTTP/1.1\r\nHost: example.com\r\nX-Empty: \r\n\r\n"));
 }
 
 void H1WriterTest::requestHeadFromEnumMethod() {
@@ -49,11 +50,16 @@ void H1WriterTest::responseHead_data() {
     QTest::addColumn<int>("status");
     QTest::addColumn<QByteArray>("reason");
     QTest::addColumn<QByteArray>("expected");
-    QTest::newRow("given reason") << 200 << QByteArray("Fine") << QByteArray("HTTP/1.1 200 Fine\r\nA: b\r\n\r\n");
-    QTest::newRow("standard reason") << 404 << QByteArray() << QByteArray("HTTP/1.1 404 Not Found\r\nA: b\r\n\r\n");
-    QTest::newRow("unknown status") << 299 << QByteArray() << QByteArray("HTTP/1.1 299 \r\nA: b\r\n\r\n");
-    QTest::newRow("100") << 100 << QByteArray() << QByteArray("HTTP/1.1 100 Continue\r\nA: b\r\n\r\n");
-    QTest::newRow("out of range clamps") << 42 << QByteArray() << QByteArray("HTTP/1.1 500 \r\nA: b\r\n\r\n");
+    QTest::newRow("given reason") << 200 << QByteArray("Fine")
+                                  << QByteArray("HTTP/1.1 200 Fine\r\nA: b\r\n\r\n");
+    QTest::newRow("standard reason")
+        << 404 << QByteArray() << QByteArray("HTTP/1.1 404 Not Found\r\nA: b\r\n\r\n");
+    QTest::newRow("unknown status")
+        << 299 << QByteArray() << QByteArray("HTTP/1.1 299 \r\nA: b\r\n\r\n");
+    QTest::newRow("100") << 100 << QByteArray()
+                         << QByteArray("HTTP/1.1 100 Continue\r\nA: b\r\n\r\n");
+    QTest::newRow("out of range clamps")
+        << 42 << QByteArray() << QByteArray("HTTP/1.1 500 \r\nA: b\r\n\r\n");
 }
 
 void H1WriterTest::responseHead() {

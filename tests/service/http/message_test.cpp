@@ -10,7 +10,7 @@ using namespace proxy::http;
 
 class MessageTest : public QObject {
     Q_OBJECT
-private slots:
+  private slots:
     void iequalsWorks_data();
     void iequalsWorks();
     void methodTokens();
@@ -30,12 +30,18 @@ void MessageTest::iequalsWorks_data() {
     QTest::addColumn<QString>("a");
     QTest::addColumn<QString>("b");
     QTest::addColumn<bool>("equal");
-    QTest::newRow("same") << "Host" << "Host" << true;
-    QTest::newRow("case") << "content-LENGTH" << "Content-Length" << true;
-    QTest::newRow("length differs") << "Host" << "Hosts" << false;
-    QTest::newRow("char differs") << "Host" << "Hust" << false;
-    QTest::newRow("empty") << "" << "" << true;
-    QTest::newRow("non-letters not folded") << "a[" << "A{" << false;
+    QTest::newRow("same") << "Host"
+                          << "Host" << true;
+    QTest::newRow("case") << "content-LENGTH"
+                          << "Content-Length" << true;
+    QTest::newRow("length differs") << "Host"
+                                    << "Hosts" << false;
+    QTest::newRow("char differs") << "Host"
+                                  << "Hust" << false;
+    QTest::newRow("empty") << ""
+                           << "" << true;
+    QTest::newRow("non-letters not folded") << "a["
+                                            << "A{" << false;
 }
 
 void MessageTest::iequalsWorks() {
@@ -152,7 +158,8 @@ void MessageTest::arenaViewsStayValid() {
     std::vector<std::string_view> views;
     std::vector<std::string> expected;
     for (int i = 0; i < 5000; ++i) {
-        expected.push_back("value-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 37), 'x'));
+        expected.push_back("value-" + std::to_string(i) +
+                           std::string(static_cast<std::size_t>(i % 37), 'x'));
         views.push_back(arena.store(expected.back()));
     }
     for (std::size_t i = 0; i < views.size(); ++i) QCOMPARE(std::string(views[i]), expected[i]);
@@ -178,7 +185,8 @@ void MessageTest::arenaResetAndReuse() {
     StringArena arena;
     for (int round = 0; round < 3; ++round) {
         std::vector<std::string_view> views;
-        for (int i = 0; i < 300; ++i) views.push_back(arena.store("round" + std::to_string(round) + "-" + std::to_string(i)));
+        for (int i = 0; i < 300; ++i)
+            views.push_back(arena.store("round" + std::to_string(round) + "-" + std::to_string(i)));
         for (int i = 0; i < 300; ++i)
             QCOMPARE(std::string(views[static_cast<std::size_t>(i)]),
                      "round" + std::to_string(round) + "-" + std::to_string(i));
