@@ -176,6 +176,12 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
             const http::ParseResult r = http::parseRequestHead(in_.readable(), snapshot_->limits, request_);
             if (r.status == http::ParseStatus::Complete) {
                 state_ = State::Busy;
+                // Origins get origin-form; an absolute-form target was already split by the codec.
+                if (!request_.target.starts_with('/') && request_.target != "*")
+                    request_.target = request_.query.empty()
+                                          ? request_.path
+                                          : request_.arena.store(std::string(request_.path) + "?" +
+                                                                 std::string(request_.query));
                 ctx_ = filter::RequestContext{};
                 ctx_.bytesIn = r.consumed;
                 in_.consume(r.consumed);
@@ -250,6 +256,26 @@ asio::awaitable<bool> Session::exchange() {
     if (hasBody && cfg.limits.maxBodyBytes != 0 && request_.framing == http::BodyFraming::ContentLength &&
         request_.contentLength > cfg.limits.maxBodyBytes)
         co_return co_await finishLocal(413, "request body too large");
+
+    // A chunked body that arrived with the head is checked before anything is forwarded, so the
+    // usual smuggling probe (one packet, broken framing) never reaches an origin.
+    if (request_.framing == http::BodyFraming::Chunked && !in_.empty()) {
+        http::ChunkedDecoder probe;
+        std::span<const char> rest = in_.readable();
+        std::uint64_t total = 0;
+        while (!rest.empty()) {
+            const auto step = probe.decode(rest);
+            if (step.status == http::ParseStatus::Error) {
+                ctx_.error = filter::ErrorSource::Downstream;
+                co_return co_await finishLocal(400, step.error.reason);
+            }
+            total += step.data.size();
+            if (cfg.limits.maxBodyBytes != 0 && total > cfg.limits.maxBodyBytes)
+                co_return co_await finishLocal(413, "request body too large");
+            if (step.status == http::ParseStatus::Complete || step.consumed == 0) break;
+            rest = rest.subspan(step.consumed);
+        }
+    }
 
     // RequestHeaders: the global chain (routing, forwarding headers), then the route's own.
     FilterStatus status = runChain(snapshot_->globalFilters, Phase::RequestHeaders,

@@ -1,0 +1,67 @@
+#pragma once
+// An in-process fake upstream on 127.0.0.1, port 0. Each connection gets a thread that reads
+// requests (Content-Length or chunked bodies) and answers by path:
+//   /echo           200, body = the request head as received, "\n--\n", then the body
+//   /chunked        200, chunked body "alpha" "beta" "gamma"
+//   /until-close    200 without length, body "streamed-until-close", then close
+//   /slow/<ms>      waits <ms> before a 200
+//   /die-mid-body   head with Content-Length 1000, 10 bytes, then close
+//   /big/<bytes>    200 with a body of <bytes> 'x's
+//   /bad-response   a response with both Content-Length and Transfer-Encoding
+//   /continue       answers Expect: 100-continue with 100, then reads the body and echoes it
+//   /early-hints    103 with a Link header, then 200
+//   /ws             101 Switching Protocols, then echoes every byte until close
+//   /status/<code>  that status with no body (204, 304) or a short body
+//   /close          200 with Connection: close, then closes
+//   anything else   200, body "<name> <method> <target>"
+// Every request is recorded, so a test can prove what was (or was not) forwarded.
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace proxy::test {
+
+struct OriginRequest {
+    std::string head;  // raw head as received
+    std::string body;  // de-chunked
+    std::string method, target;
+    std::string header(const std::string& name) const;  // case-insensitive, first match
+    int connection = 0;  // which accepted connection carried it (1-based)
+};
+
+class FakeOrigin {
+public:
+    explicit FakeOrigin(std::string name);
+    ~FakeOrigin();
+    FakeOrigin(const FakeOrigin&) = delete;
+    FakeOrigin& operator=(const FakeOrigin&) = delete;
+
+    int port() const { return port_; }
+    const std::string& name() const { return name_; }
+    std::vector<OriginRequest> requests() const;
+    std::size_t requestCount() const;
+    int connectionsAccepted() const { return connections_.load(); }
+    // Stops listening and closes every connection (an origin that dies).
+    void stop();
+
+private:
+    void acceptLoop();
+    void serve(int fd, int connection);
+
+    std::string name_;
+    int listenFd_ = -1;
+    int port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> connections_{0};
+    std::thread acceptThread_;
+    mutable std::mutex mutex_;
+    std::vector<OriginRequest> requests_;
+    std::vector<std::thread> threads_;
+    std::vector<int> fds_;
+};
+
+}  // namespace proxy::test

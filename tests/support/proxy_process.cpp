@@ -1,0 +1,69 @@
+#include "proxy_process.h"
+
+#include <signal.h>
+
+#include <QFile>
+#include <QThread>
+
+#include "raw_client.h"
+
+namespace proxy::test {
+
+ProxyProcess::ProxyProcess() = default;
+
+ProxyProcess::~ProxyProcess() {
+    if (running()) {
+        process_->kill();
+        process_->waitForFinished(5000);
+    }
+}
+
+bool ProxyProcess::writeConfig(const std::string& configJson) {
+    QFile f(configPath());
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
+    return f.write(configJson.data(), static_cast<qint64>(configJson.size())) ==
+           static_cast<qint64>(configJson.size());
+}
+
+bool ProxyProcess::start(const std::string& configJson, int port) {
+    if (!writeConfig(configJson)) return false;
+    process_ = std::make_unique<QProcess>();
+    process_->setProcessChannelMode(QProcess::MergedChannels);
+    process_->start(QStringLiteral(PROXY_SERVICE_EXE), {QStringLiteral("--config"), configPath()});
+    if (!process_->waitForStarted(5000)) return false;
+    RawClient probe;
+    for (int i = 0; i < 100; ++i) {
+        if (!running()) return false;
+        if (probe.connect(port, std::chrono::milliseconds(50))) return true;
+        QThread::msleep(20);
+    }
+    return false;
+}
+
+void ProxyProcess::signal(int sig) {
+    if (running()) ::kill(static_cast<pid_t>(process_->processId()), sig);
+}
+
+int ProxyProcess::stop(int timeoutMs) {
+    if (!process_) return -1;
+    if (running()) {
+        signal(SIGTERM);
+        if (!process_->waitForFinished(timeoutMs)) {
+            process_->kill();
+            process_->waitForFinished(5000);
+            return -1;
+        }
+    }
+    output_ += QString::fromUtf8(process_->readAll());
+    return process_->exitStatus() == QProcess::NormalExit ? process_->exitCode() : -1;
+}
+
+QString ProxyProcess::output() {
+    if (process_) {
+        if (running()) process_->waitForReadyRead(100);  // no event loop here: pull what is piped
+        output_ += QString::fromUtf8(process_->readAll());
+    }
+    return output_;
+}
+
+}  // namespace proxy::test
