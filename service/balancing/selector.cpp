@@ -6,17 +6,19 @@
 
 namespace proxy::balancing {
 
-std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList servers) {
+std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList servers, unsigned worker) {
     switch (balance) {
         case config::Balance::RoundRobin:
-            return std::make_unique<RoundRobinSelector>(std::move(servers));
+            return std::make_unique<RoundRobinSelector>(std::move(servers), worker);
         default:
             return nullptr;  // not built yet: the snapshot refuses the config with a clear error
     }
 }
 
-RoundRobinSelector::RoundRobinSelector(ServerList servers)
-    : servers_(std::move(servers)), current_(servers_.size(), 0) {}
+RoundRobinSelector::RoundRobinSelector(ServerList servers, unsigned skip)
+    : servers_(std::move(servers)), current_(servers_.size(), 0) {
+    for (unsigned i = 0; i < skip; ++i) pick({}, {});
+}
 
 std::optional<std::size_t> RoundRobinSelector::pick(const SelectionKey&,
                                                     std::span<const std::size_t> tried) {

@@ -35,13 +35,15 @@ public:
 using ServerList = std::vector<upstream::ServerState*>;
 
 // Null when this build has no selector for `balance`.
-std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList servers);
+// `worker` staggers per-worker state, so the workers together spread load from the first request.
+std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList servers, unsigned worker);
 
 // Smooth weighted round robin, as nginx does it: each pick adds every eligible server's weight to
 // its current value, takes the largest, and subtracts the total from it.
 class RoundRobinSelector final : public Selector {
 public:
-    explicit RoundRobinSelector(ServerList servers);
+    // Starts `skip` picks into the rotation (a worker's stagger).
+    RoundRobinSelector(ServerList servers, unsigned skip);
     std::optional<std::size_t> pick(const SelectionKey& key, std::span<const std::size_t> tried) override;
 
 private:

@@ -14,7 +14,7 @@ UpstreamGroup::UpstreamGroup(const config::Upstream& config, unsigned workers) :
         servers_.push_back(std::move(state));
     }
     for (unsigned w = 0; w < workers; ++w)
-        selectors_.push_back(balancing::makeSelector(config_.balance, list));
+        selectors_.push_back(balancing::makeSelector(config_.balance, list, w));
 }
 
 UpstreamGroup::~UpstreamGroup() = default;
