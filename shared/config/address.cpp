@@ -260,8 +260,12 @@ std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule,
         }
     }
     if (!hasPort) {
-        std::string shown = out.kind == HostPort::Kind::IPv6 ? "[" + std::string(host) + "]"
-                                                               : std::string(host);
+        // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "[" + std::string(...).
+        std::string shown(host);
+        if (out.kind == HostPort::Kind::IPv6) {
+            shown.insert(shown.begin(), '[');
+            shown.push_back(']');
+        }
         setError(error, quoted(text) + " has no port; write it as " + shown + ":PORT");
         return std::nullopt;
     }

@@ -1037,8 +1037,9 @@ void Loader::checkHeaderValue(const std::string& value, const std::string& path,
             for (std::size_t i = 0; i < kHeaderVariables.size(); ++i)
                 list += (i ? ", " : "") + std::string("${") + std::string(kHeaderVariables[i]) +
                         "}";
+            const std::string suggestion = closest(variable, kHeaderVariables);
             error(path, "unknown variable ${" + std::string(variable.substr(0, 60)) + "}" +
-                            didYouMean(closest(variable, kHeaderVariables)) +
+                            (suggestion.empty() ? "" : " (did you mean ${" + suggestion + "}?)") +
                             "; known variables are " + list);
         }
         pos = close + 1;

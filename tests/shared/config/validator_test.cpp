@@ -442,7 +442,7 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("unknown variable")
         << rules("request_headers", R"({"set": {"X-A": "${clientip}"}})")
         << "/routes/0/request_headers/set/X-A"
-        << QStringList{"unknown variable ${clientip}", "did you mean 'client_ip'"} << true;
+        << QStringList{"unknown variable ${clientip}", "did you mean ${client_ip}?"} << true;
     QTest::newRow("unterminated variable")
         << rules("request_headers", R"({"add": {"X-A": "${host"}})")
         << "/routes/0/request_headers/add/X-A" << QStringList{"closing"} << true;
