@@ -133,6 +133,11 @@ void ConfigStore::setListener(Listener listener) {
     listener_ = std::move(listener);
 }
 
+void ConfigStore::setPrecheck(Precheck precheck) {
+    std::lock_guard lock(applyMutex_);
+    precheck_ = std::move(precheck);
+}
+
 std::uint64_t ConfigStore::addObserver(Observer observer) {
     std::lock_guard lock(observersMutex_);
     const auto id = nextObserverId_++;
@@ -183,6 +188,15 @@ ApplyResult ConfigStore::apply(std::string_view text, std::uint64_t baseVersion,
 
 ApplyResult ConfigStore::commit(std::string_view text, config::LoadResult loaded,
                                 const std::string& who, const std::string& note) {
+    if (precheck_) {
+        if (auto refusal = precheck_(*loaded.config)) {
+            ApplyResult out = failure(ApplyResult::Status::Invalid, *refusal);
+            out.diagnostics = loaded.diagnostics;
+            out.diagnostics.push_back(
+                config::Diagnostic{config::Diagnostic::Severity::Error, "", *refusal});
+            return out;
+        }
+    }
     VersionRecord record;
     std::optional<std::uint64_t> prune;
     {

@@ -68,6 +68,10 @@ class ConfigStore {
 public:
     using Listener = std::function<void(std::shared_ptr<const config::Config>)>;
     using Observer = std::function<void(const ConfigChange&)>;
+    // Runs after validation and before anything is persisted; an error sentence refuses the
+    // change (status Invalid, the sentence as a diagnostic on the document). The engine uses it to
+    // build its runtime snapshot early, so a config it cannot run is never stored.
+    using Precheck = std::function<std::optional<std::string>(const config::Config&)>;
 
     explicit ConfigStore(std::unique_ptr<ConfigSource> source, ConfigStoreOptions options = {});
     ConfigStore(const ConfigStore&) = delete;
@@ -82,6 +86,7 @@ public:
     // The engine's hot swap, called with the new snapshot after it is persisted, on the thread
     // that applied it, with changes serialised. Set before open().
     void setListener(Listener listener);
+    void setPrecheck(Precheck precheck);
     // Further observers (the control channel's config.changed). Returns an id for removeObserver.
     std::uint64_t addObserver(Observer observer);
     void removeObserver(std::uint64_t id);
@@ -125,6 +130,7 @@ private:
 
     std::mutex applyMutex_;  // serialises open/apply/rollback/reload, listener calls included
     Listener listener_;                           // guarded by applyMutex_
+    Precheck precheck_;                           // guarded by applyMutex_
     std::map<std::uint64_t, Observer> observers_;  // guarded by observersMutex_
     std::uint64_t nextObserverId_ = 1;
     mutable std::mutex observersMutex_;

@@ -1,0 +1,476 @@
+// proxyctl: the command-line client of the control channel (docs/control-protocol.md).
+// Exit codes: 0 ok, 1 the server answered with an error, 2 usage error, 3 cannot connect,
+// 4 timeout or protocol error.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/validator.h"
+#include "control/json_rpc.h"
+#include "proxyctl/control_client.h"
+#include "proxyctl/output.h"
+
+#ifndef PROXYCTL_VERSION
+#define PROXYCTL_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using proxy::control::Json;
+using proxy::proxyctl::CallOutcome;
+using proxy::proxyctl::ControlClient;
+
+enum Exit { kOk = 0, kServerError = 1, kUsage = 2, kNoConnection = 3, kTimeout = 4 };
+
+constexpr const char* kUsageText =
+    "usage: proxyctl [--endpoint PATH] [--json] [--timeout SEC] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  status                              service status\n"
+    "  stats                               traffic counters\n"
+    "  config get [VERSION]                print the config (current or VERSION)\n"
+    "  config validate FILE                check FILE on the server without applying it\n"
+    "  config apply FILE [--base N] [--note TEXT]\n"
+    "                                      apply FILE; --base: fail if the current version\n"
+    "                                      is not N (default: the current version)\n"
+    "  config history                      the kept versions, newest first\n"
+    "  config diff A [B]                   line diff between versions (B: current)\n"
+    "  config rollback N [--base M]        re-apply version N as a new version\n"
+    "  upstreams list                      upstreams, servers, state and health\n"
+    "  upstreams drain|enable|disable UPSTREAM SERVER\n"
+    "  call METHOD [JSON]                  any method; prints the raw result\n"
+    "\n"
+    "options:\n"
+    "  --endpoint PATH   Unix socket or \\\\.\\pipe\\NAME (default: the platform's)\n"
+    "  --json            print the raw JSON result\n"
+    "  --timeout SEC     overall deadline (default 10)\n"
+    "\n"
+    "exit codes: 0 ok, 1 server error, 2 usage, 3 cannot connect, 4 timeout/protocol error\n";
+
+struct Args {
+    std::string endpoint;
+    bool json = false;
+    double timeoutSeconds = 10;
+    std::optional<std::uint64_t> base;
+    std::optional<std::string> note;
+    std::vector<std::string> words;  // the command and its operands
+};
+
+int usage(const std::string& message) {
+    std::fprintf(stderr, "proxyctl: %s\n\n%s", message.c_str(), kUsageText);
+    return kUsage;
+}
+
+std::optional<std::uint64_t> parseUint(const std::string& text) {
+    if (text.empty() || text.size() > 19) return std::nullopt;
+    std::uint64_t value = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return value;
+}
+
+// Returns an error message, or nullopt with `args` filled.
+std::optional<std::string> parseArgs(int argc, char** argv, Args& args, bool& help,
+                                     bool& version) {
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        std::optional<std::string> inlineValue;
+        if (arg.starts_with("--") && arg.find('=') != std::string::npos) {
+            inlineValue = arg.substr(arg.find('=') + 1);
+            arg = arg.substr(0, arg.find('='));
+        }
+        auto value = [&](const char* name) -> std::optional<std::string> {
+            if (inlineValue) return inlineValue;
+            if (i + 1 >= argc) return std::nullopt;
+            (void)name;
+            return std::string(argv[++i]);
+        };
+        if (arg == "-h" || arg == "--help") {
+            help = true;
+        } else if (arg == "--version") {
+            version = true;
+        } else if (arg == "--json") {
+            args.json = true;
+        } else if (arg == "--endpoint") {
+            auto v = value("--endpoint");
+            if (!v || v->empty()) return "--endpoint needs a path";
+            args.endpoint = *v;
+        } else if (arg == "--timeout") {
+            auto v = value("--timeout");
+            if (!v) return "--timeout needs a number of seconds";
+            char* end = nullptr;
+            const double seconds = std::strtod(v->c_str(), &end);
+            if (end == v->c_str() || *end != '\0' || !(seconds > 0) || seconds > 86400)
+                return "--timeout needs a number of seconds between 0 and 86400, not " + *v;
+            args.timeoutSeconds = seconds;
+        } else if (arg == "--base") {
+            auto v = value("--base");
+            auto n = v ? parseUint(*v) : std::nullopt;
+            if (!n) return "--base needs a version number";
+            args.base = n;
+        } else if (arg == "--note") {
+            auto v = value("--note");
+            if (!v) return "--note needs a text";
+            args.note = *v;
+        } else if (arg.size() > 1 && arg.starts_with("-") && args.words.empty()) {
+            return "unknown option " + arg;
+        } else if (arg.starts_with("--")) {
+            return "unknown option " + arg;
+        } else {
+            args.words.push_back(argv[i]);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> readFile(const std::string& path, std::string& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = "cannot read " + path;
+        return std::nullopt;
+    }
+    std::string text;
+    char buffer[64 * 1024];
+    while (in && text.size() <= proxy::config::kMaxConfigBytes) {
+        in.read(buffer, sizeof buffer);
+        text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    }
+    if (in.bad()) {
+        error = "error while reading " + path;
+        return std::nullopt;
+    }
+    if (text.size() > proxy::config::kMaxConfigBytes) {
+        error = path + " is over the limit of " + std::to_string(proxy::config::kMaxConfigBytes) +
+                " bytes";
+        return std::nullopt;
+    }
+    return text;
+}
+
+void printDiagnostics(const Json& diagnostics, std::FILE* to) {
+    if (!diagnostics.is_array()) return;
+    for (const auto& d : diagnostics) {
+        if (!d.is_object()) continue;
+        const auto text = [&](const char* key) {
+            return d.contains(key) && d[key].is_string() ? d[key].get<std::string>() : std::string();
+        };
+        const auto path = text("path");
+        std::fprintf(to, "  %s: %s%s%s\n", text("severity").c_str(), path.c_str(),
+                     path.empty() ? "" : ": ", text("message").c_str());
+    }
+}
+
+int reportFailure(const std::string& method, const CallOutcome& outcome) {
+    switch (outcome.status) {
+        case CallOutcome::Status::Ok: return kOk;
+        case CallOutcome::Status::ServerError: {
+            const auto& e = *outcome.error;
+            std::fprintf(stderr, "proxyctl: %s: %s (%s, %d)\n", method.c_str(), e.message.c_str(),
+                         std::string(proxy::control::errorName(e.code)).c_str(), e.code);
+            if (e.data.is_object()) {
+                if (e.data.contains("diagnostics")) printDiagnostics(e.data["diagnostics"], stderr);
+                if (e.data.contains("current_version"))
+                    std::fprintf(stderr, "  current version: %s\n",
+                                 proxy::control::dumpJson(e.data["current_version"]).c_str());
+            }
+            return kServerError;
+        }
+        case CallOutcome::Status::Timeout:
+            std::fprintf(stderr, "proxyctl: %s: %s\n", method.c_str(), outcome.message.c_str());
+            return kTimeout;
+        case CallOutcome::Status::Protocol:
+            std::fprintf(stderr, "proxyctl: %s: %s\n", method.c_str(), outcome.message.c_str());
+            return kTimeout;
+    }
+    return kTimeout;
+}
+
+class Session {
+public:
+    Session(ControlClient& client, bool json) : client_(client), json_(json) {}
+
+    // Calls and, on failure, reports; the exit code is in `exit`.
+    std::optional<Json> call(const std::string& method, const Json& params, int& exit) {
+        auto outcome = client_.call(method, params);
+        if (outcome.status != CallOutcome::Status::Ok) {
+            exit = reportFailure(method, outcome);
+            return std::nullopt;
+        }
+        exit = kOk;
+        return std::move(outcome.result);
+    }
+
+    // The common case: call, then print the raw JSON or the readable form.
+    int show(const std::string& method, const Json& params,
+             std::string (*render)(const Json&) = nullptr) {
+        int exit = kOk;
+        const auto result = call(method, params, exit);
+        if (!result) return exit;
+        if (json_) {
+            std::printf("%s\n", proxy::control::dumpJson(*result, 2).c_str());
+        } else {
+            const auto text = render ? render(*result) : proxy::proxyctl::renderValue(*result);
+            std::fputs(text.c_str(), stdout);
+        }
+        return kOk;
+    }
+
+    bool json() const { return json_; }
+
+private:
+    ControlClient& client_;
+    bool json_;
+};
+
+std::string renderHistory(const Json& result) {
+    const auto& versions = result.contains("versions") ? result["versions"] : Json::array();
+    Json rows = Json::array();
+    for (const auto& v : versions) {
+        if (!v.is_object()) continue;
+        Json row = Json::object();
+        row["version"] = proxy::proxyctl::cellText(v.value("version", Json()));
+        if (v.value("current", false)) row["version"] = row["version"].get<std::string>() + " *";
+        row["applied_at"] = v.value("applied_at", Json());
+        row["applied_by"] = v.value("applied_by", Json());
+        row["note"] = v.value("note", Json());
+        rows.push_back(row);
+    }
+    if (rows.empty()) return "no versions\n";
+    return proxy::proxyctl::renderTable(rows, {"version", "applied_at", "applied_by", "note"});
+}
+
+std::string renderUpstreams(const Json& result) {
+    const Json* list = &result;
+    if (result.is_object() && result.contains("upstreams")) list = &result["upstreams"];
+    if (!list->is_array()) return proxy::proxyctl::renderValue(result);
+    if (list->empty()) return "no upstreams\n";
+    std::string out;
+    for (const auto& u : *list) {
+        if (!u.is_object()) continue;
+        out += "upstream " + proxy::proxyctl::cellText(u.value("name", Json()));
+        for (const auto& [key, v] : u.items()) {
+            if (key == "name" || key == "servers" || v.is_structured()) continue;
+            out += "  " + key + "=" + proxy::proxyctl::cellText(v);
+        }
+        out += "\n";
+        if (u.contains("servers") && u["servers"].is_array() && !u["servers"].empty()) {
+            out += proxy::proxyctl::renderValue(u["servers"], 2);
+        }
+    }
+    return out;
+}
+
+std::string renderDiff(const Json& result) {
+    const auto diff = result.value("diff", std::string());
+    if (diff.empty()) {
+        return "no differences between v" + proxy::proxyctl::cellText(result.value("from", Json())) +
+               " and v" + proxy::proxyctl::cellText(result.value("to", Json())) + "\n";
+    }
+    return diff;
+}
+
+std::string renderApplied(const Json& result) {
+    std::string out = (result.value("changed", false) ? "applied: version " : "unchanged: version ") +
+                      proxy::proxyctl::cellText(result.value("version", Json())) + "\n";
+    if (result.contains("warnings") && result["warnings"].is_array()) {
+        for (const auto& w : result["warnings"]) {
+            if (!w.is_object()) continue;
+            out += "  warning: " + w.value("path", std::string()) + ": " +
+                   w.value("message", std::string()) + "\n";
+        }
+    }
+    return out;
+}
+
+std::string renderServerState(const Json& result) {
+    return proxy::proxyctl::cellText(result.value("upstream", Json())) + "/" +
+           proxy::proxyctl::cellText(result.value("server", Json())) + ": " +
+           proxy::proxyctl::cellText(result.value("state", Json())) + "\n";
+}
+
+// Checks the operand count of a command: between min and max words after the command words.
+bool operands(const Args& args, std::size_t commandWords, std::size_t min, std::size_t max) {
+    const std::size_t n = args.words.size() - commandWords;
+    return n >= min && n <= max;
+}
+
+int run(const Args& args) {
+    const auto& w = args.words;
+    const std::string command = w[0];
+    const std::string sub = w.size() > 1 ? w[1] : std::string();
+
+    // Validate the command line fully before connecting: a usage error must not need a server.
+    enum class Cmd {
+        Status, Stats, ConfigGet, ConfigValidate, ConfigApply, ConfigHistory, ConfigDiff,
+        ConfigRollback, UpstreamsList, UpstreamsState, Call
+    };
+    Cmd cmd;
+    if (command == "status" && operands(args, 1, 0, 0)) {
+        cmd = Cmd::Status;
+    } else if (command == "stats" && operands(args, 1, 0, 0)) {
+        cmd = Cmd::Stats;
+    } else if (command == "config" && sub == "get" && operands(args, 2, 0, 1)) {
+        cmd = Cmd::ConfigGet;
+    } else if (command == "config" && sub == "validate" && operands(args, 2, 1, 1)) {
+        cmd = Cmd::ConfigValidate;
+    } else if (command == "config" && sub == "apply" && operands(args, 2, 1, 1)) {
+        cmd = Cmd::ConfigApply;
+    } else if (command == "config" && sub == "history" && operands(args, 2, 0, 0)) {
+        cmd = Cmd::ConfigHistory;
+    } else if (command == "config" && sub == "diff" && operands(args, 2, 1, 2)) {
+        cmd = Cmd::ConfigDiff;
+    } else if (command == "config" && sub == "rollback" && operands(args, 2, 1, 1)) {
+        cmd = Cmd::ConfigRollback;
+    } else if (command == "upstreams" && sub == "list" && operands(args, 2, 0, 0)) {
+        cmd = Cmd::UpstreamsList;
+    } else if (command == "upstreams" && (sub == "drain" || sub == "enable" || sub == "disable") &&
+               operands(args, 2, 2, 2)) {
+        cmd = Cmd::UpstreamsState;
+    } else if (command == "call" && operands(args, 1, 1, 2)) {
+        cmd = Cmd::Call;
+    } else {
+        return usage("unknown command or wrong number of arguments: " + command +
+                     (sub.empty() ? "" : " " + sub));
+    }
+    if ((args.base && cmd != Cmd::ConfigApply && cmd != Cmd::ConfigRollback) ||
+        (args.note && cmd != Cmd::ConfigApply)) {
+        return usage("--base applies to config apply/rollback, --note to config apply");
+    }
+
+    // Operands that can be checked locally.
+    std::vector<std::uint64_t> versions;
+    if (cmd == Cmd::ConfigGet || cmd == Cmd::ConfigDiff || cmd == Cmd::ConfigRollback) {
+        for (std::size_t i = 2; i < w.size(); ++i) {
+            const auto v = parseUint(w[i]);
+            if (!v) return usage("not a version number: " + w[i]);
+            versions.push_back(*v);
+        }
+    }
+    std::string fileText;
+    if (cmd == Cmd::ConfigValidate || cmd == Cmd::ConfigApply) {
+        std::string error;
+        auto text = readFile(w[2], error);
+        if (!text) return usage(error);
+        fileText = std::move(*text);
+    }
+    Json callParams = nullptr;
+    if (cmd == Cmd::Call && w.size() == 3) {
+        callParams = Json::parse(w[2], nullptr, false);
+        if (callParams.is_discarded() || !(callParams.is_object() || callParams.is_array()))
+            return usage("call params must be a JSON object or array: " + w[2]);
+    }
+
+    const auto deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(args.timeoutSeconds));
+    ControlClient client(deadline);
+    const std::string endpoint = args.endpoint.empty()
+                                     ? proxy::config::PlatformDefaults::current().controlEndpoint
+                                     : args.endpoint;
+    if (!client.connect(endpoint, std::string("proxyctl ") + PROXYCTL_VERSION)) {
+        if (client.connectFailed()) {
+            std::fprintf(stderr, "proxyctl: %s\n", client.lastOutcome().message.c_str());
+            return kNoConnection;
+        }
+        return reportFailure("hello", client.lastOutcome());
+    }
+    Session session(client, args.json);
+
+    switch (cmd) {
+        case Cmd::Status: return session.show("status", Json::object());
+        case Cmd::Stats: return session.show("stats.get", Json::object());
+        case Cmd::ConfigGet: {
+            Json params = {{"format", "text"}};
+            if (!versions.empty()) params["version"] = versions[0];
+            if (args.json) return session.show("config.get", params);
+            int exit = kOk;
+            const auto result = session.call("config.get", params, exit);
+            if (!result) return exit;
+            auto text = result->value("text", std::string());
+            if (!text.empty() && text.back() != '\n') text += '\n';
+            std::fputs(text.c_str(), stdout);
+            return kOk;
+        }
+        case Cmd::ConfigValidate: {
+            int exit = kOk;
+            const auto result = session.call("config.validate", {{"config", fileText}}, exit);
+            if (!result) return exit;
+            const bool valid = result->value("valid", false);
+            if (args.json) {
+                std::printf("%s\n", proxy::control::dumpJson(*result, 2).c_str());
+            } else {
+                std::printf("%s: configuration is %s\n", w[2].c_str(), valid ? "valid" : "invalid");
+                printDiagnostics(result->value("diagnostics", Json::array()), stdout);
+            }
+            return valid ? kOk : kServerError;
+        }
+        case Cmd::ConfigApply: {
+            std::uint64_t base = 0;
+            int exit = kOk;
+            if (args.base) {
+                base = *args.base;
+            } else {
+                // Without --base, apply on top of whatever is current now (last writer wins).
+                const auto history = session.call("config.history", Json::object(), exit);
+                if (!history) return exit;
+                base = history->value("current_version", std::uint64_t{0});
+            }
+            Json params = {{"config", fileText}, {"base_version", base}};
+            if (args.note) params["note"] = *args.note;
+            return session.show("config.apply", params, renderApplied);
+        }
+        case Cmd::ConfigHistory: return session.show("config.history", Json::object(), renderHistory);
+        case Cmd::ConfigDiff: {
+            Json params = {{"from", versions[0]}};
+            if (versions.size() > 1) params["to"] = versions[1];
+            return session.show("config.diff", params, renderDiff);
+        }
+        case Cmd::ConfigRollback: {
+            Json params = {{"version", versions[0]}};
+            if (args.base) params["base_version"] = *args.base;
+            return session.show("config.rollback", params, renderApplied);
+        }
+        case Cmd::UpstreamsList: return session.show("upstreams.list", Json::object(), renderUpstreams);
+        case Cmd::UpstreamsState:
+            return session.show("upstreams." + sub, {{"upstream", w[2]}, {"server", w[3]}},
+                                renderServerState);
+        case Cmd::Call: {
+            int exit = kOk;
+            const auto result = session.call(w[1], callParams, exit);
+            if (!result) return exit;
+            std::printf("%s\n", proxy::control::dumpJson(*result, 2).c_str());
+            return kOk;
+        }
+    }
+    return kUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Args args;
+    bool help = false;
+    bool version = false;
+    if (auto error = parseArgs(argc, argv, args, help, version)) return usage(*error);
+    if (help) {
+        std::fputs(kUsageText, stdout);
+        return kOk;
+    }
+    if (version) {
+        std::printf("proxyctl %s (control protocol %d)\n", PROXYCTL_VERSION,
+                    proxy::control::kProtocolVersion);
+        return kOk;
+    }
+    if (args.words.empty()) return usage("no command given");
+    return run(args);
+}
