@@ -16,7 +16,8 @@ int pathRank(const CompiledRoute& r) {
     return 0;
 }
 
-// True when a sorts before b: more specific path, then more conditions, then config order.
+// True when a sorts before b: more specific path, then more conditions, then a listener-bound
+// route before a global one, then config order.
 bool morePathSpecific(const CompiledRoute* a, const CompiledRoute* b) {
     const int ra = pathRank(*a), rb = pathRank(*b);
     if (ra != rb) return ra > rb;
@@ -26,6 +27,8 @@ bool morePathSpecific(const CompiledRoute* a, const CompiledRoute* b) {
         return (r->methodMask != 0 || !r->otherMethods.empty() ? 1u : 0u) + r->headers.size();
     };
     if (conditions(a) != conditions(b)) return conditions(a) > conditions(b);
+    // A route bound to its listener is more specific than one for every listener.
+    if (a->listener.empty() != b->listener.empty()) return !a->listener.empty();
     return a->order < b->order;
 }
 
