@@ -2,7 +2,8 @@
 // Route matching, compiled once per config snapshot. Precedence (docs/configuration.md):
 // host exact > host wildcard (longer suffix first) > "*"; within a host class path_exact >
 // path_regex > path_prefix (longer first) > no path condition; then more method/header conditions
-// first; then routes bound to the listener before routes for every listener; ties keep config order. The first route whose conditions all hold wins.
+// first; then routes bound to the listener before routes for every listener; ties keep config
+// order. The first route whose conditions all hold wins.
 
 #include <cstdint>
 #include <memory>
