@@ -3,34 +3,167 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include "build_info.h"
 #include "config/validator.h"
+#include "config_store/config_store.h"
+#include "config_store/file_config_source.h"
+#include "control_channel/control_backend.h"
+#include "control_channel/control_server.h"
 #include "core/engine.h"
 #include "core/snapshot.h"
 #include "logging/log.h"
+#include "upstream/upstream_group.h"
 
 namespace proxy::app {
+namespace {
 
-struct ServiceRuntime::Impl {
+const char* adminStateName(upstream::AdminState s) {
+    switch (s) {
+        case upstream::AdminState::Up: return "up";
+        case upstream::AdminState::Draining: return "draining";
+        case upstream::AdminState::Disabled: return "disabled";
+    }
+    return "up";
+}
+
+}  // namespace
+
+// Owns everything, in start order: config store, engine, control thread and server. The control
+// thread runs reloads and the control channel; workers never wait on it.
+struct ServiceRuntime::Impl final : control::ControlBackend {
     Options options;
+    std::unique_ptr<config_store::ConfigStore> store;
     std::unique_ptr<core::Engine> engine;
-    std::shared_ptr<const config::Config> config;
-    std::uint64_t version = 0;
+    std::chrono::steady_clock::time_point startedAt;
 
-    // The control thread: reloads and (later) the control channel run here, never on a worker.
+    // Built by the store's precheck (off the data path), committed by its listener.
+    std::mutex applyMutex;
+    core::Engine::PreparedPtr prepared;
+    std::shared_ptr<const config::Config> preparedFor;
+    // Admin decisions (drain, disable) outlive snapshots: (upstream, server) -> state.
+    std::map<std::pair<std::string, std::string>, upstream::AdminState> adminStates;
+
     asio::io_context control;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> controlWork;
     std::thread controlThread;
+    std::unique_ptr<control::ControlServer> controlServer;
 
     std::mutex mutex;
     std::condition_variable stopRequested;
     bool stopping = false;
     bool started = false;
 
-    void reload();
+    std::expected<std::shared_ptr<const core::Snapshot>, std::string> build(
+        std::shared_ptr<const config::Config> config, std::uint64_t version) {
+        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount());
+        if (!snapshot) return snapshot;
+        for (const auto& group : (*snapshot)->upstreams)
+            for (const auto& server : group->servers())
+                if (auto it = adminStates.find({group->name(), server->key}); it != adminStates.end())
+                    server->admin = it->second;
+        return snapshot;
+    }
+
+    std::optional<std::string> precheck(const config::Config& config) {
+        std::lock_guard lock(applyMutex);
+        // The store passes its validated config by reference; the snapshot needs to own one.
+        auto owned = std::make_shared<const config::Config>(config);
+        auto snapshot = build(owned, store->current().version + 1);
+        if (!snapshot) return snapshot.error();
+        auto ready = engine->prepare(*snapshot);
+        if (!ready) return ready.error();
+        prepared = std::move(*ready);
+        preparedFor = owned;
+        return std::nullopt;
+    }
+
+    void commitApplied() {
+        std::lock_guard lock(applyMutex);
+        if (!prepared) return;
+        engine->commit(std::move(prepared));
+        preparedFor.reset();
+        logging::setLevel(logging::parseLevel(store->current().config->logging.level));
+        logging::log(logging::Level::Info, "config version %llu is live",
+                     static_cast<unsigned long long>(store->current().version));
+    }
+
+    // ControlBackend.
+    nlohmann::json status() override {
+        const auto s = engine->status();
+        nlohmann::json listeners = nlohmann::json::array();
+        for (const auto& l : s.listeners) listeners.push_back({{"name", l.name}, {"address", l.address}});
+        const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::steady_clock::now() - startedAt);
+        return {
+            {"version", PROXY_VERSION},
+            {"uptime_seconds", uptime.count()},
+            {"workers", s.workers},
+            {"config_version", store->current().version},
+            {"listeners", listeners},
+            {"connections", {{"active", s.connectionsActive}, {"accepted", s.connectionsAccepted}}},
+            {"requests", s.requests},
+            {"dropped_log_records", 0},
+            {"features",
+             {{"tls", PROXY_WITH_OPENSSL ? "openssl" : "not built"},
+              {"access_log", PROXY_WITH_SQLITE ? "sqlite" : "json-lines file"},
+              {"compression", PROXY_WITH_ZLIB ? "zlib" : "not built"}}},
+        };
+    }
+
+    nlohmann::json stats() override {
+        const auto s = engine->status();
+        return {{"requests", s.requests},
+                {"responses_4xx", s.responses4xx},
+                {"responses_5xx", s.responses5xx},
+                {"connections_active", s.connectionsActive},
+                {"connections_accepted", s.connectionsAccepted}};
+    }
+
+    nlohmann::json upstreams() override {
+        nlohmann::json out = nlohmann::json::array();
+        const auto snapshot = engine->current();
+        if (!snapshot) return {{"upstreams", out}};
+        for (const auto& group : snapshot->upstreams) {
+            nlohmann::json servers = nlohmann::json::array();
+            for (const auto& server : group->servers()) {
+                servers.push_back({{"address", server->key},
+                                   {"state", adminStateName(server->admin.load())},
+                                   {"weight", server->config.weight},
+                                   {"max_connections", server->config.maxConnections},
+                                   {"active", server->active.load()},
+                                   {"requests", server->requests.load()},
+                                   {"failures", server->failures.load()}});
+            }
+            out.push_back({{"name", group->name()}, {"balance", "round_robin"}, {"servers", servers}});
+        }
+        return {{"upstreams", out}};
+    }
+
+    std::optional<std::string> setServerState(const std::string& upstreamName, const std::string& serverKey,
+                                              const std::string& state) override {
+        upstream::AdminState next;
+        if (state == "drain") next = upstream::AdminState::Draining;
+        else if (state == "disable") next = upstream::AdminState::Disabled;
+        else if (state == "enable") next = upstream::AdminState::Up;
+        else return "unknown state '" + state + "' (drain, enable or disable)";
+        const auto snapshot = engine->current();
+        upstream::UpstreamGroup* group = snapshot ? snapshot->findUpstream(upstreamName) : nullptr;
+        if (group == nullptr) return "no upstream named '" + upstreamName + "'";
+        upstream::ServerState* server = group->findServer(serverKey);
+        if (server == nullptr) return "upstream '" + upstreamName + "' has no server " + serverKey;
+        std::lock_guard lock(applyMutex);
+        server->admin = next;  // new requests avoid it at once; in-flight ones finish
+        adminStates[{upstreamName, serverKey}] = next;
+        logging::log(logging::Level::Info, "upstream %s server %s: %s", upstreamName.c_str(),
+                     serverKey.c_str(), adminStateName(next));
+        return std::nullopt;
+    }
 };
 
 ServiceRuntime::ServiceRuntime(Options options) : impl_(std::make_unique<Impl>()) {
@@ -46,25 +179,46 @@ ServiceRuntime::~ServiceRuntime() {
 
 std::optional<std::string> ServiceRuntime::start() {
     Impl& d = *impl_;
-    auto loaded = config::loadConfigFile(d.options.configPath);
-    for (const auto& diagnostic : loaded.diagnostics)
+    d.startedAt = std::chrono::steady_clock::now();
+    d.store = std::make_unique<config_store::ConfigStore>(
+        std::make_unique<config_store::FileConfigSource>(d.options.configPath));
+    const auto opened = d.store->open("startup");
+    for (const auto& diagnostic : opened.diagnostics)
         logging::log(diagnostic.severity == config::Diagnostic::Severity::Error ? logging::Level::Error
                                                                                : logging::Level::Warn,
                      "%s: %s", d.options.configPath.c_str(), diagnostic.toString().c_str());
-    if (!loaded.ok()) return "the configuration in " + d.options.configPath + " is invalid";
-    d.config = loaded.config;
-    logging::setLevel(logging::parseLevel(d.config->logging.level));
-    d.engine = std::make_unique<core::Engine>(d.config->workers);
-    auto snapshot = core::buildSnapshot(d.config, ++d.version, d.engine->workerCount());
+    if (!opened.ok()) {
+        return "cannot use the configuration in " + d.options.configPath +
+               (opened.message.empty() ? std::string() : ": " + opened.message);
+    }
+    const auto current = d.store->current();
+    logging::setLevel(logging::parseLevel(current.config->logging.level));
+    d.engine = std::make_unique<core::Engine>(current.config->workers);
+    auto snapshot = d.build(current.config, current.version);
     if (!snapshot) return snapshot.error();
     if (auto error = d.engine->start(*snapshot)) return error;
+
+    // From here every config change goes: validate -> precheck (build + bind) -> persist -> commit.
+    d.store->setPrecheck([&d](const config::Config& c) { return d.precheck(c); });
+    d.store->setListener([&d](std::shared_ptr<const config::Config>) { d.commitApplied(); });
+
+    control::ControlServerOptions controlOptions;
+    controlOptions.endpoint = current.config->control.endpoint;
+    controlOptions.readOnlyGroup = current.config->control.readOnlyGroup;
+    d.controlServer = std::make_unique<control::ControlServer>(d.control, controlOptions, *d.store, d);
+    if (auto error = d.controlServer->start()) {
+        d.engine->stop(std::chrono::milliseconds(0));
+        return "control channel: " + *error;
+    }
     d.controlWork.emplace(asio::make_work_guard(d.control));
     d.controlThread = std::thread([&d] { d.control.run(); });
     d.started = true;
     std::string where;
-    for (const auto& l : d.config->listeners) where += " " + l.name + "=" + l.address.toString();
-    logging::log(logging::Level::Info, "started: %u worker(s), config version %llu, listeners:%s",
-                 d.engine->workerCount(), static_cast<unsigned long long>(d.version), where.c_str());
+    for (const auto& l : current.config->listeners) where += " " + l.name + "=" + l.address.toString();
+    logging::log(logging::Level::Info,
+                 "started: %u worker(s), config version %llu, control %s, listeners:%s",
+                 d.engine->workerCount(), static_cast<unsigned long long>(current.version),
+                 controlOptions.endpoint.c_str(), where.c_str());
     return std::nullopt;
 }
 
@@ -77,31 +231,17 @@ void ServiceRuntime::requestStop() {
 void ServiceRuntime::requestReload() {
     Impl* d = impl_.get();
     if (!d->started) return;
-    asio::post(d->control, [d] { d->reload(); });
-}
-
-void ServiceRuntime::Impl::reload() {
-    auto loaded = config::loadConfigFile(options.configPath);
-    if (!loaded.ok()) {
-        for (const auto& diagnostic : loaded.diagnostics)
+    asio::post(d->control, [d] {
+        const auto result = d->store->reload("reload signal");
+        for (const auto& diagnostic : result.diagnostics)
             logging::log(logging::Level::Error, "reload: %s", diagnostic.toString().c_str());
-        logging::log(logging::Level::Error, "reload refused: %s is invalid; the running config stays",
-                     options.configPath.c_str());
-        return;
-    }
-    auto snapshot = core::buildSnapshot(loaded.config, version + 1, engine->workerCount());
-    if (!snapshot) {
-        logging::log(logging::Level::Error, "reload refused: %s", snapshot.error().c_str());
-        return;
-    }
-    if (auto error = engine->apply(*snapshot)) {
-        logging::log(logging::Level::Error, "reload refused: %s", error->c_str());
-        return;
-    }
-    ++version;
-    config = loaded.config;
-    logging::setLevel(logging::parseLevel(config->logging.level));
-    logging::log(logging::Level::Info, "config reloaded: version %llu", static_cast<unsigned long long>(version));
+        if (!result.ok())
+            logging::log(logging::Level::Error, "reload refused (%s); the running config stays",
+                         result.message.empty() ? "invalid" : result.message.c_str());
+        else if (result.status == config_store::ApplyResult::Status::Unchanged)
+            logging::log(logging::Level::Info, "reload: the file is unchanged (version %llu)",
+                         static_cast<unsigned long long>(result.version));
+    });
 }
 
 int ServiceRuntime::wait() {
@@ -111,13 +251,16 @@ int ServiceRuntime::wait() {
         std::unique_lock lock(d.mutex);
         d.stopRequested.wait(lock, [&] { return d.stopping; });
     }
+    const auto grace = d.store->current().config->timeouts.shutdown;
     logging::log(logging::Level::Info, "stopping: draining in-flight requests (up to %lld ms)",
-                 static_cast<long long>(d.config->timeouts.shutdown.count()));
-    // Reverse order of start: no more reloads, then the data plane drains and stops.
+                 static_cast<long long>(grace.count()));
+    // Reverse order of start. The control channel goes first so no change lands mid-drain.
+    d.controlServer->stop();
     d.controlWork.reset();
     d.control.stop();
     if (d.controlThread.joinable()) d.controlThread.join();
-    d.engine->stop(d.config->timeouts.shutdown);
+    d.controlServer.reset();
+    d.engine->stop(grace);
     d.started = false;
     logging::log(logging::Level::Info, "stopped");
     return 0;

@@ -201,21 +201,38 @@ void Engine::broadcast(std::shared_ptr<const Snapshot> snapshot) {
     }
 }
 
-std::optional<std::string> Engine::apply(std::shared_ptr<const Snapshot> snapshot) {
+class Engine::Prepared {
+public:
+    Prepared(Engine& engine, std::shared_ptr<const Snapshot> snapshot)
+        : engine_(engine), snapshot_(std::move(snapshot)) {}
+    ~Prepared() {
+        for (auto& [key, runtime] : added_) engine_.closeListener(*runtime);
+    }
+    Engine& engine_;
+    std::shared_ptr<const Snapshot> snapshot_;
+    std::map<std::string, std::unique_ptr<ListenerRuntime>> added_;  // bound, not accepting yet
+};
+
+void Engine::PreparedDeleter::operator()(Prepared* p) const { delete p; }
+
+std::expected<Engine::PreparedPtr, std::string> Engine::prepare(std::shared_ptr<const Snapshot> snapshot) {
     std::lock_guard lock(mutex_);
-    if (!running_ || stopped_) return "the service is not running";
-    // Open new listeners first, so a bind failure leaves everything as it was.
-    std::map<std::string, std::unique_ptr<ListenerRuntime>> added;
+    if (!running_ || stopped_) return std::unexpected(std::string("the service is not running"));
+    PreparedPtr prepared(new Prepared(*this, snapshot));
     for (const auto& l : snapshot->config->listeners) {
         const std::string key = listenerKey(l);
-        if (listeners_.contains(key) || added.contains(key)) continue;
+        if (listeners_.contains(key) || prepared->added_.contains(key)) continue;
         auto runtime = std::make_unique<ListenerRuntime>();
-        if (auto error = openListener(l, *runtime)) {
-            for (auto& [k, open] : added) closeListener(*open);
-            return error;
-        }
-        added.emplace(key, std::move(runtime));
+        if (auto error = openListener(l, *runtime)) return std::unexpected(*error);
+        prepared->added_.emplace(key, std::move(runtime));
     }
+    return prepared;
+}
+
+void Engine::commit(PreparedPtr prepared) {
+    std::lock_guard lock(mutex_);
+    if (!running_ || stopped_) return;  // ~Prepared releases its listeners
+    const auto& snapshot = prepared->snapshot_;
     broadcast(snapshot);
     current_ = snapshot;
     for (auto it = listeners_.begin(); it != listeners_.end();) {
@@ -229,10 +246,17 @@ std::optional<std::string> Engine::apply(std::shared_ptr<const Snapshot> snapsho
         closeListener(*it->second);  // open connections on it carry on
         it = listeners_.erase(it);
     }
-    for (auto& [key, runtime] : added) {
+    for (auto& [key, runtime] : prepared->added_) {
         startAccepting(*runtime);
         listeners_.emplace(key, std::move(runtime));
     }
+    prepared->added_.clear();
+}
+
+std::optional<std::string> Engine::apply(std::shared_ptr<const Snapshot> snapshot) {
+    auto prepared = prepare(std::move(snapshot));
+    if (!prepared) return prepared.error();
+    commit(std::move(*prepared));
     return std::nullopt;
 }
 
@@ -275,6 +299,8 @@ void Engine::stop(std::chrono::milliseconds grace) {
     }
     for (auto& w : workers_) w->io().stop();
     for (auto& w : workers_) w->join();
+    std::lock_guard lock(mutex_);
+    running_ = false;  // from now on listener clean-up runs inline: no worker thread is left
 }
 
 EngineStatus Engine::status() const {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,9 +49,19 @@ public:
 
     // Binds every listener and starts the workers. On error nothing is left running.
     std::optional<std::string> start(std::shared_ptr<const Snapshot> snapshot);
-    // Hot reload (call from a non-worker thread): opens new listeners, closes removed ones, and
-    // hands the snapshot to every worker. Open connections keep going, on the snapshot they began
-    // their current request with. On error the running config is unchanged.
+    // Hot reload in two steps (call from a non-worker thread). prepare() binds the snapshot's new
+    // listeners without accepting on them yet; on error nothing changed. commit() hands the
+    // snapshot to every worker, starts the new listeners and closes removed ones. Open connections
+    // keep going, on the snapshot they began their current request with. A Prepared that is
+    // dropped without commit() releases what it bound.
+    class Prepared;
+    struct PreparedDeleter {
+        void operator()(Prepared* p) const;  // defined where Prepared is complete
+    };
+    using PreparedPtr = std::unique_ptr<Prepared, PreparedDeleter>;
+    std::expected<PreparedPtr, std::string> prepare(std::shared_ptr<const Snapshot> snapshot);
+    void commit(PreparedPtr prepared);
+    // prepare() then commit().
     std::optional<std::string> apply(std::shared_ptr<const Snapshot> snapshot);
     // Graceful stop (blocking): stop accepting, let in-flight exchanges finish within `grace`, then
     // cancel what is left and join the workers.

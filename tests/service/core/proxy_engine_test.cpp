@@ -28,7 +28,7 @@ json baseConfig(int port, int a, int b, int dead) {
                          {"remove", json::array({"X-Remove-Me"})}};
     return {
         {"workers", 2},
-        {"control", {{"endpoint", "/tmp/proxy-engine-test-unused.sock"}}},
+        {"control", {{"endpoint", "/tmp/proxy-engine-test-" + std::to_string(port) + ".sock"}}},
         {"limits", {{"max_body_bytes", 1 << 20}}},
         {"timeouts",
          {{"header_ms", 600}, {"client_idle_ms", 5000}, {"upstream_connect_ms", 1000},
