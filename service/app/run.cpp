@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "app/features.h"
 #include "app/service_runtime.h"
 #include "build_info.h"
 #include "platform/hosted_service.h"
@@ -137,12 +138,7 @@ int runPosix(const Options& options) {
 std::string versionText() {
     std::string text = "proxy-service " PROXY_VERSION "\n";
     text += "platform: " + platformText() + "\n";
-    text += PROXY_WITH_OPENSSL ? "tls: openssl\n"
-                               : "tls: not built (build option PROXY_WITH_OPENSSL=OFF)\n";
-    text += PROXY_WITH_SQLITE ? "access log: sqlite\n"
-                              : "access log: json-lines file (SQLite not built)\n";
-    text += PROXY_WITH_ZLIB ? "compression: zlib\n"
-                            : "compression: not built (build option PROXY_WITH_ZLIB=OFF)\n";
+    for (const auto& [feature, state] : featureList()) text += feature + ": " + state + "\n";
     text += std::string("io: ") + ioText() + "\n";
     return text;
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/features.h"
 #include "build_info.h"
 #include "config/validator.h"
 #include "config_store/config_store.h"
@@ -93,6 +94,12 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                      static_cast<unsigned long long>(store->current().version));
     }
 
+    static nlohmann::json features() {
+        nlohmann::json out = nlohmann::json::object();
+        for (const auto& [feature, state] : featureList()) out[feature] = state;
+        return out;
+    }
+
     // ControlBackend.
     nlohmann::json status() override {
         const auto s = engine->status();
@@ -109,10 +116,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             {"connections", {{"active", s.connectionsActive}, {"accepted", s.connectionsAccepted}}},
             {"requests", s.requests},
             {"dropped_log_records", 0},
-            {"features",
-             {{"tls", PROXY_WITH_OPENSSL ? "openssl" : "not built"},
-              {"access_log", PROXY_WITH_SQLITE ? "sqlite" : "json-lines file"},
-              {"compression", PROXY_WITH_ZLIB ? "zlib" : "not built"}}},
+            {"features", features()},
         };
     }
 
