@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <vector>
 
+#include "logging/log.h"
 #include "messages.h"  // generated from messages.mc
+#include "platform/event_log_sink.h"
 
 namespace proxy::platform {
 
@@ -95,10 +97,13 @@ void ServiceHost::runService() {
     }
     reportState(SERVICE_START_PENDING);
     ticker_ = std::thread([this] { tickWhilePending(); });
+    // No console under the SCM: the service's log lines go to the Event Log until it stopped.
+    logging::setSink(std::make_shared<EventLogSink>(events_));
 
     if (auto error = service_.start()) {
         events_.report(MSG_START_FAILED, {*error});
         exitCode_ = kExitStartFailed;
+        logging::setSink(nullptr);
         markStopped();
         reportState(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, kExitStartFailed);
         return;
@@ -110,10 +115,12 @@ void ServiceHost::runService() {
     const int code = service_.wait();
     exitCode_ = code;
     if (code == kExitOk) {
-        events_.report(MSG_SERVICE_STOPPED, {});
+        events_.report(MSG_SERVICE_STOPPED, {"service " + narrow(name_)});
     } else {
         events_.report(MSG_SERVICE_STOPPED_WITH_ERROR, {std::to_string(code)});
     }
+    // Back to the default sink: `events_` may be gone before the last log line is written.
+    logging::setSink(nullptr);
     // Hazard: once SERVICE_STOPPED is reported the SCM may end the process at any moment, so
     // everything else (the ticker, the Event Log) is finished before it.
     markStopped();
@@ -205,7 +212,7 @@ int ServiceHost::runConsole() {
         events_.report(MSG_SERVICE_STARTED, {version_ + " in console mode", configPath_});
         code = service_.wait();
         if (code == kExitOk) {
-            events_.report(MSG_SERVICE_STOPPED, {"stopped gracefully"});
+            events_.report(MSG_SERVICE_STOPPED, {"console mode"});
         } else {
             events_.report(MSG_SERVICE_STOPPED_WITH_ERROR, {std::to_string(code)});
         }

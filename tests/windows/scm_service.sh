@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The real service under Wine's SCM: sc create / start / query / stop / delete. It reaches
+# RUNNING, serves traffic, and `sc stop` goes through the control handler: STOP_PENDING, the
+# in-flight request finishes (graceful drain), STOPPED with exit code 0, and the service's own
+# log (the Event Log) records the drain and the graceful stop with no forced close.
+source "$(dirname "$0")/wine_env.sh"
+wine_setup
+install_binaries
+
+svc=proxytest
+start_origin A
+origin=$ORIGIN_PORT
+port=$(free_port)
+write_config config.json "$port" "proxy-test-$$" "{ \"address\": \"127.0.0.1:$origin\" }"
+
+# sc_state: the STATE word of `sc query` (RUNNING, STOPPED, ...), or "" if the query failed.
+sc_state() { w 30 sc query "$svc" 2>/dev/null | tr -d '\r' | awk '/STATE/ { print $4 }'; }
+wait_state() {  # STATE SECONDS
+    local want=$1 deadline=$((SECONDS + $2)) state=""
+    while ((SECONDS < deadline)); do
+        state=$(sc_state)
+        [[ $state == "$want" ]] && { log "ok: service is $want"; return 0; }
+        sleep 0.3
+    done
+    w 30 sc query "$svc" >&2 || true
+    fail "service did not reach $want (last state: ${state:-unknown})"
+}
+
+wstep "sc create" 30 sc create "$svc" \
+    binPath= "C:\\proxy\\proxy-service.exe --config C:\\proxy\\config.json --service-name $svc"
+wstep "sc start" 30 sc start "$svc"
+wait_state RUNNING 40
+wait_for_port "$port" 20 || fail "the service is RUNNING but does not listen on $port"
+
+url=http://127.0.0.1:$port
+body=$(curl -sS --max-time 15 "$url/through-the-service") || fail "GET through the service failed"
+expect_eq "GET through the SCM-started service" A "$(json_field origin <<<"$body")"
+
+# A request still in flight when the stop arrives must complete: that is the graceful drain.
+curl -sS --max-time 30 -o "$WORK/slow.body" -w '%{http_code}' "$url/slow?ms=2500" \
+    >"$WORK/slow.status" 2>"$WORK/slow.err" &
+slow_pid=$!
+BG_PIDS+=("$slow_pid")
+sleep 0.8
+stop_started=$SECONDS
+wstep "sc stop" 30 sc stop "$svc"
+wait_state STOPPED 40
+log "stop took $((SECONDS - stop_started)) s"
+wait "$slow_pid" || fail "the in-flight request failed during the stop: $(cat "$WORK/slow.err")"
+expect_eq "in-flight request completed during the drain" 200 "$(cat "$WORK/slow.status")"
+expect_eq "in-flight request body intact" A "$(json_field origin <"$WORK/slow.body")"
+
+query=$(w 30 sc query "$svc")
+[[ $query =~ WIN32_EXIT_CODE[[:space:]]+:[[:space:]]+0[[:space:]] ]] ||
+    fail "the service did not report a clean stop: $query"
+[[ $query =~ SERVICE_EXIT_CODE[[:space:]]+:[[:space:]]+0[[:space:]] ]] ||
+    fail "the service reported a non-zero exit code: $query"
+log "ok: STOPPED with exit codes 0 (reported by the service itself, not a kill)"
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "port $port still open after stop"; fi
+
+# The service's log: under the SCM it goes to the Event Log (platform/event_log_sink.cpp), and
+# Wine prints every ReportEventW string on its eventlog channel, which wine_env.sh turns on for
+# services.exe and so for the service; the lines land in wine-system.log.
+events=$WORK/wine-system.log
+expect_log() {  # WHAT EXTENDED-REGEX
+    grep -Eq "$2" "$events" || fail "Event Log: no '$1' (pattern $2)"
+    log "ok: Event Log has: $(grep -Eo "$2" "$events" | head -n 1)"
+}
+expect_log "started as a service" "as service '$svc'"
+expect_log "stop through the control handler" 'service control STOP'
+expect_log "graceful drain began" 'stopping: draining in-flight requests'
+expect_log "the runtime stopped" 'info +stopped"'
+expect_log "host reported a graceful stop" "L\"service $svc\""
+if grep -Eq 'still open after|closing them|ERR|error ' "$events"; then
+    fail "Event Log records a forced or failed stop: $(grep -E 'still open after|closing them|ERR|error ' "$events")"
+fi
+log "ok: no forced close or error in the Event Log"
+
+wstep "sc delete" 30 sc delete "$svc"
+if w 30 sc query "$svc" >/dev/null 2>&1; then fail "the service still exists after sc delete"; fi
+log "ok: service deleted"
+log "PASS"
