@@ -3,7 +3,10 @@
 // interface (stderr now; rotating files, the Windows Event Log and a central store later).
 
 #include <cstdarg>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
 
 namespace proxy::logging {
@@ -29,5 +32,32 @@ void log(Level level, const char* format, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+// The same, for something that happened within a request: the line names it
+// ("... warn  [req 0a1b2c3d0100002a] upstream reset"), so it can be found in the access log.
+// An empty requestId gives a plain line.
+void logRequest(Level level, std::string_view requestId, const char* format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+class RotatingFile;
+
+// Levelled lines to a file that rotates by size: path, path.1 .. path.keepFiles (oldest removed).
+// Thread-safe. When the file cannot be written, lines go to stderr instead (with the reason once),
+// and the file is retried at most once a second.
+class RotatingFileSink final : public LogSink {
+public:
+    RotatingFileSink(std::string path, std::uint64_t maxBytes = 10ull << 20, unsigned keepFiles = 5);
+    ~RotatingFileSink() override;
+    void write(Level level, std::string_view line) override;
+
+private:
+    std::mutex mutex_;
+    std::unique_ptr<RotatingFile> file_;
+    std::string buffer_;
+    bool failing_ = false;
+};
 
 }  // namespace proxy::logging

@@ -1,0 +1,63 @@
+#pragma once
+// One finished exchange, as the access log keeps it. Filled on the worker thread straight into a
+// queue slot (no allocation: the strings are copied into a fixed inline buffer, each field capped),
+// formatted and written later on the access log's writer thread.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace proxy::filter { struct RequestContext; }
+
+namespace proxy::logging {
+
+struct AccessRecord {
+    enum Field : std::uint8_t {
+        RequestId, ClientAddress, Listener, Route, Method, Host, Path, Query, HttpVersion,
+        Upstream, Server, UserAgent, Referer, TlsVersion, CacheStatus, SecurityAction, Error,
+        kFieldCount
+    };
+    static constexpr std::size_t kTextCapacity = 2048;
+
+    std::int64_t timeUs = 0;           // wall clock when the request head arrived, µs since epoch
+    std::uint64_t bytesIn = 0;
+    std::uint64_t bytesOut = 0;
+    std::int64_t durationUs = 0;       // whole exchange
+    std::int64_t connectUs = -1;       // upstream connect; -1 = no upstream connection made
+    std::int64_t responseUs = -1;      // until the upstream's response head; -1 = none
+    std::uint64_t sequence = 0;        // set by the queue; tests use it to check completeness
+    std::int32_t status = 0;           // 0 = no response sent
+    std::uint16_t clientPort = 0;
+    std::uint16_t truncated = 0;       // bit per Field cut at its cap
+
+    std::string_view field(Field f) const { return {text_.data() + offset_[f], length_[f]}; }
+    // Copies at most the field's cap (and what is left of the buffer). Fields are set once each.
+    void set(Field f, std::string_view value);
+    void clearText();
+
+    static std::string_view fieldName(Field f);  // JSON / column name, e.g. "client_addr"
+    static std::size_t fieldCap(Field f);
+
+private:
+    std::array<std::uint16_t, kFieldCount> offset_{};
+    std::array<std::uint16_t, kFieldCount> length_{};
+    std::uint16_t used_ = 0;
+    std::array<char, kTextCapacity> text_;
+};
+
+// Copies what the log needs out of a finished exchange (the request buffers are reused next).
+void fillRecord(AccessRecord& record, const filter::RequestContext& ctx);
+
+// One JSON object, no newline, appended to out. Invalid UTF-8 becomes U+FFFD, so every line parses.
+void appendJsonLine(std::string& out, const AccessRecord& record);
+
+// Appends s as a JSON string literal (quotes included), replacing invalid UTF-8 with U+FFFD.
+void appendJsonString(std::string& out, std::string_view s);
+// s with invalid UTF-8 sequences replaced by U+FFFD (for JSON results built from stored text).
+std::string sanitizeUtf8(std::string_view s);
+
+// "2026-01-31T12:34:56.789012Z"
+std::string formatTimeUs(std::int64_t timeUs);
+
+}  // namespace proxy::logging

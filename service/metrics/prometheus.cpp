@@ -1,0 +1,92 @@
+#include "metrics/prometheus.h"
+
+#include <cstdio>
+
+#include "logging/access_record.h"
+
+namespace proxy::metrics {
+namespace {
+
+// Exported bucket bounds: the powers of two from 64 µs to 2^26 µs (~67 s). They are bucket
+// boundaries of the log-linear histogram, so each cumulative count is exact.
+constexpr unsigned kFirstExponent = 6;
+constexpr unsigned kLastExponent = 26;
+
+std::string number(double value) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+    return buffer;
+}
+
+void header(std::string& out, const std::string& name, std::string_view help, std::string_view type) {
+    out += "# HELP " + name + " " + std::string(help) + "\n";
+    out += "# TYPE " + name + " " + std::string(type) + "\n";
+}
+
+}  // namespace
+
+std::string escapeLabelValue(std::string_view value) {
+    std::string out;
+    for (const char c : logging::sanitizeUtf8(value)) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out.push_back(c);
+    }
+    return out;
+}
+
+std::string renderPrometheus(const MetricsRegistry& registry, std::span<const ExtraMetric> extra) {
+    std::string out;
+    const auto series = registry.snapshot();
+    constexpr std::string_view kClass[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (unsigned s = 0; s < 4; ++s) {
+        const auto scope = static_cast<Scope>(s);
+        const std::string label(scopeName(scope));
+        const std::string prefix = "proxy_" + label + "_";
+        auto each = [&](auto&& body) {
+            for (const SeriesSnapshot& x : series)
+                if (x.scope == scope) body(x, label + "=\"" + escapeLabelValue(x.name) + "\"");
+        };
+        header(out, prefix + "requests_total", "Requests finished, by status class.", "counter");
+        each([&](const SeriesSnapshot& x, const std::string& id) {
+            for (int c = 0; c < 6; ++c)
+                out += prefix + "requests_total{" + id + ",class=\"" + std::string(kClass[c]) + "\"} " +
+                       std::to_string(x.byClass[c]) + "\n";
+        });
+        header(out, prefix + "received_bytes_total", "Request bytes read from clients.", "counter");
+        each([&](const SeriesSnapshot& x, const std::string& id) {
+            out += prefix + "received_bytes_total{" + id + "} " + std::to_string(x.bytesIn) + "\n";
+        });
+        header(out, prefix + "sent_bytes_total", "Response bytes written to clients.", "counter");
+        each([&](const SeriesSnapshot& x, const std::string& id) {
+            out += prefix + "sent_bytes_total{" + id + "} " + std::to_string(x.bytesOut) + "\n";
+        });
+        const std::string h = prefix + "request_duration_seconds";
+        header(out, h, "Whole-exchange latency.", "histogram");
+        each([&](const SeriesSnapshot& x, const std::string& id) {
+            for (unsigned e = kFirstExponent; e <= kLastExponent; ++e) {
+                const std::uint64_t boundUs = std::uint64_t{1} << e;
+                out += h + "_bucket{" + id + ",le=\"" + number(static_cast<double>(boundUs) / 1e6) +
+                       "\"} " + std::to_string(x.duration.countBelow(boundUs)) + "\n";
+            }
+            out += h + "_bucket{" + id + ",le=\"+Inf\"} " + std::to_string(x.duration.count) + "\n";
+            out += h + "_sum{" + id + "} " + number(static_cast<double>(x.duration.sum) / 1e6) + "\n";
+            out += h + "_count{" + id + "} " + std::to_string(x.duration.count) + "\n";
+        });
+    }
+    header(out, "proxy_metrics_series_overflow_total",
+           "Samples lost because the metrics table was full.", "counter");
+    out += "proxy_metrics_series_overflow_total " + std::to_string(registry.overflow()) + "\n";
+    std::string_view last;
+    for (const ExtraMetric& m : extra) {
+        if (m.name != last) header(out, std::string(m.name), m.help, m.type);
+        last = m.name;
+        out += std::string(m.name);
+        if (!m.labels.empty()) out += "{" + std::string(m.labels) + "}";
+        out += " " + number(m.value) + "\n";
+    }
+    return out;
+}
+
+}  // namespace proxy::metrics
