@@ -1,5 +1,6 @@
 #include "config/document.h"
 
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -155,6 +156,8 @@ public:
     bool failed() const { return failed_; }
 
 private:
+    static constexpr std::size_t kIndexFrom = 32;
+
     struct Frame {
         Json* node;  // not owned: a node inside root_, kept stable because it is the newest child
         std::string key;
@@ -182,16 +185,29 @@ private:
             array->push_back(std::move(value));
             return &array->back();
         }
-        // ordered_map looks keys up linearly; the index keeps a wide object O(n) to build.
+        // ordered_map looks keys up linearly. Small objects (nearly all of them) are scanned; a
+        // wide one gets a hash index so a hostile 16 MiB object still builds in O(n).
         auto* object = frame.node->get_ptr<Json::object_t*>();
-        auto [it, inserted] = frame.keyIndex.try_emplace(frame.key, object->size());
-        if (!inserted) {
+        std::optional<std::size_t> existing;
+        if (object->size() < kIndexFrom) {
+            std::size_t i = 0;
+            for (auto entry = object->begin(); entry != object->end() && !existing; ++entry, ++i)
+                if (entry->first == frame.key) existing = i;
+        } else {
+            if (frame.keyIndex.empty()) {
+                std::size_t i = 0;
+                for (const auto& entry : *object) frame.keyIndex.emplace(entry.first, i++);
+            }
+            auto [it, inserted] = frame.keyIndex.try_emplace(frame.key, object->size());
+            if (!inserted) existing = it->second;
+        }
+        if (existing) {
             diagnostics_.push_back(Diagnostic{
                 Diagnostic::Severity::Error, pointerAppend(frame.path, frame.key),
                 "the key '" + frame.key +
                     "' appears more than once in this object; each key may be given only once"});
             // ordered_map hides vector's operator[] behind its key lookup; index the vector.
-            auto& slot = *(object->begin() + static_cast<std::ptrdiff_t>(it->second));
+            auto& slot = *(object->begin() + static_cast<std::ptrdiff_t>(*existing));
             slot.second = std::move(value);
             return &slot.second;
         }

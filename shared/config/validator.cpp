@@ -324,6 +324,7 @@ public:
         }
         diagnostics_.push_back({severity, std::move(path), std::move(message)});
     }
+    bool full() const { return diagnostics_.size() > kMaxDiagnostics; }
     void error(std::string path, std::string message) {
         report(Diagnostic::Severity::Error, std::move(path), std::move(message));
     }
@@ -406,6 +407,7 @@ ObjectReader::ObjectReader(Loader& loader, const Json& object, std::string path,
     std::vector<std::string_view> known;
     for (const KeySpec& k : spec_.keys) known.push_back(k.key);
     for (const auto& [key, value] : object_.items()) {
+        if (loader_.full()) break;  // a hostile object may hold a million stray keys
         if (std::find(known.begin(), known.end(), key) != known.end()) continue;
         std::string hint = didYouMean(closest(key, known));
         if (hint.empty()) {

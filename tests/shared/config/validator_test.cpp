@@ -513,6 +513,12 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("duplicate key")
         << QByteArray(R"({"listeners": [{"name": "a", "name": "b", "address": "127.0.0.1:80"}]})")
         << "/listeners/0/name" << QStringList{"more than once"} << true;
+    QByteArray wide = R"({"routes": [{"name": "a", "upstream": "app", "match": {"headers": {)";
+    for (int i = 0; i < 40; ++i) wide += "\"X-" + QByteArray::number(i) + "\": \"\", ";
+    wide += R"("X-7": "again"}}}], "upstreams": [{"name": "app", "servers": [{"address":
+        "127.0.0.1:1"}]}]})";
+    QTest::newRow("duplicate key in a wide object")
+        << wide << "/routes/0/match/headers/X-7" << QStringList{"more than once"} << true;
     QTest::newRow("duplicate top-level key")
         << QByteArray(R"({"workers": 1, "workers": 2})") << "/workers"
         << QStringList{"more than once"} << true;
