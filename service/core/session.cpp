@@ -80,7 +80,6 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket,
     info_.localAddress = listener_->localAddress;
     info_.tls = listener_->tls;
     info_.worker = worker_.id();
-    out_.reserve(1024);
     worker_.sessions().add(this);
     worker_.counters().connectionsActive.fetch_add(1, std::memory_order_relaxed);
 }
@@ -101,6 +100,14 @@ void Session::checkDeadline(Clock::time_point now) {
     asio::error_code ignored;
     socket_.cancel(ignored);
     if (upstreamSocket_ != nullptr) upstreamSocket_->cancel(ignored);
+}
+
+void Session::trimIfIdle(Clock::time_point now) {
+    if (state_ != State::Idle || trimmed_ || now - idleSince_ < std::chrono::seconds(1)) return;
+    trimmed_ = true;
+    out_ = std::string();
+    request_.release();
+    response_.release();
 }
 
 void Session::closeIfIdle() {
@@ -169,6 +176,10 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
     std::size_t maxBuffer = snapshot_->limits.maxHeaderBytes + 1024;
     bool started = !in_.empty();
     state_ = started ? State::ReadingHead : State::Idle;
+    if (!started) {
+        idleSince_ = Clock::now();
+        trimmed_ = false;
+    }
     if (!started && in_.capacity() > kSmallBuffer) in_ = Buffer(kSmallBuffer);  // idle: stay small
     setDeadline(started ? timeouts.header : timeouts.clientIdle);
     for (;;) {

@@ -76,7 +76,10 @@ void Worker::scheduleSweep() {
 
 void Worker::sweep() {
     const auto now = std::chrono::steady_clock::now();
-    sessions_.forEach([now](Session* s) { s->checkDeadline(now); });
+    sessions_.forEach([now](Session* s) {
+        s->checkDeadline(now);
+        s->trimIfIdle(now);
+    });
     pool_.sweep(now);
 }
 

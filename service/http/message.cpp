@@ -191,6 +191,18 @@ void RequestHead::reset() {
     upgrade = false;
 }
 
+void RequestHead::release() {
+    reset();
+    headers.release();
+    arena.release();
+}
+
+void ResponseHead::release() {
+    reset();
+    headers.release();
+    arena.release();
+}
+
 void ResponseHead::reset() {
     status = 200;
     reason = {};

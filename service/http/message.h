@@ -37,6 +37,7 @@ class StringArena {
 public:
     std::string_view store(std::string_view s);
     void reset();
+    void release() { std::vector<Block>().swap(blocks_); }  // frees every block
 private:
     static constexpr std::size_t kBlock = 4096;
     struct Block { std::unique_ptr<char[]> data; std::size_t size = 0; std::size_t used = 0; };
@@ -68,6 +69,7 @@ public:
     std::vector<Header>& fields() { return fields_; }
     std::size_t size() const { return fields_.size(); }
     void clear() { fields_.clear(); }
+    void release() { std::vector<Header>().swap(fields_); }  // frees the storage too
 private:
     std::vector<Header> fields_;
 };
@@ -91,6 +93,7 @@ struct RequestHead {
     bool upgrade = false;        // Connection: upgrade with an Upgrade header
 
     void reset();
+    void release();  // reset() and give back the field and arena storage
 };
 
 struct ResponseHead {
@@ -105,6 +108,7 @@ struct ResponseHead {
     bool keepAlive = true;
 
     void reset();
+    void release();  // reset() and give back the field and arena storage
 };
 
 }  // namespace proxy::http
