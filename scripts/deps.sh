@@ -9,7 +9,7 @@ profile="${1:-test}"
 run_packages=(
   cmake ninja-build g++ pkg-config python3 curl
   libasio-dev nlohmann-json3-dev libssl-dev zlib1g-dev libsqlite3-dev
-  qt6-base-dev libqt6charts6-dev
+  qt6-base-dev qt6-charts-dev
 )
 test_packages=(
   "${run_packages[@]}"
