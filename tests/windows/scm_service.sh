@@ -81,4 +81,42 @@ log "ok: no forced close or error in the service log"
 wstep "sc delete" 30 sc delete "$svc"
 if w 30 sc query "$svc" >/dev/null 2>&1; then fail "the service still exists after sc delete"; fi
 log "ok: service deleted"
+# A config that cannot start: STOPPED with ERROR_SERVICE_SPECIFIC_ERROR (1066) and the
+# service-specific code 1, and the reason in the Event Log.
+printf '{ "listeners": [ { "name": "web", "address": "127.0.0.1:notaport" } ] }' >"$C/proxy/bad.json"
+wstep "sc create (bad config)" 30 sc create proxybad \
+    binPath= "C:\\proxy\\proxy-service.exe --config C:\\proxy\\bad.json --service-name proxybad"
+w 30 sc start proxybad >/dev/null 2>&1 || true
+svc=proxybad wait_state STOPPED 30
+query=$(w 30 sc query proxybad | tr -d '\r')
+[[ $query =~ WIN32_EXIT_CODE[[:space:]]+:[[:space:]]+1066 && $query =~ SERVICE_EXIT_CODE[[:space:]]+:[[:space:]]+1[[:space:]] ]] ||
+    fail "a failed start must report ERROR_SERVICE_SPECIFIC_ERROR with code 1: $query"
+log "ok: failed start reported as 1066 / service-specific 1"
+grep -q ':err:eventlog:ReportEventW L"cannot use the configuration in .*bad.json' "$WORK/wine-system.log" ||
+    fail "the Event Log has no error for the failed start"
+log "ok: the failed start is an Event Log error"
+wstep "sc delete (bad config)" 30 sc delete proxybad
+
+# The developer install: --install creates the same service the MSI does, --uninstall removes it.
+wstep "proxy-service.exe --install" 60 'C:\proxy\proxy-service.exe' --install \
+    --config 'C:\proxy\config.json' --service-name proxydev
+key='HKLM\SYSTEM\CurrentControlSet\Services\proxydev'
+values=$(w 30 reg query "$key" | tr -d '\r')
+expect_contains "--install: quoted command line" \
+    '"C:\proxy\proxy-service.exe" --config "C:\proxy\config.json" --service-name "proxydev"' "$values"
+expect_contains "--install: automatic start" 'Start    REG_DWORD    0x2' "$values"
+expect_contains "--install: NetworkService" 'NT AUTHORITY\NetworkService' "$values"
+expect_contains "--install: pre-shutdown timeout 30 s" 'PreshutdownTimeout    REG_DWORD    0x7530' "$values"
+expect_contains "--install: description" 'reverse proxy' "$values"
+source_key=$(w 30 reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\proxy' | tr -d '\r')
+expect_contains "--install: Event Log source" 'C:\proxy\proxy-service.exe' "$source_key"
+wstep "sc start proxydev" 30 sc start proxydev
+svc=proxydev wait_state RUNNING 40
+wait_for_port "$port" 20 || fail "the --install'ed service does not listen"
+wstep "proxy-service.exe --uninstall" 60 'C:\proxy\proxy-service.exe' --uninstall --service-name proxydev
+if w 30 sc query proxydev >/dev/null 2>&1; then fail "--uninstall left the service"; fi
+if w 30 reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\proxy' >/dev/null 2>&1; then
+    fail "--uninstall left the Event Log source"
+fi
+log "ok: --uninstall stopped and removed the service and the Event Log source"
 log "PASS"
