@@ -60,6 +60,22 @@ bool RawClient::connect(int port, std::chrono::milliseconds timeout) {
     return false;
 }
 
+bool RawClient::connect6(int port, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        close();
+        fd_ = ::socket(AF_INET6, SOCK_STREAM, 0);
+        sockaddr_in6 addr{};
+        addr.sin6_family = AF_INET6;
+        addr.sin6_port = htons(static_cast<uint16_t>(port));
+        addr.sin6_addr = in6addr_loopback;
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return true;
+        ::usleep(20'000);
+    }
+    close();
+    return false;
+}
+
 bool RawClient::send(const std::string& bytes) {
     std::size_t sent = 0;
     while (sent < bytes.size()) {

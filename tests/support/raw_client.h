@@ -28,6 +28,8 @@ public:
     RawClient& operator=(const RawClient&) = delete;
 
     bool connect(int port, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // Connects to [::1]:port.
+    bool connect6(int port, std::chrono::milliseconds timeout = std::chrono::seconds(5));
     bool send(const std::string& bytes);
     // Reads one response (interim 1xx responses are returned one by one too). With headOnly the
     // body is not read (for HEAD requests and when the caller reads it itself).

@@ -17,7 +17,7 @@ using json = nlohmann::json;
 
 namespace {
 
-json baseConfig(int port, int a, int b, int dead) {
+json baseConfig(int port, int a, int b, int dead, int port6 = 0) {
     auto server = [](int p, int maxConnections = 0) {
         json s = {{"address", "127.0.0.1:" + std::to_string(p)}};
         if (maxConnections) s["max_connections"] = maxConnections;
@@ -33,7 +33,9 @@ json baseConfig(int port, int a, int b, int dead) {
         {"timeouts",
          {{"header_ms", 600}, {"client_idle_ms", 5000}, {"upstream_connect_ms", 1000},
           {"upstream_response_ms", 1000}, {"tunnel_idle_ms", 5000}, {"shutdown_ms", 5000}}},
-        {"listeners", json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port)}}})},
+        {"listeners", port6 == 0 ? json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port)}}})
+                                 : json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port)}},
+                                                {{"name", "v6"}, {"address", "[::1]:" + std::to_string(port6)}}})},
         {"upstreams",
          json::array({
              {{"name", "pool"}, {"servers", json::array({server(a), server(b)})}},
@@ -88,6 +90,7 @@ private:
     std::unique_ptr<FakeOrigin> a_, b_;
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;
+    int port6_ = 0;  // a second listener, on IPv6 loopback
     json config_;
 
     std::size_t forwardedSoFar() const { return a_->requestCount() + b_->requestCount(); }
@@ -97,7 +100,8 @@ private slots:
         a_ = std::make_unique<FakeOrigin>("A");
         b_ = std::make_unique<FakeOrigin>("B");
         port_ = freePort();
-        config_ = baseConfig(port_, a_->port(), b_->port(), freePort());
+        port6_ = freePort();
+        config_ = baseConfig(port_, a_->port(), b_->port(), freePort(), port6_);
         proxy_ = std::make_unique<ProxyProcess>();
         QVERIFY2(proxy_->start(config_.dump(2), port_), qPrintable(proxy_->output()));
     }
@@ -119,6 +123,15 @@ private slots:
         // Two workers each keep their own rotation; together the split stays even within one.
         QVERIFY2(fromA >= 2 && fromB >= 2, qPrintable(QString("A=%1 B=%2").arg(fromA).arg(fromB)));
         QCOMPARE(fromA + fromB, 6);
+    }
+
+    void ipv6ListenerServesToo() {
+        RawClient c;
+        QVERIFY(c.connect6(port6_));
+        QVERIFY(c.send(get("/echo")));
+        const auto r = c.readResponse();
+        QCOMPARE(r.status, 200);
+        QVERIFY2(r.body.find("X-Forwarded-For: ::1\r\n") != std::string::npos, r.body.c_str());
     }
 
     void keepAliveReusesUpstreamConnections() {
