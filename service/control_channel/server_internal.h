@@ -218,10 +218,11 @@ public:
             (queuedBytes_ > 0 && queuedBytes_ + framed.size() > limits_.maxQueuedBytes)) {
             if (auto server = server_.lock()) ++server->slowDisconnects;
             logging::log(logging::Level::Warn,
-                         "control: client %llu (%s) is not reading (%zu messages, %zu bytes "
+                         "control: client %llu (%s) is not reading (%llu messages, %llu bytes "
                          "queued); disconnecting it",
                          static_cast<unsigned long long>(id_), peer_.identity.c_str(),
-                         queue_.size(), queuedBytes_);
+                         static_cast<unsigned long long>(queue_.size()),
+                         static_cast<unsigned long long>(queuedBytes_));
             close();
             return;
         }
@@ -375,8 +376,8 @@ void ControlServer::Impl::admit(Stream stream, std::optional<detail::PeerIdentit
     }
     if (sessions.size() >= options.limits.maxClients) {
         ++refusedTooMany;
-        logging::log(logging::Level::Warn, "control: refused %s: %zu clients already connected",
-                     peer->identity.c_str(), sessions.size());
+        logging::log(logging::Level::Warn, "control: refused %s: %llu clients already connected",
+                     peer->identity.c_str(), static_cast<unsigned long long>(sessions.size()));
         refuse(errc::kTooManyClients,
                "too many control clients (" + std::to_string(sessions.size()) + ")", *peer);
         return;
