@@ -187,7 +187,7 @@ std::string formatTimeUs(std::int64_t timeUs) {
 #else
     gmtime_r(&t, &tm);
 #endif
-    char buffer[40];
+    char buffer[80];
     std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<long long>(fraction));

@@ -211,10 +211,6 @@ std::expected<void, std::string> migrateAccessLog(sqlite3* db) {
         return std::unexpected("access log schema version " + std::to_string(*version) +
                                " is newer than this build's (" +
                                std::to_string(kAccessLogSchemaVersion) + ")");
-    if (*version == 0) {
-        // Only possible before the first table exists: lets retention hand pages back to the OS.
-        if (auto ok = exec(db, "PRAGMA auto_vacuum = INCREMENTAL"); !ok) return ok;
-    }
     for (auto v = *version; v < kAccessLogSchemaVersion; ++v) {
         if (auto ok = exec(db, "BEGIN IMMEDIATE"); !ok) return std::unexpected("migration: " + ok.error());
         auto step = exec(db, kMigrations[v]);
@@ -256,6 +252,9 @@ std::expected<void, std::string> SqliteAccessSink::open() {
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK)
         return fail(("cannot open " + path_).c_str());
     sqlite3_busy_timeout(db_, 5000);
+    // Before anything creates a table (a no-op on an existing database): lets retention hand
+    // pages back to the OS with incremental vacuum.
+    if (auto ok = exec(db_, "PRAGMA auto_vacuum = INCREMENTAL"); !ok) return fail("cannot set auto_vacuum");
     auto mode = [&]() -> std::expected<void, std::string> {
         sqlite3_stmt* stmt = nullptr;
         if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr) != SQLITE_OK)

@@ -1,6 +1,6 @@
 #pragma once
 // Latency histograms with log-linear buckets: each power of two is split into 4 equal buckets, so
-// any value is within 25% of its bucket's bounds, from 1 µs to ~12 days in 160 fixed counters.
+// any value is within 25% of its bucket's bounds, from 1 µs to 2^41 µs (~25 days) in 160 fixed counters.
 // Recording is one relaxed atomic add per counter: safe from every worker thread, no locks.
 
 #include <array>
@@ -15,14 +15,14 @@ namespace proxy::metrics {
 struct HistogramBuckets {
     static constexpr unsigned kSubBits = 2;
     static constexpr std::uint64_t kSub = 1u << kSubBits;  // buckets per power of two
-    static constexpr unsigned kMaxExponent = 40;           // 2^40 µs ≈ 12.7 days
+    static constexpr unsigned kMaxExponent = 40;  // last full octave: [2^40, 2^41) µs
     static constexpr std::size_t kCount = kSub * kMaxExponent;
 
     // Bucket i holds the integer values [lowerBound(i), upperBound(i)).
     static constexpr std::size_t index(std::uint64_t v) {
         if (v < kSub) return static_cast<std::size_t>(v);
         const unsigned e = static_cast<unsigned>(std::bit_width(v)) - 1;  // >= kSubBits
-        if (e >= kMaxExponent) return kCount - 1;
+        if (e > kMaxExponent) return kCount - 1;  // past ~2^41 µs: the last bucket
         return kSub * (e - kSubBits + 1) + ((v >> (e - kSubBits)) & (kSub - 1));
     }
     static constexpr std::uint64_t lowerBound(std::size_t i) {

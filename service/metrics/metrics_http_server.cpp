@@ -23,8 +23,8 @@ std::string response(int status, std::string_view reason, std::string_view type,
 }  // namespace
 
 struct MetricsHttpServer::Connection : std::enable_shared_from_this<Connection> {
-    Connection(asio::io_context& io, MetricsHttpServer& server, std::shared_ptr<int> count)
-        : socket(io), timer(io), server(server), count(std::move(count)) {}
+    Connection(asio::io_context& io, MetricsHttpServer& owner, std::shared_ptr<int> open)
+        : socket(io), timer(io), server(owner), count(std::move(open)) {}
     ~Connection() {
         if (auto c = count.lock()) --*c;
     }

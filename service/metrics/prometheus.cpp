@@ -12,6 +12,14 @@ namespace {
 constexpr unsigned kFirstExponent = 6;
 constexpr unsigned kLastExponent = 26;
 
+// µs as exact decimal seconds: 128 -> "0.000128".
+std::string seconds(std::uint64_t us) {
+    char buffer[48];
+    std::snprintf(buffer, sizeof(buffer), "%llu.%06llu", static_cast<unsigned long long>(us / 1'000'000),
+                  static_cast<unsigned long long>(us % 1'000'000));
+    return buffer;
+}
+
 std::string number(double value) {
     char buffer[64];
     std::snprintf(buffer, sizeof(buffer), "%.17g", value);
@@ -67,7 +75,7 @@ std::string renderPrometheus(const MetricsRegistry& registry, std::span<const Ex
         each([&](const SeriesSnapshot& x, const std::string& id) {
             for (unsigned e = kFirstExponent; e <= kLastExponent; ++e) {
                 const std::uint64_t boundUs = std::uint64_t{1} << e;
-                out += h + "_bucket{" + id + ",le=\"" + number(static_cast<double>(boundUs) / 1e6) +
+                out += h + "_bucket{" + id + ",le=\"" + seconds(boundUs) +
                        "\"} " + std::to_string(x.duration.countBelow(boundUs)) + "\n";
             }
             out += h + "_bucket{" + id + ",le=\"+Inf\"} " + std::to_string(x.duration.count) + "\n";

@@ -11,7 +11,7 @@ using namespace proxy::logging;
 
 namespace {
 
-FeedEvent event(int n) {
+FeedEvent makeEvent(int n) {
     FeedEvent e;
     e.requestId = std::to_string(n);
     e.status = 200;
@@ -36,7 +36,7 @@ private slots:
 void LiveFeedTest::deliversInOrder() {
     LiveFeed feed;
     const auto id = feed.subscribe(10);
-    for (int i = 0; i < 5; ++i) feed.publish(event(i));
+    for (int i = 0; i < 5; ++i) feed.publish(makeEvent(i));
     const auto events = feed.poll(id);
     QCOMPARE(events.size(), std::size_t{5});
     for (int i = 0; i < 5; ++i) QCOMPARE(events[i].requestId, std::to_string(i));
@@ -48,7 +48,7 @@ void LiveFeedTest::stuckSubscriberGetsDropMarker() {
     const auto stuck = feed.subscribe(100);
     const auto live = feed.subscribe(100'000);
     const auto begin = std::chrono::steady_clock::now();
-    for (int i = 0; i < 50'000; ++i) feed.publish(event(i));
+    for (int i = 0; i < 50'000; ++i) feed.publish(makeEvent(i));
     // The publisher never waited for the stuck one (generous bound for sanitizer builds).
     QVERIFY(std::chrono::steady_clock::now() - begin < std::chrono::seconds(5));
     QCOMPARE(feed.poll(live).size(), std::size_t{50'000});
@@ -59,7 +59,7 @@ void LiveFeedTest::stuckSubscriberGetsDropMarker() {
     QCOMPARE(events[100].dropped, 49'900u);
     QCOMPARE(events[100].toJson()["dropped"].get<int>(), 49'900);
     QCOMPARE(feed.droppedTotal(), 49'900u);
-    feed.publish(event(50'000));  // after the marker: the feed resumes
+    feed.publish(makeEvent(50'000));  // after the marker: the feed resumes
     const auto after = feed.poll(stuck);
     QCOMPARE(after.size(), std::size_t{1});
     QCOMPARE(after[0].requestId, std::string("50000"));
@@ -68,11 +68,11 @@ void LiveFeedTest::stuckSubscriberGetsDropMarker() {
 void LiveFeedTest::markerWaitsForQueuedEvents() {
     LiveFeed feed;
     const auto id = feed.subscribe(4);
-    for (int i = 0; i < 10; ++i) feed.publish(event(i));  // 0..3 queued, 4..9 dropped
+    for (int i = 0; i < 10; ++i) feed.publish(makeEvent(i));  // 0..3 queued, 4..9 dropped
     auto first = feed.poll(id, 2);
     QCOMPARE(first.size(), std::size_t{2});
     QVERIFY(!first[1].isDropMarker());
-    feed.publish(event(10));  // the gap is still open: dropped too, never queued after it
+    feed.publish(makeEvent(10));  // the gap is still open: dropped too, never queued after it
     auto rest = feed.poll(id);
     QCOMPARE(rest.size(), std::size_t{3});
     QCOMPARE(rest[0].requestId, std::string("2"));
@@ -85,11 +85,11 @@ void LiveFeedTest::wakeOnFirstEvent() {
     LiveFeed feed;
     std::atomic<int> wakes{0};
     const auto id = feed.subscribe(10, [&] { ++wakes; });
-    feed.publish(event(1));
-    feed.publish(event(2));
+    feed.publish(makeEvent(1));
+    feed.publish(makeEvent(2));
     QCOMPARE(wakes.load(), 1);  // only when the queue goes from empty to non-empty
     feed.poll(id);
-    feed.publish(event(3));
+    feed.publish(makeEvent(3));
     QCOMPARE(wakes.load(), 2);
 }
 
@@ -99,7 +99,7 @@ void LiveFeedTest::unsubscribe() {
     const auto id = feed.subscribe();
     QCOMPARE(feed.subscriberCount(), std::size_t{1});
     feed.unsubscribe(id);
-    feed.publish(event(1));
+    feed.publish(makeEvent(1));
     QVERIFY(feed.poll(id).empty());
     QVERIFY(!feed.hasSubscribers());
 }

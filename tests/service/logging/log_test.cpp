@@ -72,8 +72,8 @@ void LogTest::rotationKeepsNFiles() {
     RotatingFile file(path.toStdString(), 100, 3);
     const std::string line(40, 'x');
     for (int i = 0; i < 20; ++i) QVERIFY(file.append(std::to_string(i % 10) + line + "\n").has_value());
-    // 41-byte lines, 100-byte cap: two lines per file.
-    QCOMPARE(QFileInfo(path).size(), qint64{82});
+    // 42-byte lines, 100-byte cap: two lines per file.
+    QCOMPARE(QFileInfo(path).size(), qint64{84});
     QVERIFY(QFile::exists(path + ".1"));
     QVERIFY(QFile::exists(path + ".2"));
     QVERIFY(QFile::exists(path + ".3"));
