@@ -53,7 +53,8 @@ std::string platformText() {
 #if defined(_MSC_VER)
     text += " (msvc " + std::to_string(_MSC_VER) + ")";
 #elif defined(__MINGW64__)
-    text += " (mingw-w64 gcc " + std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + ")";
+    text +=
+        " (mingw-w64 gcc " + std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + ")";
 #elif defined(__clang__)
     text += " (clang " + std::to_string(__clang_major__) + ")";
 #elif defined(__GNUC__)
@@ -80,7 +81,8 @@ const char* ioText() {
 
 int runWindows(const Options& options) {
     using namespace proxy::platform;
-    if (options.mode == Options::Mode::Uninstall) return uninstallService(widen(options.serviceName));
+    if (options.mode == Options::Mode::Uninstall)
+        return uninstallService(widen(options.serviceName));
     if (options.mode == Options::Mode::Install) {
         ServiceInstallRequest request;
         request.name = widen(options.serviceName);
@@ -99,13 +101,16 @@ int runWindows(const Options& options) {
     ServiceRuntime runtime(options);
     RuntimeAdapter adapter(runtime);
     EventLog events;
-    ServiceHost host(widen(options.serviceName), adapter, events,
-                     "proxy-service " PROXY_VERSION, options.configPath);
+    ServiceHost host(widen(options.serviceName), adapter, events, "proxy-service " PROXY_VERSION,
+                     options.configPath);
     if (!options.console) {
         switch (host.runDispatcher()) {
-            case ServiceHost::Dispatch::Ran: return host.exitCode();
-            case ServiceHost::Dispatch::Failed: return kExitHostFailed;
-            case ServiceHost::Dispatch::NotStartedByScm: break;  // a console or a script
+            case ServiceHost::Dispatch::Ran:
+                return host.exitCode();
+            case ServiceHost::Dispatch::Failed:
+                return kExitHostFailed;
+            case ServiceHost::Dispatch::NotStartedByScm:
+                break;  // a console or a script
         }
     }
     events.setEcho(stderr);

@@ -144,7 +144,10 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                                    {"requests", server->requests.load()},
                                    {"failures", server->failures.load()}});
             }
-            out.push_back({{"name", group->name()}, {"balance", "round_robin"}, {"servers", servers}});
+            static constexpr const char* kBalance[] = {"round_robin", "least_connections", "ip_hash", "hash"};
+            out.push_back({{"name", group->name()},
+                           {"balance", kBalance[static_cast<int>(group->config().balance)]},
+                           {"servers", servers}});
         }
         return {{"upstreams", out}};
     }

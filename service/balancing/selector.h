@@ -51,6 +51,33 @@ private:
     std::vector<std::int64_t> current_;
 };
 
+// Weighted least connections: the server with the fewest requests in flight per unit of weight.
+// Ties rotate, so equal servers share load evenly instead of the first one taking every tie.
+class LeastConnectionsSelector final : public Selector {
+public:
+    LeastConnectionsSelector(ServerList servers, unsigned skip);
+    std::optional<std::size_t> pick(const SelectionKey& key, std::span<const std::size_t> tried) override;
+
+private:
+    ServerList servers_;
+    std::size_t rotation_ = 0;
+};
+
+// A consistent hash ring (ip_hash: keyed by the client address; hash: by a request value). Each
+// server owns 160 points per unit of weight, so adding or removing one of N servers moves about
+// 1/N of the keys. Failover walks the ring onwards from the key's point.
+class HashRingSelector final : public Selector {
+public:
+    HashRingSelector(ServerList servers, bool byClientAddress);
+    std::optional<std::size_t> pick(const SelectionKey& key, std::span<const std::size_t> tried) override;
+    static std::uint64_t hash(std::string_view text);  // stable across platforms and runs
+
+private:
+    ServerList servers_;
+    bool byClientAddress_;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> ring_;  // (point, server index), sorted
+};
+
 // Tracks one request's failover: which servers were tried, and asks the selector for the next.
 class Selection {
 public:

@@ -100,6 +100,103 @@ private slots:
         QVERIFY(!selection.next().has_value());
     }
 
+    void leastConnectionsPrefersTheIdlest() {
+        Servers s({1, 1, 1});
+        balancing::LeastConnectionsSelector lc(s.list, 0);
+        s.owned[0]->active = 5;
+        s.owned[1]->active = 2;
+        s.owned[2]->active = 3;
+        QCOMPARE(*lc.pick({}, {}), std::size_t(1));
+        s.owned[1]->active = 9;
+        QCOMPARE(*lc.pick({}, {}), std::size_t(2));
+        const std::size_t tried[] = {2};
+        QCOMPARE(*lc.pick({}, tried), std::size_t(0));
+    }
+
+    void leastConnectionsWeighsAndRotatesTies() {
+        Servers w({3, 1});
+        balancing::LeastConnectionsSelector weighted(w.list, 0);
+        w.owned[0]->active = 5;  // 5/3 per weight
+        w.owned[1]->active = 2;  // 2/1
+        QCOMPARE(*weighted.pick({}, {}), std::size_t(0));
+        Servers s({1, 1, 1});
+        balancing::LeastConnectionsSelector lc(s.list, 0);
+        std::map<std::size_t, int> counts;
+        for (int i = 0; i < 300; ++i) ++counts[*lc.pick({}, {})];  // all idle: ties
+        QCOMPARE(counts[0], 100);
+        QCOMPARE(counts[1], 100);
+        QCOMPARE(counts[2], 100);
+    }
+
+    void ipHashIsStickyAndFollowsWeights() {
+        Servers s({1, 1, 2});
+        balancing::HashRingSelector ring(s.list, true);
+        std::map<std::size_t, int> counts;
+        const int n = 20000;
+        for (int i = 0; i < n; ++i) {
+            const std::string ip = "10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) +
+                                   "." + std::to_string(i % 256);
+            const auto first = ring.pick({ip, {}}, {});
+            QCOMPARE(ring.pick({ip, {}}, {}), first);  // the same client, the same server
+            ++counts[*first];
+        }
+        // Expected shares 25%, 25%, 50%; 160 points per weight keep it within a few percent.
+        QVERIFY2(std::abs(counts[0] - n / 4) < n / 20, qPrintable(QString::number(counts[0])));
+        QVERIFY2(std::abs(counts[1] - n / 4) < n / 20, qPrintable(QString::number(counts[1])));
+        QVERIFY2(std::abs(counts[2] - n / 2) < n / 20, qPrintable(QString::number(counts[2])));
+    }
+
+    void ipHashRemapsAboutOneInN() {
+        // Four servers, then a fifth: about 1/5 of the clients move, all of them to the new one.
+        Servers four({1, 1, 1, 1});
+        Servers five({1, 1, 1, 1, 1});
+        balancing::HashRingSelector before(four.list, true), after(five.list, true);
+        const int n = 20000;
+        int moved = 0, movedElsewhere = 0;
+        for (int i = 0; i < n; ++i) {
+            const std::string ip = "192.168." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+            const auto a = *before.pick({ip, {}}, {});
+            const auto b = *after.pick({ip, {}}, {});
+            if (a != b) {
+                ++moved;
+                if (b != 4) ++movedElsewhere;
+            }
+        }
+        const double fraction = double(moved) / n;
+        QVERIFY2(fraction > 0.15 && fraction < 0.25, qPrintable(QString::number(fraction)));
+        QCOMPARE(movedElsewhere, 0);
+        // Taking a server out moves only its own clients.
+        five.owned[2]->admin = upstream::AdminState::Disabled;
+        int disturbed = 0;
+        for (int i = 0; i < n; ++i) {
+            const std::string ip = "172.16." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+            five.owned[2]->admin = upstream::AdminState::Up;
+            const auto was = *after.pick({ip, {}}, {});
+            five.owned[2]->admin = upstream::AdminState::Disabled;
+            const auto now = *after.pick({ip, {}}, {});
+            if (was != 2 && now != was) ++disturbed;
+            QVERIFY(now != 2);
+        }
+        QCOMPARE(disturbed, 0);
+    }
+
+    void ipHashFailoverWalksTheRing() {
+        Servers s({1, 1, 1});
+        balancing::HashRingSelector ring(s.list, true);
+        balancing::Selection selection(&ring, {"198.51.100.4", {}});
+        std::set<std::size_t> seen;
+        while (auto next = selection.next()) QVERIFY(seen.insert(*next).second);
+        QCOMPARE(seen.size(), std::size_t(3));
+    }
+
+    void hashIsStable() {
+        // Fixed values: the ring must not change between runs, builds or platforms.
+        QCOMPARE(balancing::HashRingSelector::hash(""), balancing::HashRingSelector::hash(""));
+        QVERIFY(balancing::HashRingSelector::hash("a") != balancing::HashRingSelector::hash("b"));
+        // Reference value computed independently (FNV-1a 64 + splitmix64 finish, in Python).
+        QCOMPARE(balancing::HashRingSelector::hash("10.0.0.1"), std::uint64_t(0x49a05b5f5530b88bull));
+    }
+
     void emptySelectionYieldsNothing() {
         balancing::Selection selection;
         QVERIFY(!selection.next().has_value());
