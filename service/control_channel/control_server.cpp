@@ -74,7 +74,7 @@ void ControlServer::Impl::broadcastNow(const std::string& payload) {
 
 void ControlServer::Impl::remove(std::uint64_t id, bool admitted) {
     if (!admitted) {
-        if (rejecting > 0) --rejecting;
+        rejecting.erase(id);
         return;
     }
     sessions.erase(id);
@@ -89,6 +89,10 @@ void ControlServer::Impl::shutdown() {
     auto all = sessions;  // close() edits the map
     for (const auto& [id, session] : all) session->close();
     sessions.clear();
+    auto refused = rejecting;
+    for (const auto& [id, weak] : refused)
+        if (auto session = weak.lock()) session->close();
+    rejecting.clear();
 }
 
 std::string ControlServer::Impl::version() const {

@@ -115,7 +115,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
 
     // Control-thread state.
     std::map<std::uint64_t, std::shared_ptr<detail::SessionBase>> sessions;
-    std::size_t rejecting = 0;  // refused connections still being told why
+    // Refused connections still being told why (not owned: each keeps itself alive).
+    std::map<std::uint64_t, std::weak_ptr<detail::SessionBase>> rejecting;
     std::uint64_t nextSessionId = 1;
 
     // Readable from any thread (dumpState).
@@ -362,10 +363,10 @@ void ControlServer::Impl::admit(Stream stream, std::optional<detail::PeerIdentit
     const auto id = nextSessionId++;
     auto refuse = [&](int code, const std::string& message, detail::PeerIdentity who) {
         // Bounded like the clients themselves: past it a refused peer is just closed.
-        if (rejecting >= options.limits.maxClients) return;
-        ++rejecting;
+        if (rejecting.size() >= options.limits.maxClients) return;
         auto session = std::make_shared<detail::StreamSession<Stream>>(
             weak_from_this(), std::move(stream), id, std::move(who), options.limits, false);
+        rejecting.emplace(id, session);
         session->startRejected(makeError(nullptr, RpcError::make(code, message)));
     };
     if (!peer) {

@@ -167,6 +167,26 @@ private slots:
         QCOMPARE(calls, 0);
     }
 
+    // The engine's precheck runs after validation and before anything is stored.
+    void precheckRefusal() {
+        auto store = openStore();
+        int calls = 0;
+        store->setListener([&](auto) { ++calls; });
+        store->setPrecheck([](const proxy::config::Config& c) -> std::optional<std::string> {
+            if (c.listeners.at(0).address.port == 8081) return "port 8081 is in use";
+            return std::nullopt;
+        });
+        const auto refused = store->apply(configText(8081), 1, "alice");
+        QCOMPARE(refused.status, ApplyResult::Status::Invalid);
+        QCOMPARE(refused.message, std::string("port 8081 is in use"));
+        QCOMPARE(refused.diagnostics.back().message, std::string("port 8081 is in use"));
+        QCOMPARE(calls, 0);
+        QCOMPARE(readFile(configPath()), configText(8080));
+        QCOMPARE(store->history().size(), std::size_t{1});
+        QVERIFY(store->apply(configText(8082), 1, "alice").ok());
+        QCOMPARE(calls, 1);
+    }
+
     void conflict() {
         auto store = openStore();
         QVERIFY(store->apply(configText(8081), 1, "alice").ok());
