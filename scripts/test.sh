@@ -23,7 +23,7 @@ cmake --build --preset linux-asan -j "$jobs"
 
 step "libFuzzer build (linux-fuzz)"
 cmake --preset linux-fuzz >/dev/null
-cmake --build --preset linux-fuzz -j "$jobs"
+cmake --build --preset linux-fuzz --target fuzzers -j "$jobs"
 
 step "release build with every suite (linux-release)"
 cmake --preset linux-release -DPROXY_WINDOWS_BUILD_DIR="$root/build/mingw-release" >/dev/null
