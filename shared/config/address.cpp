@@ -11,7 +11,9 @@ void setError(std::string* error, std::string message) {
     if (error) *error = std::move(message);
 }
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
 bool isHex(char c) {
     return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -79,8 +81,7 @@ std::optional<IpBytes> parseIPv4(std::string_view text, std::string* error) {
 std::optional<IpBytes> parseIPv6(std::string_view text, std::string* error) {
     const std::string bad = quoted(text) + " is not a valid IPv6 address";
     if (text.find('%') != std::string_view::npos) {
-        setError(error, "IPv6 zone identifiers such as %eth0 are not supported in " +
-                            quoted(text));
+        setError(error, "IPv6 zone identifiers such as %eth0 are not supported in " + quoted(text));
         return std::nullopt;
     }
     if (text.empty() || text.size() > 45) {
@@ -117,8 +118,7 @@ std::optional<IpBytes> parseIPv6(std::string_view text, std::string* error) {
             pos = text.size();
             break;
         }
-        if (group.empty() || group.size() > 4 ||
-            !std::all_of(group.begin(), group.end(), isHex)) {
+        if (group.empty() || group.size() > 4 || !std::all_of(group.begin(), group.end(), isHex)) {
             setError(error, bad + ": each group must be 1 to 4 hexadecimal digits");
             return std::nullopt;
         }
@@ -180,13 +180,11 @@ bool isValidHostName(std::string_view text) {
     }
 }
 
-std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule,
-                                      std::string* error) {
+std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule, std::string* error) {
     const char* example = rule == AddressRule::IpOnly ? "127.0.0.1:8080 or [::]:8080"
                                                       : "127.0.0.1:8080 or app.internal:80";
     if (text.empty()) {
-        setError(error, std::string("the address is empty; expected host:port such as ") +
-                            example);
+        setError(error, std::string("the address is empty; expected host:port such as ") + example);
         return std::nullopt;
     }
     HostPort out;
@@ -235,9 +233,8 @@ std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule,
             setError(error, quoted(text) + " has no host before the port; expected " + example);
             return std::nullopt;
         }
-        const bool dottedNumbers = std::all_of(host.begin(), host.end(), [](char c) {
-            return isDigit(c) || c == '.';
-        });
+        const bool dottedNumbers =
+            std::all_of(host.begin(), host.end(), [](char c) { return isDigit(c) || c == '.'; });
         if (dottedNumbers) {
             std::string why;
             if (!parseIPv4(host, &why)) {

@@ -57,14 +57,14 @@ bool prescan(std::string_view text, std::vector<Diagnostic>& diagnostics) {
         }
         const std::size_t length = utf8SequenceLength(text, i);
         if (length == 0) {
-            diagnostics.push_back(documentError(
-                "the document is not valid UTF-8: bad byte 0x" +
-                [&] {
-                    static const char* hex = "0123456789ABCDEF";
-                    const auto b = static_cast<unsigned char>(c);
-                    return std::string{hex[b >> 4], hex[b & 15]};
-                }() +
-                " at byte offset " + std::to_string(i) + " (" + describePosition(text, i) + ")"));
+            diagnostics.push_back(documentError("the document is not valid UTF-8: bad byte 0x" +
+                                                [&] {
+                                                    static const char* hex = "0123456789ABCDEF";
+                                                    const auto b = static_cast<unsigned char>(c);
+                                                    return std::string{hex[b >> 4], hex[b & 15]};
+                                                }() +
+                                                " at byte offset " + std::to_string(i) + " (" +
+                                                describePosition(text, i) + ")"));
             return false;
         }
         if (length == 1) {
@@ -80,10 +80,10 @@ bool prescan(std::string_view text, std::vector<Diagnostic>& diagnostics) {
                 inString = true;
             } else if (c == '{' || c == '[') {
                 if (++depth > kMaxConfigDepth) {
-                    diagnostics.push_back(documentError(
-                        "the document nests deeper than " + std::to_string(kMaxConfigDepth) +
-                        " levels at byte offset " + std::to_string(i) + " (" +
-                        describePosition(text, i) + ")"));
+                    diagnostics.push_back(
+                        documentError("the document nests deeper than " +
+                                      std::to_string(kMaxConfigDepth) + " levels at byte offset " +
+                                      std::to_string(i) + " (" + describePosition(text, i) + ")"));
                     return false;
                 }
             } else if ((c == '}' || c == ']') && depth > 0) {
@@ -100,7 +100,7 @@ bool prescan(std::string_view text, std::vector<Diagnostic>& diagnostics) {
 // Builds an ordered_json from SAX events, refusing repeated keys (nlohmann would silently keep the
 // last one, so a typo'd copy-paste could override a setting unnoticed).
 class DomBuilder {
-public:
+  public:
     DomBuilder(std::string_view text, Json& root, std::vector<Diagnostic>& diagnostics)
         : text_(text), root_(root), diagnostics_(diagnostics) {}
 
@@ -137,8 +137,8 @@ public:
         return true;
     }
 
-    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception&
-                                                                     error) {
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& error) {
         // nlohmann's text reads "[json.exception.parse_error.101] parse error at line 1, column 5:
         // syntax error while parsing value - ..."; keep the part after the position.
         std::string what = error.what();
@@ -155,7 +155,7 @@ public:
 
     bool failed() const { return failed_; }
 
-private:
+  private:
     static constexpr std::size_t kIndexFrom = 32;
 
     struct Frame {
@@ -259,9 +259,9 @@ std::string pointerAppend(const std::string& base, std::size_t index) {
 
 bool parseDocument(std::string_view text, Json& root, std::vector<Diagnostic>& diagnostics) {
     if (text.size() > kMaxConfigBytes) {
-        diagnostics.push_back(documentError(
-            "the document is " + std::to_string(text.size()) + " bytes, over the limit of " +
-            std::to_string(kMaxConfigBytes) + " bytes"));
+        diagnostics.push_back(documentError("the document is " + std::to_string(text.size()) +
+                                            " bytes, over the limit of " +
+                                            std::to_string(kMaxConfigBytes) + " bytes"));
         return false;
     }
     // Windows editors often save UTF-8 with a byte-order mark; it carries no meaning here.

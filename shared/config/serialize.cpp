@@ -24,10 +24,14 @@ Json headerRules(const HeaderRules& rules) {
 
 std::string_view balanceName(Balance balance) {
     switch (balance) {
-        case Balance::RoundRobin: return "round_robin";
-        case Balance::LeastConnections: return "least_connections";
-        case Balance::IpHash: return "ip_hash";
-        case Balance::Hash: return "hash";
+        case Balance::RoundRobin:
+            return "round_robin";
+        case Balance::LeastConnections:
+            return "least_connections";
+        case Balance::IpHash:
+            return "ip_hash";
+        case Balance::Hash:
+            return "hash";
     }
     return "round_robin";
 }

@@ -63,7 +63,7 @@ constexpr KeySpec kServerKeys[] = {{"address"}, {"weight"}, {"max_connections"}}
 constexpr ObjectSpec kServerSpec{kServerKeys};
 constexpr KeySpec kKeepaliveKeys[] = {{"max_idle"}, {"idle_timeout_ms"}};
 constexpr ObjectSpec kKeepaliveSpec{kKeepaliveKeys};
-constexpr KeySpec kHealthKeys[] = {{"method"},      {"path"},       {"expect_status"},
+constexpr KeySpec kHealthKeys[] = {{"method"},      {"path"},        {"expect_status"},
                                    {"expect_body"}, {"interval_ms"}, {"timeout_ms"},
                                    {"rise"},        {"fall"}};
 constexpr ObjectSpec kHealthSpec{kHealthKeys};
@@ -140,7 +140,8 @@ std::string closest(std::string_view word, const Range& candidates) {
     for ([[maybe_unused]] const auto& c : candidates) ++count;
     if (count > kMaxSuggestionCandidates) return "";
     const std::string needle = lower(word);
-    const std::size_t threshold = std::max<std::size_t>(1, std::min<std::size_t>(3, word.size() / 3));
+    const std::size_t threshold =
+        std::max<std::size_t>(1, std::min<std::size_t>(3, word.size() / 3));
     std::string best;
     std::size_t bestDistance = threshold + 1;
     for (const auto& candidate : candidates) {
@@ -161,15 +162,22 @@ std::string didYouMean(const std::string& suggestion) {
 
 std::string describe(const Json& value) {
     switch (value.type()) {
-        case Json::value_t::null: return "null";
-        case Json::value_t::boolean: return value.get<bool>() ? "true" : "false";
-        case Json::value_t::string: return "the string " + shown(*value.get_ptr<const std::string*>());
+        case Json::value_t::null:
+            return "null";
+        case Json::value_t::boolean:
+            return value.get<bool>() ? "true" : "false";
+        case Json::value_t::string:
+            return "the string " + shown(*value.get_ptr<const std::string*>());
         case Json::value_t::number_integer:
         case Json::value_t::number_unsigned:
-        case Json::value_t::number_float: return "the number " + value.dump();
-        case Json::value_t::object: return "an object";
-        case Json::value_t::array: return "an array";
-        default: return "an unsupported value";
+        case Json::value_t::number_float:
+            return "the number " + value.dump();
+        case Json::value_t::object:
+            return "an object";
+        case Json::value_t::array:
+            return "an array";
+        default:
+            return "an unsupported value";
     }
 }
 
@@ -224,8 +232,8 @@ bool regexTooComplex(std::string_view pattern) {
             std::size_t j = i + 1;
             std::size_t high = 0;
             bool digits = false;
-            while (j < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[j])) ||
-                                          pattern[j] == ',')) {
+            while (j < pattern.size() &&
+                   (std::isdigit(static_cast<unsigned char>(pattern[j])) || pattern[j] == ',')) {
                 if (pattern[j] != ',') {
                     high = std::min<std::size_t>(high * 10 + (pattern[j] - '0'), kMaxRegexCost + 1);
                     digits = true;
@@ -273,18 +281,19 @@ std::string regexProblem(const std::string& pattern) {
 
 bool isHopByHopOrFraming(const std::string& lowerName) {
     static const std::set<std::string, std::less<>> names = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "content-length"};
+        "connection", "keep-alive",        "proxy-connection", "te",
+        "trailer",    "transfer-encoding", "upgrade",          "content-length"};
     return names.contains(lowerName);
 }
 
-// ---- the loader ----------------------------------------------------------------------------------
+// ---- the loader
+// ----------------------------------------------------------------------------------
 
 class Loader;
 
 // Reads one JSON object against its key table: reports unknown keys once, then hands out values.
 class ObjectReader {
-public:
+  public:
     ObjectReader(Loader& loader, const Json& object, std::string path, const ObjectSpec& spec);
 
     const Json* get(std::string_view key) const;
@@ -300,7 +309,7 @@ public:
     bool boolean(std::string_view key, bool& out);
     bool name(std::string_view key, std::string& out, std::string_view what);
 
-private:
+  private:
     Loader& loader_;
     const Json& object_;
     std::string path_;
@@ -308,7 +317,7 @@ private:
 };
 
 class Loader {
-public:
+  public:
     explicit Loader(std::vector<Diagnostic>& diagnostics) : diagnostics_(diagnostics) {}
 
     void load(const Json& root);
@@ -317,9 +326,9 @@ public:
     void report(Diagnostic::Severity severity, std::string path, std::string message) {
         if (diagnostics_.size() > kMaxDiagnostics) return;
         if (diagnostics_.size() == kMaxDiagnostics) {
-            diagnostics_.push_back({Diagnostic::Severity::Error, "",
-                                    "there are too many problems; stopped after " +
-                                        std::to_string(kMaxDiagnostics)});
+            diagnostics_.push_back(
+                {Diagnostic::Severity::Error, "",
+                 "there are too many problems; stopped after " + std::to_string(kMaxDiagnostics)});
             return;
         }
         diagnostics_.push_back({severity, std::move(path), std::move(message)});
@@ -361,7 +370,7 @@ public:
     };
     static std::span<const Section> sections();
 
-private:
+  private:
     void parseWorkers(const Json& value, const std::string& path);
     void parseControl(const Json& value, const std::string& path);
     void parseLogging(const Json& value, const std::string& path);
@@ -476,8 +485,8 @@ bool ObjectReader::boolean(std::string_view key, bool& out) {
 bool ObjectReader::name(std::string_view key, std::string& out, std::string_view what) {
     const Json* value = get(key);
     if (!value) {
-        loader_.error(path_, std::string(what) + " is missing the required key '" +
-                                 std::string(key) + "'");
+        loader_.error(
+            path_, std::string(what) + " is missing the required key '" + std::string(key) + "'");
         return false;
     }
     if (!loader_.expectString(*value, path(key))) return false;
@@ -494,9 +503,10 @@ bool ObjectReader::name(std::string_view key, std::string& out, std::string_view
 std::optional<std::uint64_t> Loader::readUInt(const Json& value, const std::string& path,
                                               std::uint64_t min, std::uint64_t max,
                                               std::string_view unit) {
-    std::string expected = "expected " + (unit.empty() ? std::string("an integer")
-                                                       : "a whole number of " + std::string(unit)) +
-                           " from " + std::to_string(min) + " to " + std::to_string(max);
+    std::string expected =
+        "expected " +
+        (unit.empty() ? std::string("an integer") : "a whole number of " + std::string(unit)) +
+        " from " + std::to_string(min) + " to " + std::to_string(max);
     if (value.is_number_unsigned()) {
         const auto number = value.get<std::uint64_t>();
         if (number >= min && number <= max) return number;
@@ -579,8 +589,9 @@ void Loader::load(const Json& root) {
     }
 
     if (!sawListeners_ || config_.listeners.empty())
-        warning("/listeners", "no listeners are configured, so the proxy will accept no "
-                              "connections");
+        warning("/listeners",
+                "no listeners are configured, so the proxy will accept no "
+                "connections");
     checkListenerConflicts();
     checkRouteReferences();
     checkShadowedRoutes();
@@ -596,8 +607,8 @@ void Loader::parseControl(const Json& value, const std::string& path) {
     r.nonEmptyString("endpoint", config_.control.endpoint);
     if (r.string("read_only_group", config_.control.readOnlyGroup)) {
         const std::string& group = config_.control.readOnlyGroup;
-        if (group.size() > 256 || group.find_first_of(std::string_view("\0\r\n", 3)) !=
-                                      std::string::npos)
+        if (group.size() > 256 ||
+            group.find_first_of(std::string_view("\0\r\n", 3)) != std::string::npos)
             error(r.path("read_only_group"), "is not a usable group name");
     }
 }
@@ -660,8 +671,8 @@ void Loader::parseListeners(const Json& value, const std::string& path) {
         if (r.name("name", listener.name, "listener")) {
             auto [it, inserted] = names.try_emplace(listener.name, itemPath);
             if (!inserted)
-                error(r.path("name"), "the listener name '" + listener.name +
-                                          "' is already used by " + it->second);
+                error(r.path("name"),
+                      "the listener name '" + listener.name + "' is already used by " + it->second);
         }
         bool addressOk = false;
         if (const Json* address = r.get("address")) {
@@ -696,8 +707,8 @@ void Loader::parseUpstreams(const Json& value, const std::string& path) {
         if (!upstream.name.empty()) {
             auto [it, inserted] = names.try_emplace(upstream.name, itemPath);
             if (!inserted)
-                error(pointerAppend(itemPath, "name"), "the upstream name '" + upstream.name +
-                                                           "' is already used by " + it->second);
+                error(pointerAppend(itemPath, "name"),
+                      "the upstream name '" + upstream.name + "' is already used by " + it->second);
         }
         config_.upstreams.push_back(std::move(upstream));
     }
@@ -707,8 +718,8 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
     ObjectReader r(*this, value, path, kUpstreamSpec);
     r.name("name", upstream.name, "upstream");
     if (const Json* balance = r.get("balance")) {
-        static constexpr std::string_view names[] = {"round_robin", "least_connections",
-                                                     "ip_hash", "hash"};
+        static constexpr std::string_view names[] = {"round_robin", "least_connections", "ip_hash",
+                                                     "hash"};
         std::size_t index = 0;
         if (readChoice(*balance, r.path("balance"), names, index))
             upstream.balance = static_cast<Balance>(index);
@@ -739,7 +750,8 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
                         if (!inserted)
                             error(s.path("address"), "the server " + shown(text) +
                                                          " is listed twice in this upstream; "
-                                                         "the first is " + it->second);
+                                                         "the first is " +
+                                                         it->second);
                     } else {
                         error(s.path("address"), why);
                     }
@@ -793,8 +805,10 @@ void Loader::parseHealthCheck(const Json& value, const std::string& path, Health
     if (const Json* status = r.get("expect_status")) {
         const std::string statusPath = r.path("expect_status");
         if (!status->is_array() || status->size() != 2) {
-            error(statusPath, "expected an array of two status codes [min, max] such as "
-                              "[200, 399], found " + describe(*status));
+            error(statusPath,
+                  "expected an array of two status codes [min, max] such as "
+                  "[200, 399], found " +
+                      describe(*status));
         } else {
             auto low = readUInt((*status)[0], pointerAppend(statusPath, 0), 100, 599);
             auto high = readUInt((*status)[1], pointerAppend(statusPath, 1), 100, 599);
@@ -832,8 +846,8 @@ void Loader::parseRoutes(const Json& value, const std::string& path) {
         if (!route.name.empty()) {
             auto [it, inserted] = names.try_emplace(route.name, itemPath);
             if (!inserted)
-                error(pointerAppend(itemPath, "name"), "the route name '" + route.name +
-                                                           "' is already used by " + it->second);
+                error(pointerAppend(itemPath, "name"),
+                      "the route name '" + route.name + "' is already used by " + it->second);
         }
         // Shadowing is only judged for routes whose match parsed cleanly.
         bool matchOk = true;
@@ -910,8 +924,8 @@ void Loader::parseMatch(const Json& value, const std::string& path, Match& match
         if (r.string("path_regex", match.pathRegex)) {
             const std::string problem = regexProblem(match.pathRegex);
             if (!problem.empty())
-                error(r.path("path_regex"), "the path_regex " + shown(match.pathRegex) + " " +
-                                                problem);
+                error(r.path("path_regex"),
+                      "the path_regex " + shown(match.pathRegex) + " " + problem);
         }
     }
     if (pathConditions > 1)
@@ -919,23 +933,24 @@ void Loader::parseMatch(const Json& value, const std::string& path, Match& match
     if (const Json* methods = r.get("methods")) {
         if (expectArray(*methods, r.path("methods"))) {
             static constexpr std::string_view known[] = {
-                "GET",  "HEAD",    "POST",  "PUT",       "DELETE", "OPTIONS", "TRACE", "PATCH",
-                "COPY", "LOCK",    "MKCOL", "MOVE",      "PROPFIND", "PROPPATCH", "UNLOCK"};
+                "GET",  "HEAD", "POST",  "PUT",  "DELETE",   "OPTIONS",   "TRACE", "PATCH",
+                "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "UNLOCK"};
             for (std::size_t i = 0; i < methods->size(); ++i) {
                 const std::string itemPath = pointerAppend(r.path("methods"), i);
                 const Json& item = (*methods)[i];
                 if (!expectString(item, itemPath)) continue;
                 const std::string& method = *item.get_ptr<const std::string*>();
                 if (method == "CONNECT") {
-                    error(itemPath, "CONNECT is always answered 405 by the proxy, so it can "
-                                    "never be routed");
+                    error(itemPath,
+                          "CONNECT is always answered 405 by the proxy, so it can "
+                          "never be routed");
                 } else if (std::find(std::begin(known), std::end(known), method) ==
                            std::end(known)) {
-                    error(itemPath, "unknown method " + shown(method) +
-                                        (method.size() <= kMaxNameLength
-                                             ? didYouMean(closest(method, known))
-                                             : std::string()) +
-                                        " (methods are upper case and case-sensitive)");
+                    error(itemPath,
+                          "unknown method " + shown(method) +
+                              (method.size() <= kMaxNameLength ? didYouMean(closest(method, known))
+                                                               : std::string()) +
+                              " (methods are upper case and case-sensitive)");
                 } else if (std::find(match.methods.begin(), match.methods.end(), method) !=
                            match.methods.end()) {
                     warning(itemPath, "the method " + method + " is listed twice");
@@ -957,8 +972,8 @@ void Loader::parseRewrite(const Json& value, const std::string& path, PathRewrit
     ObjectReader r(*this, value, path, kRewriteSpec);
     if (r.string("strip_prefix", rewrite.stripPrefix) && !rewrite.stripPrefix.empty() &&
         !rewrite.stripPrefix.starts_with('/'))
-        error(r.path("strip_prefix"), "strip_prefix " + shown(rewrite.stripPrefix) +
-                                          " must start with '/'");
+        error(r.path("strip_prefix"),
+              "strip_prefix " + shown(rewrite.stripPrefix) + " must start with '/'");
     if (r.string("regex", rewrite.regex) && !rewrite.regex.empty()) {
         const std::string problem = regexProblem(rewrite.regex);
         if (!problem.empty())
@@ -975,8 +990,9 @@ bool Loader::parseHeaderMap(const Json& value, const std::string& path,
     for (const auto& [name, fieldValue] : value.items()) {
         const std::string itemPath = pointerAppend(path, name);
         if (!isToken(name)) {
-            error(itemPath, shown(name) + " is not a valid header name (letters, digits and "
-                                          "!#$%&'*+-.^_`|~ only)");
+            error(itemPath, shown(name) +
+                                " is not a valid header name (letters, digits and "
+                                "!#$%&'*+-.^_`|~ only)");
             continue;
         }
         if (!expectString(fieldValue, itemPath)) continue;
@@ -995,8 +1011,10 @@ bool Loader::checkRuleHeaderName(const std::string& name, const std::string& pat
                                  std::string_view action) {
     const std::string lowered = lower(name);
     if (isHopByHopOrFraming(lowered)) {
-        error(path, name + " is managed by the proxy (hop-by-hop or message framing) and cannot "
-                           "be " + std::string(action));
+        error(path, name +
+                        " is managed by the proxy (hop-by-hop or message framing) and cannot "
+                        "be " +
+                        std::string(action));
         return false;
     }
     if (lowered == "host") {
@@ -1014,13 +1032,13 @@ bool Loader::checkRuleHeaderName(const std::string& name, const std::string& pat
     return true;
 }
 
-void Loader::checkHeaderValue(const std::string& value, const std::string& path,
-                              bool variables) {
+void Loader::checkHeaderValue(const std::string& value, const std::string& path, bool variables) {
     for (char c : value) {
         const auto b = static_cast<unsigned char>(c);
         if ((b < 0x20 && c != '\t') || b == 0x7f) {
-            error(path, "the header value contains a control character (such as a line break), "
-                        "which would corrupt the message");
+            error(path,
+                  "the header value contains a control character (such as a line break), "
+                  "which would corrupt the message");
             return;
         }
     }
@@ -1037,8 +1055,8 @@ void Loader::checkHeaderValue(const std::string& value, const std::string& path,
             kHeaderVariables.end()) {
             std::string list;
             for (std::size_t i = 0; i < kHeaderVariables.size(); ++i)
-                list += (i ? ", " : "") + std::string("${") + std::string(kHeaderVariables[i]) +
-                        "}";
+                list +=
+                    (i ? ", " : "") + std::string("${") + std::string(kHeaderVariables[i]) + "}";
             const std::string suggestion = closest(variable, kHeaderVariables);
             error(path, "unknown variable ${" + std::string(variable.substr(0, 60)) + "}" +
                             (suggestion.empty() ? "" : " (did you mean ${" + suggestion + "}?)") +
@@ -1083,11 +1101,12 @@ void Loader::parseHeaderRules(const Json& value, const std::string& path, Header
                     warning(itemPath, "the header " + name + " is listed twice");
                     continue;
                 }
-                const auto setsIt = std::find_if(rules.set.begin(), rules.set.end(),
-                                                 [&](const auto& e) { return lower(e.first) == lowered; });
+                const auto setsIt =
+                    std::find_if(rules.set.begin(), rules.set.end(),
+                                 [&](const auto& e) { return lower(e.first) == lowered; });
                 if (setsIt != rules.set.end()) {
-                    error(itemPath, "the header " + name +
-                                        " is both set and removed; keep only one of them");
+                    error(itemPath,
+                          "the header " + name + " is both set and removed; keep only one of them");
                     continue;
                 }
                 rules.remove.push_back(name);
@@ -1179,8 +1198,8 @@ void Loader::checkShadowedRoutes() {
         std::vector<std::pair<std::string, std::string>> headers;
         for (const auto& [name, value] : m.headers) headers.emplace_back(lower(name), value);
         std::sort(headers.begin(), headers.end());
-        std::string signature = m.host + '\n' + m.pathPrefix + '\n' + m.pathExact + '\n' +
-                                m.pathRegex + '\n';
+        std::string signature =
+            m.host + '\n' + m.pathPrefix + '\n' + m.pathExact + '\n' + m.pathRegex + '\n';
         for (const auto& method : methods) signature += method + ',';
         signature += '\n';
         for (const auto& [name, value] : headers) {
@@ -1191,8 +1210,8 @@ void Loader::checkShadowedRoutes() {
             const Route& first = config_.routes[j];
             if (first.listener.empty() || first.listener == route.listener) {
                 error(pointerAppend(routePaths_[i], "match"),
-                      "this route can never match: route '" + first.name + "' (" +
-                          routePaths_[j] + ") has the same match" +
+                      "this route can never match: route '" + first.name + "' (" + routePaths_[j] +
+                          ") has the same match" +
                           (first.listener.empty() ? " on every listener" : " and listener") +
                           " and comes first");
                 break;

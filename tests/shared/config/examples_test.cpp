@@ -8,7 +8,7 @@
 class ExamplesTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void loads_data() {
         QTest::addColumn<QString>("file");
         const QDir dir(QStringLiteral(PROXY_SOURCE_DIR "/examples"));
@@ -30,8 +30,7 @@ private slots:
     }
 
     void demoIsWhatTheDocsSay() {
-        const auto result =
-            proxy::config::loadConfigFile(PROXY_SOURCE_DIR "/examples/demo.json");
+        const auto result = proxy::config::loadConfigFile(PROXY_SOURCE_DIR "/examples/demo.json");
         QVERIFY(result.ok());
         QVERIFY(result.diagnostics.empty());
         const auto& c = *result.config;

@@ -63,11 +63,10 @@ void evaluate(const Json& root, const Json& raw, const Json& value, const std::s
     };
     if (s.contains("type")) {
         const std::string type = s["type"].get<std::string>();
-        const bool ok = (type == "object" && value.is_object()) ||
-                        (type == "array" && value.is_array()) ||
-                        (type == "string" && value.is_string()) ||
-                        (type == "boolean" && value.is_boolean()) ||
-                        (type == "integer" && (value.is_number_integer()));
+        const bool ok =
+            (type == "object" && value.is_object()) || (type == "array" && value.is_array()) ||
+            (type == "string" && value.is_string()) || (type == "boolean" && value.is_boolean()) ||
+            (type == "integer" && (value.is_number_integer()));
         if (!ok) return fail("wrong type");
     }
     if (s.contains("enum")) {
@@ -137,7 +136,7 @@ void evaluate(const Json& root, const Json& raw, const Json& value, const std::s
 class SchemaTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void initTestCase() {
         schema_ = loadSchema();
         QVERIFY2(schema_.is_object(), "docs/config-schema.json is missing or not valid JSON");
@@ -159,7 +158,8 @@ private slots:
             if (!inValidator.contains(p)) unknownToValidator << QString::fromStdString(p);
         QCOMPARE(missingFromSchema, QStringList());
         QCOMPARE(unknownToValidator, QStringList());
-        QCOMPARE(openObjects, QStringList());  // every fixed-key object is additionalProperties:false
+        QCOMPARE(openObjects,
+                 QStringList());  // every fixed-key object is additionalProperties:false
         QVERIFY(inSchema.size() > 50);
     }
 
@@ -186,7 +186,8 @@ private slots:
             "upstreams": [{"name": "app", "balance": "hash",
                            "servers": [{"address": "a.b:1", "weight": 1000, "max_connections": 0}],
                            "keepalive": {"max_idle": 0, "idle_timeout_ms": 1},
-                           "health_check": {"method": "HEAD", "path": "/", "expect_status": [100, 599],
+                           "health_check": {"method": "HEAD", "path": "/",
+                                            "expect_status": [100, 599],
                                             "expect_body": "", "interval_ms": 10, "timeout_ms": 5,
                                             "rise": 100, "fall": 1},
                            "retries": 10}],
@@ -197,7 +198,8 @@ private slots:
                         "rewrite": {"strip_prefix": "/x", "regex": "x", "replacement": "y"},
                         "request_headers": {"set": {"A": "${host}"}, "add": {"B": "1"},
                                             "remove": ["C"]},
-                        "response_headers": {"set": {}, "add": {}, "remove": []}}]})") << true;
+                        "response_headers": {"set": {}, "add": {}, "remove": []}}]})")
+                                   << true;
         QTest::newRow("unknown key") << QByteArray(R"({"workerz": 1})") << false;
         QTest::newRow("bad enum") << QByteArray(R"({"logging": {"level": "trace"}})") << false;
         QTest::newRow("over maximum") << QByteArray(R"({"workers": 1025})") << false;
@@ -212,10 +214,9 @@ private slots:
             << false;
         QTest::newRow("upstream without servers")
             << QByteArray(R"({"upstreams": [{"name": "u", "servers": []}]})") << false;
-        QTest::newRow("bad header name")
-            << QByteArray(R"({"routes": [{"name": "r", "upstream": "u",
+        QTest::newRow("bad header name") << QByteArray(R"({"routes": [{"name": "r", "upstream": "u",
                  "request_headers": {"remove": ["a b"]}}]})")
-            << false;
+                                         << false;
     }
 
     void sameVerdict() {
@@ -230,7 +231,7 @@ private slots:
         QCOMPARE(result.ok(), valid);
     }
 
-private:
+  private:
     Json schema_;
 };
 

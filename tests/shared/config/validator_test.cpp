@@ -1,5 +1,6 @@
 // Tests for shared/config/validator.cpp (and document.cpp, address.cpp, serialize.cpp): every
-// diagnostic kind with its exact JSON pointer, hostile documents, defaults and the toJson round trip.
+// diagnostic kind with its exact JSON pointer, hostile documents, defaults and the toJson round
+// trip.
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -19,7 +20,7 @@ using Json = nlohmann::ordered_json;
 class ValidatorTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void validDocuments_data();
     void validDocuments();
     void defaults();
@@ -110,7 +111,6 @@ bool mentionsAll(const std::string& message, const QStringList& words) {
 
 }  // namespace
 
-
 void ValidatorTest::validDocuments_data() {
     QTest::addColumn<QByteArray>("document");
     QTest::addColumn<int>("routes");
@@ -130,14 +130,14 @@ void ValidatorTest::validDocuments_data() {
         << 2;
     QTest::newRow("different methods are not shadowed")
         << based(R"({"routes": [{"name": "x", "upstream": "app", "match": {"methods": ["GET"]}},
-                                {"name": "y", "upstream": "app", "match": {"methods": ["POST"]}}]})")
+                                {"name": "y", "upstream": "app",
+                                 "match": {"methods": ["POST"]}}]})")
         << 2;
-    QTest::newRow("empty lists")
-        << based(R"({"upstreams": [], "routes": []})") << 0;
-    QTest::newRow("max values")
-        << based(R"({"workers": 1024, "limits": {"max_header_bytes": 1048576,
+    QTest::newRow("empty lists") << based(R"({"upstreams": [], "routes": []})") << 0;
+    QTest::newRow("max values") << based(
+                                       R"({"workers": 1024, "limits": {"max_header_bytes": 1048576,
                      "max_body_bytes": 1125899906842624}, "timeouts": {"shutdown_ms": 86400000}})")
-        << 1;
+                                << 1;
 }
 
 void ValidatorTest::validDocuments() {
@@ -191,9 +191,8 @@ void ValidatorTest::diagnostics_data() {
     QTest::addColumn<bool>("isError");
 
     // Unknown keys and types.
-    QTest::newRow("unknown top key, suggestion")
-        << based(R"({"listners": []})") << "/listners" << QStringList{"unknown", "listeners"}
-        << true;
+    QTest::newRow("unknown top key, suggestion") << based(R"({"listners": []})") << "/listners"
+                                                 << QStringList{"unknown", "listeners"} << true;
     QTest::newRow("unknown nested key, suggestion")
         << based(R"({"routes": [{"name": "a", "upstream": "app", "mtch": {}}]})")
         << "/routes/0/mtch" << QStringList{"did you mean 'match'"} << true;
@@ -203,42 +202,37 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("key with slash is escaped")
         << based(R"({"limits": {"a/b~c": 1}})") << "/limits/a~1b~0c" << QStringList{"unknown"}
         << true;
-    QTest::newRow("string for integer")
-        << based(R"({"workers": "4"})") << "/workers" << QStringList{"expected an integer", "string"}
-        << true;
-    QTest::newRow("object expected")
-        << based(R"({"limits": []})") << "/limits" << QStringList{"expected an object", "array"}
-        << true;
-    QTest::newRow("array expected")
-        << based(R"({"routes": {}})") << "/routes" << QStringList{"expected an array", "object"}
-        << true;
+    QTest::newRow("string for integer") << based(R"({"workers": "4"})") << "/workers"
+                                        << QStringList{"expected an integer", "string"} << true;
+    QTest::newRow("object expected") << based(R"({"limits": []})") << "/limits"
+                                     << QStringList{"expected an object", "array"} << true;
+    QTest::newRow("array expected") << based(R"({"routes": {}})") << "/routes"
+                                    << QStringList{"expected an array", "object"} << true;
     QTest::newRow("boolean expected")
         << based(R"({"forwarded": {"via": "yes"}})") << "/forwarded/via"
         << QStringList{"true or false", "string"} << true;
-    QTest::newRow("enum")
-        << based(R"({"logging": {"level": "verbose"}})") << "/logging/level"
-        << QStringList{"error, warn, info, debug"} << true;
+    QTest::newRow("enum") << based(R"({"logging": {"level": "verbose"}})") << "/logging/level"
+                          << QStringList{"error, warn, info, debug"} << true;
     QTest::newRow("enum suggestion")
         << based(R"({"upstreams": [{"name": "app", "balance": "roundrobin",
                                     "servers": [{"address": "127.0.0.1:9001"}]}]})")
         << "/upstreams/0/balance" << QStringList{"did you mean 'round_robin'"} << true;
-    QTest::newRow("empty endpoint")
-        << based(R"({"control": {"endpoint": ""}})") << "/control/endpoint"
-        << QStringList{"empty"} << true;
+    QTest::newRow("empty endpoint") << based(R"({"control": {"endpoint": ""}})")
+                                    << "/control/endpoint" << QStringList{"empty"} << true;
 
     // Numbers.
-    QTest::newRow("negative")
-        << based(R"({"workers": -1})") << "/workers" << QStringList{"0 to 1024", "negative"}
-        << true;
-    QTest::newRow("float")
-        << based(R"({"workers": 1.5})") << "/workers" << QStringList{"not a whole number"} << true;
-    QTest::newRow("exponent")
-        << based(R"({"workers": 2e0})") << "/workers" << QStringList{"exponent"} << true;
-    QTest::newRow("huge")
-        << based(R"({"workers": 1e300})") << "/workers" << QStringList{"out of range"} << true;
-    QTest::newRow("huge integer")
-        << based(R"({"limits": {"max_body_bytes": 18446744073709551615}})")
-        << "/limits/max_body_bytes" << QStringList{"18446744073709551615"} << true;
+    QTest::newRow("negative") << based(R"({"workers": -1})") << "/workers"
+                              << QStringList{"0 to 1024", "negative"} << true;
+    QTest::newRow("float") << based(R"({"workers": 1.5})") << "/workers"
+                           << QStringList{"not a whole number"} << true;
+    QTest::newRow("exponent") << based(R"({"workers": 2e0})") << "/workers"
+                              << QStringList{"exponent"} << true;
+    QTest::newRow("huge") << based(R"({"workers": 1e300})") << "/workers"
+                          << QStringList{"out of range"} << true;
+    QTest::newRow("huge integer") << based(
+                                         R"({"limits": {"max_body_bytes": 18446744073709551615}})")
+                                  << "/limits/max_body_bytes" << QStringList{"18446744073709551615"}
+                                  << true;
     QTest::newRow("workers range")
         << based(R"({"workers": 1025})") << "/workers" << QStringList{"1025"} << true;
     QTest::newRow("max_header_bytes low")
@@ -247,9 +241,9 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("max_header_bytes high")
         << based(R"({"limits": {"max_header_bytes": 2097152}})") << "/limits/max_header_bytes"
         << QStringList{"2097152"} << true;
-    QTest::newRow("timeout zero")
-        << based(R"({"timeouts": {"header_ms": 0}})") << "/timeouts/header_ms"
-        << QStringList{"milliseconds", "1 to 86400000"} << true;
+    QTest::newRow("timeout zero") << based(R"({"timeouts": {"header_ms": 0}})")
+                                  << "/timeouts/header_ms"
+                                  << QStringList{"milliseconds", "1 to 86400000"} << true;
     QTest::newRow("timeout over a day")
         << based(R"({"timeouts": {"tunnel_idle_ms": 86400001}})") << "/timeouts/tunnel_idle_ms"
         << QStringList{"86400001"} << true;
@@ -261,10 +255,9 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001",
                                                              "weight": 1001}]}]})")
         << "/upstreams/0/servers/0/weight" << QStringList{"1001"} << true;
-    QTest::newRow("retries")
-        << based(R"({"upstreams": [{"name": "app", "retries": 11,
+    QTest::newRow("retries") << based(R"({"upstreams": [{"name": "app", "retries": 11,
                                     "servers": [{"address": "127.0.0.1:9001"}]}]})")
-        << "/upstreams/0/retries" << QStringList{"0 to 10"} << true;
+                             << "/upstreams/0/retries" << QStringList{"0 to 10"} << true;
 
     // Names and references.
     QTest::newRow("duplicate listener")
@@ -277,7 +270,8 @@ void ValidatorTest::diagnostics_data() {
         << "/upstreams/1/name" << QStringList{"'app'", "already used"} << true;
     QTest::newRow("duplicate route")
         << based(R"({"routes": [{"name": "r", "upstream": "app", "match": {"path_prefix": "/a"}},
-                                {"name": "r", "upstream": "app", "match": {"path_prefix": "/b"}}]})")
+                                {"name": "r", "upstream": "app",
+                                 "match": {"path_prefix": "/b"}}]})")
         << "/routes/1/name" << QStringList{"'r'", "already used"} << true;
     QTest::newRow("duplicate server")
         << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"},
@@ -299,12 +293,10 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"routes": [{"name": "a", "listener": "wbe", "upstream": "app"}]})")
         << "/routes/0/listener" << QStringList{"no listener named 'wbe'", "did you mean 'web'"}
         << true;
-    QTest::newRow("missing upstream key")
-        << based(R"({"routes": [{"name": "a"}]})") << "/routes/0"
-        << QStringList{"missing", "'upstream'"} << true;
-    QTest::newRow("missing name")
-        << based(R"({"listeners": [{"address": "127.0.0.1:80"}]})") << "/listeners/0"
-        << QStringList{"missing", "'name'"} << true;
+    QTest::newRow("missing upstream key") << based(R"({"routes": [{"name": "a"}]})") << "/routes/0"
+                                          << QStringList{"missing", "'upstream'"} << true;
+    QTest::newRow("missing name") << based(R"({"listeners": [{"address": "127.0.0.1:80"}]})")
+                                  << "/listeners/0" << QStringList{"missing", "'name'"} << true;
     QTest::newRow("bad name")
         << based(R"({"listeners": [{"name": "a b", "address": "127.0.0.1:80"}]})")
         << "/listeners/0/name" << QStringList{"not a valid listener name"} << true;
@@ -314,28 +306,28 @@ void ValidatorTest::diagnostics_data() {
 
     // Addresses.
     const auto listenerAt = [](const char* address) {
-        return based((std::string(R"({"listeners": [{"name": "web", "address": ")") + address +
-                      R"("}]})")
-                         .c_str());
+        return based(
+            (std::string(R"({"listeners": [{"name": "web", "address": ")") + address + R"("}]})")
+                .c_str());
     };
-    QTest::newRow("listener missing port") << listenerAt("127.0.0.1") << "/listeners/0/address"
-                                           << QStringList{"no port"} << true;
+    QTest::newRow("listener missing port")
+        << listenerAt("127.0.0.1") << "/listeners/0/address" << QStringList{"no port"} << true;
     QTest::newRow("listener garbage") << listenerAt("hello world") << "/listeners/0/address"
                                       << QStringList{"not a valid"} << true;
     QTest::newRow("listener octet") << listenerAt("10.0.0.256:80") << "/listeners/0/address"
                                     << QStringList{"256", "0 to 255"} << true;
-    QTest::newRow("listener three octets") << listenerAt("10.0.0:80") << "/listeners/0/address"
-                                           << QStringList{"four numbers"} << true;
-    QTest::newRow("listener bad ipv6") << listenerAt("[1:::2]:80") << "/listeners/0/address"
-                                       << QStringList{"IPv6"} << true;
-    QTest::newRow("listener unbracketed ipv6") << listenerAt("::1:80") << "/listeners/0/address"
-                                               << QStringList{"brackets"} << true;
+    QTest::newRow("listener three octets")
+        << listenerAt("10.0.0:80") << "/listeners/0/address" << QStringList{"four numbers"} << true;
+    QTest::newRow("listener bad ipv6")
+        << listenerAt("[1:::2]:80") << "/listeners/0/address" << QStringList{"IPv6"} << true;
+    QTest::newRow("listener unbracketed ipv6")
+        << listenerAt("::1:80") << "/listeners/0/address" << QStringList{"brackets"} << true;
     QTest::newRow("listener host name") << listenerAt("localhost:80") << "/listeners/0/address"
                                         << QStringList{"host name", "IP address"} << true;
-    QTest::newRow("listener port 0") << listenerAt("127.0.0.1:0") << "/listeners/0/address"
-                                     << QStringList{"1 to 65535"} << true;
-    QTest::newRow("listener port 65536") << listenerAt("127.0.0.1:65536")
-                                         << "/listeners/0/address" << QStringList{"65536"} << true;
+    QTest::newRow("listener port 0")
+        << listenerAt("127.0.0.1:0") << "/listeners/0/address" << QStringList{"1 to 65535"} << true;
+    QTest::newRow("listener port 65536")
+        << listenerAt("127.0.0.1:65536") << "/listeners/0/address" << QStringList{"65536"} << true;
     QTest::newRow("listener port text") << listenerAt("127.0.0.1:http") << "/listeners/0/address"
                                         << QStringList{"not a number"} << true;
     QTest::newRow("listener missing address")
@@ -352,8 +344,8 @@ void ValidatorTest::diagnostics_data() {
                          .c_str());
     };
     QTest::newRow("same address") << twoListeners("127.0.0.1:80", "127.0.0.1:80")
-                                  << "/listeners/1/address"
-                                  << QStringList{"conflicts", "'a'"} << true;
+                                  << "/listeners/1/address" << QStringList{"conflicts", "'a'"}
+                                  << true;
     QTest::newRow("wildcard then specific")
         << twoListeners("0.0.0.0:80", "127.0.0.1:80") << "/listeners/1/address"
         << QStringList{"conflicts", "0.0.0.0"} << true;
@@ -361,27 +353,26 @@ void ValidatorTest::diagnostics_data() {
         << twoListeners("127.0.0.1:80", "0.0.0.0:80") << "/listeners/1/address"
         << QStringList{"conflicts"} << true;
     QTest::newRow("ipv6 wildcard then specific")
-        << twoListeners("[::]:80", "[::1]:80") << "/listeners/1/address"
-        << QStringList{"conflicts"} << true;
-    QTest::newRow("dual stack") << twoListeners("[::]:80", "0.0.0.0:80")
-                                << "/listeners/1/address"
+        << twoListeners("[::]:80", "[::1]:80") << "/listeners/1/address" << QStringList{"conflicts"}
+        << true;
+    QTest::newRow("dual stack") << twoListeners("[::]:80", "0.0.0.0:80") << "/listeners/1/address"
                                 << QStringList{"conflicts", "dual stack"} << true;
-    QTest::newRow("dual stack reversed") << twoListeners("0.0.0.0:80", "[::]:80")
-                                         << "/listeners/1/address"
-                                         << QStringList{"conflicts"} << true;
-    QTest::newRow("ipv6 spellings") << twoListeners("[::1]:80", "[0:0:0:0:0:0:0:1]:80")
-                                    << "/listeners/1/address" << QStringList{"same address"}
-                                    << true;
+    QTest::newRow("dual stack reversed")
+        << twoListeners("0.0.0.0:80", "[::]:80") << "/listeners/1/address"
+        << QStringList{"conflicts"} << true;
+    QTest::newRow("ipv6 spellings")
+        << twoListeners("[::1]:80", "[0:0:0:0:0:0:0:1]:80") << "/listeners/1/address"
+        << QStringList{"same address"} << true;
     QTest::newRow("no listeners") << based(R"({"listeners": []})") << "/listeners"
                                   << QStringList{"no listeners"} << false;
 
     // Routes that can never match.
-    QTest::newRow("shadowed")
-        << based(R"({"routes": [{"name": "first", "upstream": "app",
+    QTest::newRow("shadowed") << based(R"({"routes": [{"name": "first", "upstream": "app",
                                  "match": {"path_prefix": "/a", "methods": ["GET", "POST"]}},
                                 {"name": "second", "upstream": "app",
                                  "match": {"path_prefix": "/a", "methods": ["POST", "GET"]}}]})")
-        << "/routes/1/match" << QStringList{"never match", "'first'", "/routes/0"} << true;
+                              << "/routes/1/match"
+                              << QStringList{"never match", "'first'", "/routes/0"} << true;
     QTest::newRow("shadowed by all-listener route")
         << based(R"({"routes": [{"name": "first", "upstream": "app"},
                                 {"name": "second", "listener": "web", "upstream": "app"}]})")
@@ -408,30 +399,27 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"routes": [{"name": "a", "upstream": "app",
                                  "match": {"path_exact": "index.html"}}]})")
         << "/routes/0/match/path_exact" << QStringList{"'/'"} << true;
-    QTest::newRow("bad regex")
-        << based(R"({"routes": [{"name": "a", "upstream": "app",
+    QTest::newRow("bad regex") << based(R"({"routes": [{"name": "a", "upstream": "app",
                                  "match": {"path_regex": "^/(a"}}]})")
-        << "/routes/0/match/path_regex" << QStringList{"regular expression"} << true;
-    QTest::newRow("regex bomb")
-        << based(R"({"routes": [{"name": "a", "upstream": "app",
+                               << "/routes/0/match/path_regex" << QStringList{"regular expression"}
+                               << true;
+    QTest::newRow("regex bomb") << based(R"({"routes": [{"name": "a", "upstream": "app",
                                  "match": {"path_regex": "((a{1000}){1000}){1000}"}}]})")
-        << "/routes/0/match/path_regex" << QStringList{"too complex"} << true;
-    QTest::newRow("no servers")
-        << based(R"({"upstreams": [{"name": "app", "servers": []}]})") << "/upstreams/0/servers"
-        << QStringList{"no servers"} << true;
-    QTest::newRow("servers missing")
-        << based(R"({"upstreams": [{"name": "app"}]})") << "/upstreams/0/servers"
-        << QStringList{"no servers"} << true;
+                                << "/routes/0/match/path_regex" << QStringList{"too complex"}
+                                << true;
+    QTest::newRow("no servers") << based(R"({"upstreams": [{"name": "app", "servers": []}]})")
+                                << "/upstreams/0/servers" << QStringList{"no servers"} << true;
+    QTest::newRow("servers missing") << based(R"({"upstreams": [{"name": "app"}]})")
+                                     << "/upstreams/0/servers" << QStringList{"no servers"} << true;
     QTest::newRow("bad host pattern")
         << based(R"({"routes": [{"name": "a", "upstream": "app", "match": {"host": "a..b"}}]})")
         << "/routes/0/match/host" << QStringList{"not a valid host pattern"} << true;
     QTest::newRow("inner wildcard")
         << based(R"({"routes": [{"name": "a", "upstream": "app", "match": {"host": "a.*.com"}}]})")
         << "/routes/0/match/host" << QStringList{"not a valid host pattern"} << true;
-    QTest::newRow("two path conditions")
-        << based(R"({"routes": [{"name": "a", "upstream": "app",
+    QTest::newRow("two path conditions") << based(R"({"routes": [{"name": "a", "upstream": "app",
                                  "match": {"path_prefix": "/a", "path_exact": "/b"}}]})")
-        << "/routes/0/match" << QStringList{"only one of"} << true;
+                                         << "/routes/0/match" << QStringList{"only one of"} << true;
 
     // Header rules.
     const auto rules = [](const char* which, const char* body) {
@@ -461,9 +449,9 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("host on response")
         << rules("response_headers", R"({"set": {"Host": "x"}})")
         << "/routes/0/response_headers/set/Host" << QStringList{"request header"} << true;
-    QTest::newRow("remove host")
-        << rules("request_headers", R"({"remove": ["host"]})")
-        << "/routes/0/request_headers/remove/0" << QStringList{"exactly one Host"} << true;
+    QTest::newRow("remove host") << rules("request_headers", R"({"remove": ["host"]})")
+                                 << "/routes/0/request_headers/remove/0"
+                                 << QStringList{"exactly one Host"} << true;
     QTest::newRow("value with newline")
         << rules("request_headers", R"({"set": {"X-A": "a\r\nEvil: 1"}})")
         << "/routes/0/request_headers/set/X-A" << QStringList{"control character"} << true;
@@ -490,7 +478,8 @@ void ValidatorTest::diagnostics_data() {
         << QStringList{"'/'"} << true;
     const auto health = [](const char* body) {
         return based((std::string(R"({"upstreams": [{"name": "app", "servers": [{"address":
-                      "127.0.0.1:9001"}], "health_check": )") + body + "}]}")
+                      "127.0.0.1:9001"}], "health_check": )") +
+                      body + "}]}")
                          .c_str());
     };
     QTest::newRow("health status order")
@@ -500,11 +489,11 @@ void ValidatorTest::diagnostics_data() {
         << health(R"({"expect_status": 200})") << "/upstreams/0/health_check/expect_status"
         << QStringList{"two status codes"} << true;
     QTest::newRow("health status range")
-        << health(R"({"expect_status": [200, 600]})")
-        << "/upstreams/0/health_check/expect_status/1" << QStringList{"100 to 599"} << true;
-    QTest::newRow("health path")
-        << health(R"({"path": "health"})") << "/upstreams/0/health_check/path"
-        << QStringList{"start with '/'"} << true;
+        << health(R"({"expect_status": [200, 600]})") << "/upstreams/0/health_check/expect_status/1"
+        << QStringList{"100 to 599"} << true;
+    QTest::newRow("health path") << health(R"({"path": "health"})")
+                                 << "/upstreams/0/health_check/path"
+                                 << QStringList{"start with '/'"} << true;
     QTest::newRow("health timeout over interval")
         << health(R"({"interval_ms": 1000, "timeout_ms": 5000})")
         << "/upstreams/0/health_check/timeout_ms" << QStringList{"overlap"} << false;
@@ -519,9 +508,8 @@ void ValidatorTest::diagnostics_data() {
         "127.0.0.1:1"}]}]})";
     QTest::newRow("duplicate key in a wide object")
         << wide << "/routes/0/match/headers/X-7" << QStringList{"more than once"} << true;
-    QTest::newRow("duplicate top-level key")
-        << QByteArray(R"({"workers": 1, "workers": 2})") << "/workers"
-        << QStringList{"more than once"} << true;
+    QTest::newRow("duplicate top-level key") << QByteArray(R"({"workers": 1, "workers": 2})")
+                                             << "/workers" << QStringList{"more than once"} << true;
 }
 
 void ValidatorTest::diagnostics() {
@@ -574,9 +562,8 @@ void ValidatorTest::hostileText_data() {
     QTest::newRow("array") << QByteArray("[]") << QStringList{"must be a JSON object", "array"};
     QTest::newRow("string") << QByteArray("\"x\"") << QStringList{"must be a JSON object"};
     QTest::newRow("null") << QByteArray("null") << QStringList{"must be a JSON object", "null"};
-    QTest::newRow("malformed")
-        << QByteArray("{\n  \"workers\": 1,\n  \"listeners\": [,]\n}")
-        << QStringList{"not valid JSON", "line 3, column 17"};
+    QTest::newRow("malformed") << QByteArray("{\n  \"workers\": 1,\n  \"listeners\": [,]\n}")
+                               << QStringList{"not valid JSON", "line 3, column 17"};
     QTest::newRow("unterminated string")
         << QByteArray("{\"workers") << QStringList{"not valid JSON", "line 1"};
     QTest::newRow("truncated") << QByteArray("{\"workers\": 1") << QStringList{"not valid JSON"};
@@ -610,10 +597,9 @@ void ValidatorTest::hostileText() {
     QVERIFY2(timer.elapsed() < 2000, "a hostile document must be refused quickly");
     QVERIFY(!result.ok());
     QCOMPARE(errorCount(result), 1);
-    const Diagnostic& d = *std::find_if(result.diagnostics.begin(), result.diagnostics.end(),
-                                        [](const Diagnostic& x) {
-                                            return x.severity == Diagnostic::Severity::Error;
-                                        });
+    const Diagnostic& d = *std::find_if(
+        result.diagnostics.begin(), result.diagnostics.end(),
+        [](const Diagnostic& x) { return x.severity == Diagnostic::Severity::Error; });
     QVERIFY2(mentionsAll(d.message, words), d.message.c_str());
 }
 
@@ -676,7 +662,8 @@ void ValidatorTest::roundTrip() {
     QVERIFY2(first.ok(), qPrintable(dump(first.diagnostics)));
     const Json json = toJson(*first.config);
     const LoadResult second = loadConfig(json.dump(2));
-    QVERIFY2(second.ok(), qPrintable(dump(second.diagnostics) + QString::fromStdString(json.dump(2))));
+    QVERIFY2(second.ok(),
+             qPrintable(dump(second.diagnostics) + QString::fromStdString(json.dump(2))));
     QVERIFY(*second.config == *first.config);
     QCOMPARE(toJson(*second.config), json);
     // The equality above must be able to fail: a changed copy differs.
@@ -697,14 +684,14 @@ void ValidatorTest::hostPort_data() {
     QTest::newRow("v6 any") << "[::]:8080" << false << true << "::" << 8080;
     QTest::newRow("v6 full") << "[2001:db8:0:0:0:0:2:1]:1" << false << true
                              << "2001:db8:0:0:0:0:2:1" << 1;
-    QTest::newRow("v6 embedded v4") << "[::ffff:10.0.0.1]:65535" << false << true
-                                    << "::ffff:10.0.0.1" << 65535;
+    QTest::newRow("v6 embedded v4")
+        << "[::ffff:10.0.0.1]:65535" << false << true << "::ffff:10.0.0.1" << 65535;
     QTest::newRow("name") << "app.internal:80" << true << true << "app.internal" << 80;
     QTest::newRow("name refused") << "app.internal:80" << false << false << "host name" << 0;
     QTest::newRow("leading zero") << "01.2.3.4:80" << false << false << "leading zero" << 0;
     QTest::newRow("five octets") << "1.2.3.4.5:80" << false << false << "four numbers" << 0;
-    QTest::newRow("v6 too many groups") << "[1:2:3:4:5:6:7:8:9]:80" << false << false << "8 groups"
-                                        << 0;
+    QTest::newRow("v6 too many groups")
+        << "[1:2:3:4:5:6:7:8:9]:80" << false << false << "8 groups" << 0;
     QTest::newRow("v6 two gaps") << "[1::2::3]:80" << false << false << "only once" << 0;
     QTest::newRow("v6 no close") << "[::1:80" << false << false << "]" << 0;
     QTest::newRow("v6 no port") << "[::1]" << false << false << "no port" << 0;
@@ -721,9 +708,8 @@ void ValidatorTest::hostPort() {
     QFETCH(QString, host);
     QFETCH(int, port);
     std::string error;
-    const auto parsed = parseHostPort(text.toStdString(),
-                                      allowNames ? AddressRule::IpOrName : AddressRule::IpOnly,
-                                      &error);
+    const auto parsed = parseHostPort(
+        text.toStdString(), allowNames ? AddressRule::IpOrName : AddressRule::IpOnly, &error);
     QCOMPARE(parsed.has_value(), ok);
     if (ok) {
         QCOMPARE(QString::fromStdString(parsed->host), host);
