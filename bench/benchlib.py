@@ -7,6 +7,8 @@ Subcommands:
   record  --out JSONL ...          parse one wrk run plus its CPU figure, append one JSON line
   report  --runs JSONL --json OUT  medians per proxy and scenario, ratios, table on stdout, JSON file
   idle    --port P --pid PID ...   open N idle keep-alive connections, report the proxy's RSS growth
+  profile-summary [--input F]      summarise `perf script` output: kernel/user split, hotspots, callers
+  syscalls --wrk-out F --perf F    one row of system calls per request from tracepoint counts
 """
 
 import argparse
@@ -193,13 +195,15 @@ def cmdReport(a) -> int:
         if idle.get("error"):
             print("Idle connections: FAILED: %s" % idle["error"])
         else:
-            print("Idle connections: %d of %d open after %.0f s idle; proxy-service RSS %.1f -> %.1f "
-                  "MiB, growth %.1f MiB (%.2f KiB per connection; target <= 80 MiB: %s)" % (
+            print("Idle connections: %d of %d open after %.0f s idle (opened in %.1f s); "
+                  "proxy-service RSS %.1f -> %.1f MiB, growth %.1f MiB (%.2f KiB per connection; "
+                  "target <= 80 MiB: %s); peak RSS %.1f MiB" % (
                       idle["still_open"], idle["connections"], idle["idle_seconds"],
-                      idle["rss_before_kib"] / 1024, idle["rss_after_kib"] / 1024,
-                      idle["rss_growth_kib"] / 1024,
+                      idle.get("connect_seconds", 0), idle["rss_before_kib"] / 1024,
+                      idle["rss_after_kib"] / 1024, idle["rss_growth_kib"] / 1024,
                       idle["rss_growth_kib"] / max(1, idle["connections"]),
-                      "met" if idle["rss_growth_kib"] <= 80 * 1024 else "MISSED"))
+                      "met" if idle["rss_growth_kib"] <= 80 * 1024 else "MISSED",
+                      idle.get("rss_peak_kib", 0) / 1024))
     print("Load average: start %s, end %s" % (meta.get("loadavg_start"), meta.get("loadavg_end")))
 
     doc = {"meta": meta, "summary": summary, "runs": runs, "idle": idle, "table_markdown": table}
@@ -213,12 +217,16 @@ def cmdReport(a) -> int:
 # Idle connections
 
 
-def rssKib(pid: int) -> int:
+def statusKib(pid: int, field: str) -> int:
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS for pid %d" % pid)
+    raise RuntimeError("no %s for pid %d" % (field, pid))
+
+
+def rssKib(pid: int) -> int:
+    return statusKib(pid, "VmRSS")
 
 
 def cmdIdle(a) -> int:
@@ -275,8 +283,19 @@ def cmdIdle(a) -> int:
                     else:
                         pending[s] = buf
             sel.close()
-        time.sleep(a.idle_seconds)
-        result["rss_after_kib"] = rssKib(a.pid)
+        result["connect_seconds"] = round(a.timeout - (deadline - time.monotonic()), 2)
+        # Sample RSS while the connections sit idle: the proxy may trim idle sessions after a
+        # while, and whether the freed heap goes back to the OS shows here.
+        samples = []
+        waited = 0.0
+        while waited < a.idle_seconds:
+            step = min(1.0, a.idle_seconds - waited)
+            time.sleep(step)
+            waited += step
+            samples.append(rssKib(a.pid))
+        result["rss_samples_kib"] = samples
+        result["rss_after_kib"] = samples[-1]
+        result["rss_peak_kib"] = statusKib(a.pid, "VmHWM")
         # A connection the proxy has closed reads as EOF; count the ones still open.
         sel = selectors.DefaultSelector()
         for s in socks:
@@ -319,6 +338,142 @@ def responseComplete(buf: bytes) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Profile summary from `perf script` (samples with DWARF call chains)
+
+_SYSCALL_WRAPPER = re.compile(
+    r"^(__libc_|__GI___libc_|__)?(recv|recvfrom|recvmsg|send|sendto|sendmsg|epoll_wait|epoll_ctl|"
+    r"epoll_pwait|writev|readv|accept4?|close|close_nocancel|connect|shutdown|write|read|"
+    r"clock_gettime|getsockopt|setsockopt|ioctl|fcntl)(64)?(@.*)?$")
+
+
+def shortSym(sym: str) -> str:
+    """Collapses template arguments so asio's names fit on a line."""
+    prev = None
+    while prev != sym:
+        prev = sym
+        sym = re.sub(r"<[^<>]*>", "<>", sym)
+    sym = re.sub(r"\(anonymous namespace\)::", "", sym)
+    return sym.replace(" (inlined)", "")
+
+
+def parsePerfScript(lines):
+    """Yields one list of (symbol, dso) per sample, leaf first."""
+    stack = []
+    inSample = False
+    for line in lines:
+        if not line.strip():
+            if inSample:
+                yield stack
+            stack, inSample = [], False
+            continue
+        if not line[0].isspace():
+            if inSample:
+                yield stack
+            stack, inSample = [], True
+            continue
+        m = re.match(r"\s*[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$", line)
+        # Inlined frames carry no object of their own; perf report's default view shows the
+        # physical function, and so do we.
+        if m and m.group(2) != "inlined":
+            sym = re.sub(r"\+0x[0-9a-f]+$", "", m.group(1))
+            stack.append((sym, os.path.basename(m.group(2))))
+    if inSample:
+        yield stack
+
+
+def cmdProfileSummary(a) -> int:
+    src = open(a.input, errors="replace") if a.input != "-" else sys.stdin
+    binName = a.binary
+    total = 0
+    cls = {"kernel": 0, "syscall wrapper": 0, "user": 0}
+    userDso = {}
+    kernelBySyscall = {}
+    userLeaf = {}
+    libCaller = {}
+    inclusive = {}
+    for stack in parsePerfScript(src):
+        if not stack:
+            continue
+        total += 1
+        leafSym, leafDso = stack[0]
+        firstUser = next(((s, d) for s, d in stack if d != "[kernel.kallsyms]"), None)
+        ours = [shortSym(s) for s, d in stack if d == binName]
+        for fn in set(f for f in ours if f.startswith("proxy::")):
+            inclusive[fn] = inclusive.get(fn, 0) + 1
+        if leafDso == "[kernel.kallsyms]":
+            cls["kernel"] += 1
+            key = shortSym(firstUser[0]) if firstUser else "(kernel thread / interrupt)"
+            kernelBySyscall[key] = kernelBySyscall.get(key, 0) + 1
+            continue
+        if _SYSCALL_WRAPPER.match(leafSym) and leafDso.startswith("libc"):
+            cls["syscall wrapper"] += 1
+            continue
+        cls["user"] += 1
+        userDso[leafDso] = userDso.get(leafDso, 0) + 1
+        name = shortSym(leafSym)
+        userLeaf[(name, leafDso)] = userLeaf.get((name, leafDso), 0) + 1
+        if leafDso != binName:
+            caller = next((shortSym(s) for s, d in stack[1:] if d == binName and
+                           not s.startswith("operator new") and not s.startswith("operator delete")),
+                          "?")
+            key = (name, caller)
+            libCaller[key] = libCaller.get(key, 0) + 1
+    if total == 0:
+        print("no samples")
+        return 1
+
+    def pct(n, d=total):
+        return 100.0 * n / d if d else 0.0
+
+    out = []
+    out.append("Samples: %d. Kernel %.1f%%, libc syscall wrappers %.1f%%, user-space work %.1f%%."
+               % (total, pct(cls["kernel"]), pct(cls["syscall wrapper"]), pct(cls["user"])))
+    out.append("User-space work by object: " + ", ".join(
+        "%s %.1f%%" % (d, pct(n)) for d, n in sorted(userDso.items(), key=lambda x: -x[1])))
+    out.append("")
+    out.append("Kernel time by the user-space frame that entered it (percent of all samples):")
+    for k, n in sorted(kernelBySyscall.items(), key=lambda x: -x[1])[:a.top // 2]:
+        out.append("  %5.1f%%  %s" % (pct(n), k))
+    out.append("")
+    out.append("Top user-space functions, self time (percent of all samples / of user-space work):")
+    for (k, d), n in sorted(userLeaf.items(), key=lambda x: -x[1])[:a.top]:
+        out.append("  %5.1f%%  %5.1f%%  %s  [%s]" % (pct(n), pct(n, cls["user"]), k, d))
+    out.append("")
+    out.append("Library functions by their nearest %s caller (percent of all samples):" % binName)
+    for (k, c), n in sorted(libCaller.items(), key=lambda x: -x[1])[:a.top]:
+        out.append("  %5.1f%%  %s  <-  %s" % (pct(n), k, c))
+    out.append("")
+    out.append("proxy:: functions, inclusive (on the stack, kernel time included):")
+    for k, n in sorted(inclusive.items(), key=lambda x: -x[1])[:a.top]:
+        out.append("  %5.1f%%  %s" % (pct(n), k))
+    print("\n".join(out))
+    return 0
+
+
+def cmdSyscalls(a) -> int:
+    """One table row: system calls per request, by call, from `perf stat -x,` tracepoint counts."""
+    with open(a.wrk_out) as f:
+        reqs = parseWrk(f.read())["requests"]
+    counts = {}
+    with open(a.perf) as f:
+        for line in f:
+            fields = line.strip().split(",")
+            if len(fields) >= 3 and fields[2].startswith("syscalls:sys_enter_"):
+                try:
+                    counts[fields[2][len("syscalls:sys_enter_"):]] = int(float(fields[0]))
+                except ValueError:
+                    pass
+    if not reqs:
+        print("| %s | no requests |" % a.proxy)
+        return 1
+    total = sum(counts.values())
+    parts = ", ".join("%s %.2f" % (k, v / reqs)
+                      for k, v in sorted(counts.items(), key=lambda x: -x[1]) if v / reqs >= 0.01)
+    print("| %s | %d | %.2f | %s |" % (a.proxy, reqs, total / reqs, parts))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def cmdFreePorts(a) -> int:
@@ -355,13 +510,22 @@ def main() -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--connections", type=int, default=10000)
     p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--idle-seconds", type=float, default=3.0)
+    p.add_argument("--idle-seconds", type=float, default=5.0)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--no-request", action="store_true",
                    help="only connect (the proxy's header timeout applies), send no request")
+    p = sub.add_parser("syscalls")
+    p.add_argument("--wrk-out", required=True)
+    p.add_argument("--perf", required=True)
+    p.add_argument("--proxy", required=True)
+    p = sub.add_parser("profile-summary")
+    p.add_argument("--input", default="-", help="perf script output (default: stdin)")
+    p.add_argument("--binary", default="proxy-service")
+    p.add_argument("--top", type=int, default=25)
     a = ap.parse_args()
     return {"free-ports": cmdFreePorts, "record": cmdRecord, "report": cmdReport,
-            "idle": cmdIdle}[a.cmd](a)
+            "idle": cmdIdle, "profile-summary": cmdProfileSummary,
+            "syscalls": cmdSyscalls}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@
 #
 # usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib"]
 #                     [--proxies "proxy-service nginx haproxy"] [--proxy-bin PATH]
-#                     [--idle-connections N] [--no-idle] [--profile] [--nice N] [--keep-tmp]
+#                     [--idle-connections N] [--no-idle | --idle-only] [--profile] [--nice N]
+#                     [--keep-tmp]
 #   --quick    1 round of 3 s per scenario (a smoke check, ~1 minute)
-#   --profile  after the measured rounds, perf record proxy-service under the c50 load and write
-#              the hotspots to bench/results/<stamp>-profile.txt (not part of the measured runs)
+#   --profile  after the measured rounds, perf record proxy-service under the c50 load, and count
+#              every proxy's system calls per request; writes bench/results/<stamp>-profile.txt
+#              (separate runs, not part of the measured figures)
 #   --nice N   run the proxies, the origin and wrk at this nice level (e.g. -10, needs root) so
 #              that other work on a shared machine disturbs the figures less; recorded in the JSON
 # Results: a table on stdout and bench/results/<stamp>.json. Nothing here is a test.
@@ -36,7 +38,8 @@ while (($#)); do
         --quick) ROUNDS=1; DURATION=3 ;;
         --rounds) ROUNDS=${2:?}; shift ;;
         --duration) DURATION=${2:?}; shift ;;
-        --scenarios) SCENARIOS=${2:?}; shift ;;
+        --scenarios) SCENARIOS=${2?}; shift ;;
+        --idle-only) SCENARIOS=""; PROXIES=proxy-service; IDLE=1 ;;
         --proxies) PROXIES=${2:?}; shift ;;
         --proxy-bin) PROXY_BIN=${2:?}; shift ;;
         --idle-connections) IDLE_CONNS=${2:?}; shift ;;
@@ -422,6 +425,10 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
         echo "# perf record of proxy-service (1 worker, CPU $PROXY_CPU) under wrk -t1 -c50, $STAMP"
         grep -E 'Requests/sec' "$TMP/wrk-profile.txt" || true
         echo
+        echo "## Summary (bench/benchlib.py profile-summary over perf script)"
+        perf script -i "$TMP/perf.data" -F comm,tid,time,event,ip,sym,dso 2>/dev/null |
+            python3 "$HERE/benchlib.py" profile-summary --binary "$(basename "$PROXY_BIN")" || true
+        echo
         echo "## Share by DSO (kernel vs user space)"
         perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$'
         echo
@@ -434,11 +441,35 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
             --percentage relative --dsos "$(basename "$PROXY_BIN"),libc.so.6,libstdc++.so.6,libm.so.6" \
             --percent-limit 0.5 2>/dev/null | grep -v '^$'
         echo
-        echo "## User space: each hot symbol (>= 0.5% of all samples) with its callers"
-        perf report -i "$TMP/perf.data" --no-children --sort sym --stdio \
-            --dsos "$(basename "$PROXY_BIN"),libc.so.6,libstdc++.so.6" \
-            -g graph,0.5,callee --percent-limit 0.5 2>/dev/null | head -n 1500
     } | sed 's/[[:space:]]*$//' >"$PROF"
+    # System calls per request for every proxy (tracepoints: separate runs, since counting them
+    # costs a little on each call and would skew the CPU figures above).
+    SC_SECONDS=$((DURATION < 5 ? DURATION : 5))
+    SC_EVENTS=""
+    for sc in recvfrom sendto recvmsg sendmsg read write readv writev epoll_wait epoll_ctl \
+              accept4 close connect shutdown setsockopt getsockopt ioctl socket getsockname; do
+        SC_EVENTS+="${SC_EVENTS:+,}syscalls:sys_enter_$sc"
+    done
+    {
+        echo
+        echo "## System calls per request under c50 (${SC_SECONDS}s each)"
+        echo "| proxy | requests | syscalls/req | by call |"
+        echo "|---|---:|---:|---|"
+    } >>"$PROF"
+    for p in $PROXIES; do
+        taskset -c $LOAD_CPU perf stat -e "$SC_EVENTS" -x, -o "$TMP/sc-$p.txt" -p "${CPU_PID[$p]}" \
+            >/dev/null 2>&1 &
+        scPid=$!
+        track $scPid perf-syscalls
+        sleep 0.3
+        "${PRIO[@]}" taskset -c $LOAD_CPU timeout $((SC_SECONDS + 30)) wrk -t1 -c50 -d${SC_SECONDS}s \
+            "http://127.0.0.1:${PORT[$p]}/" >"$TMP/wrk-sc-$p.txt" 2>&1 || true
+        kill -INT $scPid 2>/dev/null || true
+        wait $scPid 2>/dev/null || true
+        forget $scPid
+        python3 "$HERE/benchlib.py" syscalls --wrk-out "$TMP/wrk-sc-$p.txt" --perf "$TMP/sc-$p.txt" \
+            --proxy "$p" >>"$PROF" || true
+    done
     echo "  profile: $PROF"
 fi
 
