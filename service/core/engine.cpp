@@ -96,7 +96,10 @@ std::optional<std::string> Engine::openListener(const config::Listener& config, 
             auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(owner->io());
             asio::error_code e;
             acceptor->open(endpoint.protocol(), e);
-            if (!e && endpoint.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), e);
+            // "[::]" is dual-stack (it takes IPv4 too), as the validator assumes when it refuses
+            // "[::]:80" beside "0.0.0.0:80"; a specific IPv6 address is IPv6 only.
+            if (!e && endpoint.address().is_v6())
+                acceptor->set_option(asio::ip::v6_only(!endpoint.address().is_unspecified()), e);
 #if !defined(_WIN32)
             if (!e) acceptor->set_option(asio::socket_base::reuse_address(true), e);
             if (!e) {

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "routing/router.h"
+
 namespace proxy::rewrite {
 namespace {
 
@@ -220,7 +222,7 @@ filter::FilterStatus RouteRewriteFilter::onRequestHeaders(filter::RequestContext
         }
         changed = true;
     }
-    if (hasRegex_) {
+    if (hasRegex_ && path.size() <= routing::kMaxRegexInput) {
         const std::string input = changed ? rewritten : std::string(path);
         rewritten = std::regex_replace(input, regex_, replacement_,
                                        std::regex_constants::format_first_only);

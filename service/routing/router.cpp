@@ -70,7 +70,10 @@ bool CompiledRoute::matchesRequest(const http::RequestHead& request) const {
             if (!request.path.starts_with(path)) return false;
             break;
         case PathKind::Regex:
-            if (!std::regex_match(request.path.begin(), request.path.end(), pathRegex)) return false;
+            // std::regex recurses per input character: a huge path must not reach it.
+            if (request.path.size() > kMaxRegexInput ||
+                !std::regex_match(request.path.begin(), request.path.end(), pathRegex))
+                return false;
             break;
     }
     if (methodMask != 0 || !otherMethods.empty()) {

@@ -21,6 +21,10 @@ namespace proxy::upstream { class UpstreamGroup; }
 
 namespace proxy::routing {
 
+// Paths longer than this never match a path_regex and are never regex-rewritten (std::regex
+// recurses once per input character; this bounds its stack use).
+inline constexpr std::size_t kMaxRegexInput = 4096;
+
 struct CompiledRoute {
     const config::Route* config = nullptr;  // not owned; lives in the same snapshot
     std::string name;

@@ -934,7 +934,8 @@ void Loader::parseMatch(const Json& value, const std::string& path, Match& match
         if (expectArray(*methods, r.path("methods"))) {
             static constexpr std::string_view known[] = {
                 "GET",  "HEAD", "POST",  "PUT",  "DELETE",   "OPTIONS",   "TRACE", "PATCH",
-                "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "UNLOCK"};
+                "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "UNLOCK",
+                "PURGE", "SEARCH", "REPORT"};  // PURGE: cache invalidation, common at proxies
             for (std::size_t i = 0; i < methods->size(); ++i) {
                 const std::string itemPath = pointerAppend(r.path("methods"), i);
                 const Json& item = (*methods)[i];
