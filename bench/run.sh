@@ -14,6 +14,7 @@
 #              (separate runs, not part of the measured figures)
 #   --nice N   run the proxies, the origin and wrk at this nice level (e.g. -10, needs root) so
 #              that other work on a shared machine disturbs the figures less; recorded in the JSON
+#   SYSCALL_CONNS=256 (environment) makes --profile's system-call count use 256 connections
 # Results: a table on stdout and bench/results/<stamp>.json. Nothing here is a test.
 set -euo pipefail
 
@@ -445,6 +446,7 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
     # System calls per request for every proxy (tracepoints: separate runs, since counting them
     # costs a little on each call and would skew the CPU figures above).
     SC_SECONDS=$((DURATION < 5 ? DURATION : 5))
+    SC_CONNS=${SYSCALL_CONNS:-50}  # environment knob: SYSCALL_CONNS=256 for the c256 mix
     SC_EVENTS=""
     for sc in recvfrom sendto recvmsg sendmsg read write readv writev epoll_wait epoll_ctl \
               accept4 close connect shutdown setsockopt getsockopt ioctl socket getsockname; do
@@ -452,7 +454,7 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
     done
     {
         echo
-        echo "## System calls per request under c50 (${SC_SECONDS}s each)"
+        echo "## System calls per request, $SC_CONNS connections (${SC_SECONDS}s each)"
         echo "| proxy | requests | syscalls/req | by call |"
         echo "|---|---:|---:|---|"
     } >>"$PROF"
@@ -462,7 +464,7 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
         scPid=$!
         track $scPid perf-syscalls
         sleep 0.3
-        "${PRIO[@]}" taskset -c $LOAD_CPU timeout $((SC_SECONDS + 30)) wrk -t1 -c50 -d${SC_SECONDS}s \
+        "${PRIO[@]}" taskset -c $LOAD_CPU timeout $((SC_SECONDS + 30)) wrk -t1 -c$SC_CONNS -d${SC_SECONDS}s \
             "http://127.0.0.1:${PORT[$p]}/" >"$TMP/wrk-sc-$p.txt" 2>&1 || true
         kill -INT $scPid 2>/dev/null || true
         wait $scPid 2>/dev/null || true
@@ -481,7 +483,8 @@ rounds, duration, method, la0, la1, binp, root, idle, nice = sys.argv[1:]
 def out(cmd):
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-        return (r.stdout + r.stderr).strip().splitlines()[0]
+        lines = (r.stdout + r.stderr).strip().splitlines()
+        return lines[0] if lines else ""
     except Exception as e:
         return "unknown (%s)" % e
 cpu = "unknown"
@@ -496,7 +499,12 @@ print(json.dumps({
     "rounds": int(rounds), "duration_s": int(duration), "cpu_method": method,
     "loadavg_start": la0, "loadavg_end": la1, "idle_connections": int(idle), "nice": int(nice),
     "layout": "proxy alone on CPU 0; wrk -t1 and the nginx origin (1 worker) on CPU 1",
-    "proxy_service": binp, "git_commit": out(["git", "-C", root, "rev-parse", "--short", "HEAD"]),
+    "proxy_service": binp,
+    "proxy_service_built": datetime.datetime.fromtimestamp(
+        os.path.getmtime(binp), datetime.timezone.utc).isoformat(timespec="seconds"),
+    "git_commit": out(["git", "-C", root, "rev-parse", "--short", "HEAD"]),
+    "git_dirty_service": bool(out(["git", "-C", root, "status", "--porcelain", "--", "service",
+                                   "shared"]).strip()),
     "nginx": out(["nginx", "-v"]), "haproxy": out(["haproxy", "-v"]),
     "wrk": out(["wrk", "-v"]), "kernel": platform.release(), "cpu": cpu, "nproc": os.cpu_count(),
 }))
