@@ -188,7 +188,8 @@ def cmdReport(a) -> int:
     print("Medians of %s round(s); CPU measured with %s." % (
         meta.get("rounds", "?"), meta.get("cpu_method", "?")))
     if meta.get("cpu_method") == "proc":
-        print("NOTE: perf was unavailable; CPU comes from /proc/PID/stat utime+stime (10 ms ticks).")
+        print("NOTE: CPU comes from /proc/PID/stat utime+stime (10 ms ticks), not perf stat "
+              "(perf unavailable, or BENCH_CPU=proc).")
     print(table)
     if idle:
         print()

@@ -14,7 +14,8 @@
 #              (separate runs, not part of the measured figures)
 #   --nice N   run the proxies, the origin and wrk at this nice level (e.g. -10, needs root) so
 #              that other work on a shared machine disturbs the figures less; recorded in the JSON
-#   SYSCALL_CONNS=256 (environment) makes --profile's system-call count use 256 connections
+#   SYSCALL_CONNS=256 (environment) makes --profile's system-call count use 256 connections;
+#   BENCH_CPU=proc forces the /proc/PID/stat CPU fallback that is used when perf is unavailable
 # Results: a table on stdout and bench/results/<stamp>.json. Nothing here is a test.
 set -euo pipefail
 
@@ -40,7 +41,7 @@ while (($#)); do
         --rounds) ROUNDS=${2:?}; shift ;;
         --duration) DURATION=${2:?}; shift ;;
         --scenarios) SCENARIOS=${2?}; shift ;;
-        --idle-only) SCENARIOS=""; PROXIES=proxy-service; IDLE=1 ;;
+        --idle-only) SCENARIOS=""; PROXIES="proxy-service"; IDLE=1 ;;
         --proxies) PROXIES=${2:?}; shift ;;
         --proxy-bin) PROXY_BIN=${2:?}; shift ;;
         --idle-connections) IDLE_CONNS=${2:?}; shift ;;
@@ -309,7 +310,10 @@ done
 
 # ---- CPU accounting ----------------------------------------------------------------------------
 CPU_METHOD=perf
-if ! perf stat -e task-clock -x, -o /dev/null -p "${CPU_PID[$(set -- $PROXIES; echo "$1")]}" \
+if [[ ${BENCH_CPU:-} == proc ]]; then
+    CPU_METHOD=proc  # to exercise the fallback on a machine that has perf
+    echo "run.sh: BENCH_CPU=proc: CPU from /proc/PID/stat utime+stime (10 ms resolution)" >&2
+elif ! perf stat -e task-clock -x, -o /dev/null -p "${CPU_PID[${PROXIES%% *}]}" \
         -- sleep 0.2 >/dev/null 2>&1; then
     CPU_METHOD=proc
     echo "run.sh: perf stat is unavailable here; falling back to /proc/PID/stat utime+stime" \
