@@ -720,8 +720,8 @@ private slots:
         }
         qInfo("slowest ping while another client floods: %lld us",
               static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(worst).count()));
-        QVERIFY(worst < 500ms);
-        QVERIFY(waitClientCount(1, 3s));
+        QVERIFY(worst < 1s);  // well under the 1.5 s write deadline a blocked server would show
+        QVERIFY(waitClientCount(1, 10s));
         QCOMPARE(server_->dumpState()["counters"]["slow_disconnects"], Json(1));
         QVERIFY(fast->call("ping").contains("result"));
     }
@@ -736,8 +736,9 @@ private slots:
         std::vector<std::unique_ptr<RawClient>> keep;
         auto* slow = helloClient(keep);
         QVERIFY(slow);
-        QVERIFY(slow->sendFrame(makeRequest(99, "test.flood", {{"count", 2000}, {"size", 4000}})));
-        QVERIFY(waitClientCount(0, 3s));
+        // 1.2 MB: more than the kernel buffers, far under the queue bound.
+        QVERIFY(slow->sendFrame(makeRequest(99, "test.flood", {{"count", 300}, {"size", 4000}})));
+        QVERIFY(waitClientCount(0, 10s));
         QVERIFY(server_->dumpState()["counters"]["timeouts"].get<int>() >= 1);
     }
 
