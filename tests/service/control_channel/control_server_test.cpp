@@ -703,13 +703,16 @@ private slots:
     // One client floods its own queue and never reads; the others keep getting prompt answers, and
     // the flooder is disconnected when its queue passes the bound.
     void slowReaderDoesNotBlockOthers() {
-        QVERIFY(startServer(testLimits()));
+        auto limits = testLimits();
+        limits.maxQueuedBytes = 64 * 1024;
+        QVERIFY(startServer(limits));
         std::vector<std::unique_ptr<RawClient>> keep;
         auto* slow = helloClient(keep);
         auto* fast = helloClient(keep);
         QVERIFY(slow && fast);
-        // 1.6 MB of notifications: more than the kernel buffers plus the 256 KiB queue bound.
-        QVERIFY(slow->sendFrame(makeRequest(99, "test.flood", {{"count", 200}, {"size", 8000}})));
+        // 640 KB of notifications: more than the kernel's socket buffer (~210 KB) plus the
+        // 64 KiB queue bound, so the queue must overflow.
+        QVERIFY(slow->sendFrame(makeRequest(99, "test.flood", {{"count", 80}, {"size", 8000}})));
         auto worst = Clock::duration::zero();
         for (int i = 0; i < 30; ++i) {
             const auto t0 = Clock::now();
