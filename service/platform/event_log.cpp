@@ -53,9 +53,16 @@ void EventLog::report(DWORD messageId, std::initializer_list<std::string_view> i
     WORD type = EVENTLOG_INFORMATION_TYPE;
     const char* label = "info";
     switch (messageId >> 30) {  // the severity bits of an mc message id
-        case PROXY_SEVERITY_ERROR: type = EVENTLOG_ERROR_TYPE; label = "error"; break;
-        case PROXY_SEVERITY_WARNING: type = EVENTLOG_WARNING_TYPE; label = "warning"; break;
-        default: break;
+        case PROXY_SEVERITY_ERROR:
+            type = EVENTLOG_ERROR_TYPE;
+            label = "error";
+            break;
+        case PROXY_SEVERITY_WARNING:
+            type = EVENTLOG_WARNING_TYPE;
+            label = "warning";
+            break;
+        default:
+            break;
     }
     std::vector<std::wstring> wide;
     wide.reserve(inserts.size());
@@ -81,9 +88,15 @@ void EventLog::report(DWORD messageId, std::initializer_list<std::string_view> i
     }
 }
 
-void EventLog::info(std::string_view text) { report(MSG_TEXT_INFO, {text}); }
-void EventLog::warning(std::string_view text) { report(MSG_TEXT_WARNING, {text}); }
-void EventLog::error(std::string_view text) { report(MSG_TEXT_ERROR, {text}); }
+void EventLog::info(std::string_view text) {
+    report(MSG_TEXT_INFO, {text});
+}
+void EventLog::warning(std::string_view text) {
+    report(MSG_TEXT_WARNING, {text});
+}
+void EventLog::error(std::string_view text) {
+    report(MSG_TEXT_ERROR, {text});
+}
 
 namespace {
 
@@ -98,7 +111,8 @@ std::optional<std::string> registerEventSource(std::wstring_view source,
     HKEY key = nullptr;
     LSTATUS rc = RegCreateKeyExW(HKEY_LOCAL_MACHINE, sourceKey(source).c_str(), 0, nullptr, 0,
                                  KEY_SET_VALUE, nullptr, &key, nullptr);
-    if (rc != ERROR_SUCCESS) return "cannot create the Event Log source key: " + windowsErrorText(rc);
+    if (rc != ERROR_SUCCESS)
+        return "cannot create the Event Log source key: " + windowsErrorText(rc);
     const std::wstring file(messageFile);
     rc = RegSetValueExW(key, L"EventMessageFile", 0, REG_EXPAND_SZ,
                         reinterpret_cast<const BYTE*>(file.c_str()),

@@ -45,7 +45,7 @@ public:
     void error(std::string_view text);
 
 private:
-    HANDLE handle_ = nullptr;  // from RegisterEventSourceW, closed by DeregisterEventSource
+    HANDLE handle_ = nullptr;    // from RegisterEventSourceW, closed by DeregisterEventSource
     std::FILE* echo_ = nullptr;  // not owned
 };
 

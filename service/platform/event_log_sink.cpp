@@ -33,9 +33,15 @@ void EventLogSink::write(logging::Level level, std::string_view line) {
                                           "than the burst limit per second)"});
     }
     switch (level) {
-        case logging::Level::Error: events_.report(MSG_TEXT_ERROR, {line}); break;
-        case logging::Level::Warn: events_.report(MSG_TEXT_WARNING, {line}); break;
-        default: events_.report(MSG_TEXT_INFO, {line}); break;
+        case logging::Level::Error:
+            events_.report(MSG_TEXT_ERROR, {line});
+            break;
+        case logging::Level::Warn:
+            events_.report(MSG_TEXT_WARNING, {line});
+            break;
+        default:
+            events_.report(MSG_TEXT_INFO, {line});
+            break;
     }
 }
 

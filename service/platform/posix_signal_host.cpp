@@ -60,8 +60,8 @@ int SignalHost::run() {
     done_.store(true);
     pthread_kill(signals.native_handle(), SIGHUP);
     signals.join();
-    logLine(code == kExitOk ? "stopped cleanly" : ("stopped with exit code " +
-                                                   std::to_string(code)).c_str());
+    logLine(code == kExitOk ? "stopped cleanly"
+                            : ("stopped with exit code " + std::to_string(code)).c_str());
     return code;
 }
 

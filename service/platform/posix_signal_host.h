@@ -32,9 +32,9 @@ private:
     void signalLoop();
     void logLine(const char* text);
 
-    HostedService& service_;  // not owned
-    SdNotifier& notifier_;    // not owned
-    std::FILE* log_;          // not owned
+    HostedService& service_;         // not owned
+    SdNotifier& notifier_;           // not owned
+    std::FILE* log_;                 // not owned
     std::atomic<bool> done_{false};  // set once the service stopped: the next signal ends the loop
 };
 

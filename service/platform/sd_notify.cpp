@@ -17,7 +17,8 @@ NotifyAddressResult parseNotifySocket(std::string_view value) {
     const bool abstract = value.front() == '@';
     if (!abstract && value.front() != '/')
         return {std::nullopt, "NOTIFY_SOCKET must be an absolute path or an @abstract name"};
-    if (abstract && value.size() < 2) return {std::nullopt, "NOTIFY_SOCKET names an empty abstract socket"};
+    if (abstract && value.size() < 2)
+        return {std::nullopt, "NOTIFY_SOCKET names an empty abstract socket"};
     NotifyAddress a;
     a.address.sun_family = AF_UNIX;
     // A path needs room for its terminating NUL; an abstract name uses the leading NUL instead.
@@ -27,8 +28,8 @@ NotifyAddressResult parseNotifySocket(std::string_view value) {
         return {std::nullopt, "NOTIFY_SOCKET contains a NUL byte"};
     std::memcpy(a.address.sun_path, value.data(), value.size());
     if (abstract) a.address.sun_path[0] = '\0';
-    a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + value.size() +
-                                      (abstract ? 0 : 1));
+    a.length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + value.size() + (abstract ? 0 : 1));
     return {a, {}};
 }
 
@@ -54,7 +55,9 @@ SdNotifier::~SdNotifier() {
 }
 
 SdNotifier::SdNotifier(SdNotifier&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), address_(other.address_), error_(std::move(other.error_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      address_(other.address_),
+      error_(std::move(other.error_)) {}
 
 SdNotifier& SdNotifier::operator=(SdNotifier&& other) noexcept {
     if (this != &other) {
@@ -69,9 +72,9 @@ SdNotifier& SdNotifier::operator=(SdNotifier&& other) noexcept {
 bool SdNotifier::notify(std::string_view state) {
     if (fd_ < 0) return true;
     for (;;) {
-        const auto sent = ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL,
-                                   reinterpret_cast<const sockaddr*>(&address_.address),
-                                   address_.length);
+        const auto sent =
+            ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL,
+                     reinterpret_cast<const sockaddr*>(&address_.address), address_.length);
         if (sent >= 0) return static_cast<std::size_t>(sent) == state.size();
         if (errno != EINTR) return false;
     }
@@ -97,13 +100,16 @@ bool SdNotifier::reloading(std::string_view status) {
     ::clock_gettime(CLOCK_MONOTONIC, &now);
     const auto usec = static_cast<unsigned long long>(now.tv_sec) * 1'000'000ull +
                       static_cast<unsigned long long>(now.tv_nsec) / 1'000ull;
-    return notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\n" + statusLine(status));
+    return notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\n" +
+                  statusLine(status));
 }
 
 bool SdNotifier::stopping(std::string_view status) {
     return notify("STOPPING=1\n" + statusLine(status));
 }
 
-bool SdNotifier::status(std::string_view status) { return notify(statusLine(status)); }
+bool SdNotifier::status(std::string_view status) {
+    return notify(statusLine(status));
+}
 
 }  // namespace proxy::platform

@@ -28,9 +28,9 @@ NotifyAddressResult parseNotifySocket(std::string_view value);
 
 class SdNotifier {
 public:
-    SdNotifier() = default;                  // disabled
+    SdNotifier() = default;  // disabled
     explicit SdNotifier(std::string_view socketName);
-    static SdNotifier fromEnvironment();     // reads $NOTIFY_SOCKET
+    static SdNotifier fromEnvironment();  // reads $NOTIFY_SOCKET
 
     ~SdNotifier();
     SdNotifier(SdNotifier&& other) noexcept;

@@ -4,7 +4,8 @@
 #include <asio/detail/config.hpp>
 
 #if !defined(ASIO_HAS_IOCP)
-#error "asio did not select I/O completion ports (ASIO_HAS_IOCP): check _WIN32_WINNT and ASIO_DISABLE_IOCP"
+// Check _WIN32_WINNT (0x0A00 here) and that ASIO_DISABLE_IOCP is not defined.
+#error "asio did not select I/O completion ports (ASIO_HAS_IOCP)"
 #endif
 
 namespace proxy::platform {

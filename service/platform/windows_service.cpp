@@ -3,8 +3,8 @@
 #include <tlhelp32.h>
 
 #include <chrono>
-#include <iterator>
 #include <cstdio>
+#include <iterator>
 #include <vector>
 
 #include "logging/log.h"
@@ -48,7 +48,8 @@ bool startedByServiceControlManager() {
     std::wstring parentExe;
     PROCESSENTRY32W entry{};
     entry.dwSize = sizeof(entry);
-    for (BOOL more = Process32FirstW(snapshot, &entry); more; more = Process32NextW(snapshot, &entry)) {
+    for (BOOL more = Process32FirstW(snapshot, &entry); more;
+         more = Process32NextW(snapshot, &entry)) {
         if (entry.th32ProcessID == self) parent = entry.th32ParentProcessID;
     }
     entry.dwSize = sizeof(entry);
@@ -73,7 +74,8 @@ ServiceHost::Dispatch ServiceHost::runDispatcher() {
     active_.store(nullptr);
     if (ok) return Dispatch::Ran;
     if (error == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) return Dispatch::NotStartedByScm;
-    events_.report(MSG_FATAL, {"the service control dispatcher failed: " + windowsErrorText(error)});
+    events_.report(MSG_FATAL,
+                   {"the service control dispatcher failed: " + windowsErrorText(error)});
     return Dispatch::Failed;
 }
 
@@ -84,7 +86,8 @@ void WINAPI ServiceHost::serviceMain(DWORD /*argc*/, LPWSTR* /*argv*/) {
 }
 
 void ServiceHost::runService() {
-    statusHandle_ = RegisterServiceCtrlHandlerExW(name_.c_str(), &ServiceHost::controlHandler, this);
+    statusHandle_ =
+        RegisterServiceCtrlHandlerExW(name_.c_str(), &ServiceHost::controlHandler, this);
     if (statusHandle_ == nullptr) {
         events_.report(MSG_FATAL, {"cannot register the service control handler: " +
                                    windowsErrorText(GetLastError())});
@@ -128,23 +131,31 @@ void ServiceHost::runService() {
                 static_cast<DWORD>(code));
 }
 
-DWORD WINAPI ServiceHost::controlHandler(DWORD control, DWORD /*eventType*/,
-                                         LPVOID /*eventData*/, LPVOID context) {
+DWORD WINAPI ServiceHost::controlHandler(DWORD control, DWORD /*eventType*/, LPVOID /*eventData*/,
+                                         LPVOID context) {
     return static_cast<ServiceHost*>(context)->onControl(control);
 }
 
 DWORD ServiceHost::onControl(DWORD control) {
     // Runs on the dispatcher (main) thread: nothing here may wait for the service.
     switch (control) {
-        case SERVICE_CONTROL_STOP: requestStop("service control STOP"); return NO_ERROR;
-        case SERVICE_CONTROL_SHUTDOWN: requestStop("system shutdown"); return NO_ERROR;
-        case SERVICE_CONTROL_PRESHUTDOWN: requestStop("system pre-shutdown"); return NO_ERROR;
+        case SERVICE_CONTROL_STOP:
+            requestStop("service control STOP");
+            return NO_ERROR;
+        case SERVICE_CONTROL_SHUTDOWN:
+            requestStop("system shutdown");
+            return NO_ERROR;
+        case SERVICE_CONTROL_PRESHUTDOWN:
+            requestStop("system pre-shutdown");
+            return NO_ERROR;
         case SERVICE_CONTROL_PARAMCHANGE:
             events_.report(MSG_RELOAD_REQUESTED, {"service control PARAMCHANGE"});
             service_.requestReload();
             return NO_ERROR;
-        case SERVICE_CONTROL_INTERROGATE: return NO_ERROR;  // the SCM re-reads the last status
-        default: return ERROR_CALL_NOT_IMPLEMENTED;
+        case SERVICE_CONTROL_INTERROGATE:
+            return NO_ERROR;  // the SCM re-reads the last status
+        default:
+            return ERROR_CALL_NOT_IMPLEMENTED;
     }
 }
 
@@ -229,8 +240,12 @@ BOOL WINAPI ServiceHost::consoleHandler(DWORD event) {
     ServiceHost* host = active_.load();
     if (host == nullptr) return FALSE;
     switch (event) {
-        case CTRL_C_EVENT: host->requestStop("Ctrl+C"); return TRUE;
-        case CTRL_BREAK_EVENT: host->requestStop("Ctrl+Break"); return TRUE;
+        case CTRL_C_EVENT:
+            host->requestStop("Ctrl+C");
+            return TRUE;
+        case CTRL_BREAK_EVENT:
+            host->requestStop("Ctrl+Break");
+            return TRUE;
         case CTRL_CLOSE_EVENT:
         case CTRL_LOGOFF_EVENT:
         case CTRL_SHUTDOWN_EVENT:
@@ -238,7 +253,8 @@ BOOL WINAPI ServiceHost::consoleHandler(DWORD event) {
             // Returning lets Windows end the process: give the drain what time Windows allows.
             WaitForSingleObject(host->stoppedEvent_, kConsoleCloseGraceMs);
             return TRUE;
-        default: return FALSE;
+        default:
+            return FALSE;
     }
 }
 
@@ -310,8 +326,10 @@ int installService(const ServiceInstallRequest& request) {
     if (!service) {
         const DWORD error = GetLastError();
         if (error == ERROR_SERVICE_EXISTS) {
-            std::fprintf(stderr, "proxy-service: the service '%s' is already installed "
-                                 "(--uninstall it first)\n", narrow(request.name).c_str());
+            std::fprintf(stderr,
+                         "proxy-service: the service '%s' is already installed "
+                         "(--uninstall it first)\n",
+                         narrow(request.name).c_str());
             return kExitHostFailed;
         }
         return failWith("cannot create the service", error);
@@ -319,13 +337,14 @@ int installService(const ServiceInstallRequest& request) {
 
     std::wstring description = request.description;
     SERVICE_DESCRIPTIONW descriptionInfo{description.data()};
-    warnIfFailed(ChangeServiceConfig2W(service.handle, SERVICE_CONFIG_DESCRIPTION, &descriptionInfo),
-                 "cannot set the description");
+    warnIfFailed(
+        ChangeServiceConfig2W(service.handle, SERVICE_CONFIG_DESCRIPTION, &descriptionInfo),
+        "cannot set the description");
 
     // Recovery: restart after 5 s, then after 30 s, then leave it stopped; the failure count
     // resets after a day. A non-zero exit code counts as a failure, not only a crash.
-    SC_ACTION actions[] = {{SC_ACTION_RESTART, 5'000}, {SC_ACTION_RESTART, 30'000},
-                           {SC_ACTION_NONE, 0}};
+    SC_ACTION actions[] = {
+        {SC_ACTION_RESTART, 5'000}, {SC_ACTION_RESTART, 30'000}, {SC_ACTION_NONE, 0}};
     SERVICE_FAILURE_ACTIONSW failure{};
     failure.dwResetPeriod = 24 * 60 * 60;
     failure.cActions = static_cast<DWORD>(std::size(actions));
@@ -338,8 +357,9 @@ int installService(const ServiceInstallRequest& request) {
         "cannot apply the recovery actions to non-crash failures");
     // PRESHUTDOWN gives the drain up to 30 s at system shutdown instead of the ~5 s of SHUTDOWN.
     SERVICE_PRESHUTDOWN_INFO preshutdown{30'000};
-    warnIfFailed(ChangeServiceConfig2W(service.handle, SERVICE_CONFIG_PRESHUTDOWN_INFO, &preshutdown),
-                 "cannot set the pre-shutdown timeout");
+    warnIfFailed(
+        ChangeServiceConfig2W(service.handle, SERVICE_CONFIG_PRESHUTDOWN_INFO, &preshutdown),
+        "cannot set the pre-shutdown timeout");
 
     if (auto error = registerEventSource(kEventSource, request.exePath))
         std::fprintf(stderr, "proxy-service: warning: %s\n", error->c_str());
@@ -368,7 +388,8 @@ int uninstallService(const std::wstring& name) {
         if (status.dwCurrentState != SERVICE_STOPPED)
             std::fprintf(stderr, "proxy-service: warning: the service did not stop in 30 s\n");
     }
-    if (!DeleteService(service.handle)) return failWith("cannot delete the service", GetLastError());
+    if (!DeleteService(service.handle))
+        return failWith("cannot delete the service", GetLastError());
     if (auto error = unregisterEventSource(kEventSource))
         std::fprintf(stderr, "proxy-service: warning: %s\n", error->c_str());
     std::printf("removed service '%s'\n", narrow(name).c_str());

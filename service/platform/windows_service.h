@@ -36,9 +36,9 @@ public:
     ServiceHost& operator=(const ServiceHost&) = delete;
 
     enum class Dispatch {
-        Ran,             // ran as a service; exitCode() is the result
-        NotStartedByScm, // started from a console or a script: run in the foreground instead
-        Failed,          // the dispatcher failed for another reason (reported to the Event Log)
+        Ran,              // ran as a service; exitCode() is the result
+        NotStartedByScm,  // started from a console or a script: run in the foreground instead
+        Failed,           // the dispatcher failed for another reason (reported to the Event Log)
     };
     // Lends the calling (main) thread to the SCM until the service has stopped.
     Dispatch runDispatcher();

@@ -77,8 +77,8 @@ private:
 class HostUnderTest {
 public:
     explicit HostUnderTest(FakeBehaviour behaviour) {
-        notifyName_ = "@proxy-host-test-" + std::to_string(::getpid()) + "-" +
-                      std::to_string(++counter_);
+        notifyName_ =
+            "@proxy-host-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter_);
         notify_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         auto parsed = parseNotifySocket(notifyName_);
         ::bind(notify_, reinterpret_cast<const sockaddr*>(&parsed.address->address),

@@ -2,9 +2,9 @@
 // values) and the datagrams a real AF_UNIX socket receives.
 #include <QtTest>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -52,8 +52,7 @@ private:
 };
 
 std::string uniqueName(const char* tag) {
-    return std::string(tag) + "-" + std::to_string(::getpid()) + "-" +
-           std::to_string(std::rand());
+    return std::string(tag) + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand());
 }
 
 }  // namespace
@@ -126,8 +125,8 @@ private slots:
     }
 
     void sendsToAPathSocket() {
-        const std::string path = QDir::temp().filePath(QString::fromStdString(
-                                                           uniqueName("sdn") + ".sock"))
+        const std::string path = QDir::temp()
+                                     .filePath(QString::fromStdString(uniqueName("sdn") + ".sock"))
                                      .toStdString();
         NotifyReceiver receiver(path);
         QVERIFY(receiver.bound());

@@ -201,8 +201,8 @@ private slots:
         QCOMPARE(service.exitCode(), 0);
         const QString text = QString::fromUtf8(service.readAllStandardOutput());
         QVERIFY2(text.startsWith("proxy-service "), qPrintable(text));
-        for (const char* line : {"platform: linux", "tls: ", "access_log: ", "compression: ",
-                                 "io: epoll"}) {
+        for (const char* line :
+             {"platform: linux", "tls: ", "access_log: ", "compression: ", "io: epoll"}) {
             QVERIFY2(text.contains(QLatin1String(line)), qPrintable(text));
         }
     }
