@@ -1,22 +1,19 @@
 #!/usr/bin/env bash
-# Builds the MSI twice (0.1.0, and 0.1.1 with a stand-in console exe) with installer/build_msi.sh
-# and checks its tables with msiinfo: files, the service and how it is controlled, the Event Log
+# Checks the tables of the MSIs built by installer/build_msi.sh (0.1.0, and 0.1.1 with a stand-in
+# console exe) with msiinfo: files, the service and how it is controlled, the Event Log
 # source, the never-overwritten permanent config, the major upgrade and its scheduling, the
 # custom actions standing in for util: extensions, and the conditional Start-menu shortcut.
 set -euo pipefail
 : "${PROXY_WINDOWS_BUILD_DIR:?}" "${PROXY_SOURCE_DIR:?}"
+: "${PROXY_MSI_DIR:?}"  # built by build_msis.sh (the ctest fixture)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
-build=$PROXY_SOURCE_DIR/installer/build_msi.sh
-"$build" --build-dir "$PROXY_WINDOWS_BUILD_DIR" --version 0.1.0 --out "$work/a" >/dev/null
-# The stand-in console is any exe: only the tables are inspected, nothing is installed.
-"$build" --build-dir "$PROXY_WINDOWS_BUILD_DIR" --version 0.1.1 --out "$work/b" \
-    --console-exe "$PROXY_WINDOWS_BUILD_DIR/service/proxyctl/proxyctl.exe" >/dev/null
-a=$work/a/proxy-0.1.0-x64.msi
-b=$work/b/proxy-0.1.1-x64.msi
+a=$PROXY_MSI_DIR/plain/proxy-0.1.0-x64.msi
+b=$PROXY_MSI_DIR/console/proxy-0.1.1-x64.msi  # with a stand-in console exe
+[[ -f $a && -f $b ]] || fail "missing MSIs in $PROXY_MSI_DIR (run the installer_msi_build fixture)"
 
 # table MSI TABLE: the rows, tab-separated, without the three header lines and CRs.
 table() { msiinfo export "$1" "$2" | tail -n +4 | tr -d '\r'; }

@@ -9,13 +9,11 @@
 #   3. msiexec /x /qn stops and removes the service, the program files and the Event Log source,
 #      and leaves %ProgramData%\proxy (config and logs) as documented.
 source "$(dirname "$0")/../windows/wine_env.sh"
-: "${PROXY_SOURCE_DIR:?}"
 wine_setup
 
-build=$PROXY_SOURCE_DIR/installer/build_msi.sh
-"$build" --build-dir "$PROXY_WINDOWS_BUILD_DIR" --version 0.1.0 --out "$C/msi" >/dev/null
-"$build" --build-dir "$PROXY_WINDOWS_BUILD_DIR" --version 0.1.1 --out "$C/msi" >/dev/null
-log "built proxy-0.1.0-x64.msi and proxy-0.1.1-x64.msi"
+: "${PROXY_MSI_DIR:?}"  # built by build_msis.sh (the ctest fixture)
+mkdir -p "$C/msi"
+cp "$PROXY_MSI_DIR/plain/proxy-0.1.0-x64.msi" "$PROXY_MSI_DIR/plain/proxy-0.1.1-x64.msi" "$C/msi/"
 
 data=$C/ProgramData/proxy
 program=$C/Program\ Files/proxy
