@@ -14,10 +14,10 @@ namespace proxy::config_store {
 // One applied version, as kept in the history.
 struct VersionRecord {
     std::uint64_t version = 0;
-    std::string text;          // the config document exactly as applied
-    std::string appliedBy;     // "uid 1000 (alice)", "startup", "DOMAIN\\user", ...
+    std::string text;              // the config document exactly as applied
+    std::string appliedBy;         // "uid 1000 (alice)", "startup", "DOMAIN\\user", ...
     std::int64_t appliedAtMs = 0;  // Unix epoch milliseconds (UTC)
-    std::string note;          // "rollback to v3", "loaded from /etc/proxy/config.json", ...
+    std::string note;              // "rollback to v3", "loaded from /etc/proxy/config.json", ...
 };
 
 struct TextLoad {
@@ -31,7 +31,7 @@ struct HistoryLoad {
 };
 
 class ConfigSource {
-public:
+  public:
     virtual ~ConfigSource() = default;
 
     // For messages: "file /etc/proxy/config.json".

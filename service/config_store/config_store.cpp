@@ -52,9 +52,8 @@ std::string formatTimestamp(std::int64_t epochMs) {
 ConfigStore::ConfigStore(std::unique_ptr<ConfigSource> source, ConfigStoreOptions options)
     : source_(std::move(source)), options_(std::move(options)) {
     if (options_.historyLimit == 0) options_.historyLimit = 1;
-    if (!options_.validator) options_.validator = [](std::string_view t) {
-        return config::loadConfig(t);
-    };
+    if (!options_.validator)
+        options_.validator = [](std::string_view t) { return config::loadConfig(t); };
 }
 
 ApplyResult ConfigStore::failure(ApplyResult::Status status, std::string message) const {
@@ -101,8 +100,8 @@ ApplyResult ConfigStore::open(const std::string& who) {
                                             source_->describe();
         // A read-only history (e.g. a read-only /etc) must not stop the service from starting.
         if (auto error = source_->storeRecord(record)) {
-            history.problems.push_back("cannot record version " +
-                                       std::to_string(record.version) + ": " + *error);
+            history.problems.push_back("cannot record version " + std::to_string(record.version) +
+                                       ": " + *error);
         }
         version = record.version;
         records.push_back(std::move(record));
@@ -163,7 +162,8 @@ ApplyResult ConfigStore::apply(std::string_view text, std::uint64_t baseVersion,
     std::lock_guard applyLock(applyMutex_);
     {
         std::lock_guard lock(stateMutex_);
-        if (!open_) return ApplyResult{ApplyResult::Status::NotOpen, 0, {}, "no configuration is loaded"};
+        if (!open_)
+            return ApplyResult{ApplyResult::Status::NotOpen, 0, {}, "no configuration is loaded"};
     }
     auto loaded = options_.validator(text);
     if (!loaded.ok()) {
@@ -174,13 +174,15 @@ ApplyResult ConfigStore::apply(std::string_view text, std::uint64_t baseVersion,
     {
         std::lock_guard lock(stateMutex_);
         if (baseVersion != version_) {
-            return ApplyResult{ApplyResult::Status::Conflict, version_, {},
+            return ApplyResult{ApplyResult::Status::Conflict,
+                               version_,
+                               {},
                                "base version " + std::to_string(baseVersion) +
                                    " is not the current version " + std::to_string(version_)};
         }
         if (text == text_) {
-            return ApplyResult{ApplyResult::Status::Unchanged, version_,
-                               warningsOf(loaded.diagnostics), {}};
+            return ApplyResult{
+                ApplyResult::Status::Unchanged, version_, warningsOf(loaded.diagnostics), {}};
         }
     }
     return commit(text, std::move(loaded), who, note);
@@ -201,7 +203,8 @@ ApplyResult ConfigStore::commit(std::string_view text, config::LoadResult loaded
     std::optional<std::uint64_t> prune;
     {
         std::lock_guard lock(stateMutex_);
-        record.version = (history_.empty() ? version_ : std::max(version_, history_.back().version)) + 1;
+        record.version =
+            (history_.empty() ? version_ : std::max(version_, history_.back().version)) + 1;
         if (history_.size() >= options_.historyLimit) prune = history_.front().version;
     }
     record.text = std::string(text);
@@ -212,11 +215,13 @@ ApplyResult ConfigStore::commit(std::string_view text, config::LoadResult loaded
     // The record goes first: if the document then fails to store, the record is taken back and
     // nothing changed. The other order could leave a live document with no record of who set it.
     if (auto error = source_->storeRecord(record)) {
-        return failure(ApplyResult::Status::StorageError, "cannot record the new version: " + *error);
+        return failure(ApplyResult::Status::StorageError,
+                       "cannot record the new version: " + *error);
     }
     if (auto error = source_->storeText(text)) {
         source_->removeRecord(record.version);
-        return failure(ApplyResult::Status::StorageError, "cannot store the configuration: " + *error);
+        return failure(ApplyResult::Status::StorageError,
+                       "cannot store the configuration: " + *error);
     }
     if (prune) source_->removeRecord(*prune);
 
@@ -264,9 +269,11 @@ ApplyResult ConfigStore::reload(const std::string& who) {
     std::uint64_t base = 0;
     {
         std::lock_guard lock(stateMutex_);
-        if (!open_) return ApplyResult{ApplyResult::Status::NotOpen, 0, {}, "no configuration is loaded"};
+        if (!open_)
+            return ApplyResult{ApplyResult::Status::NotOpen, 0, {}, "no configuration is loaded"};
         base = version_;
-        if (*loaded.text == text_) return ApplyResult{ApplyResult::Status::Unchanged, version_, {}, {}};
+        if (*loaded.text == text_)
+            return ApplyResult{ApplyResult::Status::Unchanged, version_, {}, {}};
     }
     auto result = options_.validator(*loaded.text);
     if (!result.ok()) {

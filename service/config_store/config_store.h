@@ -45,7 +45,7 @@ struct ApplyResult {
     Status status = Status::NotOpen;
     std::uint64_t version = 0;  // Applied/Unchanged: the live version; otherwise the current one
     std::vector<config::Diagnostic> diagnostics;  // Invalid: all; Applied: warnings
-    std::string message;  // a sentence for failures
+    std::string message;                          // a sentence for failures
     bool ok() const { return status == Status::Applied || status == Status::Unchanged; }
 };
 
@@ -65,7 +65,7 @@ struct ConfigDiff {
 };
 
 class ConfigStore {
-public:
+  public:
     using Listener = std::function<void(std::shared_ptr<const config::Config>)>;
     using Observer = std::function<void(const ConfigChange&)>;
     // Runs after validation and before anything is persisted; an error sentence refuses the
@@ -120,7 +120,7 @@ public:
 
     const ConfigSource& source() const { return *source_; }
 
-private:
+  private:
     ApplyResult commit(std::string_view text, config::LoadResult loaded, const std::string& who,
                        const std::string& note);  // applyMutex_ held
     ApplyResult failure(ApplyResult::Status status, std::string message) const;
@@ -129,8 +129,8 @@ private:
     ConfigStoreOptions options_;
 
     std::mutex applyMutex_;  // serialises open/apply/rollback/reload, listener calls included
-    Listener listener_;                           // guarded by applyMutex_
-    Precheck precheck_;                           // guarded by applyMutex_
+    Listener listener_;      // guarded by applyMutex_
+    Precheck precheck_;      // guarded by applyMutex_
     std::map<std::uint64_t, Observer> observers_;  // guarded by observersMutex_
     std::uint64_t nextObserverId_ = 1;
     mutable std::mutex observersMutex_;

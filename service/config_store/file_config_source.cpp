@@ -45,9 +45,9 @@ std::string fromPath(const fs::path& p) {
 #ifdef _WIN32
 std::string lastErrorText(DWORD code) {
     char* buffer = nullptr;
-    const DWORD n = FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
-                                       FORMAT_MESSAGE_IGNORE_INSERTS,
-                                   nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+    const DWORD n = FormatMessageA(
+        FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+        nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
     std::string text = n && buffer ? std::string(buffer, n) : "error " + std::to_string(code);
     if (buffer) LocalFree(buffer);
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == '.'))
@@ -144,7 +144,8 @@ void ensureDirectory(const fs::path& dir) {
 
 }  // namespace
 
-std::optional<std::string> writeFileAtomically(const std::string& pathUtf8, std::string_view bytes) {
+std::optional<std::string> writeFileAtomically(const std::string& pathUtf8,
+                                               std::string_view bytes) {
     const fs::path target = toPath(pathUtf8);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     const fs::path temp = dir / toPath(tempNameFor(target));
@@ -164,7 +165,8 @@ std::optional<std::string> writeFileAtomically(const std::string& pathUtf8, std:
     };
     std::size_t done = 0;
     while (done < bytes.size()) {
-        const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(bytes.size() - done, 1u << 20));
+        const DWORD chunk =
+            static_cast<DWORD>(std::min<std::size_t>(bytes.size() - done, 1u << 20));
         DWORD written = 0;
         if (!WriteFile(h, bytes.data() + done, chunk, &written, nullptr) || written == 0) {
             return fail("cannot write " + fromPath(temp));
@@ -184,7 +186,7 @@ std::optional<std::string> writeFileAtomically(const std::string& pathUtf8, std:
     return std::nullopt;
 #else
     // Keep the mode and group of the file we replace: the config is often group-readable.
-    struct stat existing{};
+    struct stat existing {};
     const bool hadTarget = ::stat(target.c_str(), &existing) == 0;
     const mode_t mode = hadTarget ? (existing.st_mode & 07777) : 0640;
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -196,7 +198,8 @@ std::optional<std::string> writeFileAtomically(const std::string& pathUtf8, std:
     };
     if (hadTarget) {
         // Best effort: only root may give the file away, and failing here changes nothing.
-        if (::fchown(fd, existing.st_uid, existing.st_gid) != 0) { /* keep our own owner */ }
+        if (::fchown(fd, existing.st_uid, existing.st_gid) != 0) { /* keep our own owner */
+        }
         ::fchmod(fd, mode);
     }
     std::size_t done = 0;
@@ -228,7 +231,9 @@ FileConfigSource::FileConfigSource(std::string path, std::string historyDir)
     : path_(std::move(path)),
       historyDir_(historyDir.empty() ? path_ + ".history" : std::move(historyDir)) {}
 
-std::string FileConfigSource::describe() const { return "file " + path_; }
+std::string FileConfigSource::describe() const {
+    return "file " + path_;
+}
 
 TextLoad FileConfigSource::loadText() {
     TextLoad out;
@@ -271,8 +276,8 @@ HistoryLoad FileConfigSource::loadHistory() {
             return found != doc.end() && found->is_string() ? &found->get_ref<const std::string&>()
                                                             : nullptr;
         };
-        if (doc.is_discarded() || !doc.is_object() || !str("text") ||
-            !doc.contains("version") || !doc["version"].is_number_unsigned() ||
+        if (doc.is_discarded() || !doc.is_object() || !str("text") || !doc.contains("version") ||
+            !doc["version"].is_number_unsigned() ||
             doc["version"].get<std::uint64_t>() != *version) {
             out.problems.push_back(fromPath(entry.path()) + " is not a valid history record");
             continue;

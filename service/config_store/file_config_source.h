@@ -11,7 +11,7 @@
 namespace proxy::config_store {
 
 class FileConfigSource final : public ConfigSource {
-public:
+  public:
     // `path` is UTF-8 (converted to UTF-16 on Windows). historyDir empty = "<path>.history".
     explicit FileConfigSource(std::string path, std::string historyDir = {});
 
@@ -25,7 +25,7 @@ public:
     const std::string& path() const { return path_; }
     const std::string& historyDir() const { return historyDir_; }
 
-private:
+  private:
     std::string path_;
     std::string historyDir_;
 };

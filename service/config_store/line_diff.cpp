@@ -109,7 +109,8 @@ std::vector<DiffOp> diffLines(const std::vector<std::string_view>& a,
     const std::size_t aEnd = a.size() - suffix;
     const std::size_t bEnd = b.size() - suffix;
     if (!myers(a, b, prefix, aEnd, prefix, bEnd, maxEdits, ops)) {
-        for (std::size_t i = prefix; i < aEnd; ++i) ops.push_back({DiffOp::Kind::Delete, i, prefix});
+        for (std::size_t i = prefix; i < aEnd; ++i)
+            ops.push_back({DiffOp::Kind::Delete, i, prefix});
         for (std::size_t j = prefix; j < bEnd; ++j) ops.push_back({DiffOp::Kind::Insert, aEnd, j});
     }
     for (std::size_t i = 0; i < suffix; ++i) {
@@ -163,9 +164,15 @@ UnifiedDiff unifiedDiff(std::string_view oldText, std::string_view newText,
                     std::to_string(newStart) + "," + std::to_string(newCount) + " @@\n";
         for (std::size_t i = begin; i < end; ++i) {
             switch (ops[i].kind) {
-                case DiffOp::Kind::Equal: out.text.append(" ").append(a[ops[i].a]); break;
-                case DiffOp::Kind::Delete: out.text.append("-").append(a[ops[i].a]); break;
-                case DiffOp::Kind::Insert: out.text.append("+").append(b[ops[i].b]); break;
+                case DiffOp::Kind::Equal:
+                    out.text.append(" ").append(a[ops[i].a]);
+                    break;
+                case DiffOp::Kind::Delete:
+                    out.text.append("-").append(a[ops[i].a]);
+                    break;
+                case DiffOp::Kind::Insert:
+                    out.text.append("+").append(b[ops[i].b]);
+                    break;
             }
             out.text.push_back('\n');
         }

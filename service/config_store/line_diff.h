@@ -24,8 +24,7 @@ std::vector<std::string_view> splitLines(std::string_view text);
 // A shortest edit script from `a` to `b`, in order. maxEdits bounds the work: beyond it the
 // unmatched middle is reported as deleted then inserted (still a correct, just longer, script).
 std::vector<DiffOp> diffLines(const std::vector<std::string_view>& a,
-                              const std::vector<std::string_view>& b,
-                              std::size_t maxEdits = 2000);
+                              const std::vector<std::string_view>& b, std::size_t maxEdits = 2000);
 
 struct UnifiedDiff {
     std::string text;  // "" when the inputs are equal

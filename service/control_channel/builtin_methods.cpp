@@ -14,10 +14,10 @@ using config_store::ApplyResult;
 Json diagnosticsJson(const std::vector<config::Diagnostic>& diagnostics) {
     Json out = Json::array();
     for (const auto& d : diagnostics) {
-        out.push_back({{"severity",
-                        d.severity == config::Diagnostic::Severity::Error ? "error" : "warning"},
-                       {"path", d.path},
-                       {"message", d.message}});
+        out.push_back(
+            {{"severity", d.severity == config::Diagnostic::Severity::Error ? "error" : "warning"},
+             {"path", d.path},
+             {"message", d.message}});
     }
     return out;
 }
@@ -51,11 +51,12 @@ HandlerResult applyAnswer(const ApplyResult& r) {
                                       {"changed", r.status == ApplyResult::Status::Applied},
                                       {"warnings", diagnosticsJson(r.diagnostics)}});
         case ApplyResult::Status::Invalid:
-            return HandlerResult::fail(errc::kInvalidConfig, r.message,
-                                       {{"diagnostics", diagnosticsJson(r.diagnostics)},
-                                        {"current_version", r.version}});
+            return HandlerResult::fail(
+                errc::kInvalidConfig, r.message,
+                {{"diagnostics", diagnosticsJson(r.diagnostics)}, {"current_version", r.version}});
         case ApplyResult::Status::Conflict:
-            return HandlerResult::fail(errc::kConflict, r.message, {{"current_version", r.version}});
+            return HandlerResult::fail(errc::kConflict, r.message,
+                                       {{"current_version", r.version}});
         case ApplyResult::Status::NotFound:
             return HandlerResult::fail(errc::kNotFound, r.message);
         case ApplyResult::Status::StorageError:
@@ -92,7 +93,9 @@ void ControlServer::Impl::registerBuiltins() {
 
     registry.add(
         "ping", Access::Read,
-        [](const Json&, const Caller&) { return HandlerResult::ok({{"pong", true}}); },
+        [](const Json&, const Caller&) {
+            return HandlerResult::ok({{"pong", true}});
+        },
         "cheap liveness check; also resets the idle timeout");
 
     registry.add(
@@ -126,7 +129,9 @@ void ControlServer::Impl::registerBuiltins() {
 
     registry.add(
         "stats.get", Access::Read,
-        [self](const Json&, const Caller&) { return backendObject(self->backend.stats(), "stats"); },
+        [self](const Json&, const Caller&) {
+            return backendObject(self->backend.stats(), "stats");
+        },
         "traffic counters");
 
     registry.add(
@@ -144,17 +149,20 @@ void ControlServer::Impl::registerBuiltins() {
             const auto current = self->store.current();
             const auto record = self->store.record(version.value_or(current.version));
             if (!record) {
-                return HandlerResult::fail(
-                    errc::kNotFound, "version " + std::to_string(version.value_or(current.version)) +
-                                         " is not in the history");
+                return HandlerResult::fail(errc::kNotFound,
+                                           "version " +
+                                               std::to_string(version.value_or(current.version)) +
+                                               " is not in the history");
             }
             Json out = recordJson(*record, record->version == current.version);
             if (format.value_or("object") == "text") {
                 out["text"] = record->text;
             } else {
                 auto doc = Json::parse(record->text, nullptr, false);
-                if (doc.is_discarded()) out["text"] = record->text;
-                else out["config"] = std::move(doc);
+                if (doc.is_discarded())
+                    out["text"] = record->text;
+                else
+                    out["config"] = std::move(doc);
             }
             return HandlerResult::ok(std::move(out));
         },
@@ -180,7 +188,8 @@ void ControlServer::Impl::registerBuiltins() {
             const auto base = uintParam(params, "base_version", error);
             const auto note = stringParam(params, "note", error, false);
             if (error) return HandlerResult{nullptr, error};
-            return applyAnswer(self->store.apply(*text, *base, appliedBy(caller), note.value_or("")));
+            return applyAnswer(
+                self->store.apply(*text, *base, appliedBy(caller), note.value_or("")));
         },
         "validate, persist and hot-swap a new config if base_version is current");
 

@@ -19,7 +19,9 @@ ControlServer::~ControlServer() {
     impl_->shutdown();
 }
 
-MethodRegistry& ControlServer::methods() { return impl_->registry; }
+MethodRegistry& ControlServer::methods() {
+    return impl_->registry;
+}
 
 std::optional<std::string> ControlServer::start() {
     if (impl_->started) return "the control server is already started";
@@ -44,8 +46,7 @@ std::optional<std::string> ControlServer::start() {
             if (auto server = weak.lock()) server->broadcastNow(payload);
         });
     });
-    logging::log(logging::Level::Info, "control: listening on %s",
-                 impl_->options.endpoint.c_str());
+    logging::log(logging::Level::Info, "control: listening on %s", impl_->options.endpoint.c_str());
     return std::nullopt;
 }
 
@@ -62,7 +63,9 @@ void ControlServer::broadcast(std::string method, nlohmann::json params) {
     });
 }
 
-nlohmann::json ControlServer::dumpState() const { return impl_->state(); }
+nlohmann::json ControlServer::dumpState() const {
+    return impl_->state();
+}
 
 void ControlServer::Impl::broadcastNow(const std::string& payload) {
     // Copy first: enqueue may disconnect a slow client, which edits the map.
@@ -110,8 +113,8 @@ void ControlServer::Impl::handleFrame(detail::SessionBase& session, std::string_
     }
     const Message& msg = *parsed.message;
     if (msg.kind == Message::Kind::Response) {
-        session.enqueue(makeError(msg.id, RpcError::make(errc::kInvalidRequest,
-                                                         "the server does not expect responses")));
+        session.enqueue(makeError(
+            msg.id, RpcError::make(errc::kInvalidRequest, "the server does not expect responses")));
         if (!session.helloDone()) session.closeAfterFlush();
         return;
     }
@@ -197,13 +200,11 @@ nlohmann::json ControlServer::Impl::state() const {
                        {"timeouts", timeouts.load()},
                        {"frames", requests.load()}};
     const auto& l = options.limits;
-    out["limits"] = {{"max_frame_bytes", l.maxFrameBytes},
-                     {"max_clients", l.maxClients},
-                     {"hello_timeout_ms", l.helloTimeout.count()},
-                     {"idle_timeout_ms", l.idleTimeout.count()},
-                     {"write_timeout_ms", l.writeTimeout.count()},
-                     {"max_queued_messages", l.maxQueuedMessages},
-                     {"max_queued_bytes", l.maxQueuedBytes}};
+    out["limits"] = {
+        {"max_frame_bytes", l.maxFrameBytes},         {"max_clients", l.maxClients},
+        {"hello_timeout_ms", l.helloTimeout.count()}, {"idle_timeout_ms", l.idleTimeout.count()},
+        {"write_timeout_ms", l.writeTimeout.count()}, {"max_queued_messages", l.maxQueuedMessages},
+        {"max_queued_bytes", l.maxQueuedBytes}};
     return out;
 }
 

@@ -40,7 +40,7 @@
 namespace proxy::control {
 
 struct ControlLimits {
-    std::size_t maxFrameBytes = kDefaultMaxFrameBytes;  // per incoming frame
+    std::size_t maxFrameBytes = kDefaultMaxFrameBytes;   // per incoming frame
     std::size_t maxClients = 32;                         // concurrent, after admission
     std::chrono::milliseconds helloTimeout{30'000};      // from connect to a completed hello
     std::chrono::milliseconds idleTimeout{30 * 60'000};  // no complete request for this long
@@ -63,7 +63,7 @@ struct ControlServerOptions {
 };
 
 class ControlServer {
-public:
+  public:
     ControlServer(asio::io_context& io, ControlServerOptions options,
                   config_store::ConfigStore& store, ControlBackend& backend);
     // Calls stop(). Destroy only after the io_context has stopped running (see above).
@@ -90,7 +90,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 

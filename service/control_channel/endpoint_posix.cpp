@@ -111,8 +111,8 @@ asio::awaitable<void> acceptLoop(std::shared_ptr<ControlServer::Impl> server) {
             continue;
         }
         std::string refusal;
-        auto peer = checkPeer(socket.native_handle(), server->ownerUid, adminGid, readOnlyGid,
-                              refusal);
+        auto peer =
+            checkPeer(socket.native_handle(), server->ownerUid, adminGid, readOnlyGid, refusal);
         server->admit(std::move(socket), std::move(peer), refusal);
     }
 }
@@ -159,7 +159,7 @@ std::optional<std::string> ControlServer::Impl::openEndpoint() {
 
     // A leftover socket from a crash is removed, but only if it is a socket nobody answers on:
     // never delete a regular file, and never steal a running server's endpoint.
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) return path + " exists and is not a socket";
         asio::local::stream_protocol::socket probe(io);
@@ -194,7 +194,7 @@ std::optional<std::string> ControlServer::Impl::openEndpoint() {
         logging::log(logging::Level::Warn, "control: cannot give %s to group %s: %s", path.c_str(),
                      options.adminGroup.c_str(), std::strerror(errno));
     }
-    struct stat bound{};
+    struct stat bound {};
     if (::lstat(path.c_str(), &bound) == 0) {
         socketDevice = static_cast<std::uint64_t>(bound.st_dev);
         socketInode = static_cast<std::uint64_t>(bound.st_ino);
@@ -211,7 +211,7 @@ void ControlServer::Impl::closeEndpoint() {
     }
     if (socketCreated) {
         // Only our own socket: if another process replaced it meanwhile, it is not ours to remove.
-        struct stat st{};
+        struct stat st {};
         if (::lstat(options.endpoint.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
             static_cast<std::uint64_t>(st.st_dev) == socketDevice &&
             static_cast<std::uint64_t>(st.st_ino) == socketInode)

@@ -5,8 +5,8 @@
 
 #include <set>
 
-#include <windows.h>
 #include <sddl.h>
+#include <windows.h>
 
 #include <asio/async_result.hpp>
 #include <asio/windows/overlapped_ptr.hpp>
@@ -30,8 +30,8 @@ constexpr const wchar_t* kReadOnlyRights = L"0x0012019b";
 
 std::wstring widen(const std::string& text) {
     if (text.empty()) return {};
-    const int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()),
-                                      nullptr, 0);
+    const int n =
+        MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
     std::wstring out(static_cast<std::size_t>(n), L'\0');
     MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), out.data(), n);
     return out;
@@ -88,8 +88,8 @@ struct ControlServer::Impl::PipeState {
     }
 
     HANDLE createInstance(bool first, DWORD& error) {
-        const DWORD openMode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
-                               (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+        const DWORD openMode =
+            PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
         const DWORD pipeMode =
             PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
         HANDLE h = CreateNamedPipeW(name.c_str(), openMode, pipeMode, PIPE_UNLIMITED_INSTANCES,
@@ -251,9 +251,8 @@ std::optional<std::string> ControlServer::Impl::openEndpoint() {
         LookupAccountNameW(nullptr, account.c_str(), nullptr, &sidSize, nullptr, &domainSize, &use);
         std::vector<BYTE> sid(sidSize ? sidSize : 1);
         std::wstring domain(domainSize ? domainSize : 1, L'\0');
-        if (!sidSize ||
-            !LookupAccountNameW(nullptr, account.c_str(), sid.data(), &sidSize, domain.data(),
-                                &domainSize, &use)) {
+        if (!sidSize || !LookupAccountNameW(nullptr, account.c_str(), sid.data(), &sidSize,
+                                            domain.data(), &domainSize, &use)) {
             return "read-only group " + options.readOnlyGroup +
                    " was not found: " + errorText(GetLastError());
         }

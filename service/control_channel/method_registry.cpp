@@ -48,9 +48,10 @@ std::optional<std::uint64_t> uintParam(const Json& params, std::string_view name
         return std::nullopt;
     }
     const Json& value = params[key];
-    if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
-        error = RpcError::make(errc::kInvalidParams,
-                               "\"" + key + "\" must be a non-negative integer");
+    if (!value.is_number_unsigned() &&
+        !(value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
+        error =
+            RpcError::make(errc::kInvalidParams, "\"" + key + "\" must be a non-negative integer");
         return std::nullopt;
     }
     return value.get<std::uint64_t>();

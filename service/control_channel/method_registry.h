@@ -19,7 +19,7 @@ namespace proxy::control {
 // A connected client, as handlers see it: lets a handler keep a way to push notifications to that
 // client (traffic.subscribe). Thread-safe; holding it does not keep the connection open.
 class ClientChannel {
-public:
+  public:
     virtual ~ClientChannel() = default;
     virtual std::uint64_t id() const = 0;
     virtual bool isOpen() const = 0;
@@ -36,7 +36,7 @@ struct Caller {
 };
 
 struct HandlerResult {
-    Json result;                    // used when error is empty
+    Json result;  // used when error is empty
     std::optional<RpcError> error;
 
     static HandlerResult ok(Json result) { return HandlerResult{std::move(result), std::nullopt}; }
@@ -48,7 +48,7 @@ struct HandlerResult {
 using Handler = std::function<HandlerResult(const Json& params, const Caller& caller)>;
 
 class MethodRegistry {
-public:
+  public:
     enum class Access : std::uint8_t {
         Read,   // any authenticated client (read-only and admin roles)
         Admin,  // the admin role only; read-only callers get errc::kForbidden
@@ -64,7 +64,7 @@ public:
     const Method* find(std::string_view name) const;
     std::vector<std::string> names() const;
 
-private:
+  private:
     std::map<std::string, Method, std::less<>> methods_;
 };
 

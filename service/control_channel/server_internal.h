@@ -69,7 +69,7 @@ inline void logStray(std::exception_ptr error, const char* what) {
 }
 
 class SessionBase : public ClientChannel {
-public:
+  public:
     SessionBase(std::uint64_t id, PeerIdentity peer) : id_(id), peer_(std::move(peer)) {}
 
     std::uint64_t id() const override { return id_; }
@@ -86,7 +86,7 @@ public:
     const std::string& client() const { return client_; }
     virtual std::shared_ptr<ClientChannel> channel() = 0;
 
-protected:
+  protected:
     std::uint64_t id_;
     PeerIdentity peer_;
     std::atomic<bool> open_{true};
@@ -166,7 +166,7 @@ namespace detail {
 template <class Stream>
 class StreamSession final : public SessionBase,
                             public std::enable_shared_from_this<StreamSession<Stream>> {
-public:
+  public:
     StreamSession(std::weak_ptr<ControlServer::Impl> server, Stream stream, std::uint64_t id,
                   PeerIdentity peer, const ControlLimits& limits, bool admitted)
         : SessionBase(id, std::move(peer)),
@@ -183,9 +183,12 @@ public:
     void start() {
         readDeadline_ = Clock::now() + limits_.helloTimeout;
         auto self = this->shared_from_this();
-        asio::co_spawn(executor_, self->readLoop(), [](std::exception_ptr e) { logStray(e, "reader"); });
-        asio::co_spawn(executor_, self->writeLoop(), [](std::exception_ptr e) { logStray(e, "writer"); });
-        asio::co_spawn(executor_, self->watchdogLoop(), [](std::exception_ptr e) { logStray(e, "watchdog"); });
+        asio::co_spawn(executor_, self->readLoop(),
+                       [](std::exception_ptr e) { logStray(e, "reader"); });
+        asio::co_spawn(executor_, self->writeLoop(),
+                       [](std::exception_ptr e) { logStray(e, "writer"); });
+        asio::co_spawn(executor_, self->watchdogLoop(),
+                       [](std::exception_ptr e) { logStray(e, "watchdog"); });
     }
 
     // A refused client: tell it why (bounded by a short deadline), then close. Nothing is read.
@@ -194,17 +197,20 @@ public:
         readDeadline_ = Clock::time_point::max();
         enqueue(std::move(payload));
         auto self = this->shared_from_this();
-        asio::co_spawn(executor_, self->writeLoop(), [](std::exception_ptr e) { logStray(e, "writer"); });
-        asio::co_spawn(executor_, self->watchdogLoop(), [](std::exception_ptr e) { logStray(e, "watchdog"); });
+        asio::co_spawn(executor_, self->writeLoop(),
+                       [](std::exception_ptr e) { logStray(e, "writer"); });
+        asio::co_spawn(executor_, self->watchdogLoop(),
+                       [](std::exception_ptr e) { logStray(e, "watchdog"); });
     }
 
     bool notify(std::string_view method, const Json& params) override {
         if (!open_.load()) return false;
         // Serialise here (any thread); the queue itself is only touched on the control thread.
         auto payload = makeNotification(method, params);
-        asio::post(executor_, [weak = this->weak_from_this(), payload = std::move(payload)]() mutable {
-            if (auto self = weak.lock()) self->enqueue(std::move(payload));
-        });
+        asio::post(executor_,
+                   [weak = this->weak_from_this(), payload = std::move(payload)]() mutable {
+                       if (auto self = weak.lock()) self->enqueue(std::move(payload));
+                   });
         return true;
     }
 
@@ -256,7 +262,7 @@ public:
         if (auto server = server_.lock()) server->remove(id_, admitted_);
     }
 
-private:
+  private:
     asio::awaitable<void> readLoop() {
         auto self = this->shared_from_this();  // alive while the loop runs
         std::vector<char> buffer(64 * 1024);
@@ -304,7 +310,8 @@ private:
             writeDeadline_ = Clock::now() + writeTimeout();
             watchdog_.cancel();  // re-arm the watchdog for the earlier deadline
             // deque::push_back keeps references to existing elements valid during the write.
-            auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(queue_.front()), kNoThrow);
+            auto [ec, n] =
+                co_await asio::async_write(stream_, asio::buffer(queue_.front()), kNoThrow);
             writeDeadline_ = Clock::time_point::max();
             if (ec || closed_) break;
             queuedBytes_ -= queue_.front().size();
@@ -334,7 +341,8 @@ private:
 
     Clock::duration writeTimeout() const {
         // A refused client gets a short deadline: it is owed one error frame, not our patience.
-        if (!admitted_) return std::min<Clock::duration>(limits_.writeTimeout, std::chrono::seconds(2));
+        if (!admitted_)
+            return std::min<Clock::duration>(limits_.writeTimeout, std::chrono::seconds(2));
         return limits_.writeTimeout;
     }
 
@@ -389,11 +397,12 @@ void ControlServer::Impl::admit(Stream stream, std::optional<detail::PeerIdentit
                  std::string(roleName(peer->role)).c_str());
     {
         std::lock_guard lock(infoMutex);
-        clientInfo[id] = ClientInfo{
-            peer->identity, std::string(roleName(peer->role)), {},
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count()};
+        clientInfo[id] = ClientInfo{peer->identity,
+                                    std::string(roleName(peer->role)),
+                                    {},
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count()};
     }
     auto session = std::make_shared<detail::StreamSession<Stream>>(
         weak_from_this(), std::move(stream), id, *peer, options.limits, true);

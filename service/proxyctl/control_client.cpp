@@ -23,7 +23,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 int remainingMs(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 24 * 3600 * 1000));
 }
 
@@ -31,8 +32,8 @@ int remainingMs(Clock::time_point deadline) {
 
 std::wstring widen(const std::string& text) {
     if (text.empty()) return {};
-    const int n = MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()),
-                                      nullptr, 0);
+    const int n =
+        MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
     std::wstring out(static_cast<std::size_t>(n), L'\0');
     MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), out.data(), n);
     return out;
@@ -40,9 +41,9 @@ std::wstring widen(const std::string& text) {
 
 std::string errorText(DWORD code) {
     char* buffer = nullptr;
-    const DWORD n = FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM |
-                                       FORMAT_MESSAGE_IGNORE_INSERTS,
-                                   nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
+    const DWORD n = FormatMessageA(
+        FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+        nullptr, code, 0, reinterpret_cast<LPSTR>(&buffer), 0, nullptr);
     std::string text = n && buffer ? std::string(buffer, n) : "error " + std::to_string(code);
     if (buffer) LocalFree(buffer);
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == '.'))
@@ -52,8 +53,9 @@ std::string errorText(DWORD code) {
 
 // Synchronous from the caller's view; overlapped underneath so every wait has the deadline.
 class PipeTransport final : public Transport {
-public:
-    explicit PipeTransport(HANDLE pipe) : pipe_(pipe), event_(CreateEventW(nullptr, TRUE, FALSE, nullptr)) {}
+  public:
+    explicit PipeTransport(HANDLE pipe)
+        : pipe_(pipe), event_(CreateEventW(nullptr, TRUE, FALSE, nullptr)) {}
     ~PipeTransport() override {
         CloseHandle(pipe_);
         if (event_) CloseHandle(event_);
@@ -63,7 +65,8 @@ public:
         std::size_t done = 0;
         while (done < bytes.size()) {
             DWORD n = 0;
-            const auto chunk = static_cast<DWORD>(std::min<std::size_t>(bytes.size() - done, 1u << 20));
+            const auto chunk =
+                static_cast<DWORD>(std::min<std::size_t>(bytes.size() - done, 1u << 20));
             const Io io = wait(WriteFile(pipe_, bytes.data() + done, chunk, nullptr, prepare()), n,
                                deadline, error);
             if (io != Io::Ok) return io;
@@ -75,15 +78,15 @@ public:
     Io readSome(std::string& out, Clock::time_point deadline, std::string& error) override {
         char buffer[64 * 1024];
         DWORD n = 0;
-        const Io io = wait(ReadFile(pipe_, buffer, sizeof buffer, nullptr, prepare()), n, deadline,
-                           error);
+        const Io io =
+            wait(ReadFile(pipe_, buffer, sizeof buffer, nullptr, prepare()), n, deadline, error);
         if (io != Io::Ok) return io;
         if (n == 0) return Io::Closed;
         out.append(buffer, n);
         return Io::Ok;
     }
 
-private:
+  private:
     OVERLAPPED* prepare() {
         overlapped_ = OVERLAPPED{};
         ResetEvent(event_);
@@ -123,7 +126,7 @@ private:
 #else
 
 class SocketTransport final : public Transport {
-public:
+  public:
     explicit SocketTransport(int fd) : fd_(fd) {}
     ~SocketTransport() override { ::close(fd_); }
 
@@ -169,7 +172,7 @@ public:
         }
     }
 
-private:
+  private:
     Io waitFor(short events, Clock::time_point deadline, std::string& error) {
         for (;;) {
             pollfd p{fd_, events, 0};
@@ -196,10 +199,9 @@ std::unique_ptr<Transport> openTransport(const std::string& endpoint, Clock::tim
     const std::wstring name = widen(endpoint);
     for (;;) {
         // Identification level: the server may check who we are but cannot act as us.
-        HANDLE h = CreateFileW(name.c_str(), GENERIC_READ | FILE_WRITE_DATA, 0, nullptr,
-                               OPEN_EXISTING,
-                               FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-                               nullptr);
+        HANDLE h = CreateFileW(
+            name.c_str(), GENERIC_READ | FILE_WRITE_DATA, 0, nullptr, OPEN_EXISTING,
+            FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
         if (h != INVALID_HANDLE_VALUE) return std::make_unique<PipeTransport>(h);
         const DWORD code = GetLastError();
         if (code != ERROR_PIPE_BUSY) {
@@ -267,7 +269,8 @@ CallOutcome ControlClient::call(const std::string& method, const Json& params) {
     std::string error;
     switch (transport_->writeAll(control::encodeFrame(control::makeRequest(id, method, params)),
                                  deadline_, error)) {
-        case Transport::Io::Ok: break;
+        case Transport::Io::Ok:
+            break;
         case Transport::Io::Timeout:
             out.status = CallOutcome::Status::Timeout;
             out.message = "timed out sending " + method;
@@ -292,7 +295,7 @@ CallOutcome ControlClient::call(const std::string& method, const Json& params) {
                 return out;
             }
             if (parsed->kind != control::Message::Kind::Response) continue;  // a notification
-            if (!parsed->id.is_null() && parsed->id != Json(id)) continue;     // not ours
+            if (!parsed->id.is_null() && parsed->id != Json(id)) continue;   // not ours
             if (parsed->error) {
                 out.status = CallOutcome::Status::ServerError;
                 out.error = std::move(parsed->error);
@@ -304,7 +307,9 @@ CallOutcome ControlClient::call(const std::string& method, const Json& params) {
         }
         std::string chunk;
         switch (transport_->readSome(chunk, deadline_, error)) {
-            case Transport::Io::Ok: reader_.append(chunk); break;
+            case Transport::Io::Ok:
+                reader_.append(chunk);
+                break;
             case Transport::Io::Timeout:
                 out.status = CallOutcome::Status::Timeout;
                 out.message = "timed out waiting for the answer to " + method;

@@ -16,7 +16,7 @@ namespace proxy::proxyctl {
 using control::Json;
 
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
     enum class Io { Ok, Closed, Timeout, Failed };
     virtual Io writeAll(std::string_view bytes, std::chrono::steady_clock::time_point deadline,
@@ -40,7 +40,7 @@ struct CallOutcome {
 };
 
 class ControlClient {
-public:
+  public:
     // deadline: for everything this client does (connect, hello, every call).
     explicit ControlClient(std::chrono::steady_clock::time_point deadline) : deadline_(deadline) {}
 
@@ -53,7 +53,7 @@ public:
 
     CallOutcome call(const std::string& method, const Json& params = nullptr);
 
-private:
+  private:
     std::chrono::steady_clock::time_point deadline_;
     std::unique_ptr<Transport> transport_;
     control::FrameReader reader_;  // kept across calls: bytes after one answer belong to the next

@@ -79,8 +79,7 @@ std::optional<std::uint64_t> parseUint(const std::string& text) {
 }
 
 // Returns an error message, or nullopt with `args` filled.
-std::optional<std::string> parseArgs(int argc, char** argv, Args& args, bool& help,
-                                     bool& version) {
+std::optional<std::string> parseArgs(int argc, char** argv, Args& args, bool& help, bool& version) {
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         std::optional<std::string> inlineValue;
@@ -161,7 +160,8 @@ void printDiagnostics(const Json& diagnostics, std::FILE* to) {
     for (const auto& d : diagnostics) {
         if (!d.is_object()) continue;
         const auto text = [&](const char* key) {
-            return d.contains(key) && d[key].is_string() ? d[key].get<std::string>() : std::string();
+            return d.contains(key) && d[key].is_string() ? d[key].get<std::string>()
+                                                         : std::string();
         };
         const auto path = text("path");
         std::fprintf(to, "  %s: %s%s%s\n", text("severity").c_str(), path.c_str(),
@@ -171,7 +171,8 @@ void printDiagnostics(const Json& diagnostics, std::FILE* to) {
 
 int reportFailure(const std::string& method, const CallOutcome& outcome) {
     switch (outcome.status) {
-        case CallOutcome::Status::Ok: return kOk;
+        case CallOutcome::Status::Ok:
+            return kOk;
         case CallOutcome::Status::ServerError: {
             const auto& e = *outcome.error;
             std::fprintf(stderr, "proxyctl: %s: %s (%s, %d)\n", method.c_str(), e.message.c_str(),
@@ -195,7 +196,7 @@ int reportFailure(const std::string& method, const CallOutcome& outcome) {
 }
 
 class Session {
-public:
+  public:
     Session(ControlClient& client, bool json) : client_(client), json_(json) {}
 
     // Calls and, on failure, reports; the exit code is in `exit`.
@@ -226,7 +227,7 @@ public:
 
     bool json() const { return json_; }
 
-private:
+  private:
     ControlClient& client_;
     bool json_;
 };
@@ -272,15 +273,17 @@ std::string renderUpstreams(const Json& result) {
 std::string renderDiff(const Json& result) {
     const auto diff = result.value("diff", std::string());
     if (diff.empty()) {
-        return "no differences between v" + proxy::proxyctl::cellText(result.value("from", Json())) +
-               " and v" + proxy::proxyctl::cellText(result.value("to", Json())) + "\n";
+        return "no differences between v" +
+               proxy::proxyctl::cellText(result.value("from", Json())) + " and v" +
+               proxy::proxyctl::cellText(result.value("to", Json())) + "\n";
     }
     return diff;
 }
 
 std::string renderApplied(const Json& result) {
-    std::string out = (result.value("changed", false) ? "applied: version " : "unchanged: version ") +
-                      proxy::proxyctl::cellText(result.value("version", Json())) + "\n";
+    std::string out =
+        (result.value("changed", false) ? "applied: version " : "unchanged: version ") +
+        proxy::proxyctl::cellText(result.value("version", Json())) + "\n";
     if (result.contains("warnings") && result["warnings"].is_array()) {
         for (const auto& w : result["warnings"]) {
             if (!w.is_object()) continue;
@@ -310,8 +313,17 @@ int run(const Args& args) {
 
     // Validate the command line fully before connecting: a usage error must not need a server.
     enum class Cmd {
-        Status, Stats, ConfigGet, ConfigValidate, ConfigApply, ConfigHistory, ConfigDiff,
-        ConfigRollback, UpstreamsList, UpstreamsState, Call
+        Status,
+        Stats,
+        ConfigGet,
+        ConfigValidate,
+        ConfigApply,
+        ConfigHistory,
+        ConfigDiff,
+        ConfigRollback,
+        UpstreamsList,
+        UpstreamsState,
+        Call
     };
     Cmd cmd;
     if (command == "status" && operands(args, 1, 0, 0)) {
@@ -369,10 +381,9 @@ int run(const Args& args) {
             return usage("call params must be a JSON object or array: " + w[2]);
     }
 
-    const auto deadline =
-        std::chrono::steady_clock::now() +
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(args.timeoutSeconds));
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(args.timeoutSeconds));
     ControlClient client(deadline);
     const std::string endpoint = args.endpoint.empty()
                                      ? proxy::config::PlatformDefaults::current().controlEndpoint
@@ -387,8 +398,10 @@ int run(const Args& args) {
     Session session(client, args.json);
 
     switch (cmd) {
-        case Cmd::Status: return session.show("status", Json::object());
-        case Cmd::Stats: return session.show("stats.get", Json::object());
+        case Cmd::Status:
+            return session.show("status", Json::object());
+        case Cmd::Stats:
+            return session.show("stats.get", Json::object());
         case Cmd::ConfigGet: {
             Json params = {{"format", "text"}};
             if (!versions.empty()) params["version"] = versions[0];
@@ -429,7 +442,8 @@ int run(const Args& args) {
             if (args.note) params["note"] = *args.note;
             return session.show("config.apply", params, renderApplied);
         }
-        case Cmd::ConfigHistory: return session.show("config.history", Json::object(), renderHistory);
+        case Cmd::ConfigHistory:
+            return session.show("config.history", Json::object(), renderHistory);
         case Cmd::ConfigDiff: {
             Json params = {{"from", versions[0]}};
             if (versions.size() > 1) params["to"] = versions[1];
@@ -440,7 +454,8 @@ int run(const Args& args) {
             if (args.base) params["base_version"] = *args.base;
             return session.show("config.rollback", params, renderApplied);
         }
-        case Cmd::UpstreamsList: return session.show("upstreams.list", Json::object(), renderUpstreams);
+        case Cmd::UpstreamsList:
+            return session.show("upstreams.list", Json::object(), renderUpstreams);
         case Cmd::UpstreamsState:
             return session.show("upstreams." + sub, {{"upstream", w[2]}, {"server", w[3]}},
                                 renderServerState);

@@ -24,21 +24,21 @@ FrameDecode decodeFrame(std::span<const std::uint8_t> input, std::size_t maxFram
     }
     out.status = FrameStatus::Frame;
     out.consumed = kFrameHeaderBytes + length;
-    out.payload = std::string_view(reinterpret_cast<const char*>(input.data()) + kFrameHeaderBytes,
-                                   length);
+    out.payload =
+        std::string_view(reinterpret_cast<const char*>(input.data()) + kFrameHeaderBytes, length);
     return out;
 }
 
 FrameDecode decodeFrame(std::string_view input, std::size_t maxFrameBytes) {
-    return decodeFrame(
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(input.data()),
-                                      input.size()),
-        maxFrameBytes);
+    return decodeFrame(std::span<const std::uint8_t>(
+                           reinterpret_cast<const std::uint8_t*>(input.data()), input.size()),
+                       maxFrameBytes);
 }
 
 std::string describeFrameError(const FrameDecode& decode, std::size_t maxFrameBytes) {
     switch (decode.error) {
-        case FrameError::None: return "no error";
+        case FrameError::None:
+            return "no error";
         case FrameError::TooLarge:
             return "frame of " + std::to_string(decode.announced) + " bytes exceeds the limit of " +
                    std::to_string(maxFrameBytes) + " bytes";

@@ -30,10 +30,10 @@ enum class FrameError : std::uint8_t {
 struct FrameDecode {
     FrameStatus status = FrameStatus::NeedMore;
     FrameError error = FrameError::None;
-    std::size_t consumed = 0;    // Frame: bytes to drop from the front of the input
-    std::size_t needed = 0;      // NeedMore: total bytes (prefix included) this frame needs, if known
-    std::size_t announced = 0;   // the length from the prefix, once 4 bytes were seen
-    std::string_view payload;    // Frame: a view into the input, valid as long as the input is
+    std::size_t consumed = 0;  // Frame: bytes to drop from the front of the input
+    std::size_t needed = 0;    // NeedMore: total bytes (prefix included) this frame needs, if known
+    std::size_t announced = 0;  // the length from the prefix, once 4 bytes were seen
+    std::string_view payload;   // Frame: a view into the input, valid as long as the input is
 };
 
 // Decodes the first frame of `input`. Never reads past input, never allocates.
@@ -51,7 +51,7 @@ void appendFrame(std::string& out, std::string_view payload);
 // Accumulates bytes from a stream and hands out whole frames. The buffer stays bounded: an
 // over-limit prefix is reported before its body is buffered.
 class FrameReader {
-public:
+  public:
     explicit FrameReader(std::size_t maxFrameBytes = kDefaultMaxFrameBytes)
         : maxFrameBytes_(maxFrameBytes) {}
 
@@ -62,7 +62,7 @@ public:
     std::size_t buffered() const { return buffer_.size() - start_; }
     std::size_t maxFrameBytes() const { return maxFrameBytes_; }
 
-private:
+  private:
     std::size_t maxFrameBytes_;
     std::string buffer_;
     std::size_t start_ = 0;  // bytes already handed out, dropped lazily to avoid quadratic moves

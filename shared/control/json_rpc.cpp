@@ -25,7 +25,9 @@ std::size_t nestingDepth(std::string_view text, std::size_t limit) {
             continue;
         }
         switch (c) {
-            case '"': inString = true; break;
+            case '"':
+                inString = true;
+                break;
             case '[':
             case '{':
                 if (++depth > deepest) {
@@ -37,7 +39,8 @@ std::size_t nestingDepth(std::string_view text, std::size_t limit) {
             case '}':
                 if (depth > 0) --depth;
                 break;
-            default: break;
+            default:
+                break;
         }
     }
     return deepest;
@@ -48,9 +51,13 @@ bool isValidId(const Json& id) {
     return id.is_string() || id.is_number_integer() || id.is_number_unsigned() || id.is_null();
 }
 
-ParsedMessage fail(MessageError error) { return ParsedMessage{std::nullopt, std::move(error)}; }
+ParsedMessage fail(MessageError error) {
+    return ParsedMessage{std::nullopt, std::move(error)};
+}
 
-HelloCheck helloFail(RpcError error) { return HelloCheck{std::nullopt, std::move(error)}; }
+HelloCheck helloFail(RpcError error) {
+    return HelloCheck{std::nullopt, std::move(error)};
+}
 
 MessageError invalid(std::string message, Json id = nullptr) {
     return MessageError{RpcError::make(errc::kInvalidRequest, std::move(message)), std::move(id)};
@@ -60,19 +67,32 @@ MessageError invalid(std::string message, Json id = nullptr) {
 
 std::string_view errorName(int code) {
     switch (code) {
-        case errc::kParseError: return "parse_error";
-        case errc::kInvalidRequest: return "invalid_request";
-        case errc::kMethodNotFound: return "method_not_found";
-        case errc::kInvalidParams: return "invalid_params";
-        case errc::kInternalError: return "internal_error";
-        case errc::kConflict: return "conflict";
-        case errc::kForbidden: return "forbidden";
-        case errc::kTooManyClients: return "too_many_clients";
-        case errc::kInvalidConfig: return "invalid_config";
-        case errc::kUnavailable: return "unavailable";
-        case errc::kHandshakeRequired: return "handshake_required";
-        case errc::kNotFound: return "not_found";
-        default: return "error";
+        case errc::kParseError:
+            return "parse_error";
+        case errc::kInvalidRequest:
+            return "invalid_request";
+        case errc::kMethodNotFound:
+            return "method_not_found";
+        case errc::kInvalidParams:
+            return "invalid_params";
+        case errc::kInternalError:
+            return "internal_error";
+        case errc::kConflict:
+            return "conflict";
+        case errc::kForbidden:
+            return "forbidden";
+        case errc::kTooManyClients:
+            return "too_many_clients";
+        case errc::kInvalidConfig:
+            return "invalid_config";
+        case errc::kUnavailable:
+            return "unavailable";
+        case errc::kHandshakeRequired:
+            return "handshake_required";
+        case errc::kNotFound:
+            return "not_found";
+        default:
+            return "error";
     }
 }
 
@@ -87,8 +107,8 @@ Json RpcError::toJson() const {
 ParsedMessage parseMessage(std::string_view payload) {
     if (nestingDepth(payload, kMaxMessageDepth) > kMaxMessageDepth) {
         return fail(MessageError{
-            RpcError::make(errc::kParseError, "JSON nesting exceeds " +
-                                                  std::to_string(kMaxMessageDepth) + " levels"),
+            RpcError::make(errc::kParseError,
+                           "JSON nesting exceeds " + std::to_string(kMaxMessageDepth) + " levels"),
             nullptr});
     }
     Json doc = Json::parse(payload, nullptr, /*allow_exceptions=*/false);
@@ -108,7 +128,8 @@ ParsedMessage parseMessage(std::string_view payload) {
         id = doc["id"];
     }
     const auto version = doc.find("jsonrpc");
-    if (version == doc.end() || !version->is_string() || version->get_ref<const std::string&>() != "2.0") {
+    if (version == doc.end() || !version->is_string() ||
+        version->get_ref<const std::string&>() != "2.0") {
         return fail(invalid("\"jsonrpc\" must be \"2.0\"", id));
     }
 
@@ -204,8 +225,10 @@ std::string makeError(const Json& id, const RpcError& error) {
 
 std::string_view roleName(Role role) {
     switch (role) {
-        case Role::ReadOnly: return "read-only";
-        case Role::Admin: return "admin";
+        case Role::ReadOnly:
+            return "read-only";
+        case Role::Admin:
+            return "admin";
     }
     return "read-only";
 }
@@ -227,29 +250,28 @@ HelloCheck parseHelloParams(const Json& params) {
     Json supported = Json::object();
     supported["supported"] = Json::array({kProtocolVersion});
     if (!params.is_object()) {
-        return helloFail(RpcError::make(
-            errc::kHandshakeRequired, "hello needs params {\"protocol\": 1, \"client\": \"...\"}",
-            supported));
+        return helloFail(RpcError::make(errc::kHandshakeRequired,
+                                        "hello needs params {\"protocol\": 1, \"client\": \"...\"}",
+                                        supported));
     }
     const auto protocol = params.find("protocol");
     if (protocol == params.end() || !protocol->is_number_integer()) {
         return helloFail(RpcError::make(errc::kHandshakeRequired,
-                                              "hello needs an integer \"protocol\"", supported));
+                                        "hello needs an integer \"protocol\"", supported));
     }
     if (protocol->get<std::int64_t>() != kProtocolVersion) {
-        return helloFail(RpcError::make(
-            errc::kHandshakeRequired,
-            "protocol " + std::to_string(protocol->get<std::int64_t>()) +
-                " is not supported; this server speaks protocol " +
-                std::to_string(kProtocolVersion),
-            supported));
+        return helloFail(RpcError::make(errc::kHandshakeRequired,
+                                        "protocol " +
+                                            std::to_string(protocol->get<std::int64_t>()) +
+                                            " is not supported; this server speaks protocol " +
+                                            std::to_string(kProtocolVersion),
+                                        supported));
     }
     Hello hello;
     hello.protocol = kProtocolVersion;
     if (const auto client = params.find("client"); client != params.end()) {
         if (!client->is_string()) {
-            return helloFail(
-                RpcError::make(errc::kInvalidParams, "\"client\" must be a string"));
+            return helloFail(RpcError::make(errc::kInvalidParams, "\"client\" must be a string"));
         }
         hello.client = client->get<std::string>();
     }

@@ -12,10 +12,10 @@
 #include "config_store/line_diff.h"
 
 #ifndef _WIN32
-#include <csignal>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
 #endif
 
 using namespace proxy::config_store;
@@ -27,8 +27,10 @@ std::string configText(int port, const std::string& upstream = "app") {
     return R"({
   "listeners": [ { "name": "web", "address": "127.0.0.1:)" +
            std::to_string(port) + R"(" } ],
-  "upstreams": [ { "name": ")" + upstream + R"(", "servers": [ { "address": "127.0.0.1:9000" } ] } ],
-  "routes": [ { "name": "all", "upstream": ")" + upstream + R"(" } ]
+  "upstreams": [ { "name": ")" +
+           upstream + R"(", "servers": [ { "address": "127.0.0.1:9000" } ] } ],
+  "routes": [ { "name": "all", "upstream": ")" +
+           upstream + R"(" } ]
 }
 )";
 }
@@ -48,7 +50,7 @@ void writeFile(const fs::path& path, const std::string& text) {
 // A source whose writes can be made to fail, to test the store's all-or-nothing logic apart from
 // any file system.
 class FlakySource final : public ConfigSource {
-public:
+  public:
     std::string text;
     std::vector<VersionRecord> records;
     bool failText = false;
@@ -93,7 +95,7 @@ class ConfigStoreTest : public QObject {
         return store;
     }
 
-private slots:
+  private slots:
     void init() {
         QVERIFY(dir_.isValid());
         std::error_code ec;
@@ -367,7 +369,7 @@ private slots:
         std::string big = configText(8081);
         big.insert(big.size() - 2, std::string(8192, ' '));  // whitespace keeps it valid JSON
 
-        struct rlimit old{};
+        struct rlimit old {};
         QVERIFY(getrlimit(RLIMIT_FSIZE, &old) == 0);
         auto* previous = std::signal(SIGXFSZ, SIG_IGN);
         struct rlimit limited = old;
@@ -410,8 +412,10 @@ private slots:
                 for (int i = 0; i < 10; ++i) {
                     const auto base = store->current().version;
                     const auto r = store->apply(configText(10000 + t * 100 + i), base, "t");
-                    if (r.ok()) ++applied;
-                    else if (r.status == ApplyResult::Status::Conflict) ++conflicts;
+                    if (r.ok())
+                        ++applied;
+                    else if (r.status == ApplyResult::Status::Conflict)
+                        ++conflicts;
                 }
             });
         }
@@ -426,12 +430,23 @@ private slots:
         QTest::addColumn<QString>("b");
         QTest::addColumn<int>("added");
         QTest::addColumn<int>("removed");
-        QTest::newRow("equal") << "a\nb\nc\n" << "a\nb\nc\n" << 0 << 0;
-        QTest::newRow("from empty") << "" << "a\nb\n" << 2 << 0;
-        QTest::newRow("to empty") << "a\nb\n" << "" << 0 << 2;
-        QTest::newRow("middle") << "a\nb\nc\n" << "a\nx\nc\n" << 1 << 1;
-        QTest::newRow("insert") << "a\nc\n" << "a\nb\nc\n" << 1 << 0;
-        QTest::newRow("classic") << "a\nb\nc\na\nb\nb\na\n" << "c\nb\na\nb\na\nc\n" << 2 << 3;
+        QTest::newRow("equal") << "a\nb\nc\n"
+                               << "a\nb\nc\n"
+                               << 0 << 0;
+        QTest::newRow("from empty") << ""
+                                    << "a\nb\n"
+                                    << 2 << 0;
+        QTest::newRow("to empty") << "a\nb\n"
+                                  << "" << 0 << 2;
+        QTest::newRow("middle") << "a\nb\nc\n"
+                                << "a\nx\nc\n"
+                                << 1 << 1;
+        QTest::newRow("insert") << "a\nc\n"
+                                << "a\nb\nc\n"
+                                << 1 << 0;
+        QTest::newRow("classic") << "a\nb\nc\na\nb\nb\na\n"
+                                 << "c\nb\na\nb\na\nc\n"
+                                 << 2 << 3;
     }
     void lineDiff() {
         QFETCH(QString, a);

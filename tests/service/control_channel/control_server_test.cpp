@@ -41,8 +41,10 @@ std::string configText(int port, const std::string& upstream = "app") {
     return R"({
   "listeners": [ { "name": "web", "address": "127.0.0.1:)" +
            std::to_string(port) + R"(" } ],
-  "upstreams": [ { "name": ")" + upstream + R"(", "servers": [ { "address": "127.0.0.1:9000" } ] } ],
-  "routes": [ { "name": "all", "upstream": ")" + upstream + R"(" } ]
+  "upstreams": [ { "name": ")" +
+           upstream + R"(", "servers": [ { "address": "127.0.0.1:9000" } ] } ],
+  "routes": [ { "name": "all", "upstream": ")" +
+           upstream + R"(" } ]
 }
 )";
 }
@@ -60,7 +62,7 @@ std::string readFile(const fs::path& path) {
 }
 
 class FakeBackend final : public ControlBackend {
-public:
+  public:
     std::mutex mutex;
     std::vector<std::string> stateChanges;
 
@@ -73,13 +75,12 @@ public:
     }
     Json stats() override { return {{"requests", {{"total", 42}, {"5xx", 1}}}}; }
     Json upstreams() override {
-        return {{"upstreams",
-                 Json::array({{{"name", "app"},
-                               {"balance", "round_robin"},
-                               {"servers", Json::array({{{"address", "127.0.0.1:9000"},
-                                                         {"state", "enabled"},
-                                                         {"health", "up"},
-                                                         {"active", 1}}})}}})}};
+        return {{"upstreams", Json::array({{{"name", "app"},
+                                            {"balance", "round_robin"},
+                                            {"servers", Json::array({{{"address", "127.0.0.1:9000"},
+                                                                      {"state", "enabled"},
+                                                                      {"health", "up"},
+                                                                      {"active", 1}}})}}})}};
     }
     std::optional<std::string> setServerState(const std::string& upstream,
                                               const std::string& server,
@@ -94,7 +95,7 @@ public:
 
 // A blocking test client speaking raw frames, with a deadline on every read.
 class RawClient {
-public:
+  public:
     RawClient() = default;
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;
@@ -130,9 +131,11 @@ public:
         const auto deadline = Clock::now() + timeout;
         for (;;) {
             const auto frame = reader_.next();
-            if (frame.status == FrameStatus::Frame) return Json::parse(frame.payload, nullptr, false);
+            if (frame.status == FrameStatus::Frame)
+                return Json::parse(frame.payload, nullptr, false);
             if (frame.status == FrameStatus::Error || eof_) return std::nullopt;
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
             if (left.count() <= 0) return std::nullopt;
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -168,21 +171,24 @@ public:
     bool closedWithin(std::chrono::milliseconds timeout) {
         const auto deadline = Clock::now() + timeout;
         while (!eof_) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
             if (left.count() <= 0) return false;
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
             char buffer[65536];
             const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
-            if (n <= 0) eof_ = true;
-            else reader_.append(std::string_view(buffer, static_cast<std::size_t>(n)));
+            if (n <= 0)
+                eof_ = true;
+            else
+                reader_.append(std::string_view(buffer, static_cast<std::size_t>(n)));
         }
         return true;
     }
 
     std::vector<Json> notes;
 
-private:
+  private:
     int fd_ = -1;
     bool eof_ = false;
     FrameReader reader_;
@@ -236,14 +242,15 @@ class ControlServerTest : public QObject {
         options.serverVersion = "1.2.3-test";
         server_ = std::make_unique<ControlServer>(*io_, options, *store_, *backend_);
         // A test-only method: pushes `count` notifications of `size` bytes to the caller.
-        server_->methods().add("test.flood", MethodRegistry::Access::Read,
-                               [](const Json& params, const Caller& caller) {
-                                   const int count = params.value("count", 0);
-                                   const std::string pad(params.value("size", 0), 'x');
-                                   for (int i = 0; i < count; ++i)
-                                       caller.channel->notify("test.event", {{"i", i}, {"pad", pad}});
-                                   return HandlerResult::ok({{"queued", count}});
-                               });
+        server_->methods().add(
+            "test.flood", MethodRegistry::Access::Read,
+            [](const Json& params, const Caller& caller) {
+                const int count = params.value("count", 0);
+                const std::string pad(params.value("size", 0), 'x');
+                for (int i = 0; i < count; ++i)
+                    caller.channel->notify("test.event", {{"i", i}, {"pad", pad}});
+                return HandlerResult::ok({{"queued", count}});
+            });
         if (beforeStart) beforeStart(*server_);
         if (auto error = server_->start()) {
             qWarning("start failed: %s", error->c_str());
@@ -281,9 +288,7 @@ class ControlServerTest : public QObject {
         return c;
     }
 
-    int clientCount() {
-        return static_cast<int>(server_->dumpState()["clients"].size());
-    }
+    int clientCount() { return static_cast<int>(server_->dumpState()["clients"].size()); }
 
     bool waitClientCount(int n, std::chrono::milliseconds timeout = 2s) {
         const auto deadline = Clock::now() + timeout;
@@ -301,7 +306,8 @@ class ControlServerTest : public QObject {
     };
     ProcResult proxyctl(QStringList args, const QString& endpoint = {}) {
         QProcess p;
-        QStringList all{"--endpoint", endpoint.isEmpty() ? QString::fromStdString(endpoint_) : endpoint};
+        QStringList all{"--endpoint",
+                        endpoint.isEmpty() ? QString::fromStdString(endpoint_) : endpoint};
         all += args;
         p.start(QStringLiteral(PROXYCTL_EXE), all);
         if (!p.waitForFinished(20000)) {
@@ -314,7 +320,7 @@ class ControlServerTest : public QObject {
                 QString::fromUtf8(p.readAllStandardError())};
     }
 
-private slots:
+  private slots:
     void init() {
         QVERIFY(dir_.isValid());
         root_ = fs::path(dir_.path().toStdString()) / QTest::currentTestFunction();
@@ -324,7 +330,8 @@ private slots:
         endpoint_ = (root_ / "run" / "control.sock").string();
         writeFile(root_ / "config.json", configText(8080));
         store_ = std::make_unique<proxy::config_store::ConfigStore>(
-            std::make_unique<proxy::config_store::FileConfigSource>((root_ / "config.json").string()));
+            std::make_unique<proxy::config_store::FileConfigSource>(
+                (root_ / "config.json").string()));
         QVERIFY(store_->open().ok());
         listenerCalls_ = 0;
         store_->setListener([this](auto) { ++listenerCalls_; });
@@ -337,7 +344,7 @@ private slots:
 
     void startCreatesFolderAndSocket() {
         QVERIFY(startServer(testLimits()));
-        struct stat st{};
+        struct stat st {};
         QVERIFY(::stat((root_ / "run").c_str(), &st) == 0);
         QCOMPARE(st.st_mode & 0777, 0750u);
         QVERIFY(::lstat(endpoint_.c_str(), &st) == 0);
@@ -400,7 +407,7 @@ private slots:
         QCOMPARE(r["result"]["protocol"], Json(1));
         QCOMPARE(r["result"]["server"], Json("proxy-service"));
         QCOMPARE(r["result"]["version"], Json("1.2.3-test"));
-        QCOMPARE(r["result"]["role"], Json("admin"));  // root (or the service's own uid)
+        QCOMPARE(r["result"]["role"], Json("admin"));           // root (or the service's own uid)
         QCOMPARE(errorCode(c.hello()), errc::kInvalidRequest);  // only once
         QVERIFY(c.call("ping").contains("result"));
     }
@@ -409,14 +416,16 @@ private slots:
         QTest::addColumn<QByteArray>("payload");
         QTest::addColumn<int>("code");
         QTest::newRow("other method")
-            << QByteArray(makeRequest(1, "status", Json::object()).c_str()) << errc::kHandshakeRequired;
+            << QByteArray(makeRequest(1, "status", Json::object()).c_str())
+            << errc::kHandshakeRequired;
         QTest::newRow("future protocol")
             << QByteArray(makeRequest(1, "hello", Json{{"protocol", 2}}).c_str())
             << errc::kHandshakeRequired;
-        QTest::newRow("hello without params") << QByteArray(makeRequest(1, "hello").c_str())
-                                              << errc::kHandshakeRequired;
+        QTest::newRow("hello without params")
+            << QByteArray(makeRequest(1, "hello").c_str()) << errc::kHandshakeRequired;
         QTest::newRow("not json") << QByteArray("{nope") << errc::kParseError;
-        QTest::newRow("not json-rpc") << QByteArray(R"({"method":"hello"})") << errc::kInvalidRequest;
+        QTest::newRow("not json-rpc")
+            << QByteArray(R"({"method":"hello"})") << errc::kInvalidRequest;
     }
     void firstCallMustBeHello() {
         QFETCH(QByteArray, payload);
@@ -476,8 +485,9 @@ private slots:
         std::vector<std::unique_ptr<RawClient>> keep;
         auto* c = helloClient(keep);
         QVERIFY(c);
-        auto r = c->call("config.apply", {{"config", configText(8081)}, {"base_version", 1},
-                                          {"note", "port change"}});
+        auto r =
+            c->call("config.apply",
+                    {{"config", configText(8081)}, {"base_version", 1}, {"note", "port change"}});
         QCOMPARE(r["result"]["version"], Json(2));
         QCOMPARE(r["result"]["changed"], Json(true));
         QCOMPARE(listenerCalls_.load(), 1);
@@ -487,7 +497,8 @@ private slots:
         QCOMPARE(errorCode(r), errc::kConflict);
         QCOMPARE(r["error"]["data"]["current_version"], Json(2));
 
-        r = c->call("config.apply", {{"config", R"({"listeners": [{"name": 1}]})"}, {"base_version", 2}});
+        r = c->call("config.apply",
+                    {{"config", R"({"listeners": [{"name": 1}]})"}, {"base_version", 2}});
         QCOMPARE(errorCode(r), errc::kInvalidConfig);
         QVERIFY(r["error"]["data"]["diagnostics"].size() >= 1);
         QCOMPARE(readFile(root_ / "config.json"), configText(8081));
@@ -537,25 +548,28 @@ private slots:
         QTest::addColumn<QByteArray>("params");
         QTest::addColumn<int>("code");
         QTest::newRow("unknown") << "nope.nothing" << QByteArray("{}") << errc::kMethodNotFound;
-        QTest::newRow("diff from string") << "config.diff" << QByteArray(R"({"from":"x"})")
-                                          << errc::kInvalidParams;
-        QTest::newRow("diff negative") << "config.diff" << QByteArray(R"({"from":-1})")
-                                       << errc::kInvalidParams;
+        QTest::newRow("diff from string")
+            << "config.diff" << QByteArray(R"({"from":"x"})") << errc::kInvalidParams;
+        QTest::newRow("diff negative")
+            << "config.diff" << QByteArray(R"({"from":-1})") << errc::kInvalidParams;
         QTest::newRow("apply config number")
-            << "config.apply" << QByteArray(R"({"config":5,"base_version":1})") << errc::kInvalidParams;
-        QTest::newRow("apply no base") << "config.apply" << QByteArray(R"({"config":"{}"})")
-                                       << errc::kInvalidParams;
-        QTest::newRow("apply params array") << "config.apply" << QByteArray("[1,2]")
-                                            << errc::kInvalidParams;
+            << "config.apply" << QByteArray(R"({"config":5,"base_version":1})")
+            << errc::kInvalidParams;
+        QTest::newRow("apply no base")
+            << "config.apply" << QByteArray(R"({"config":"{}"})") << errc::kInvalidParams;
+        QTest::newRow("apply params array")
+            << "config.apply" << QByteArray("[1,2]") << errc::kInvalidParams;
         QTest::newRow("drain upstream number")
-            << "upstreams.drain" << QByteArray(R"({"upstream":1,"server":"a"})") << errc::kInvalidParams;
-        QTest::newRow("drain no server") << "upstreams.drain" << QByteArray(R"({"upstream":"app"})")
-                                         << errc::kInvalidParams;
-        QTest::newRow("get params array") << "config.get" << QByteArray("[]") << errc::kInvalidParams;
+            << "upstreams.drain" << QByteArray(R"({"upstream":1,"server":"a"})")
+            << errc::kInvalidParams;
+        QTest::newRow("drain no server")
+            << "upstreams.drain" << QByteArray(R"({"upstream":"app"})") << errc::kInvalidParams;
+        QTest::newRow("get params array")
+            << "config.get" << QByteArray("[]") << errc::kInvalidParams;
         QTest::newRow("rollback version bool")
             << "config.rollback" << QByteArray(R"({"version":true})") << errc::kInvalidParams;
-        QTest::newRow("validate missing") << "config.validate" << QByteArray("{}")
-                                          << errc::kInvalidParams;
+        QTest::newRow("validate missing")
+            << "config.validate" << QByteArray("{}") << errc::kInvalidParams;
     }
     void unknownMethodAndBadParams() {
         QFETCH(QString, method);
@@ -722,7 +736,8 @@ private slots:
             std::this_thread::sleep_for(10ms);
         }
         qInfo("slowest ping while another client floods: %lld us",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(worst).count()));
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::microseconds>(worst).count()));
         QVERIFY(worst < 1s);  // well under the 1.5 s write deadline a blocked server would show
         QVERIFY(waitClientCount(1, 10s));
         QCOMPARE(server_->dumpState()["counters"]["slow_disconnects"], Json(1));
@@ -753,8 +768,8 @@ private slots:
         QVERIFY(a && b);
         RawClient before;  // connected but no hello: hears nothing
         QVERIFY(before.connect(endpoint_));
-        QCOMPARE(a->call("config.apply", {{"config", configText(8085)}, {"base_version", 1}})
-                     ["result"]["version"],
+        QCOMPARE(a->call("config.apply",
+                         {{"config", configText(8085)}, {"base_version", 1}})["result"]["version"],
                  Json(2));
         const auto note = b->next();
         QVERIFY(note);
@@ -800,9 +815,12 @@ private slots:
     void otherUidIsChecked_data() {
         QTest::addColumn<QString>("readOnlyGroup");
         QTest::addColumn<QString>("expect");  // "no-connect", "forbidden", "read-only"
-        QTest::newRow("no read-only group: the folder keeps it out") << "" << "no-connect";
-        QTest::newRow("not in the read-only group") << "daemon" << "forbidden";
-        QTest::newRow("in the read-only group") << "nogroup" << "read-only";
+        QTest::newRow("no read-only group: the folder keeps it out") << ""
+                                                                     << "no-connect";
+        QTest::newRow("not in the read-only group") << "daemon"
+                                                    << "forbidden";
+        QTest::newRow("in the read-only group") << "nogroup"
+                                                << "read-only";
     }
     void otherUidIsChecked() {
         QFETCH(QString, readOnlyGroup);
@@ -811,7 +829,8 @@ private slots:
         if (!getgrnam(readOnlyGroup.toStdString().c_str()) && !readOnlyGroup.isEmpty())
             QSKIP("the group does not exist here");
         // nobody must be able to reach <tmp>/<test>/run/: open the folders above it.
-        for (fs::path p = root_; p != p.root_path() && p.string().size() >= std::size_t(dir_.path().size());
+        for (fs::path p = root_;
+             p != p.root_path() && p.string().size() >= std::size_t(dir_.path().size());
              p = p.parent_path()) {
             ::chmod(p.c_str(), 0755);
         }
@@ -821,7 +840,8 @@ private slots:
         const std::string requests =
             encodeFrame(makeRequest(1, "hello", Json{{"protocol", 1}, {"client", "nobody"}})) +
             encodeFrame(makeRequest(2, "status", Json::object())) +
-            encodeFrame(makeRequest(3, "config.apply", {{"config", configText(9)}, {"base_version", 1}}));
+            encodeFrame(
+                makeRequest(3, "config.apply", {{"config", configText(9)}, {"base_version", 1}}));
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         std::memcpy(addr.sun_path, endpoint_.c_str(), endpoint_.size() + 1);
@@ -906,7 +926,8 @@ private slots:
 
         writeFile(root_ / "good.json", configText(8090));
         writeFile(root_ / "bad.json", R"({"listeners": [{"name": "x", "address": "nowhere"}]})");
-        r = proxyctl({"config", "validate", QString::fromStdString((root_ / "good.json").string())});
+        r = proxyctl(
+            {"config", "validate", QString::fromStdString((root_ / "good.json").string())});
         QCOMPARE(r.exitCode, 0);
         QVERIFY(r.out.contains("is valid"));
         r = proxyctl({"config", "validate", QString::fromStdString((root_ / "bad.json").string())});
@@ -942,7 +963,8 @@ private slots:
 
         r = proxyctl({"upstreams", "list"});
         QCOMPARE(r.exitCode, 0);
-        QVERIFY2(r.out.contains("upstream app") && r.out.contains("127.0.0.1:9000"), qPrintable(r.out));
+        QVERIFY2(r.out.contains("upstream app") && r.out.contains("127.0.0.1:9000"),
+                 qPrintable(r.out));
         r = proxyctl({"upstreams", "drain", "app", "127.0.0.1:9000"});
         QCOMPARE(r.exitCode, 0);
         r = proxyctl({"upstreams", "drain", "nope", "x"});
@@ -958,14 +980,15 @@ private slots:
         QVERIFY(r.err.contains("method_not_found"));
 
         // Usage errors never need a server.
-        for (const QStringList& bad : {QStringList{"bogus"}, QStringList{"config"},
-                                       QStringList{"config", "diff", "x"},
-                                       QStringList{"call", "m", "not json"},
-                                       QStringList{"--timeout", "-1", "status"},
-                                       QStringList{"config", "apply", "/nonexistent/file.json"}}) {
+        for (const QStringList& bad :
+             {QStringList{"bogus"}, QStringList{"config"}, QStringList{"config", "diff", "x"},
+              QStringList{"call", "m", "not json"}, QStringList{"--timeout", "-1", "status"},
+              QStringList{"config", "apply", "/nonexistent/file.json"}}) {
             QCOMPARE(proxyctl(bad, "/nonexistent/socket").exitCode, 2);
         }
-        QCOMPARE(proxyctl({"status"}, QString::fromStdString((root_ / "nothing.sock").string())).exitCode, 3);
+        QCOMPARE(proxyctl({"status"}, QString::fromStdString((root_ / "nothing.sock").string()))
+                     .exitCode,
+                 3);
     }
 
     // Exit code 4: a peer that accepts and never answers, and one that answers garbage.

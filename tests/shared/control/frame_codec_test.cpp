@@ -25,7 +25,7 @@ std::string prefix(std::uint32_t n) {
 class FrameCodecTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void encodeDecodeRoundTrip() {
         const std::string payload = R"({"jsonrpc":"2.0","id":1,"method":"status"})";
         const auto wire = encodeFrame(payload);
@@ -40,7 +40,7 @@ private slots:
     // Every split point of a stream of three frames yields exactly the three payloads.
     void splitAtEveryByte() {
         const std::string a = R"({"a":1})";
-        const std::string b;  // zero-length frame: valid framing, empty payload
+        const std::string b;            // zero-length frame: valid framing, empty payload
         const std::string c(300, 'x');  // length needs two prefix bytes
         const std::string wire = encodeFrame(a) + encodeFrame(b) + encodeFrame(c);
         for (std::size_t split = 0; split <= wire.size(); ++split) {
@@ -103,8 +103,8 @@ private slots:
         QTest::newRow("at limit") << 100u << 100u << false;
         QTest::newRow("one over") << 101u << 100u << true;
         QTest::newRow("max prefix") << 0xffffffffu << 100u << true;
-        QTest::newRow("default limit, 4 GiB") << 0xffffffffu << quint32(kDefaultMaxFrameBytes)
-                                              << true;
+        QTest::newRow("default limit, 4 GiB")
+            << 0xffffffffu << quint32(kDefaultMaxFrameBytes) << true;
         QTest::newRow("zero") << 0u << 100u << false;
     }
     void limits() {
@@ -147,14 +147,14 @@ private slots:
         const int req = int(Message::Kind::Request);
         const int note = int(Message::Kind::Notification);
         const int resp = int(Message::Kind::Response);
-        QTest::newRow("request") << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":"status"})")
-                                 << 0 << req;
+        QTest::newRow("request") << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":"status"})") << 0
+                                 << req;
         QTest::newRow("request string id")
             << QByteArray(R"({"jsonrpc":"2.0","id":"a","method":"m","params":{}})") << 0 << req;
         QTest::newRow("request array params")
             << QByteArray(R"({"jsonrpc":"2.0","id":2,"method":"m","params":[1]})") << 0 << req;
-        QTest::newRow("notification") << QByteArray(R"({"jsonrpc":"2.0","method":"config.changed"})")
-                                      << 0 << note;
+        QTest::newRow("notification")
+            << QByteArray(R"({"jsonrpc":"2.0","method":"config.changed"})") << 0 << note;
         QTest::newRow("result") << QByteArray(R"({"jsonrpc":"2.0","id":1,"result":{"a":1}})") << 0
                                 << resp;
         QTest::newRow("error response")
@@ -163,8 +163,8 @@ private slots:
 
         QTest::newRow("empty") << QByteArray("") << errc::kParseError << 0;
         QTest::newRow("not json") << QByteArray("hello") << errc::kParseError << 0;
-        QTest::newRow("truncated json") << QByteArray(R"({"jsonrpc":"2.0",)") << errc::kParseError
-                                        << 0;
+        QTest::newRow("truncated json")
+            << QByteArray(R"({"jsonrpc":"2.0",)") << errc::kParseError << 0;
         QTest::newRow("bad utf8") << QByteArray("{\"jsonrpc\":\"2.0\",\"method\":\"\xff\xfe\"}")
                                   << errc::kParseError << 0;
         QTest::newRow("too deep") << QByteArray(200, '[') << errc::kParseError << 0;
@@ -173,16 +173,16 @@ private slots:
         QTest::newRow("null") << QByteArray("null") << errc::kInvalidRequest << 0;
         QTest::newRow("batch") << QByteArray(R"([{"jsonrpc":"2.0","id":1,"method":"a"}])")
                                << errc::kInvalidRequest << 0;
-        QTest::newRow("no version") << QByteArray(R"({"id":1,"method":"a"})")
-                                    << errc::kInvalidRequest << 0;
-        QTest::newRow("version 1.0") << QByteArray(R"({"jsonrpc":"1.0","id":1,"method":"a"})")
-                                     << errc::kInvalidRequest << 0;
-        QTest::newRow("version number") << QByteArray(R"({"jsonrpc":2.0,"id":1,"method":"a"})")
-                                        << errc::kInvalidRequest << 0;
-        QTest::newRow("method number") << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":5})")
-                                       << errc::kInvalidRequest << 0;
-        QTest::newRow("method empty") << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":""})")
-                                      << errc::kInvalidRequest << 0;
+        QTest::newRow("no version")
+            << QByteArray(R"({"id":1,"method":"a"})") << errc::kInvalidRequest << 0;
+        QTest::newRow("version 1.0")
+            << QByteArray(R"({"jsonrpc":"1.0","id":1,"method":"a"})") << errc::kInvalidRequest << 0;
+        QTest::newRow("version number")
+            << QByteArray(R"({"jsonrpc":2.0,"id":1,"method":"a"})") << errc::kInvalidRequest << 0;
+        QTest::newRow("method number")
+            << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":5})") << errc::kInvalidRequest << 0;
+        QTest::newRow("method empty")
+            << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":""})") << errc::kInvalidRequest << 0;
         QTest::newRow("params string")
             << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":"a","params":"x"})")
             << errc::kInvalidRequest << 0;
@@ -190,14 +190,13 @@ private slots:
                                    << errc::kInvalidRequest << 0;
         QTest::newRow("id fraction") << QByteArray(R"({"jsonrpc":"2.0","id":1.5,"method":"a"})")
                                      << errc::kInvalidRequest << 0;
-        QTest::newRow("neither method nor id") << QByteArray(R"({"jsonrpc":"2.0"})")
-                                               << errc::kInvalidRequest << 0;
+        QTest::newRow("neither method nor id")
+            << QByteArray(R"({"jsonrpc":"2.0"})") << errc::kInvalidRequest << 0;
         QTest::newRow("result and error")
             << QByteArray(R"({"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1,"message":""}})")
             << errc::kInvalidRequest << 0;
-        QTest::newRow("error not object")
-            << QByteArray(R"({"jsonrpc":"2.0","id":1,"error":"bad"})") << errc::kInvalidRequest
-            << 0;
+        QTest::newRow("error not object") << QByteArray(R"({"jsonrpc":"2.0","id":1,"error":"bad"})")
+                                          << errc::kInvalidRequest << 0;
         QTest::newRow("error code string")
             << QByteArray(R"({"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"m"}})")
             << errc::kInvalidRequest << 0;
@@ -237,8 +236,8 @@ private slots:
         QCOMPARE(parsed->id, Json(3));
         QCOMPARE(parsed->method, std::string("config.get"));
 
-        parsed = parseMessage(makeError(nullptr, RpcError::make(errc::kConflict, "stale",
-                                                                Json{{"current_version", 4}})));
+        parsed = parseMessage(makeError(
+            nullptr, RpcError::make(errc::kConflict, "stale", Json{{"current_version", 4}})));
         QVERIFY(parsed);
         QCOMPARE(parsed->kind, Message::Kind::Response);
         QVERIFY(parsed->error.has_value());
@@ -253,7 +252,9 @@ private slots:
 
     // A handler echoing invalid UTF-8 must not throw out of the builders.
     void buildersReplaceBadUtf8() {
-        const std::string bad = "a\xff" "b";
+        const std::string bad =
+            "a\xff"
+            "b";
         const auto text = makeResult(1, Json{{"echo", bad}});
         const auto parsed = parseMessage(text);
         QVERIFY(parsed);
@@ -265,14 +266,14 @@ private slots:
         QTest::addColumn<int>("code");
         QTest::newRow("ok") << QByteArray(R"({"protocol":1,"client":"t"})") << 0;
         QTest::newRow("ok without client") << QByteArray(R"({"protocol":1})") << 0;
-        QTest::newRow("future protocol") << QByteArray(R"({"protocol":2})")
-                                         << errc::kHandshakeRequired;
-        QTest::newRow("protocol string") << QByteArray(R"({"protocol":"1"})")
-                                         << errc::kHandshakeRequired;
+        QTest::newRow("future protocol")
+            << QByteArray(R"({"protocol":2})") << errc::kHandshakeRequired;
+        QTest::newRow("protocol string")
+            << QByteArray(R"({"protocol":"1"})") << errc::kHandshakeRequired;
         QTest::newRow("missing") << QByteArray("{}") << errc::kHandshakeRequired;
         QTest::newRow("array") << QByteArray("[1]") << errc::kHandshakeRequired;
-        QTest::newRow("client number") << QByteArray(R"({"protocol":1,"client":3})")
-                                       << errc::kInvalidParams;
+        QTest::newRow("client number")
+            << QByteArray(R"({"protocol":1,"client":3})") << errc::kInvalidParams;
     }
     void hello() {
         QFETCH(QByteArray, params);
