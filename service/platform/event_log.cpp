@@ -76,16 +76,40 @@ void EventLog::report(DWORD messageId, std::initializer_list<std::string_view> i
                      pointers.empty() ? nullptr : pointers.data(), nullptr);
     }
     if (echo_ != nullptr) {
-        // The console echo is the insert text; the full sentence lives in the message table.
-        std::string line;
-        for (auto insert : inserts) {
-            if (!line.empty()) line += "; ";
-            line += insert;
-        }
-        std::fprintf(echo_, "proxy-service: [event %lu %s] %s\n",
-                     static_cast<unsigned long>(messageId & 0xFFFF), label, line.c_str());
+        std::fprintf(echo_, "proxy-service: [%s] %s\n", label,
+                     renderMessage(messageId, wide).c_str());
         std::fflush(echo_);
     }
+}
+
+std::string EventLog::renderMessage(DWORD messageId, const std::vector<std::wstring>& inserts) {
+    // Exactly what Event Viewer shows: the message table of this executable with the inserts.
+    // Missing inserts are padded with empty strings so a %n without an argument cannot read
+    // past the array.
+    constexpr std::size_t kMaxInserts = 9;
+    const std::wstring empty;
+    DWORD_PTR arguments[kMaxInserts];
+    for (std::size_t i = 0; i < kMaxInserts; ++i) {
+        const std::wstring& text = i < inserts.size() ? inserts[i] : empty;
+        arguments[i] = reinterpret_cast<DWORD_PTR>(text.c_str());
+    }
+    wchar_t* buffer = nullptr;  // allocated by FormatMessageW, freed with LocalFree
+    const DWORD length =
+        FormatMessageW(FORMAT_MESSAGE_FROM_HMODULE | FORMAT_MESSAGE_ALLOCATE_BUFFER |
+                           FORMAT_MESSAGE_ARGUMENT_ARRAY,
+                       GetModuleHandleW(nullptr), messageId, 0, reinterpret_cast<LPWSTR>(&buffer),
+                       0, reinterpret_cast<va_list*>(arguments));
+    std::string text;
+    if (length > 0 && buffer != nullptr) text = narrow(std::wstring_view(buffer, length));
+    if (buffer != nullptr) LocalFree(buffer);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (!text.empty()) return text;
+    // No message table (a test binary, say): the inserts alone.
+    for (const auto& insert : inserts) {
+        if (!text.empty()) text += "; ";
+        text += narrow(insert);
+    }
+    return "event " + std::to_string(messageId & 0xFFFF) + ": " + text;
 }
 
 void EventLog::info(std::string_view text) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace proxy::platform {
 
@@ -45,6 +46,9 @@ public:
     void error(std::string_view text);
 
 private:
+    // The message as Event Viewer renders it (from this executable's message table).
+    static std::string renderMessage(DWORD messageId, const std::vector<std::wstring>& inserts);
+
     HANDLE handle_ = nullptr;    // from RegisterEventSourceW, closed by DeregisterEventSource
     std::FILE* echo_ = nullptr;  // not owned
 };

@@ -6,6 +6,17 @@ source "$(dirname "$0")/wine_env.sh"
 wine_setup
 install_binaries
 
+wstep "proxy-service.exe --version" 60 'C:\proxy\proxy-service.exe' --version
+expect_contains "--version names the platform" "platform: windows x64" "$STEP_OUT"
+expect_contains "asio runs on I/O completion ports" "io: iocp" "$STEP_OUT"
+
+# Not started by the SCM and no --console: the foreground fallback, not a hang in the dispatcher.
+printf '{ "listeners": [ { "name": "web", "address": "127.0.0.1:notaport" } ] }' >"$C/proxy/bad.json"
+rc=0
+out=$(w 60 'C:\proxy\proxy-service.exe' --config 'C:\proxy\bad.json' 2>&1) || rc=$?
+expect_eq "without --console outside the SCM: runs in the foreground and fails to start" 1 "$rc"
+expect_contains "the start failure is explained (rendered from the message table)" "The proxy service could not start: cannot use the configuration" "$out"
+
 start_origin A
 origin=$ORIGIN_PORT
 port=$(free_port)
