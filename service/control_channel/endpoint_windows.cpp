@@ -5,8 +5,9 @@
 
 #include <set>
 
-#include <sddl.h>
 #include <windows.h>
+// sddl.h needs windows.h first.
+#include <sddl.h>
 
 #include <asio/async_result.hpp>
 #include <asio/windows/overlapped_ptr.hpp>
