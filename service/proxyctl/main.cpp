@@ -46,14 +46,15 @@ constexpr const char* kUsageText =
     "  config rollback N [--base M]        re-apply version N as a new version\n"
     "  upstreams list                      upstreams, servers, state and health\n"
     "  upstreams drain|enable|disable UPSTREAM SERVER\n"
-    "  logs [KEY=VALUE ...]                access log rows, newest first; keys: status\n"
+    "  logs [--KEY VALUE | KEY=VALUE ...]  access log rows, newest first; keys: status\n"
     "                                      (5xx,404,..), method, host, path (prefix),\n"
-    "                                      path_contains, client, route, upstream, server,\n"
-    "                                      since (30s, 15m, 2h, 7d), from_ms, to_ms,\n"
+    "                                      path-contains, client, route, upstream, server,\n"
+    "                                      since (30s, 15m, 2h, 7d), from-ms, to-ms,\n"
     "                                      limit (1..1000), cursor\n"
-    "  inflight [LIMIT]                    requests in progress now, oldest first\n"
-    "  traffic [COUNT]                     follow finished requests live (COUNT: stop after\n"
+    "                                      e.g. proxyctl logs --since 1h --status 5xx\n"
+    "  traffic watch [COUNT]               follow finished requests live (COUNT: stop after\n"
     "                                      that many; --timeout also ends it)\n"
+    "  traffic inflight [LIMIT]            requests in progress now, oldest first\n"
     "  call METHOD [JSON]                  any method; prints the raw result\n"
     "\n"
     "options:\n"
@@ -131,6 +132,14 @@ std::optional<std::string> parseArgs(int argc, char** argv, Args& args, bool& he
             auto v = value("--note");
             if (!v) return "--note needs a text";
             args.note = *v;
+        } else if (!args.words.empty() && args.words[0] == "logs" && arg.starts_with("--") &&
+                   arg.size() > 2) {
+            // logs filters: --since 1h  ==  since=1h (dashes or underscores in the key)
+            std::string key = arg.substr(2);
+            std::replace(key.begin(), key.end(), '-', '_');
+            auto v = value(arg.c_str());
+            if (!v) return arg + " needs a value";
+            args.words.push_back(key + "=" + *v);
         } else if (arg.size() > 1 && arg.starts_with("-") && args.words.empty()) {
             return "unknown option " + arg;
         } else if (arg.starts_with("--")) {
@@ -399,7 +408,9 @@ std::optional<std::string> buildLogQuery(const std::vector<std::string>& words, 
                    key == "upstream" || key == "server" || key == "cursor") {
             params[key] = value;
         } else {
-            return "unknown logs filter " + key;
+            return "unknown logs filter " + key +
+                   " (status, method, host, path, path_contains, client, route, upstream, server, "
+                   "since, from_ms, to_ms, limit, cursor)";
         }
     }
     return std::nullopt;
@@ -493,9 +504,9 @@ int run(const Args& args) {
         cmd = Cmd::UpstreamsState;
     } else if (command == "logs") {
         cmd = Cmd::Logs;
-    } else if (command == "inflight" && operands(args, 1, 0, 1)) {
+    } else if (command == "traffic" && sub == "inflight" && operands(args, 2, 0, 1)) {
         cmd = Cmd::Inflight;
-    } else if (command == "traffic" && operands(args, 1, 0, 1)) {
+    } else if (command == "traffic" && sub == "watch" && operands(args, 2, 0, 1)) {
         cmd = Cmd::Traffic;
     } else if (command == "call" && operands(args, 1, 1, 2)) {
         cmd = Cmd::Call;
@@ -529,13 +540,13 @@ int run(const Args& args) {
         if (auto error = buildLogQuery(w, logParams)) return usage(*error);
     }
     std::optional<std::uint64_t> trafficCount;
-    if (cmd == Cmd::Traffic && w.size() == 2) {
-        trafficCount = parseUint(w[1]);
+    if (cmd == Cmd::Traffic && w.size() == 3) {
+        trafficCount = parseUint(w[2]);
         if (!trafficCount || *trafficCount == 0) return usage("traffic COUNT must be a positive number");
     }
     Json inflightParams = Json::object();
-    if (cmd == Cmd::Inflight && w.size() == 2) {
-        const auto limit = parseUint(w[1]);
+    if (cmd == Cmd::Inflight && w.size() == 3) {
+        const auto limit = parseUint(w[2]);
         if (!limit || *limit == 0) return usage("inflight LIMIT must be a positive number");
         inflightParams["limit"] = *limit;
     }

@@ -150,7 +150,7 @@ private slots:
             QVERIFY(row["bytes_out"].get<std::int64_t>() > 0);
         }
         // Keyset paging: two pages of two, then one, never repeating.
-        auto page1 = ctl({"logs", "path=/item/", "limit=2"});
+        auto page1 = ctl({"logs", "--path", "/item/", "--limit", "2"});
         QCOMPARE(page1.exitCode, 0);
         QCOMPARE(page1.parsed["rows"].size(), std::size_t{2});
         const std::string cursor = page1.parsed["next_cursor"].get<std::string>();
@@ -246,13 +246,19 @@ private slots:
         QCOMPARE(r.exitCode, 2);  // usage: nothing sent
         r = ctl({"logs", "since=forever"});
         QCOMPARE(r.exitCode, 2);
+        r = ctl({"logs", "--since"});
+        QCOMPARE(r.exitCode, 2);
+        r = ctl({"logs", "--since", "1h", "since=2h"});
+        QCOMPARE(r.exitCode, 2);  // given twice
+        r = ctl({"logs", "--since", "1h", "--status", "5xx"});
+        QCOMPARE(r.exitCode, 0);
     }
 
     void liveFeedFollowsRequests() {
         QProcess follower;
         follower.start(QStringLiteral(PROXYCTL_EXE),
                        {"--endpoint", QString::fromStdString(endpoint_), "--json", "--timeout", "30",
-                        "traffic", "3"});
+                        "traffic", "watch", "3"});
         QVERIFY(follower.waitForStarted(5000));
         // Wait until the subscription is in place, then make exactly three requests.
         QElapsedTimer t;
