@@ -148,16 +148,21 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         out["responses_5xx"] = s.responses5xx;
         out["connections_active"] = s.connectionsActive;
         out["connections_accepted"] = s.connectionsAccepted;
-        // Blocks by the edge's lists and limits, since the running config version was applied.
+        // Blocks by the edge's lists and limits: the connection limiter's since start, the
+        // filter's since the running config version was applied.
+        const auto& limiter = engine->connectionLimiter();
+        out["security"] = {{"connections_limited", limiter.total()},
+                           {"refused_per_client_limit", limiter.refusedPerClient()},
+                           {"refused_total_limit", limiter.refusedTotal()}};
         if (const auto snapshot = engine->current()) {
             for (const auto& f : snapshot->ownedFilters) {
                 if (const auto* filter = dynamic_cast<const security::SecurityFilter*>(f.get())) {
                     const auto& c = filter->counters();
-                    out["security"] = {{"denied", c.denied.load()},
-                                       {"not_allowed", c.notAllowed.load()},
-                                       {"rate_limited", c.rateLimited.load()},
-                                       {"refused_at_accept", c.refusedAtAccept.load()},
-                                       {"since_config_version", snapshot->version}};
+                    out["security"]["denied"] = c.denied.load();
+                    out["security"]["not_allowed"] = c.notAllowed.load();
+                    out["security"]["rate_limited"] = c.rateLimited.load();
+                    out["security"]["refused_at_accept"] = c.refusedAtAccept.load();
+                    out["security"]["since_config_version"] = snapshot->version;
                 }
             }
         }

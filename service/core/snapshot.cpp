@@ -144,6 +144,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
             return std::unexpected("route '" + r.name + "': " + std::string(kNoWaf));
     if (config->security.policy.waf && config->security.policy.waf->mode != config::Waf::Mode::Off)
         return std::unexpected(std::string("security.waf: ") + std::string(kNoWaf));
+    snapshot->trustedProxies = security::IpSet(config->security.trustedProxies);
     auto security = std::make_unique<security::SecurityFilter>(*config, snapshot->routes.size());
     if (security->active()) addGlobal(std::move(security));
     addGlobal(std::make_unique<rewrite::ProxyHeadersFilter>(config->forwarded));

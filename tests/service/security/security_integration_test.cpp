@@ -179,6 +179,49 @@ private slots:
         QCOMPARE(proxy.stop(), 0);
     }
 
+    void connectionLimits() {
+        FakeOrigin origin("E");
+        const int port = freePort();
+        const std::string endpoint = endpoint_ + ".e";
+        json c = baseConfig(port, origin.port(), endpoint);
+        c["security"] = {{"connection_limit", {{"per_client", 3}}}};
+        ProxyProcess proxy;
+        QVERIFY2(proxy.start(c.dump(), port), qPrintable(proxy.output()));
+        QThread::msleep(200);  // the start-up probe's connection is gone
+        std::vector<std::unique_ptr<RawClient>> held;
+        for (int i = 0; i < 3; ++i) {
+            held.push_back(std::make_unique<RawClient>());
+            QVERIFY(held.back()->connect(port));
+            QVERIFY(held.back()->send(get("/held")));
+            QCOMPARE(held.back()->readResponse().status, 200);  // kept alive
+        }
+        RawClient fourth;
+        QVERIFY(fourth.connect(port));
+        fourth.send(get("/fourth"));
+        QVERIFY(fourth.closedByPeer(5s));
+        // Closing one frees a place.
+        held.pop_back();
+        QElapsedTimer t;
+        t.start();
+        int statusSeen = 0;
+        while (t.elapsed() < 5000 && statusSeen != 200) {
+            statusSeen = roundTrip(port, get("/fifth"), 2s).status;
+            if (statusSeen != 200) QThread::msleep(50);
+        }
+        QCOMPARE(statusSeen, 200);
+        QProcess p;
+        p.start(QStringLiteral(PROXYCTL_EXE), {"--endpoint", QString::fromStdString(endpoint), "--json", "stats"});
+        p.waitForFinished(15000);
+        const QByteArray out = p.readAllStandardOutput();
+        const json stats = json::parse(out.begin(), out.end(), nullptr, false);
+        QVERIFY2(stats.is_object(), out.constData());
+        QVERIFY(stats["security"]["refused_per_client_limit"].get<int>() >= 1);
+        // The two still held, plus /fifth's if the proxy has not seen that close yet.
+        const int limited = stats["security"]["connections_limited"].get<int>();
+        QVERIFY2(limited >= 2 && limited <= 3, qPrintable(QString::number(limited)));
+        QCOMPARE(proxy.stop(), 0);
+    }
+
     void wafModeIsRefusedInThisBuild() {
         FakeOrigin origin("D");
         const int port = freePort();
