@@ -36,12 +36,13 @@ std::vector<DiffLine> diffLines(const QStringList& a, const QStringList& b) {
                 out.push_back({DiffLine::Kind::Same, a[head + i]});
                 ++i;
                 ++j;
-            } else if (j < bm && (i == an || cell(i, j + 1) >= cell(i + 1, j))) {
-                out.push_back({DiffLine::Kind::Added, b[head + j]});
-                ++j;
-            } else {
+            } else if (i < an && (j == bm || cell(i + 1, j) >= cell(i, j + 1))) {
+                // Removals first on a tie, as diff(1) prints them.
                 out.push_back({DiffLine::Kind::Removed, a[head + i]});
                 ++i;
+            } else {
+                out.push_back({DiffLine::Kind::Added, b[head + j]});
+                ++j;
             }
         }
     }
