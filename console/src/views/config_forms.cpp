@@ -272,6 +272,7 @@ void BoundField::setDiagnostic(const QString& severity, const QString& message, 
         bool ok = false;
         const int row = rest.value(0).toInt(&ok);
         if (ok && table && row < table->rowCount()) {
+            const QSignalBlocker quiet(table);  // marking a cell is not an edit
             const int col = rest.value(1) == QLatin1String("weight") ? 1
                             : rest.value(1) == QLatin1String("max_connections") ? 2 : 0;
             if (auto* cell = table->item(row, col)) {
@@ -304,6 +305,7 @@ void BoundField::clearDiagnostic() {
     editor_->setAccessibleDescription(QString());
     if (spec_.kind == Kind::Servers) {
         if (auto* table = editor_->findChild<QTableWidget*>()) {
+            const QSignalBlocker quiet(table);
             for (int r = 0; r < table->rowCount(); ++r)
                 for (int c = 0; c < table->columnCount(); ++c)
                     if (auto* cell = table->item(r, c)) {
