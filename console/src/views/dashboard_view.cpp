@@ -267,10 +267,10 @@ void DashboardView::onStats(const Json& stats) {
     upstreams_->mergeServerMetrics(stats);
     if (const auto& totals = sampler_.lastTotals(); totals && totals->droppedRecords) lastDropped_ = *totals->droppedRecords;
     const bool hasLatency = sampler_.lastTotals() && sampler_.lastTotals()->hasLatency;
-    if (!hasLatency && !statsNote_->isVisible()) {
+    if (!hasLatency && statsNote_->isHidden()) {
         statsNote_->setText(tr("This service's stats.get has no latency histograms yet; the latency chart stays empty."));
         statsNote_->setVisible(true);
-    } else if (hasLatency && statsNote_->isVisible()) {
+    } else if (hasLatency && !statsNote_->isHidden()) {
         statsNote_->setVisible(false);
     }
     if (point) addPoint(*point);

@@ -173,7 +173,7 @@ LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), clie
     connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &LogView::showRow);
 }
 
-QString LogView::notice() const { return notice_->isVisible() ? notice_->text() : QString(); }
+QString LogView::notice() const { return notice_->isHidden() ? QString() : notice_->text(); }
 
 void LogView::setNotice(const QString& text) {
     notice_->setText(text);

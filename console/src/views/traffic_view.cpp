@@ -115,7 +115,7 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent) : QWidget(paren
     updateCounters();
 }
 
-QString TrafficView::notice() const { return notice_->isVisible() ? notice_->text() : QString(); }
+QString TrafficView::notice() const { return notice_->isHidden() ? QString() : notice_->text(); }
 
 void TrafficView::subscribe() {
     client_->call(QStringLiteral("traffic.subscribe"), Json::object(), this, [this](const RpcReply& r) {
