@@ -84,7 +84,8 @@ ConfigEditorView::ConfigEditorView(ServiceClient* client, QWidget* parent)
     applyButton_->setObjectName(QStringLiteral("applyButton"));
     applyButton_->setToolTip(tr("Show the change as a diff, then apply it (Ctrl+Return)"));
     applyButton_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
-    auto* importButton = new QPushButton(tr("&Import JSON…"), this);
+    importButton_ = new QPushButton(tr("&Import JSON…"), this);
+    auto* importButton = importButton_;
     auto* exportButton = new QPushButton(tr("&Export JSON…"), this);
     summary_ = new QLabel(this);
     summary_->setObjectName(QStringLiteral("validationSummary"));
@@ -162,6 +163,7 @@ ConfigEditorView::ConfigEditorView(ServiceClient* client, QWidget* parent)
     rawLayout->addWidget(raw_, 1);
     auto* rawButtons = new QHBoxLayout();
     auto* useRaw = new QPushButton(tr("Use this text in the editor"), rawTab);
+    useRawButton_ = useRaw;
     rawButtons->addWidget(useRaw);
     rawButtons->addStretch(1);
     rawLayout->addLayout(rawButtons);
@@ -624,6 +626,8 @@ void ConfigEditorView::setReadOnly(bool readOnly, const QString& why) {
     for (ItemForm* f : {settingsForm_, listenerForm_, upstreamForm_, routeForm_}) f->setReadOnly(readOnly);
     raw_->setReadOnly(readOnly);
     rollbackButton_->setEnabled(!readOnly);
+    importButton_->setEnabled(!readOnly);
+    useRawButton_->setEnabled(!readOnly);
     banner_->setText(why);
     banner_->setVisible(readOnly && !why.isEmpty());
     onTreeSelection();

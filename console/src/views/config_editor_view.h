@@ -124,6 +124,8 @@ private:
     QLabel* summary_;
     QPushButton* applyButton_;
     QPushButton* reloadButton_;
+    QPushButton* importButton_;
+    QPushButton* useRawButton_;
     QPushButton* addButton_;
     QPushButton* removeButton_;
     QPushButton* upButton_;
