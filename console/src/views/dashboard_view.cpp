@@ -262,7 +262,8 @@ void DashboardView::onStatus(const Json& s) {
 }
 
 void DashboardView::onStats(const Json& stats) {
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    // time_ms says when the service took the counters; better than when the answer arrived.
+    const qint64 now = integerOf(stats, "time_ms", QDateTime::currentMSecsSinceEpoch());
     const auto point = sampler_.add(now, stats);
     upstreams_->mergeServerMetrics(stats);
     if (const auto& totals = sampler_.lastTotals(); totals && totals->droppedRecords) lastDropped_ = *totals->droppedRecords;

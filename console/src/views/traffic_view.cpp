@@ -118,7 +118,9 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent) : QWidget(paren
 QString TrafficView::notice() const { return notice_->isHidden() ? QString() : notice_->text(); }
 
 void TrafficView::subscribe() {
-    client_->call(QStringLiteral("traffic.subscribe"), Json::object(), this, [this](const RpcReply& r) {
+    // A console reads promptly, but a burst should not cost events: ask for a deeper queue than
+    // the default 1000.
+    client_->call(QStringLiteral("traffic.subscribe"), Json{{"capacity", kSubscribeCapacity}}, this, [this](const RpcReply& r) {
         subscribed_ = r.ok();
         if (r.ok()) {
             notice_->setVisible(false);

@@ -21,6 +21,8 @@ class TrafficView : public QWidget {
     Q_OBJECT
 
 public:
+    static constexpr int kSubscribeCapacity = 5000;
+
     explicit TrafficView(ServiceClient* client, QWidget* parent = nullptr);
 
     TrafficModel* model() const { return model_; }
