@@ -27,7 +27,7 @@ QString csvField(const QString& value) {
 QString timeText(const Json& row) {
     const Json& us = member(row, "ts_us").is_null() ? member(row, "time_us") : member(row, "ts_us");
     if (us.is_number())
-        return QDateTime::fromMSecsSinceEpoch(integer(us) / 1000).toString(QStringLiteral("yyyy-MM-dd HH:mm:ss.zzz"));
+        return QDateTime::fromMSecsSinceEpoch(integer(us) / 1000).toString(QStringLiteral("MM-dd HH:mm:ss.zzz"));
     return textOf(row, "time");
 }
 }  // namespace

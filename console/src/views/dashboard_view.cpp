@@ -137,6 +137,7 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent) : QWidget(p
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->verticalHeader()->setVisible(false);
     table_->horizontalHeader()->setStretchLastSection(true);
+    table_->horizontalHeader()->setSectionResizeMode(UpstreamsModel::Server, QHeaderView::ResizeToContents);
     table_->setAccessibleName(tr("Upstream servers"));
     upstreamLayout->addWidget(table_, 1);
     auto* actions = new QHBoxLayout();
@@ -286,7 +287,10 @@ void DashboardView::addPoint(const StatsPoint& p) {
     if (p.meanMs) mean_->append(x, *p.meanMs);
     const qint64 oldest = p.timeMs - kWindowSeconds * 1000LL;
     for (QLineSeries* s : {rps_, errors_, p50_, p99_, mean_}) trim(s, oldest);
-    const QDateTime from = QDateTime::fromMSecsSinceEpoch(oldest), to = QDateTime::fromMSecsSinceEpoch(p.timeMs);
+    // Until the window is full, show what there is (at least a minute), not an empty 5 minutes.
+    const qint64 first = rps_->count() ? static_cast<qint64>(rps_->at(0).x()) : p.timeMs;
+    const qint64 start = std::max(oldest, std::min(first, p.timeMs - 60'000LL));
+    const QDateTime from = QDateTime::fromMSecsSinceEpoch(start), to = QDateTime::fromMSecsSinceEpoch(p.timeMs);
     trafficTime_->setRange(from, to);
     latencyTime_->setRange(from, to);
     rpsAxis_->setRange(0, seriesMax(rps_, 1.0) * 1.15);

@@ -122,6 +122,7 @@ LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), clie
     chart_->addAxis(timeAxis_, Qt::AlignBottom);
     chart_->addAxis(countAxis_, Qt::AlignLeft);
     chart_->addAxis(msAxis_, Qt::AlignRight);
+    for (QLineSeries* s : {requests_, errors_, p99_}) s->setPointsVisible(true);  // a lone minute shows too
     for (QLineSeries* s : {requests_, errors_}) {
         chart_->addSeries(s);
         s->attachAxis(timeAxis_);
@@ -268,7 +269,7 @@ void LogView::requestPage(const QString& cursor) {
         else if (!model_->hasMore()) text += tr(" — that is all");
         summary_->setText(text);
         more_->setEnabled(model_->hasMore());
-        emit statusMessage(text);
+        if (model_->rowCount() <= kPageSize) table_->resizeColumnsToContents();  // once per query
     }, 30000);
 }
 

@@ -99,6 +99,11 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent) : QWidget(paren
         emit showInLogs(model_->event(filter_->mapToSource(rows.first()).row()));
     });
     connect(model_, &TrafficModel::flushed, this, [this] {
+        if (!sized_ && model_->rowCount() > 0) {
+            table_->resizeColumnsToContents();  // once, from the first rows
+            table_->horizontalHeader()->setSectionResizeMode(TrafficModel::Path, QHeaderView::Stretch);
+            sized_ = true;
+        }
         if (follow_->isChecked()) table_->scrollToBottom();
     });
     connect(model_, &TrafficModel::countersChanged, this, &TrafficView::updateCounters);

@@ -46,6 +46,7 @@ private:
     TrafficModel* model_;
     TrafficFilterModel* filter_;
     bool subscribed_ = false;
+    bool sized_ = false;
     QLineEdit* filterEdit_;
     QLabel* filterError_;
     QLabel* notice_;
