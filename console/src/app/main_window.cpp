@@ -10,6 +10,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 
+#include "app/service_control.h"
 #include "views/config_editor_view.h"
 #include "views/dashboard_view.h"
 #include "views/log_view.h"
@@ -53,6 +54,31 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent) : QMainWindow(par
     file->addAction(tr("&Reconnect now"), QKeySequence(Qt::CTRL | Qt::Key_R), client_, &ServiceClient::reconnectNow);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    serviceControl_ = new ServiceControl(this);
+    serviceControl_->setServiceName(QSettings().value(settingsServiceNameKey(), ServiceControl::defaultServiceName()).toString());
+    connect(serviceControl_, &ServiceControl::finished, this, [this](bool ok, const QString& message) {
+        if (ok) showStatusMessage(message);
+        else QMessageBox::warning(this, tr("Service"), message);
+    });
+    auto* service = menuBar()->addMenu(tr("&Service"));
+    service->addAction(tr("&Start"), this, [this] { serviceAction(int(ServiceControl::Action::Start)); });
+    service->addAction(tr("S&top…"), this, [this] { serviceAction(int(ServiceControl::Action::Stop)); });
+    service->addAction(tr("&Restart…"), this, [this] { serviceAction(int(ServiceControl::Action::Restart)); });
+    service->addSeparator();
+    service->addAction(tr("Service &name…"), this, [this] {
+        bool ok = false;
+        const QString name = QInputDialog::getText(this, tr("Service name"),
+#ifdef _WIN32
+                                                   tr("Windows service name (as in the Services console):"),
+#else
+                                                   tr("systemd unit name:"),
+#endif
+                                                   QLineEdit::Normal, serviceControl_->serviceName(), &ok).trimmed();
+        if (!ok || name.isEmpty()) return;
+        serviceControl_->setServiceName(name);
+        QSettings().setValue(settingsServiceNameKey(), name);
+    });
+
     auto* view = menuBar()->addMenu(tr("&View"));
     for (int i = 0; i < tabs_->count(); ++i) {
         view->addAction(tabs_->tabText(i).remove(QLatin1Char('&')).replace(QStringLiteral("&&"), QStringLiteral("&")),
@@ -88,6 +114,21 @@ void MainWindow::updateRoleBadge() {
         role_->clear();
         role_->setStyleSheet(QString());
     }
+}
+
+void MainWindow::serviceAction(int action) {
+    const auto a = static_cast<ServiceControl::Action>(action);
+    if (serviceControl_->busy()) {
+        showStatusMessage(tr("A service action is still running"));
+        return;
+    }
+    if (a != ServiceControl::Action::Start &&
+        QMessageBox::question(this, tr("Service"), tr("%1 the service '%2'? Requests in flight get the configured shutdown time to finish.")
+                                                       .arg(a == ServiceControl::Action::Stop ? tr("Stop") : tr("Restart"), serviceControl_->serviceName())) !=
+            QMessageBox::Yes)
+        return;
+    showStatusMessage(tr("%1 %2…").arg(ServiceControl::actionName(a), serviceControl_->serviceName()));
+    serviceControl_->run(a);
 }
 
 void MainWindow::chooseEndpoint() {

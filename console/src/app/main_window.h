@@ -16,6 +16,7 @@ class ConfigEditorView;
 class TrafficView;
 class LogView;
 class ConnectionIndicator;
+class ServiceControl;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -32,6 +33,8 @@ public:
     QTabWidget* tabs() const { return tabs_; }
 
     static QString settingsEndpointKey() { return QStringLiteral("connection/endpoint"); }
+    static QString settingsServiceNameKey() { return QStringLiteral("service/name"); }
+    ServiceControl* serviceControl() const { return serviceControl_; }
 
 public slots:
     void showStatusMessage(const QString& text);
@@ -42,6 +45,7 @@ protected:
 private:
     void chooseEndpoint();
     void updateRoleBadge();
+    void serviceAction(int action);
 
     ServiceClient* client_;
     QTabWidget* tabs_;
@@ -51,6 +55,7 @@ private:
     LogView* logs_;
     ConnectionIndicator* indicator_;
     QLabel* role_;
+    ServiceControl* serviceControl_;
 };
 
 }  // namespace proxy::console
