@@ -27,17 +27,31 @@ void screenshotTour(proxy::console::MainWindow* window, proxy::console::ServiceC
     QDir().mkpath(dir);
     auto save = [window, dir](const QString& name) {
         const QString path = QDir(dir).filePath(name + QStringLiteral(".png"));
-        if (!window->grab().save(path)) std::fprintf(stderr, "cannot write %s\n", qPrintable(path));
-        else std::printf("%s\n", qPrintable(path));
+        if (!window->grab().save(path))
+            std::fprintf(stderr, "cannot write %s\n", qPrintable(path));
+        else
+            std::printf("%s\n", qPrintable(path));
     };
     auto steps = std::make_shared<std::vector<std::pair<int, std::function<void()>>>>();
     steps->push_back({settleMs, [=] { window->tabs()->setCurrentIndex(0); }});
-    steps->push_back({1000, [=] { save(QStringLiteral("dashboard")); window->tabs()->setCurrentWidget(window->editor());
-                                  window->editor()->selectItem(ConfigEditorView::Section::Upstream, 0); }});
-    steps->push_back({1000, [=] { save(QStringLiteral("editor")); window->tabs()->setCurrentIndex(2); }});
-    steps->push_back({1000, [=] { save(QStringLiteral("traffic")); window->tabs()->setCurrentWidget(window->logs());
-                                  window->logs()->runQuery(); }});
-    steps->push_back({2500, [=] { save(QStringLiteral("logs")); QApplication::quit(); }});
+    steps->push_back({1000, [=] {
+                          save(QStringLiteral("dashboard"));
+                          window->tabs()->setCurrentWidget(window->editor());
+                          window->editor()->selectItem(ConfigEditorView::Section::Upstream, 0);
+                      }});
+    steps->push_back({1000, [=] {
+                          save(QStringLiteral("editor"));
+                          window->tabs()->setCurrentIndex(2);
+                      }});
+    steps->push_back({1000, [=] {
+                          save(QStringLiteral("traffic"));
+                          window->tabs()->setCurrentWidget(window->logs());
+                          window->logs()->runQuery();
+                      }});
+    steps->push_back({2500, [=] {
+                          save(QStringLiteral("logs"));
+                          QApplication::quit();
+                      }});
     auto run = std::make_shared<std::function<void(std::size_t)>>();
     *run = [steps, run](std::size_t i) {
         if (i >= steps->size()) return;
@@ -46,11 +60,13 @@ void screenshotTour(proxy::console::MainWindow* window, proxy::console::ServiceC
             (*run)(i + 1);
         });
     };
-    QObject::connect(client, &proxy::console::ServiceClient::connected, qApp, [run] { (*run)(0); },
-                     Qt::SingleShotConnection);
+    QObject::connect(
+        client, &proxy::console::ServiceClient::connected, qApp, [run] { (*run)(0); },
+        Qt::SingleShotConnection);
     QTimer::singleShot(60000, qApp, [client] {
         if (!client->isConnected()) {
-            std::fprintf(stderr, "no connection to %s: %s\n", qPrintable(client->endpoint()), qPrintable(client->lastError()));
+            std::fprintf(stderr, "no connection to %s: %s\n", qPrintable(client->endpoint()),
+                         qPrintable(client->lastError()));
             QApplication::exit(1);
         }
     });
@@ -68,20 +84,25 @@ int main(int argc, char* argv[]) {
     parser.setApplicationDescription(QStringLiteral("Admin console of proxy-service"));
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption endpoint(QStringList{QStringLiteral("e"), QStringLiteral("endpoint")},
-                                      QStringLiteral("Control endpoint: a Unix socket path or \\\\.\\pipe\\NAME."),
-                                      QStringLiteral("PATH"));
+    const QCommandLineOption endpoint(
+        QStringList{QStringLiteral("e"), QStringLiteral("endpoint")},
+        QStringLiteral("Control endpoint: a Unix socket path or \\\\.\\pipe\\NAME."),
+        QStringLiteral("PATH"));
     parser.addOption(endpoint);
-    const QCommandLineOption screenshots(QStringLiteral("screenshots"),
-                                         QStringLiteral("Save each main screen to DIR once connected, then quit."),
-                                         QStringLiteral("DIR"));
+    const QCommandLineOption screenshots(
+        QStringLiteral("screenshots"),
+        QStringLiteral("Save each main screen to DIR once connected, then quit."),
+        QStringLiteral("DIR"));
     parser.addOption(screenshots);
     parser.process(app);
 
     proxy::console::ServiceClient client;
-    const QString saved = QSettings().value(proxy::console::MainWindow::settingsEndpointKey()).toString();
-    if (parser.isSet(endpoint)) client.setEndpoint(parser.value(endpoint));
-    else if (!saved.isEmpty()) client.setEndpoint(saved);
+    const QString saved =
+        QSettings().value(proxy::console::MainWindow::settingsEndpointKey()).toString();
+    if (parser.isSet(endpoint))
+        client.setEndpoint(parser.value(endpoint));
+    else if (!saved.isEmpty())
+        client.setEndpoint(saved);
 
     proxy::console::MainWindow window(&client);
     if (parser.isSet(screenshots)) {

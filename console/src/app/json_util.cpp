@@ -26,7 +26,8 @@ QString text(const Json& value, const QString& fallback) {
     if (value.is_number_integer()) return QString::number(value.get<std::int64_t>());
     if (value.is_number_unsigned()) return QString::number(value.get<std::uint64_t>());
     if (value.is_number_float()) return QString::number(value.get<double>());
-    if (value.is_boolean()) return value.get<bool>() ? QStringLiteral("true") : QStringLiteral("false");
+    if (value.is_boolean())
+        return value.get<bool>() ? QStringLiteral("true") : QStringLiteral("false");
     return fallback;
 }
 

@@ -92,8 +92,10 @@ QString unifiedDiff(const QString& before, const QString& after, const QString& 
         qsizetype end = k;
         qsizetype lastChange = k;
         while (end < count) {
-            if (lines[static_cast<std::size_t>(end)].kind != DiffLine::Kind::Same) lastChange = end;
-            else if (end - lastChange > 2 * context) break;
+            if (lines[static_cast<std::size_t>(end)].kind != DiffLine::Kind::Same)
+                lastChange = end;
+            else if (end - lastChange > 2 * context)
+                break;
             ++end;
         }
         end = std::min(count, lastChange + context + 1);
@@ -103,13 +105,15 @@ QString unifiedDiff(const QString& before, const QString& after, const QString& 
             if (lines[static_cast<std::size_t>(x)].kind != DiffLine::Kind::Removed) ++newLen;
         }
         out += QStringLiteral("@@ -%1,%2 +%3,%4 @@\n")
-                   .arg(oldLen ? oldNo[static_cast<std::size_t>(start)] : oldNo[static_cast<std::size_t>(start)] - 1)
+                   .arg(oldLen ? oldNo[static_cast<std::size_t>(start)]
+                               : oldNo[static_cast<std::size_t>(start)] - 1)
                    .arg(oldLen)
-                   .arg(newLen ? newNo[static_cast<std::size_t>(start)] : newNo[static_cast<std::size_t>(start)] - 1)
+                   .arg(newLen ? newNo[static_cast<std::size_t>(start)]
+                               : newNo[static_cast<std::size_t>(start)] - 1)
                    .arg(newLen);
         for (qsizetype x = start; x < end; ++x) {
             const auto& l = lines[static_cast<std::size_t>(x)];
-            const QChar mark = l.kind == DiffLine::Kind::Same      ? QLatin1Char(' ')
+            const QChar mark = l.kind == DiffLine::Kind::Same    ? QLatin1Char(' ')
                                : l.kind == DiffLine::Kind::Added ? QLatin1Char('+')
                                                                  : QLatin1Char('-');
             out += mark + l.text + QLatin1Char('\n');

@@ -19,7 +19,8 @@
 
 namespace proxy::console {
 
-MainWindow::MainWindow(ServiceClient* client, QWidget* parent) : QMainWindow(parent), client_(client) {
+MainWindow::MainWindow(ServiceClient* client, QWidget* parent)
+    : QMainWindow(parent), client_(client) {
     setWindowTitle(tr("proxy console"));
     tabs_ = new QTabWidget(this);
     tabs_->setDocumentMode(true);
@@ -50,30 +51,43 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent) : QMainWindow(par
     connect(client_, &ServiceClient::forbiddenSeen, this, &MainWindow::updateRoleBadge);
 
     auto* file = menuBar()->addMenu(tr("&File"));
-    file->addAction(tr("&Connect to…"), QKeySequence(Qt::CTRL | Qt::Key_O), this, &MainWindow::chooseEndpoint);
-    file->addAction(tr("&Reconnect now"), QKeySequence(Qt::CTRL | Qt::Key_R), client_, &ServiceClient::reconnectNow);
+    file->addAction(tr("&Connect to…"), QKeySequence(Qt::CTRL | Qt::Key_O), this,
+                    &MainWindow::chooseEndpoint);
+    file->addAction(tr("&Reconnect now"), QKeySequence(Qt::CTRL | Qt::Key_R), client_,
+                    &ServiceClient::reconnectNow);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     serviceControl_ = new ServiceControl(this);
-    serviceControl_->setServiceName(QSettings().value(settingsServiceNameKey(), ServiceControl::defaultServiceName()).toString());
-    connect(serviceControl_, &ServiceControl::finished, this, [this](bool ok, const QString& message) {
-        if (ok) showStatusMessage(message);
-        else QMessageBox::warning(this, tr("Service"), message);
-    });
+    serviceControl_->setServiceName(
+        QSettings()
+            .value(settingsServiceNameKey(), ServiceControl::defaultServiceName())
+            .toString());
+    connect(serviceControl_, &ServiceControl::finished, this,
+            [this](bool ok, const QString& message) {
+                if (ok)
+                    showStatusMessage(message);
+                else
+                    QMessageBox::warning(this, tr("Service"), message);
+            });
     auto* service = menuBar()->addMenu(tr("&Service"));
-    service->addAction(tr("&Start"), this, [this] { serviceAction(int(ServiceControl::Action::Start)); });
-    service->addAction(tr("S&top…"), this, [this] { serviceAction(int(ServiceControl::Action::Stop)); });
-    service->addAction(tr("&Restart…"), this, [this] { serviceAction(int(ServiceControl::Action::Restart)); });
+    service->addAction(tr("&Start"), this,
+                       [this] { serviceAction(int(ServiceControl::Action::Start)); });
+    service->addAction(tr("S&top…"), this,
+                       [this] { serviceAction(int(ServiceControl::Action::Stop)); });
+    service->addAction(tr("&Restart…"), this,
+                       [this] { serviceAction(int(ServiceControl::Action::Restart)); });
     service->addSeparator();
     service->addAction(tr("Service &name…"), this, [this] {
         bool ok = false;
-        const QString name = QInputDialog::getText(this, tr("Service name"),
+        const QString name =
+            QInputDialog::getText(this, tr("Service name"),
 #ifdef _WIN32
-                                                   tr("Windows service name (as in the Services console):"),
+                                  tr("Windows service name (as in the Services console):"),
 #else
                                                    tr("systemd unit name:"),
 #endif
-                                                   QLineEdit::Normal, serviceControl_->serviceName(), &ok).trimmed();
+                                  QLineEdit::Normal, serviceControl_->serviceName(), &ok)
+                .trimmed();
         if (!ok || name.isEmpty()) return;
         serviceControl_->setServiceName(name);
         QSettings().setValue(settingsServiceNameKey(), name);
@@ -81,7 +95,9 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent) : QMainWindow(par
 
     auto* view = menuBar()->addMenu(tr("&View"));
     for (int i = 0; i < tabs_->count(); ++i) {
-        view->addAction(tabs_->tabText(i).remove(QLatin1Char('&')).replace(QStringLiteral("&&"), QStringLiteral("&")),
+        view->addAction(tabs_->tabText(i)
+                            .remove(QLatin1Char('&'))
+                            .replace(QStringLiteral("&&"), QStringLiteral("&")),
                         QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)), this,
                         [this, i] { tabs_->setCurrentIndex(i); });
     }
@@ -91,7 +107,8 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent) : QMainWindow(par
     auto* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About"), this, [this] {
         QMessageBox::about(this, tr("About proxy console"),
-                           tr("proxy console %1\nThe admin console of proxy-service, over its local control channel.")
+                           tr("proxy console %1\nThe admin console of proxy-service, over its "
+                              "local control channel.")
                                .arg(QStringLiteral(PROXY_CONSOLE_VERSION)));
     });
 
@@ -103,13 +120,18 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent) : QMainWindow(par
     updateRoleBadge();
 }
 
-void MainWindow::showStatusMessage(const QString& text) { statusBar()->showMessage(text, 8000); }
+void MainWindow::showStatusMessage(const QString& text) {
+    statusBar()->showMessage(text, 8000);
+}
 
 void MainWindow::updateRoleBadge() {
     if (client_->isConnected() && client_->isReadOnly()) {
         role_->setText(tr("READ-ONLY"));
-        role_->setToolTip(tr("This connection has the read-only role: editing, rollback and server actions are disabled."));
-        role_->setStyleSheet(QStringLiteral("color:white;background:#a86600;padding:1px 6px;border-radius:3px;"));
+        role_->setToolTip(
+            tr("This connection has the read-only role: editing, rollback and server actions are "
+               "disabled."));
+        role_->setStyleSheet(
+            QStringLiteral("color:white;background:#a86600;padding:1px 6px;border-radius:3px;"));
     } else {
         role_->clear();
         role_->setStyleSheet(QString());
@@ -123,20 +145,26 @@ void MainWindow::serviceAction(int action) {
         return;
     }
     if (a != ServiceControl::Action::Start &&
-        QMessageBox::question(this, tr("Service"), tr("%1 the service '%2'? Requests in flight get the configured shutdown time to finish.")
-                                                       .arg(a == ServiceControl::Action::Stop ? tr("Stop") : tr("Restart"), serviceControl_->serviceName())) !=
-            QMessageBox::Yes)
+        QMessageBox::question(
+            this, tr("Service"),
+            tr("%1 the service '%2'? Requests in flight get the configured shutdown time to "
+               "finish.")
+                .arg(a == ServiceControl::Action::Stop ? tr("Stop") : tr("Restart"),
+                     serviceControl_->serviceName())) != QMessageBox::Yes)
         return;
-    showStatusMessage(tr("%1 %2…").arg(ServiceControl::actionName(a), serviceControl_->serviceName()));
+    showStatusMessage(
+        tr("%1 %2…").arg(ServiceControl::actionName(a), serviceControl_->serviceName()));
     serviceControl_->run(a);
 }
 
 void MainWindow::chooseEndpoint() {
     bool ok = false;
-    const QString endpoint = QInputDialog::getText(this, tr("Connect to"),
-                                                   tr("Control endpoint (a Unix socket path, or \\\\.\\pipe\\NAME on Windows):"),
-                                                   QLineEdit::Normal, client_->endpoint(), &ok)
-                                 .trimmed();
+    const QString endpoint =
+        QInputDialog::getText(
+            this, tr("Connect to"),
+            tr("Control endpoint (a Unix socket path, or \\\\.\\pipe\\NAME on Windows):"),
+            QLineEdit::Normal, client_->endpoint(), &ok)
+            .trimmed();
     if (!ok || endpoint.isEmpty()) return;
     QSettings().setValue(settingsEndpointKey(), endpoint);
     client_->setEndpoint(endpoint);
@@ -145,7 +173,10 @@ void MainWindow::chooseEndpoint() {
 
 void MainWindow::closeEvent(QCloseEvent* event) {
     if (editor_->dirty() &&
-        QMessageBox::question(this, tr("Quit"), tr("The configuration has edits that were not applied. Quit anyway?")) != QMessageBox::Yes) {
+        QMessageBox::question(
+            this, tr("Quit"),
+            tr("The configuration has edits that were not applied. Quit anyway?")) !=
+            QMessageBox::Yes) {
         event->ignore();
         return;
     }

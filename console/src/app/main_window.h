@@ -21,7 +21,7 @@ class ServiceControl;
 class MainWindow : public QMainWindow {
     Q_OBJECT
 
-public:
+  public:
     // The client is not owned; it outlives the window (main() owns both).
     explicit MainWindow(ServiceClient* client, QWidget* parent = nullptr);
 
@@ -36,13 +36,13 @@ public:
     static QString settingsServiceNameKey() { return QStringLiteral("service/name"); }
     ServiceControl* serviceControl() const { return serviceControl_; }
 
-public slots:
+  public slots:
     void showStatusMessage(const QString& text);
 
-protected:
+  protected:
     void closeEvent(QCloseEvent* event) override;
 
-private:
+  private:
     void chooseEndpoint();
     void updateRoleBadge();
     void serviceAction(int action);

@@ -15,7 +15,7 @@ namespace proxy::console {
 class ServiceControl : public QObject {
     Q_OBJECT
 
-public:
+  public:
     enum class Action { Start, Stop, Restart };
     static constexpr int kTimeoutMs = 90000;
 
@@ -37,10 +37,10 @@ public:
 
     static QString actionName(Action action);
 
-signals:
+  signals:
     void finished(bool ok, const QString& message);
 
-private:
+  private:
     void next();
     void done(bool ok, const QString& message);
 

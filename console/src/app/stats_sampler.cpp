@@ -39,7 +39,8 @@ StatsTotals extractTotals(const Json& stats) {
         t.errors = integerOf(stats, "responses_5xx");
     }
     const Json& accessLog = member(stats, "access_log");
-    if (member(accessLog, "dropped").is_number()) t.droppedRecords = integerOf(accessLog, "dropped");
+    if (member(accessLog, "dropped").is_number())
+        t.droppedRecords = integerOf(accessLog, "dropped");
     return t;
 }
 
@@ -59,7 +60,8 @@ std::optional<StatsPoint> StatsSampler::add(qint64 timeMs, const Json& stats) {
     const auto requests = now.requests - before->requests;
     const auto errors = now.errors - before->errors;
     p.requestsPerSec = static_cast<double>(requests) / seconds;
-    p.errorRatePct = requests > 0 ? 100.0 * static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
+    p.errorRatePct =
+        requests > 0 ? 100.0 * static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
     const auto count = now.latencyCount - before->latencyCount;
     if (now.hasLatency && count > 0)
         p.meanMs = (now.latencySumUs - before->latencySumUs) / static_cast<double>(count) / 1000.0;

@@ -6,7 +6,8 @@
 //
 // stats.get's shape grew over time; all three are read (docs/logging.md "Metrics" is current):
 //   {"metrics": {"listeners": {name: {requests, by_class: {"5xx", "none", ...},
-//                                     latency_us: {count, sum, p50, p95, p99}}}}, "access_log": {...}}
+//                                     latency_us: {count, sum, p50, p95, p99}}}}, "access_log":
+//                                     {...}}
 //   {"requests": {"total", "2xx", "4xx", "5xx"}}          (docs/control-protocol.md)
 //   {"requests": N, "responses_4xx": N, "responses_5xx": N} (the engine's counters)
 
@@ -38,7 +39,7 @@ struct StatsPoint {
 };
 
 class StatsSampler {
-public:
+  public:
     explicit StatsSampler(std::size_t capacity = 600) : capacity_(capacity) {}
 
     // One poll. Returns the new point (none for the first sample, or after the counters went
@@ -52,7 +53,7 @@ public:
     const std::deque<StatsPoint>& points() const { return points_; }
     const std::optional<StatsTotals>& lastTotals() const { return last_; }
 
-private:
+  private:
     std::size_t capacity_;
     std::optional<StatsTotals> last_;
     qint64 lastTimeMs_ = 0;

@@ -22,12 +22,19 @@ QVariant HistoryModel::data(const QModelIndex& index, int role) const {
     }
     if (role != Qt::DisplayRole) return {};
     switch (index.column()) {
-        case Version: return e.current ? QStringLiteral("v%1 (current)").arg(e.version) : QStringLiteral("v%1").arg(e.version);
-        case AppliedAt: return e.appliedAt;
-        case AppliedBy: return e.appliedBy;
-        case Note: return e.note;
-        case Bytes: return e.bytes;
-        default: return {};
+        case Version:
+            return e.current ? QStringLiteral("v%1 (current)").arg(e.version)
+                             : QStringLiteral("v%1").arg(e.version);
+        case AppliedAt:
+            return e.appliedAt;
+        case AppliedBy:
+            return e.appliedBy;
+        case Note:
+            return e.note;
+        case Bytes:
+            return e.bytes;
+        default:
+            return {};
     }
 }
 

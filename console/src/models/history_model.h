@@ -18,7 +18,7 @@ struct HistoryEntry {
 class HistoryModel : public QAbstractTableModel {
     Q_OBJECT
 
-public:
+  public:
     enum Column { Version, AppliedAt, AppliedBy, Note, Bytes, ColumnCount };
 
     explicit HistoryModel(QObject* parent = nullptr) : QAbstractTableModel(parent) {}
@@ -32,7 +32,7 @@ public:
     const HistoryEntry& entry(int row) const { return entries_[static_cast<std::size_t>(row)]; }
     qint64 currentVersion() const { return current_; }
 
-private:
+  private:
     std::vector<HistoryEntry> entries_;
     qint64 current_ = 0;
 };

@@ -15,8 +15,23 @@ namespace proxy::console {
 class LogModel : public QAbstractTableModel {
     Q_OBJECT
 
-public:
-    enum Column { Time, Status, Method, Host, Path, Client, Route, Upstream, Server, Duration, BytesOut, RequestId, Error, ColumnCount };
+  public:
+    enum Column {
+        Time,
+        Status,
+        Method,
+        Host,
+        Path,
+        Client,
+        Route,
+        Upstream,
+        Server,
+        Duration,
+        BytesOut,
+        RequestId,
+        Error,
+        ColumnCount
+    };
     static constexpr int kMaxRows = 100000;
 
     explicit LogModel(QObject* parent = nullptr) : QAbstractTableModel(parent) {}
@@ -45,10 +60,10 @@ public:
     // Every loaded row, all fields, as CSV (RFC 4180 quoting). Returns false on a write error.
     bool writeCsv(QIODevice& out) const;
 
-signals:
+  signals:
     void fetchRequested(const QString& cursor);
 
-private:
+  private:
     std::vector<Json> rows_;
     QString cursor_;
     bool loading_ = false;

@@ -43,12 +43,18 @@ int TrafficModel::columnCount(const QModelIndex& parent) const {
 
 QColor TrafficModel::statusColor(int statusClass) {
     switch (statusClass) {
-        case 1: return QColor(0xe8, 0xf0, 0xfe);
-        case 2: return QColor(0xe6, 0xf4, 0xea);
-        case 3: return QColor(0xfe, 0xf7, 0xe0);
-        case 4: return QColor(0xfc, 0xe8, 0xd5);
-        case 5: return QColor(0xfa, 0xd2, 0xcf);
-        default: return QColor(0xe0, 0xe0, 0xe0);  // no response
+        case 1:
+            return QColor(0xe8, 0xf0, 0xfe);
+        case 2:
+            return QColor(0xe6, 0xf4, 0xea);
+        case 3:
+            return QColor(0xfe, 0xf7, 0xe0);
+        case 4:
+            return QColor(0xfc, 0xe8, 0xd5);
+        case 5:
+            return QColor(0xfa, 0xd2, 0xcf);
+        default:
+            return QColor(0xe0, 0xe0, 0xe0);  // no response
     }
 }
 
@@ -61,17 +67,24 @@ QVariant TrafficModel::data(const QModelIndex& index, int role) const {
         switch (index.column()) {
             case Status:
             case Duration:
-            case Bytes: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
-            default: return {};
+            case Bytes:
+                return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+            default:
+                return {};
         }
     }
     if (role == Qt::UserRole) {  // raw values for sorting
         switch (index.column()) {
-            case Time: return e.timeMs;
-            case Status: return e.status;
-            case Duration: return e.durationUs;
-            case Bytes: return e.bytesOut;
-            default: break;
+            case Time:
+                return e.timeMs;
+            case Status:
+                return e.status;
+            case Duration:
+                return e.durationUs;
+            case Bytes:
+                return e.bytesOut;
+            default:
+                break;
         }
         role = Qt::DisplayRole;
     }
@@ -79,26 +92,39 @@ QVariant TrafficModel::data(const QModelIndex& index, int role) const {
     switch (index.column()) {
         case Time: {
             if (!e.timeMs) return e.time;
-            return QDateTime::fromMSecsSinceEpoch(e.timeMs).toString(QStringLiteral("HH:mm:ss.zzz"));
+            return QDateTime::fromMSecsSinceEpoch(e.timeMs).toString(
+                QStringLiteral("HH:mm:ss.zzz"));
         }
-        case Status: return e.status ? QString::number(e.status) : QStringLiteral("—");
-        case Method: return e.method;
-        case Host: return e.host;
-        case Path: return e.path;
-        case Client: return e.client;
-        case Route: return e.route;
-        case Server: return e.server;
-        case Duration: return QString::number(static_cast<double>(e.durationUs) / 1000.0, 'f', 1);
-        case Bytes: return QLocale().toString(e.bytesOut);
-        case RequestId: return e.requestId;
-        default: return {};
+        case Status:
+            return e.status ? QString::number(e.status) : QStringLiteral("—");
+        case Method:
+            return e.method;
+        case Host:
+            return e.host;
+        case Path:
+            return e.path;
+        case Client:
+            return e.client;
+        case Route:
+            return e.route;
+        case Server:
+            return e.server;
+        case Duration:
+            return QString::number(static_cast<double>(e.durationUs) / 1000.0, 'f', 1);
+        case Bytes:
+            return QLocale().toString(e.bytesOut);
+        case RequestId:
+            return e.requestId;
+        default:
+            return {};
     }
 }
 
 QVariant TrafficModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
-    static const char* const kNames[] = {"Time", "Status", "Method", "Host", "Path", "Client",
-                                         "Route", "Server", "ms", "Bytes", "Request id"};
+    static const char* const kNames[] = {"Time", "Status", "Method",    "Host",
+                                         "Path", "Client", "Route",     "Server",
+                                         "ms",   "Bytes",  "Request id"};
     return section >= 0 && section < ColumnCount ? tr(kNames[section]) : QVariant();
 }
 
@@ -247,15 +273,33 @@ bool TrafficFilterModel::accepts(const TrafficEvent& e) const {
     for (const Term& t : terms_) {
         bool ok = false;
         switch (t.kind) {
-            case Term::StatusClass: ok = e.statusClass() == t.number; break;
-            case Term::StatusCode: ok = e.status == t.number; break;
-            case Term::Method: ok = e.method.compare(t.value, ci) == 0; break;
-            case Term::Host: ok = e.host.contains(t.value, ci); break;
-            case Term::Path: ok = e.path.contains(t.value); break;
-            case Term::Client: ok = e.client.contains(t.value, ci); break;
-            case Term::Route: ok = e.route.contains(t.value, ci); break;
-            case Term::Server: ok = e.server.contains(t.value, ci); break;
-            case Term::Id: ok = e.requestId.contains(t.value, ci); break;
+            case Term::StatusClass:
+                ok = e.statusClass() == t.number;
+                break;
+            case Term::StatusCode:
+                ok = e.status == t.number;
+                break;
+            case Term::Method:
+                ok = e.method.compare(t.value, ci) == 0;
+                break;
+            case Term::Host:
+                ok = e.host.contains(t.value, ci);
+                break;
+            case Term::Path:
+                ok = e.path.contains(t.value);
+                break;
+            case Term::Client:
+                ok = e.client.contains(t.value, ci);
+                break;
+            case Term::Route:
+                ok = e.route.contains(t.value, ci);
+                break;
+            case Term::Server:
+                ok = e.server.contains(t.value, ci);
+                break;
+            case Term::Id:
+                ok = e.requestId.contains(t.value, ci);
+                break;
             case Term::Any:
                 ok = e.host.contains(t.value, ci) || e.path.contains(t.value, ci) ||
                      e.client.contains(t.value, ci) || e.server.contains(t.value, ci) ||

@@ -31,8 +31,21 @@ struct TrafficEvent {
 class TrafficModel : public QAbstractTableModel {
     Q_OBJECT
 
-public:
-    enum Column { Time, Status, Method, Host, Path, Client, Route, Server, Duration, Bytes, RequestId, ColumnCount };
+  public:
+    enum Column {
+        Time,
+        Status,
+        Method,
+        Host,
+        Path,
+        Client,
+        Route,
+        Server,
+        Duration,
+        Bytes,
+        RequestId,
+        ColumnCount
+    };
     static constexpr int kDefaultCapacity = 10000;
     static constexpr int kFlushIntervalMs = 100;
 
@@ -65,11 +78,11 @@ public:
 
     static QColor statusColor(int statusClass);
 
-signals:
+  signals:
     void flushed(int inserted);
     void countersChanged();
 
-private:
+  private:
     void accept(const Json& item, int& queued);
 
     std::deque<TrafficEvent> rows_;
@@ -89,19 +102,30 @@ private:
 class TrafficFilterModel : public QSortFilterProxyModel {
     Q_OBJECT
 
-public:
+  public:
     explicit TrafficFilterModel(QObject* parent = nullptr) : QSortFilterProxyModel(parent) {}
 
     // Returns an error sentence for a term it cannot use (the filter is left unchanged), or empty.
     QString setFilterText(const QString& text);
     bool accepts(const TrafficEvent& e) const;
 
-protected:
+  protected:
     bool filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const override;
 
-private:
+  private:
     struct Term {
-        enum Kind { Any, StatusClass, StatusCode, Method, Host, Path, Client, Route, Server, Id } kind = Any;
+        enum Kind {
+            Any,
+            StatusClass,
+            StatusCode,
+            Method,
+            Host,
+            Path,
+            Client,
+            Route,
+            Server,
+            Id
+        } kind = Any;
         QString value;
         int number = 0;
     };

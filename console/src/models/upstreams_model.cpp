@@ -17,7 +17,8 @@ QVariant UpstreamsModel::data(const QModelIndex& index, int role) const {
     if (!index.isValid() || index.row() >= rowCount() || index.column() >= ColumnCount) return {};
     const ServerRow& r = rows_[static_cast<std::size_t>(index.row())];
     if (role == Qt::ForegroundRole) {
-        if (index.column() == State && r.state != QLatin1String("enabled") && r.state != QLatin1String("up"))
+        if (index.column() == State && r.state != QLatin1String("enabled") &&
+            r.state != QLatin1String("up"))
             return QColor(0xb0, 0x60, 0x00);
         if (index.column() == Health && r.health == QLatin1String("down")) return QColor(Qt::red);
         return {};
@@ -26,24 +27,36 @@ QVariant UpstreamsModel::data(const QModelIndex& index, int role) const {
         return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     if (role != Qt::DisplayRole && role != Qt::AccessibleTextRole) return {};
     switch (index.column()) {
-        case Upstream: return r.upstream;
-        case Server: return r.address;
-        case State: return r.state;
-        case Health: return r.health.isEmpty() ? QStringLiteral("—") : r.health;
-        case Active: return r.active;
-        case Weight: return r.weight;
-        case Requests: return r.requests;
-        case Failures: return r.failures;
-        case Errors: return r.errors5xx ? QVariant(*r.errors5xx) : QVariant(QStringLiteral("—"));
-        case P99: return r.p99Ms ? QVariant(QString::number(*r.p99Ms, 'f', 1)) : QVariant(QStringLiteral("—"));
-        default: return {};
+        case Upstream:
+            return r.upstream;
+        case Server:
+            return r.address;
+        case State:
+            return r.state;
+        case Health:
+            return r.health.isEmpty() ? QStringLiteral("—") : r.health;
+        case Active:
+            return r.active;
+        case Weight:
+            return r.weight;
+        case Requests:
+            return r.requests;
+        case Failures:
+            return r.failures;
+        case Errors:
+            return r.errors5xx ? QVariant(*r.errors5xx) : QVariant(QStringLiteral("—"));
+        case P99:
+            return r.p99Ms ? QVariant(QString::number(*r.p99Ms, 'f', 1))
+                           : QVariant(QStringLiteral("—"));
+        default:
+            return {};
     }
 }
 
 QVariant UpstreamsModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
-    static const char* const kNames[] = {"Upstream", "Server", "State", "Health", "Active",
-                                         "Weight", "Requests", "Failures", "5xx", "p99 ms"};
+    static const char* const kNames[] = {"Upstream", "Server",   "State",    "Health", "Active",
+                                         "Weight",   "Requests", "Failures", "5xx",    "p99 ms"};
     return section >= 0 && section < ColumnCount ? tr(kNames[section]) : QVariant();
 }
 
@@ -76,21 +89,24 @@ bool UpstreamsModel::update(const Json& result) {
     for (auto& r : next) {
         const auto it = before.find({r.upstream, r.address});
         if (it == before.end()) {
-            if (!rows_.empty()) emit serverChanged(r.upstream, r.address, QStringLiteral("state"), {}, r.state);
+            if (!rows_.empty())
+                emit serverChanged(r.upstream, r.address, QStringLiteral("state"), {}, r.state);
             continue;
         }
         r.errors5xx = it->second->errors5xx;  // kept until the next stats merge
         r.p99Ms = it->second->p99Ms;
         if (it->second->state != r.state)
-            emit serverChanged(r.upstream, r.address, QStringLiteral("state"), it->second->state, r.state);
+            emit serverChanged(r.upstream, r.address, QStringLiteral("state"), it->second->state,
+                               r.state);
         if (it->second->health != r.health)
-            emit serverChanged(r.upstream, r.address, QStringLiteral("health"), it->second->health, r.health);
+            emit serverChanged(r.upstream, r.address, QStringLiteral("health"), it->second->health,
+                               r.health);
     }
-    const bool sameShape =
-        next.size() == rows_.size() &&
-        std::equal(next.begin(), next.end(), rows_.begin(), [](const ServerRow& a, const ServerRow& b) {
-            return a.upstream == b.upstream && a.address == b.address;
-        });
+    const bool sameShape = next.size() == rows_.size() &&
+                           std::equal(next.begin(), next.end(), rows_.begin(),
+                                      [](const ServerRow& a, const ServerRow& b) {
+                                          return a.upstream == b.upstream && a.address == b.address;
+                                      });
     if (sameShape) {
         rows_ = std::move(next);
         if (!rows_.empty()) emit dataChanged(index(0, 0), index(rowCount() - 1, ColumnCount - 1));

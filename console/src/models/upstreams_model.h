@@ -23,8 +23,20 @@ struct ServerRow {
 class UpstreamsModel : public QAbstractTableModel {
     Q_OBJECT
 
-public:
-    enum Column { Upstream, Server, State, Health, Active, Weight, Requests, Failures, Errors, P99, ColumnCount };
+  public:
+    enum Column {
+        Upstream,
+        Server,
+        State,
+        Health,
+        Active,
+        Weight,
+        Requests,
+        Failures,
+        Errors,
+        P99,
+        ColumnCount
+    };
 
     explicit UpstreamsModel(QObject* parent = nullptr) : QAbstractTableModel(parent) {}
 
@@ -41,12 +53,12 @@ public:
 
     const ServerRow& row(int r) const { return rows_[static_cast<std::size_t>(r)]; }
 
-signals:
+  signals:
     // field: "state" or "health"; from is empty for a server seen for the first time.
     void serverChanged(const QString& upstream, const QString& server, const QString& field,
                        const QString& from, const QString& to);
 
-private:
+  private:
     std::vector<ServerRow> rows_;
 };
 

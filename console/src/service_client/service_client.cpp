@@ -25,19 +25,21 @@ QString fromStd(std::string_view text) {
 // overlapped as QLocalSocket needs) and hand it over.
 qintptr openPipe(const QString& endpoint, QString& error) {
     QString name = endpoint;
-    if (!name.startsWith(QLatin1String("\\\\.\\pipe\\"))) name.prepend(QLatin1String("\\\\.\\pipe\\"));
+    if (!name.startsWith(QLatin1String("\\\\.\\pipe\\")))
+        name.prepend(QLatin1String("\\\\.\\pipe\\"));
     const std::wstring wide = name.toStdWString();
-    HANDLE pipe = CreateFileW(wide.c_str(), GENERIC_READ | FILE_WRITE_DATA, 0, nullptr,
-                              OPEN_EXISTING,
-                              FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-                              nullptr);
+    HANDLE pipe = CreateFileW(
+        wide.c_str(), GENERIC_READ | FILE_WRITE_DATA, 0, nullptr, OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
     if (pipe == INVALID_HANDLE_VALUE) {
         const DWORD code = GetLastError();
         if (code == ERROR_FILE_NOT_FOUND)
             error = QStringLiteral("no service listens on %1").arg(name);
         else if (code == ERROR_ACCESS_DENIED)
-            error = QStringLiteral("access to %1 is denied (run as an administrator, or join the "
-                                   "read-only group)").arg(name);
+            error = QStringLiteral(
+                        "access to %1 is denied (run as an administrator, or join the "
+                        "read-only group)")
+                        .arg(name);
         else if (code == ERROR_PIPE_BUSY)
             error = QStringLiteral("every instance of %1 is busy").arg(name);
         else
@@ -54,15 +56,18 @@ qintptr openPipe(const QString& endpoint, QString& error) {
 
 QString RpcReply::describe() const {
     switch (status) {
-        case Status::Ok: return QStringLiteral("ok");
+        case Status::Ok:
+            return QStringLiteral("ok");
         case Status::ServerError: {
             const auto name = control::errorName(code);
             return QStringLiteral("%1 (%2, %3)").arg(message, fromStd(name)).arg(code);
         }
-        case Status::Timeout: return message.isEmpty() ? QStringLiteral("no answer in time") : message;
+        case Status::Timeout:
+            return message.isEmpty() ? QStringLiteral("no answer in time") : message;
         case Status::Disconnected:
             return message.isEmpty() ? QStringLiteral("not connected to the service") : message;
-        case Status::Refused: return message;
+        case Status::Refused:
+            return message;
     }
     return message;
 }
@@ -148,7 +153,8 @@ void ServiceClient::connectSocket() {
     const qintptr handle = openPipe(endpoint_, error);
     if (handle == -1) {
         QMetaObject::invokeMethod(
-            this, [this, socket, error] {
+            this,
+            [this, socket, error] {
                 if (socket_ == socket) dropConnection(error);
             },
             Qt::QueuedConnection);
@@ -158,14 +164,16 @@ void ServiceClient::connectSocket() {
         CloseHandle(reinterpret_cast<HANDLE>(handle));
         const QString reason = socket->errorString();
         QMetaObject::invokeMethod(
-            this, [this, socket, reason] {
+            this,
+            [this, socket, reason] {
                 if (socket_ == socket) dropConnection(reason);
             },
             Qt::QueuedConnection);
         return;
     }
     QMetaObject::invokeMethod(
-        this, [this, socket] {
+        this,
+        [this, socket] {
             if (socket_ == socket) onSocketConnected();
         },
         Qt::QueuedConnection);
@@ -179,30 +187,31 @@ void ServiceClient::onSocketConnected() {
     setState(State::Handshaking);
     const Json params = control::makeHelloParams(kClientName);
     QLocalSocket* socket = socket_;
-    send(QStringLiteral("hello"), params, this,
-         [this, socket](const RpcReply& reply) {
-             if (socket_ != socket) return;
-             if (!reply.ok()) {
-                 dropConnection(QStringLiteral("the service refused the handshake: %1")
-                                    .arg(reply.describe()));
-                 return;
-             }
-             auto text = [&](const char* key) {
-                 const auto it = reply.result.find(key);
-                 return it != reply.result.end() && it->is_string()
-                            ? QString::fromStdString(it->get<std::string>())
-                            : QString();
-             };
-             role_ = text("role");
-             serverName_ = text("server");
-             serverVersion_ = text("version");
-             if (role_.isEmpty()) role_ = QStringLiteral("admin");
-             lastError_.clear();
-             backoffMs_ = minBackoffMs_;
-             setState(State::Connected);
-             emit connected();
-         },
-         kHelloTimeoutMs, true);
+    send(
+        QStringLiteral("hello"), params, this,
+        [this, socket](const RpcReply& reply) {
+            if (socket_ != socket) return;
+            if (!reply.ok()) {
+                dropConnection(
+                    QStringLiteral("the service refused the handshake: %1").arg(reply.describe()));
+                return;
+            }
+            auto text = [&](const char* key) {
+                const auto it = reply.result.find(key);
+                return it != reply.result.end() && it->is_string()
+                           ? QString::fromStdString(it->get<std::string>())
+                           : QString();
+            };
+            role_ = text("role");
+            serverName_ = text("server");
+            serverVersion_ = text("version");
+            if (role_.isEmpty()) role_ = QStringLiteral("admin");
+            lastError_.clear();
+            backoffMs_ = minBackoffMs_;
+            setState(State::Connected);
+            emit connected();
+        },
+        kHelloTimeoutMs, true);
 }
 
 void ServiceClient::onReadyRead() {
@@ -239,7 +248,8 @@ void ServiceClient::handlePayload(std::string_view payload) {
         case control::Message::Kind::Request:
             // The server never asks the client anything; ignore rather than guess.
             return;
-        case control::Message::Kind::Response: break;
+        case control::Message::Kind::Response:
+            break;
     }
     if (!msg.id.is_number_integer()) {
         // An error about the connection itself (too many clients, forbidden, frame too large);
@@ -314,7 +324,7 @@ void ServiceClient::scheduleReconnect() {
 }
 
 std::int64_t ServiceClient::call(const QString& method, const Json& params, QObject* context,
-                                  Callback callback, int timeoutMs) {
+                                 Callback callback, int timeoutMs) {
     return send(method, params, context, std::move(callback), timeoutMs, false);
 }
 
@@ -388,7 +398,8 @@ void ServiceClient::checkDeadlines() {
         }
         RpcReply reply;
         reply.status = RpcReply::Status::Timeout;
-        reply.message = QStringLiteral("%1: no answer from the service in time").arg(pending.method);
+        reply.message =
+            QStringLiteral("%1: no answer from the service in time").arg(pending.method);
         finish(std::move(pending), reply);
     }
 }

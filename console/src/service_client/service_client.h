@@ -43,9 +43,7 @@ struct RpcReply {
     Json data;  // ServerError: error.data (null when absent)
 
     bool ok() const { return status == Status::Ok; }
-    bool isError(int errorCode) const {
-        return status == Status::ServerError && code == errorCode;
-    }
+    bool isError(int errorCode) const { return status == Status::ServerError && code == errorCode; }
     bool methodMissing() const { return isError(control::errc::kMethodNotFound); }
     bool forbidden() const { return isError(control::errc::kForbidden); }
     // One sentence for a status bar or a message box.
@@ -55,7 +53,7 @@ struct RpcReply {
 class ServiceClient : public QObject {
     Q_OBJECT
 
-public:
+  public:
     enum class State {
         Disconnected,  // not connected; a reconnect is scheduled unless stopped
         Connecting,    // the socket is connecting
@@ -90,13 +88,15 @@ public:
     // The last reason the connection failed or was dropped (empty after a clean connect).
     QString lastError() const { return lastError_; }
     // Milliseconds until the next automatic attempt (0 when none is scheduled).
-    int reconnectDelayMs() const { return reconnectTimer_.isActive() ? reconnectTimer_.remainingTime() : 0; }
+    int reconnectDelayMs() const {
+        return reconnectTimer_.isActive() ? reconnectTimer_.remainingTime() : 0;
+    }
 
     // Sends one request. The callback runs exactly once (success, error, timeout or disconnect),
     // on this object's thread, unless `context` is destroyed first. While not connected it fails at
     // once with Disconnected. Returns the request id (0 when not sent).
-    std::int64_t call(const QString& method, const Json& params, QObject* context, Callback callback,
-                      int timeoutMs = kDefaultTimeoutMs);
+    std::int64_t call(const QString& method, const Json& params, QObject* context,
+                      Callback callback, int timeoutMs = kDefaultTimeoutMs);
 
     std::size_t pendingCalls() const { return pending_.size(); }
 
@@ -114,7 +114,7 @@ public:
         maxBackoffMs_ = maxMs;
     }
 
-signals:
+  signals:
     void stateChanged(proxy::console::ServiceClient::State state);
     // After a successful hello (also after every reconnect: views re-subscribe here).
     void connected();
@@ -124,7 +124,7 @@ signals:
     // The server answered some call with -32002: this connection may not change anything.
     void forbiddenSeen(const QString& method);
 
-private:
+  private:
     struct Pending {
         QString method;
         QPointer<QObject> context;
@@ -145,8 +145,8 @@ private:
     void failAll(RpcReply::Status status, const QString& message);
     void checkDeadlines();
     void finish(Pending pending, const RpcReply& reply);
-    std::int64_t send(const QString& method, const Json& params, QObject* context, Callback callback,
-                      int timeoutMs, bool bypassState);
+    std::int64_t send(const QString& method, const Json& params, QObject* context,
+                      Callback callback, int timeoutMs, bool bypassState);
 
     QString endpoint_;
     State state_ = State::Disconnected;

@@ -31,7 +31,7 @@ class DiffView;
 class ConfigEditorView : public QWidget {
     Q_OBJECT
 
-public:
+  public:
     enum class Section { Settings, Listener, Upstream, Route };
 
     // client may be null (tests of the editor alone); it is not owned.
@@ -57,17 +57,17 @@ public:
     void setReadOnly(bool readOnly, const QString& why);
     bool readOnly() const { return readOnly_; }
 
-public slots:
+  public slots:
     void reloadFromService();
     void applyToService();
     void refreshHistory();
 
-signals:
+  signals:
     // After each validation run (the debounced one after typing, or a load).
     void validated(int errors, int warnings);
     void statusMessage(const QString& text);
 
-private:
+  private:
     struct Located {
         Section section = Section::Settings;
         int index = -1;
@@ -97,7 +97,7 @@ private:
 
     ServiceClient* client_;  // not owned; may be null
     Doc doc_ = Doc::object();
-    QString baseText_;       // the service's text at baseVersion_ (empty when not from the service)
+    QString baseText_;  // the service's text at baseVersion_ (empty when not from the service)
     qint64 baseVersion_ = 0;
     bool dirty_ = false;
     bool readOnly_ = false;

@@ -19,7 +19,9 @@ const QString kDefault = QStringLiteral("(default)");
 const QStringList kPathKinds = {QStringLiteral("(any path)"), QStringLiteral("path_prefix"),
                                 QStringLiteral("path_exact"), QStringLiteral("path_regex")};
 
-QStringList tokens(const QString& pointer) { return pointer.split(QLatin1Char('/'), Qt::SkipEmptyParts); }
+QStringList tokens(const QString& pointer) {
+    return pointer.split(QLatin1Char('/'), Qt::SkipEmptyParts);
+}
 
 const Doc* find(const Doc& item, const QString& pointer) {
     const Doc* at = &item;
@@ -103,7 +105,8 @@ void BoundField::load(const Doc& item) {
             break;
         }
         case Kind::JsonValue:
-            static_cast<QLineEdit*>(editor_)->setText(v ? QString::fromStdString(v->dump()) : QString());
+            static_cast<QLineEdit*>(editor_)->setText(v ? QString::fromStdString(v->dump())
+                                                        : QString());
             break;
         case Kind::Choice:
         case Kind::Boolean: {
@@ -146,8 +149,10 @@ void BoundField::load(const Doc& item) {
                     table->insertRow(row);
                     const char* keys[] = {"address", "weight", "max_connections"};
                     for (int c = 0; c < 3; ++c) {
-                        const Doc* cell = s.is_object() && s.contains(keys[c]) ? &s[keys[c]] : nullptr;
-                        table->setItem(row, c, new QTableWidgetItem(cell ? scalarText(*cell) : QString()));
+                        const Doc* cell =
+                            s.is_object() && s.contains(keys[c]) ? &s[keys[c]] : nullptr;
+                        table->setItem(row, c,
+                                       new QTableWidgetItem(cell ? scalarText(*cell) : QString()));
                     }
                 }
             }
@@ -164,17 +169,22 @@ bool BoundField::store(Doc& item, QString& localError) const {
     switch (spec_.kind) {
         case Kind::Text: {
             const QString t = static_cast<QLineEdit*>(editor_)->text();
-            if (t.isEmpty() && !spec_.required) erase(item, spec_.pointer);
-            else ensure(item, spec_.pointer) = t.toStdString();
+            if (t.isEmpty() && !spec_.required)
+                erase(item, spec_.pointer);
+            else
+                ensure(item, spec_.pointer) = t.toStdString();
             return true;
         }
         case Kind::Integer: {
             const QString t = static_cast<QLineEdit*>(editor_)->text().trimmed();
             bool ok = false;
             const qlonglong n = t.toLongLong(&ok);
-            if (t.isEmpty()) erase(item, spec_.pointer);
-            else if (ok) ensure(item, spec_.pointer) = static_cast<std::int64_t>(n);
-            else ensure(item, spec_.pointer) = t.toStdString();
+            if (t.isEmpty())
+                erase(item, spec_.pointer);
+            else if (ok)
+                ensure(item, spec_.pointer) = static_cast<std::int64_t>(n);
+            else
+                ensure(item, spec_.pointer) = t.toStdString();
             return true;
         }
         case Kind::List: {
@@ -208,18 +218,23 @@ bool BoundField::store(Doc& item, QString& localError) const {
         case Kind::Boolean: {
             auto* combo = static_cast<QComboBox*>(editor_);
             const QString t = combo->currentText();
-            if (t == kDefault || (t.isEmpty() && !spec_.required)) erase(item, spec_.pointer);
-            else if (spec_.kind == Kind::Boolean) ensure(item, spec_.pointer) = (t == QLatin1String("true"));
-            else ensure(item, spec_.pointer) = t.toStdString();
+            if (t == kDefault || (t.isEmpty() && !spec_.required))
+                erase(item, spec_.pointer);
+            else if (spec_.kind == Kind::Boolean)
+                ensure(item, spec_.pointer) = (t == QLatin1String("true"));
+            else
+                ensure(item, spec_.pointer) = t.toStdString();
             return true;
         }
         case Kind::PathMatch: {
             auto* combo = editor_->findChild<QComboBox*>();
             auto* line = editor_->findChild<QLineEdit*>();
-            for (int k = 1; k < kPathKinds.size(); ++k) erase(item, spec_.pointer + QLatin1Char('/') + kPathKinds[k]);
+            for (int k = 1; k < kPathKinds.size(); ++k)
+                erase(item, spec_.pointer + QLatin1Char('/') + kPathKinds[k]);
             line->setEnabled(combo->currentIndex() != 0);
             if (combo->currentIndex() > 0)
-                ensure(item, spec_.pointer + QLatin1Char('/') + combo->currentText()) = line->text().toStdString();
+                ensure(item, spec_.pointer + QLatin1Char('/') + combo->currentText()) =
+                    line->text().toStdString();
             return true;
         }
         case Kind::Servers: {
@@ -227,7 +242,9 @@ bool BoundField::store(Doc& item, QString& localError) const {
             Doc servers = Doc::array();
             for (int row = 0; row < table->rowCount(); ++row) {
                 Doc s = Doc::object();
-                auto cell = [&](int c) { return table->item(row, c) ? table->item(row, c)->text().trimmed() : QString(); };
+                auto cell = [&](int c) {
+                    return table->item(row, c) ? table->item(row, c)->text().trimmed() : QString();
+                };
                 s["address"] = cell(0).toStdString();
                 for (int c = 1; c < 3; ++c) {
                     const QString t = cell(c);
@@ -235,8 +252,10 @@ bool BoundField::store(Doc& item, QString& localError) const {
                     bool ok = false;
                     const qlonglong n = t.toLongLong(&ok);
                     const char* key = c == 1 ? "weight" : "max_connections";
-                    if (ok) s[key] = static_cast<std::int64_t>(n);
-                    else s[key] = t.toStdString();
+                    if (ok)
+                        s[key] = static_cast<std::int64_t>(n);
+                    else
+                        s[key] = t.toStdString();
                 }
                 servers.push_back(std::move(s));
             }
@@ -263,7 +282,8 @@ int BoundField::matchLength(const QString& rel) const {
     return -1;
 }
 
-void BoundField::setDiagnostic(const QString& severity, const QString& message, const QString& rel) {
+void BoundField::setDiagnostic(const QString& severity, const QString& message,
+                               const QString& rel) {
     QString where;
     if (spec_.kind == Kind::Servers && rel.size() > spec_.pointer.size()) {
         // "/servers/1/weight": mark the cell, and say which row.
@@ -273,8 +293,9 @@ void BoundField::setDiagnostic(const QString& severity, const QString& message, 
         const int row = rest.value(0).toInt(&ok);
         if (ok && table && row < table->rowCount()) {
             const QSignalBlocker quiet(table);  // marking a cell is not an edit
-            const int col = rest.value(1) == QLatin1String("weight") ? 1
-                            : rest.value(1) == QLatin1String("max_connections") ? 2 : 0;
+            const int col = rest.value(1) == QLatin1String("weight")            ? 1
+                            : rest.value(1) == QLatin1String("max_connections") ? 2
+                                                                                : 0;
             if (auto* cell = table->item(row, col)) {
                 cell->setBackground(QColor(0xfa, 0xd2, 0xcf));
                 cell->setToolTip(message);
@@ -285,13 +306,15 @@ void BoundField::setDiagnostic(const QString& severity, const QString& message, 
     const QString line = QStringLiteral("%1%2").arg(where, message);
     diagnostic_ = diagnostic_.isEmpty() ? line : diagnostic_ + QLatin1Char('\n') + line;
     const bool error = severity != QLatin1String("warning");
-    error_->setStyleSheet(error ? QStringLiteral("color:#c62828;") : QStringLiteral("color:#a86600;"));
+    error_->setStyleSheet(error ? QStringLiteral("color:#c62828;")
+                                : QStringLiteral("color:#a86600;"));
     error_->setText(diagnostic_);
     error_->setVisible(true);
     editor_->setProperty("diagnostic", diagnostic_);
     editor_->setToolTip(diagnostic_);
-    editor_->setStyleSheet(error ? QStringLiteral("QLineEdit, QComboBox, QTableWidget { border: 1px solid #c62828; }")
-                                 : QString());
+    editor_->setStyleSheet(
+        error ? QStringLiteral("QLineEdit, QComboBox, QTableWidget { border: 1px solid #c62828; }")
+              : QString());
     editor_->setAccessibleDescription(diagnostic_);
 }
 
@@ -317,8 +340,10 @@ void BoundField::clearDiagnostic() {
 }
 
 void BoundField::setReadOnly(bool readOnly) {
-    if (auto* line = qobject_cast<QLineEdit*>(editor_)) line->setReadOnly(readOnly);
-    else editor_->setEnabled(!readOnly);
+    if (auto* line = qobject_cast<QLineEdit*>(editor_))
+        line->setReadOnly(readOnly);
+    else
+        editor_->setEnabled(!readOnly);
 }
 
 // --- ItemForm ---
@@ -360,7 +385,8 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
         case BoundField::Kind::Boolean: {
             auto* combo = new QComboBox(this);
             combo->setEditable(spec.editable);
-            if (spec.kind == BoundField::Kind::Boolean) spec.choices = {QStringLiteral("true"), QStringLiteral("false")};
+            if (spec.kind == BoundField::Kind::Boolean)
+                spec.choices = {QStringLiteral("true"), QStringLiteral("false")};
             if (!spec.required) combo->addItem(kDefault);
             combo->addItems(spec.choices);
             editor = combo;
@@ -386,7 +412,8 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
             auto* col = new QVBoxLayout(box);
             col->setContentsMargins(0, 0, 0, 0);
             auto* table = new QTableWidget(0, 3, box);
-            table->setHorizontalHeaderLabels({tr("Address (host:port)"), tr("Weight"), tr("Max connections")});
+            table->setHorizontalHeaderLabels(
+                {tr("Address (host:port)"), tr("Weight"), tr("Max connections")});
             table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
             table->verticalHeader()->setVisible(false);
             table->setMinimumHeight(120);
@@ -425,26 +452,31 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
     connect(field, &BoundField::edited, this, [this, field] { emit fieldEdited(field); });
     // Composite editors report their parts' edits.
     if (field->spec().kind == BoundField::Kind::PathMatch) {
-        connect(editor->findChild<QComboBox*>(), &QComboBox::currentIndexChanged, field, &BoundField::edited);
-        connect(editor->findChild<QLineEdit*>(), &QLineEdit::textEdited, field, &BoundField::edited);
+        connect(editor->findChild<QComboBox*>(), &QComboBox::currentIndexChanged, field,
+                &BoundField::edited);
+        connect(editor->findChild<QLineEdit*>(), &QLineEdit::textEdited, field,
+                &BoundField::edited);
     } else if (field->spec().kind == BoundField::Kind::Servers) {
         auto* table = editor->findChild<QTableWidget*>();
         connect(table, &QTableWidget::itemChanged, field, &BoundField::edited);
-        connect(editor->findChild<QPushButton*>(QStringLiteral("addServer")), &QPushButton::clicked, field, [table, field] {
-            const QSignalBlocker b(table);
-            const int row = table->rowCount();
-            table->insertRow(row);
-            table->setItem(row, 0, new QTableWidgetItem(QStringLiteral("127.0.0.1:9000")));
-            table->setItem(row, 1, new QTableWidgetItem());
-            table->setItem(row, 2, new QTableWidgetItem());
-            emit field->edited();
-        });
-        connect(editor->findChild<QPushButton*>(QStringLiteral("removeServer")), &QPushButton::clicked, field, [table, field] {
-            const int row = table->currentRow() >= 0 ? table->currentRow() : table->rowCount() - 1;
-            if (row < 0) return;
-            table->removeRow(row);
-            emit field->edited();
-        });
+        connect(editor->findChild<QPushButton*>(QStringLiteral("addServer")), &QPushButton::clicked,
+                field, [table, field] {
+                    const QSignalBlocker b(table);
+                    const int row = table->rowCount();
+                    table->insertRow(row);
+                    table->setItem(row, 0, new QTableWidgetItem(QStringLiteral("127.0.0.1:9000")));
+                    table->setItem(row, 1, new QTableWidgetItem());
+                    table->setItem(row, 2, new QTableWidgetItem());
+                    emit field->edited();
+                });
+        connect(editor->findChild<QPushButton*>(QStringLiteral("removeServer")),
+                &QPushButton::clicked, field, [table, field] {
+                    const int row =
+                        table->currentRow() >= 0 ? table->currentRow() : table->rowCount() - 1;
+                    if (row < 0) return;
+                    table->removeRow(row);
+                    emit field->edited();
+                });
     }
     return field;
 }
@@ -453,7 +485,8 @@ void ItemForm::load(const Doc& item) {
     for (BoundField* f : fields_) f->load(item);
 }
 
-int ItemForm::setDiagnostics(const std::vector<std::pair<QString, std::pair<QString, QString>>>& diags) {
+int ItemForm::setDiagnostics(
+    const std::vector<std::pair<QString, std::pair<QString, QString>>>& diags) {
     for (BoundField* f : fields_) f->clearDiagnostic();
     QStringList general;
     int placed = 0;
@@ -479,7 +512,9 @@ int ItemForm::setDiagnostics(const std::vector<std::pair<QString, std::pair<QStr
     return placed;
 }
 
-QString ItemForm::generalDiagnostics() const { return general_->text(); }
+QString ItemForm::generalDiagnostics() const {
+    return general_->text();
+}
 
 void ItemForm::setReadOnly(bool readOnly) {
     for (BoundField* f : fields_) f->setReadOnly(readOnly);
@@ -496,8 +531,10 @@ void ItemForm::setChoices(const QString& pointer, const QStringList& choices) {
     if (!f->spec().required) combo->addItem(kDefault);
     combo->addItems(choices);
     const int index = combo->findText(current);
-    if (index >= 0) combo->setCurrentIndex(index);
-    else if (combo->isEditable()) combo->setEditText(current);
+    if (index >= 0)
+        combo->setCurrentIndex(index);
+    else if (combo->isEditable())
+        combo->setEditText(current);
 }
 
 BoundField* ItemForm::field(const QString& pointer) const {

@@ -25,17 +25,17 @@ using Doc = nlohmann::ordered_json;
 class BoundField : public QObject {
     Q_OBJECT
 
-public:
+  public:
     enum class Kind {
-        Text,        // string
-        Integer,     // JSON integer; other text is stored as a string for the validator to refuse
-        Choice,      // one of `choices`, or "(default)" = absent
-        Boolean,     // (default) / true / false
-        List,        // comma-separated strings -> array
-        JsonValue,   // any JSON, typed as text (header rules, match headers, expect_status)
-        PathMatch,   // match.path_prefix / path_exact / path_regex: a kind and a value
-        Servers,     // upstream servers: a table of address / weight / max_connections
-        Presence,    // an optional object (health_check): checked = present
+        Text,       // string
+        Integer,    // JSON integer; other text is stored as a string for the validator to refuse
+        Choice,     // one of `choices`, or "(default)" = absent
+        Boolean,    // (default) / true / false
+        List,       // comma-separated strings -> array
+        JsonValue,  // any JSON, typed as text (header rules, match headers, expect_status)
+        PathMatch,  // match.path_prefix / path_exact / path_regex: a kind and a value
+        Servers,    // upstream servers: a table of address / weight / max_connections
+        Presence,   // an optional object (health_check): checked = present
     };
     struct Spec {
         QString pointer;  // relative to the item: "/address", "/match/host"
@@ -57,15 +57,16 @@ public:
     bool store(Doc& item, QString& localError) const;
     // Does a diagnostic at this relative pointer belong to this field? (the longest match wins)
     int matchLength(const QString& relativePointer) const;
-    void setDiagnostic(const QString& severity, const QString& message, const QString& relativePointer);
+    void setDiagnostic(const QString& severity, const QString& message,
+                       const QString& relativePointer);
     void clearDiagnostic();
     QString diagnostic() const { return diagnostic_; }
     void setReadOnly(bool readOnly);
 
-signals:
+  signals:
     void edited();
 
-private:
+  private:
     Spec spec_;
     QWidget* editor_;  // owned by the form's widget tree
     QLabel* error_;    // owned by the form's widget tree
@@ -76,7 +77,7 @@ private:
 class ItemForm : public QWidget {
     Q_OBJECT
 
-public:
+  public:
     explicit ItemForm(const QString& title, QWidget* parent = nullptr);
 
     BoundField* addField(const QString& label, BoundField::Spec spec);
@@ -92,11 +93,11 @@ public:
     const std::vector<BoundField*>& fields() const { return fields_; }
     QString generalDiagnostics() const;
 
-signals:
+  signals:
     // A field changed: `field` wrote (or failed to write, with localError) into `item`.
     void fieldEdited(proxy::console::BoundField* field);
 
-private:
+  private:
     QFormLayout* layout_;
     QLabel* general_;
     std::vector<BoundField*> fields_;

@@ -16,8 +16,8 @@
 #include <QSplitter>
 #include <QTableView>
 #include <QTimer>
-#include <QValueAxis>
 #include <QVBoxLayout>
+#include <QValueAxis>
 
 #include "models/upstreams_model.h"
 
@@ -26,7 +26,8 @@ namespace proxy::console {
 namespace {
 
 QString duration(qint64 seconds) {
-    const qint64 d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60, s = seconds % 60;
+    const qint64 d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
+                 s = seconds % 60;
     if (d) return QStringLiteral("%1d %2h %3m").arg(d).arg(h).arg(m);
     if (h) return QStringLiteral("%1h %2m %3s").arg(h).arg(m).arg(s);
     return QStringLiteral("%1m %2s").arg(m).arg(s);
@@ -56,7 +57,8 @@ double seriesMax(const QLineSeries* series, double floor) {
 
 }  // namespace
 
-DashboardView::DashboardView(ServiceClient* client, QWidget* parent) : QWidget(parent), client_(client) {
+DashboardView::DashboardView(ServiceClient* client, QWidget* parent)
+    : QWidget(parent), client_(client) {
     auto* layout = new QVBoxLayout(this);
 
     auto* statusBox = new QGroupBox(tr("Service"), this);
@@ -137,7 +139,8 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent) : QWidget(p
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->verticalHeader()->setVisible(false);
     table_->horizontalHeader()->setStretchLastSection(true);
-    table_->horizontalHeader()->setSectionResizeMode(UpstreamsModel::Server, QHeaderView::ResizeToContents);
+    table_->horizontalHeader()->setSectionResizeMode(UpstreamsModel::Server,
+                                                     QHeaderView::ResizeToContents);
     table_->setAccessibleName(tr("Upstream servers"));
     upstreamLayout->addWidget(table_, 1);
     auto* actions = new QHBoxLayout();
@@ -151,9 +154,12 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent) : QWidget(p
     actions->addStretch(1);
     upstreamLayout->addLayout(actions);
     connect(drain_, &QPushButton::clicked, this, [this] { serverAction(QStringLiteral("drain")); });
-    connect(disable_, &QPushButton::clicked, this, [this] { serverAction(QStringLiteral("disable")); });
-    connect(enable_, &QPushButton::clicked, this, [this] { serverAction(QStringLiteral("enable")); });
-    connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, &DashboardView::updateActionButtons);
+    connect(disable_, &QPushButton::clicked, this,
+            [this] { serverAction(QStringLiteral("disable")); });
+    connect(enable_, &QPushButton::clicked, this,
+            [this] { serverAction(QStringLiteral("enable")); });
+    connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &DashboardView::updateActionButtons);
 
     auto* timelineBox = new QGroupBox(tr("State changes"), split);
     auto* timelineLayout = new QVBoxLayout(timelineBox);
@@ -167,15 +173,18 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent) : QWidget(p
     split->setStretchFactor(1, 2);
     layout->addWidget(split, 2);
 
-    connect(upstreams_, &UpstreamsModel::serverChanged, this,
-            [this](const QString& upstream, const QString& server, const QString& field, const QString& from, const QString& to) {
-                const QString when = QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss"));
-                const QString text = from.isEmpty()
-                                         ? tr("%1  %2 / %3 appeared (%4)").arg(when, upstream, server, to)
-                                         : tr("%1  %2 / %3: %4 %5 → %6").arg(when, upstream, server, field, from, to);
-                timeline_->insertItem(0, text);
-                while (timeline_->count() > 500) delete timeline_->takeItem(timeline_->count() - 1);
-            });
+    connect(
+        upstreams_, &UpstreamsModel::serverChanged, this,
+        [this](const QString& upstream, const QString& server, const QString& field,
+               const QString& from, const QString& to) {
+            const QString when = QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss"));
+            const QString text =
+                from.isEmpty()
+                    ? tr("%1  %2 / %3 appeared (%4)").arg(when, upstream, server, to)
+                    : tr("%1  %2 / %3: %4 %5 → %6").arg(when, upstream, server, field, from, to);
+            timeline_->insertItem(0, text);
+            while (timeline_->count() > 500) delete timeline_->takeItem(timeline_->count() - 1);
+        });
 
     timer_ = new QTimer(this);
     timer_->setInterval(kPollMs);
@@ -187,13 +196,19 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent) : QWidget(p
         poll();
     });
     connect(client_, &ServiceClient::disconnected, this, [this](const QString& reason) {
-        status_->setText(status_->text() + tr("\n\nDisconnected: %1 — the figures above are the last known.").arg(reason));
+        status_->setText(
+            status_->text() +
+            tr("\n\nDisconnected: %1 — the figures above are the last known.").arg(reason));
     });
     updateActionButtons();
 }
 
-QString DashboardView::statusText() const { return status_->text(); }
-int DashboardView::timelineCount() const { return timeline_->count(); }
+QString DashboardView::statusText() const {
+    return status_->text();
+}
+int DashboardView::timelineCount() const {
+    return timeline_->count();
+}
 
 void DashboardView::setReadOnly(bool readOnly) {
     readOnly_ = readOnly;
@@ -202,20 +217,25 @@ void DashboardView::setReadOnly(bool readOnly) {
 
 void DashboardView::updateActionButtons() {
     const bool selected = table_->selectionModel()->hasSelection();
-    const QString why = readOnly_ ? tr("Read-only connection: server actions need the admin role") : QString();
+    const QString why =
+        readOnly_ ? tr("Read-only connection: server actions need the admin role") : QString();
     for (auto* b : {drain_, disable_, enable_}) {
         b->setEnabled(selected && !readOnly_ && client_->isConnected());
         if (readOnly_) b->setToolTip(why);
     }
 }
 
-void DashboardView::pollOnce(const QString& method, const std::function<void(const RpcReply&)>& onReply) {
+void DashboardView::pollOnce(const QString& method,
+                             const std::function<void(const RpcReply&)>& onReply) {
     if (inFlight_.count(method)) return;
     inFlight_.insert(method);
-    client_->call(method, Json::object(), this, [this, method, onReply](const RpcReply& r) {
-        inFlight_.erase(method);
-        onReply(r);
-    }, 10000);
+    client_->call(
+        method, Json::object(), this,
+        [this, method, onReply](const RpcReply& r) {
+            inFlight_.erase(method);
+            onReply(r);
+        },
+        10000);
 }
 
 void DashboardView::poll() {
@@ -231,7 +251,8 @@ void DashboardView::poll() {
         if (r.ok()) {
             onStats(r.result);
         } else if (r.methodMissing()) {
-            statsNote_->setText(tr("This service does not offer stats.get, so there are no charts."));
+            statsNote_->setText(
+                tr("This service does not offer stats.get, so there are no charts."));
             statsNote_->setVisible(true);
         }
     });
@@ -245,16 +266,21 @@ void DashboardView::poll() {
 
 void DashboardView::onStatus(const Json& s) {
     QStringList listeners;
-    for (const auto& l : member(s, "listeners")) listeners << QStringLiteral("%1 (%2)").arg(textOf(l, "name"), textOf(l, "address"));
+    for (const auto& l : member(s, "listeners"))
+        listeners << QStringLiteral("%1 (%2)").arg(textOf(l, "name"), textOf(l, "address"));
     const Json& connections = member(s, "connections");
     QString text = tr("%1 %2 — up %3 — config v%4 — %5 worker(s)")
-                       .arg(client_->serverName().isEmpty() ? QStringLiteral("proxy-service") : client_->serverName(),
+                       .arg(client_->serverName().isEmpty() ? QStringLiteral("proxy-service")
+                                                            : client_->serverName(),
                             textOf(s, "version", client_->serverVersion()),
                             duration(integerOf(s, "uptime_seconds")))
                        .arg(integerOf(s, "config_version"))
                        .arg(integerOf(s, "workers"));
-    text += tr("\nListeners: %1").arg(listeners.isEmpty() ? tr("none") : listeners.join(QStringLiteral(", ")));
-    text += tr("\nConnections: %1 active, %2 accepted").arg(integerOf(connections, "active")).arg(integerOf(connections, "accepted"));
+    text += tr("\nListeners: %1")
+                .arg(listeners.isEmpty() ? tr("none") : listeners.join(QStringLiteral(", ")));
+    text += tr("\nConnections: %1 active, %2 accepted")
+                .arg(integerOf(connections, "active"))
+                .arg(integerOf(connections, "accepted"));
     const Json& dropped = member(s, "dropped_log_records");
     if (lastDropped_ < 0 && dropped.is_number()) lastDropped_ = integer(dropped);
     if (lastDropped_ >= 0) text += tr("\nDropped access-log records: %1").arg(lastDropped_);
@@ -267,10 +293,13 @@ void DashboardView::onStats(const Json& stats) {
     const qint64 now = integerOf(stats, "time_ms", QDateTime::currentMSecsSinceEpoch());
     const auto point = sampler_.add(now, stats);
     upstreams_->mergeServerMetrics(stats);
-    if (const auto& totals = sampler_.lastTotals(); totals && totals->droppedRecords) lastDropped_ = *totals->droppedRecords;
+    if (const auto& totals = sampler_.lastTotals(); totals && totals->droppedRecords)
+        lastDropped_ = *totals->droppedRecords;
     const bool hasLatency = sampler_.lastTotals() && sampler_.lastTotals()->hasLatency;
     if (!hasLatency && statsNote_->isHidden()) {
-        statsNote_->setText(tr("This service's stats.get has no latency histograms yet; the latency chart stays empty."));
+        statsNote_->setText(
+            tr("This service's stats.get has no latency histograms yet; the latency chart stays "
+               "empty."));
         statsNote_->setVisible(true);
     } else if (hasLatency && !statsNote_->isHidden()) {
         statsNote_->setVisible(false);
@@ -290,36 +319,44 @@ void DashboardView::addPoint(const StatsPoint& p) {
     // Until the window is full, show what there is (at least a minute), not an empty 5 minutes.
     const qint64 first = rps_->count() ? static_cast<qint64>(rps_->at(0).x()) : p.timeMs;
     const qint64 start = std::max(oldest, std::min(first, p.timeMs - 60'000LL));
-    const QDateTime from = QDateTime::fromMSecsSinceEpoch(start), to = QDateTime::fromMSecsSinceEpoch(p.timeMs);
+    const QDateTime from = QDateTime::fromMSecsSinceEpoch(start),
+                    to = QDateTime::fromMSecsSinceEpoch(p.timeMs);
     trafficTime_->setRange(from, to);
     latencyTime_->setRange(from, to);
     rpsAxis_->setRange(0, seriesMax(rps_, 1.0) * 1.15);
-    latencyAxis_->setRange(0, std::max({seriesMax(p50_, 1.0), seriesMax(p99_, 1.0), seriesMax(mean_, 1.0)}) * 1.15);
+    latencyAxis_->setRange(
+        0, std::max({seriesMax(p50_, 1.0), seriesMax(p99_, 1.0), seriesMax(mean_, 1.0)}) * 1.15);
 }
 
 void DashboardView::serverAction(const QString& action) {
     const auto rows = table_->selectionModel()->selectedRows();
     if (rows.isEmpty() || readOnly_) return;
     const ServerRow row = upstreams_->row(rows.first().row());
-    const QString consequence = action == QLatin1String("drain")     ? tr("It gets no new requests; open ones finish.")
-                                : action == QLatin1String("disable") ? tr("It is taken out of rotation.")
-                                                                     : tr("It goes back into rotation.");
+    const QString consequence =
+        action == QLatin1String("drain")     ? tr("It gets no new requests; open ones finish.")
+        : action == QLatin1String("disable") ? tr("It is taken out of rotation.")
+                                             : tr("It goes back into rotation.");
     if (QMessageBox::question(this, tr("Server action"),
-                              tr("%1 server %2 of upstream %3?\n\n%4").arg(action.left(1).toUpper() + action.mid(1), row.address, row.upstream, consequence)) !=
-        QMessageBox::Yes)
+                              tr("%1 server %2 of upstream %3?\n\n%4")
+                                  .arg(action.left(1).toUpper() + action.mid(1), row.address,
+                                       row.upstream, consequence)) != QMessageBox::Yes)
         return;
-    client_->call(QStringLiteral("upstreams.") + action, Json{{"upstream", row.upstream.toStdString()}, {"server", row.address.toStdString()}},
-                  this, [this, action, row](const RpcReply& r) {
-                      if (r.ok()) {
-                          emit statusMessage(tr("%1: %2 / %3").arg(action, row.upstream, row.address));
-                          poll();
-                      } else if (r.forbidden()) {
-                          setReadOnly(true);
-                          QMessageBox::information(this, tr("Server action"), tr("This connection is read-only: %1").arg(r.message));
-                      } else {
-                          QMessageBox::warning(this, tr("Server action"), tr("%1 failed: %2").arg(action, r.describe()));
-                      }
-                  });
+    client_->call(
+        QStringLiteral("upstreams.") + action,
+        Json{{"upstream", row.upstream.toStdString()}, {"server", row.address.toStdString()}}, this,
+        [this, action, row](const RpcReply& r) {
+            if (r.ok()) {
+                emit statusMessage(tr("%1: %2 / %3").arg(action, row.upstream, row.address));
+                poll();
+            } else if (r.forbidden()) {
+                setReadOnly(true);
+                QMessageBox::information(this, tr("Server action"),
+                                         tr("This connection is read-only: %1").arg(r.message));
+            } else {
+                QMessageBox::warning(this, tr("Server action"),
+                                     tr("%1 failed: %2").arg(action, r.describe()));
+            }
+        });
 }
 
 }  // namespace proxy::console

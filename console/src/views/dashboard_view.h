@@ -27,7 +27,7 @@ class UpstreamsModel;
 class DashboardView : public QWidget {
     Q_OBJECT
 
-public:
+  public:
     static constexpr int kPollMs = 1000;
     static constexpr int kWindowSeconds = 300;  // what the charts show
 
@@ -40,13 +40,13 @@ public:
 
     void setReadOnly(bool readOnly);
 
-public slots:
+  public slots:
     void poll();
 
-signals:
+  signals:
     void statusMessage(const QString& text);
 
-private:
+  private:
     void pollOnce(const QString& method, const std::function<void(const RpcReply&)>& onReply);
     void onStatus(const Json& status);
     void onStats(const Json& stats);

@@ -20,8 +20,8 @@
 #include <QRegularExpression>
 #include <QSplitter>
 #include <QTableView>
-#include <QValueAxis>
 #include <QVBoxLayout>
+#include <QValueAxis>
 
 #include "models/log_model.h"
 #include "models/traffic_model.h"
@@ -31,8 +31,9 @@ namespace proxy::console {
 namespace {
 constexpr int kPageSize = 500;
 // Quick ranges: label, minutes (0 = custom).
-const std::pair<const char*, int> kRanges[] = {{"Last 15 minutes", 15}, {"Last hour", 60}, {"Last 6 hours", 360},
-                                               {"Last 24 hours", 1440}, {"Last 7 days", 10080}, {"Custom range", 0}};
+const std::pair<const char*, int> kRanges[] = {{"Last 15 minutes", 15}, {"Last hour", 60},
+                                               {"Last 6 hours", 360},   {"Last 24 hours", 1440},
+                                               {"Last 7 days", 10080},  {"Custom range", 0}};
 }  // namespace
 
 LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), client_(client) {
@@ -99,7 +100,8 @@ LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), clie
     filters->addWidget(pathPrefix_, 2, 0, 1, 2);
     filters->addWidget(pathContains_, 2, 2, 1, 3);
     layout->addLayout(filters);
-    for (QLineEdit* e : findChildren<QLineEdit*>()) connect(e, &QLineEdit::returnPressed, this, &LogView::runQuery);
+    for (QLineEdit* e : findChildren<QLineEdit*>())
+        connect(e, &QLineEdit::returnPressed, this, &LogView::runQuery);
     connect(search_, &QPushButton::clicked, this, &LogView::runQuery);
     connect(exportButton, &QPushButton::clicked, this, &LogView::exportCsv);
 
@@ -122,7 +124,8 @@ LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), clie
     chart_->addAxis(timeAxis_, Qt::AlignBottom);
     chart_->addAxis(countAxis_, Qt::AlignLeft);
     chart_->addAxis(msAxis_, Qt::AlignRight);
-    for (QLineSeries* s : {requests_, errors_, p99_}) s->setPointsVisible(true);  // a lone minute shows too
+    for (QLineSeries* s : {requests_, errors_, p99_})
+        s->setPointsVisible(true);  // a lone minute shows too
     for (QLineSeries* s : {requests_, errors_}) {
         chart_->addSeries(s);
         s->attachAxis(timeAxis_);
@@ -171,10 +174,13 @@ LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), clie
     layout->addLayout(bottom);
     connect(more_, &QPushButton::clicked, this, &LogView::loadMore);
     connect(model_, &LogModel::fetchRequested, this, &LogView::requestPage);
-    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &LogView::showRow);
+    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &LogView::showRow);
 }
 
-QString LogView::notice() const { return notice_->isHidden() ? QString() : notice_->text(); }
+QString LogView::notice() const {
+    return notice_->isHidden() ? QString() : notice_->text();
+}
 
 void LogView::setNotice(const QString& text) {
     notice_->setText(text);
@@ -186,7 +192,8 @@ QString LogView::buildParams(Json& params) const {
     qint64 fromMs = 0, toMs = 0;
     const int minutes = range_->currentData().toInt();
     if (minutes > 0) {
-        toMs = QDateTime::currentMSecsSinceEpoch() + 1000;  // a little slack for rows written just now
+        toMs =
+            QDateTime::currentMSecsSinceEpoch() + 1000;  // a little slack for rows written just now
         fromMs = toMs - minutes * 60'000LL - 1000;
     } else {
         fromMs = from_->dateTime().toMSecsSinceEpoch();
@@ -198,13 +205,18 @@ QString LogView::buildParams(Json& params) const {
     const QString status = status_->text().trimmed();
     if (!status.isEmpty()) {
         Json list = Json::array();
-        static const QRegularExpression kClass(QStringLiteral("^[1-5]xx$"), QRegularExpression::CaseInsensitiveOption);
-        for (const QString& part : status.split(QRegularExpression(QStringLiteral("[,\\s]+")), Qt::SkipEmptyParts)) {
+        static const QRegularExpression kClass(QStringLiteral("^[1-5]xx$"),
+                                               QRegularExpression::CaseInsensitiveOption);
+        for (const QString& part :
+             status.split(QRegularExpression(QStringLiteral("[,\\s]+")), Qt::SkipEmptyParts)) {
             bool ok = false;
             const int code = part.toInt(&ok);
-            if (ok && code >= 0 && code <= 999) list.push_back(code);
-            else if (kClass.match(part).hasMatch()) list.push_back(part.toLower().toStdString());
-            else return tr("Status: '%1' is neither a code (404) nor a class (5xx).").arg(part);
+            if (ok && code >= 0 && code <= 999)
+                list.push_back(code);
+            else if (kClass.match(part).hasMatch())
+                list.push_back(part.toLower().toStdString());
+            else
+                return tr("Status: '%1' is neither a code (404) nor a class (5xx).").arg(part);
         }
         params["status"] = list;
     }
@@ -251,26 +263,36 @@ void LogView::requestPage(const QString& cursor) {
     queryInFlight_ = true;
     more_->setEnabled(false);
     summary_->setText(tr("Loading…"));
-    client_->call(QStringLiteral("logs.query"), params, this, [this, generation](const RpcReply& r) {
-        if (generation != queryGeneration_) return;  // a newer query replaced this one
-        queryInFlight_ = false;
-        if (!r.ok()) {
-            model_->pageFailed();
-            if (r.methodMissing())
-                setNotice(tr("This service does not offer logs.query: the log browser needs a newer proxy-service."));
-            else
-                setNotice(tr("The query failed: %1").arg(r.describe()));
-            summary_->setText(tr("%n row(s) loaded", nullptr, model_->rowCount()));
-            return;
-        }
-        if (!model_->appendPage(r.result)) setNotice(tr("The service answered logs.query with an unexpected shape."));
-        QString text = tr("%n row(s) loaded, newest first", nullptr, model_->rowCount());
-        if (model_->full()) text += tr(" — the table holds at most %1 rows; narrow the query to see older ones").arg(LogModel::kMaxRows);
-        else if (!model_->hasMore()) text += tr(" — that is all");
-        summary_->setText(text);
-        more_->setEnabled(model_->hasMore());
-        if (model_->rowCount() <= kPageSize) table_->resizeColumnsToContents();  // once per query
-    }, 30000);
+    client_->call(
+        QStringLiteral("logs.query"), params, this,
+        [this, generation](const RpcReply& r) {
+            if (generation != queryGeneration_) return;  // a newer query replaced this one
+            queryInFlight_ = false;
+            if (!r.ok()) {
+                model_->pageFailed();
+                if (r.methodMissing())
+                    setNotice(
+                        tr("This service does not offer logs.query: the log browser needs a newer "
+                           "proxy-service."));
+                else
+                    setNotice(tr("The query failed: %1").arg(r.describe()));
+                summary_->setText(tr("%n row(s) loaded", nullptr, model_->rowCount()));
+                return;
+            }
+            if (!model_->appendPage(r.result))
+                setNotice(tr("The service answered logs.query with an unexpected shape."));
+            QString text = tr("%n row(s) loaded, newest first", nullptr, model_->rowCount());
+            if (model_->full())
+                text += tr(" — the table holds at most %1 rows; narrow the query to see older ones")
+                            .arg(LogModel::kMaxRows);
+            else if (!model_->hasMore())
+                text += tr(" — that is all");
+            summary_->setText(text);
+            more_->setEnabled(model_->hasMore());
+            if (model_->rowCount() <= kPageSize)
+                table_->resizeColumnsToContents();  // once per query
+        },
+        30000);
 }
 
 void LogView::runAggregate(const Json& query) {
@@ -282,37 +304,44 @@ void LogView::runAggregate(const Json& query) {
         return;
     }
     const quint64 generation = queryGeneration_;
-    client_->call(QStringLiteral("logs.aggregate"), params, this, [this, generation, query](const RpcReply& r) {
-        if (generation != queryGeneration_) return;
-        if (!r.ok()) {
-            chart_->setTitle(r.methodMissing() ? tr("Per minute (logs.aggregate is not offered by this service)")
-                                               : tr("Per minute (unavailable: %1)").arg(r.message));
-            return;
-        }
-        const Json& totals = member(r.result, "totals");
-        chart_->setTitle(tr("Per minute — %1 requests, %2 errors in the range")
-                             .arg(integerOf(totals, "requests"))
-                             .arg(integerOf(totals, "errors")));
-        double top = 1, topMs = 1;
-        for (const auto& m : member(r.result, "minutes")) {
-            const auto x = static_cast<double>(integerOf(m, "minute_ms"));
-            const auto n = static_cast<double>(integerOf(m, "requests"));
-            requests_->append(x, n);
-            errors_->append(x, static_cast<double>(integerOf(m, "errors")));
-            const double p99 = number(member(m, "p99_us")) / 1000.0;
-            p99_->append(x, p99);
-            top = std::max(top, n);
-            topMs = std::max(topMs, p99);
-        }
-        timeAxis_->setRange(QDateTime::fromMSecsSinceEpoch(integerOf(query, "from_ms")),
-                            QDateTime::fromMSecsSinceEpoch(integerOf(query, "to_ms")));
-        countAxis_->setRange(0, top * 1.1);
-        msAxis_->setRange(0, topMs * 1.1);
-    }, 30000);
+    client_->call(
+        QStringLiteral("logs.aggregate"), params, this,
+        [this, generation, query](const RpcReply& r) {
+            if (generation != queryGeneration_) return;
+            if (!r.ok()) {
+                chart_->setTitle(
+                    r.methodMissing()
+                        ? tr("Per minute (logs.aggregate is not offered by this service)")
+                        : tr("Per minute (unavailable: %1)").arg(r.message));
+                return;
+            }
+            const Json& totals = member(r.result, "totals");
+            chart_->setTitle(tr("Per minute — %1 requests, %2 errors in the range")
+                                 .arg(integerOf(totals, "requests"))
+                                 .arg(integerOf(totals, "errors")));
+            double top = 1, topMs = 1;
+            for (const auto& m : member(r.result, "minutes")) {
+                const auto x = static_cast<double>(integerOf(m, "minute_ms"));
+                const auto n = static_cast<double>(integerOf(m, "requests"));
+                requests_->append(x, n);
+                errors_->append(x, static_cast<double>(integerOf(m, "errors")));
+                const double p99 = number(member(m, "p99_us")) / 1000.0;
+                p99_->append(x, p99);
+                top = std::max(top, n);
+                topMs = std::max(topMs, p99);
+            }
+            timeAxis_->setRange(QDateTime::fromMSecsSinceEpoch(integerOf(query, "from_ms")),
+                                QDateTime::fromMSecsSinceEpoch(integerOf(query, "to_ms")));
+            countAxis_->setRange(0, top * 1.1);
+            msAxis_->setRange(0, topMs * 1.1);
+        },
+        30000);
 }
 
 void LogView::showRequest(const TrafficEvent& event) {
-    for (QLineEdit* e : {status_, method_, host_, route_, upstream_, server_, pathPrefix_, pathContains_}) e->clear();
+    for (QLineEdit* e :
+         {status_, method_, host_, route_, upstream_, server_, pathPrefix_, pathContains_})
+        e->clear();
     client_addr_->setText(event.client);
     if (event.timeMs > 0) {
         range_->setCurrentIndex(static_cast<int>(std::size(kRanges)) - 1);  // custom
@@ -336,11 +365,13 @@ void LogView::exportCsv() {
         emit statusMessage(tr("Nothing to export: run a query first"));
         return;
     }
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export rows"), QStringLiteral("access-log.csv"), tr("CSV (*.csv)"));
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Export rows"), QStringLiteral("access-log.csv"), tr("CSV (*.csv)"));
     if (path.isEmpty()) return;
     QFile f(path);
     if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || !model_->writeCsv(f)) {
-        QMessageBox::warning(this, tr("Export"), tr("Cannot write %1: %2").arg(path, f.errorString()));
+        QMessageBox::warning(this, tr("Export"),
+                             tr("Cannot write %1: %2").arg(path, f.errorString()));
         return;
     }
     emit statusMessage(tr("%n row(s) written to %1", nullptr, model_->rowCount()).arg(path));

@@ -27,7 +27,7 @@ struct TrafficEvent;
 class LogView : public QWidget {
     Q_OBJECT
 
-public:
+  public:
     explicit LogView(ServiceClient* client, QWidget* parent = nullptr);
 
     LogModel* model() const { return model_; }
@@ -37,16 +37,16 @@ public:
     QString notice() const;
     bool querying() const { return queryInFlight_; }
 
-public slots:
+  public slots:
     void runQuery();
     void loadMore();
     // From the live view: this client, a minute around the request's time.
     void showRequest(const proxy::console::TrafficEvent& event);
 
-signals:
+  signals:
     void statusMessage(const QString& text);
 
-private:
+  private:
     void requestPage(const QString& cursor);
     void runAggregate(const Json& params);
     void showRow();

@@ -16,7 +16,8 @@
 
 namespace proxy::console {
 
-TrafficView::TrafficView(ServiceClient* client, QWidget* parent) : QWidget(parent), client_(client) {
+TrafficView::TrafficView(ServiceClient* client, QWidget* parent)
+    : QWidget(parent), client_(client) {
     auto* layout = new QVBoxLayout(this);
     notice_ = new QLabel(this);
     notice_->setObjectName(QStringLiteral("trafficNotice"));
@@ -28,12 +29,15 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent) : QWidget(paren
     auto* bar = new QHBoxLayout();
     filterEdit_ = new QLineEdit(this);
     filterEdit_->setObjectName(QStringLiteral("trafficFilter"));
-    filterEdit_->setPlaceholderText(tr("Filter: status:5xx method:POST host:example.com path:/api client:10.0.0.5 server:… id:…"));
+    filterEdit_->setPlaceholderText(tr(
+        "Filter: status:5xx method:POST host:example.com path:/api client:10.0.0.5 server:… id:…"));
     filterEdit_->setClearButtonEnabled(true);
     filterEdit_->setAccessibleName(tr("Traffic filter"));
     pause_ = new QPushButton(tr("&Pause"), this);
     pause_->setCheckable(true);
-    pause_->setToolTip(tr("Pause or resume the live table (Space in the table); events keep arriving and are shown on resume"));
+    pause_->setToolTip(
+        tr("Pause or resume the live table (Space in the table); events keep arriving and are "
+           "shown on resume"));
     follow_ = new QCheckBox(tr("&Follow"), this);
     follow_->setChecked(true);
     follow_->setToolTip(tr("Keep the newest request in view"));
@@ -101,44 +105,53 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent) : QWidget(paren
     connect(model_, &TrafficModel::flushed, this, [this] {
         if (!sized_ && model_->rowCount() > 0) {
             table_->resizeColumnsToContents();  // once, from the first rows
-            table_->horizontalHeader()->setSectionResizeMode(TrafficModel::Path, QHeaderView::Stretch);
+            table_->horizontalHeader()->setSectionResizeMode(TrafficModel::Path,
+                                                             QHeaderView::Stretch);
             sized_ = true;
         }
         if (follow_->isChecked()) table_->scrollToBottom();
     });
     connect(model_, &TrafficModel::countersChanged, this, &TrafficView::updateCounters);
-    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &TrafficView::showDetails);
+    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &TrafficView::showDetails);
 
     connect(client_, &ServiceClient::connected, this, &TrafficView::subscribe);
     connect(client_, &ServiceClient::disconnected, this, [this] {
         subscribed_ = false;
         updateCounters();
     });
-    connect(client_, &ServiceClient::notificationReceived, this, [this](const QString& method, const Json& params) {
-        if (method == QLatin1String("traffic.event")) model_->enqueue(params);
-    });
+    connect(client_, &ServiceClient::notificationReceived, this,
+            [this](const QString& method, const Json& params) {
+                if (method == QLatin1String("traffic.event")) model_->enqueue(params);
+            });
     updateCounters();
 }
 
-QString TrafficView::notice() const { return notice_->isHidden() ? QString() : notice_->text(); }
+QString TrafficView::notice() const {
+    return notice_->isHidden() ? QString() : notice_->text();
+}
 
 void TrafficView::subscribe() {
     // A console reads promptly, but a burst should not cost events: ask for a deeper queue than
     // the default 1000.
-    client_->call(QStringLiteral("traffic.subscribe"), Json{{"capacity", kSubscribeCapacity}}, this, [this](const RpcReply& r) {
-        subscribed_ = r.ok();
-        if (r.ok()) {
-            notice_->setVisible(false);
-        } else if (r.methodMissing()) {
-            notice_->setText(tr("This service does not offer the live feed (traffic.subscribe): it needs a newer "
-                                "proxy-service. The other views work."));
-            notice_->setVisible(true);
-        } else {
-            notice_->setText(tr("The live feed could not start: %1").arg(r.describe()));
-            notice_->setVisible(true);
-        }
-        updateCounters();
-    });
+    client_->call(
+        QStringLiteral("traffic.subscribe"), Json{{"capacity", kSubscribeCapacity}}, this,
+        [this](const RpcReply& r) {
+            subscribed_ = r.ok();
+            if (r.ok()) {
+                notice_->setVisible(false);
+            } else if (r.methodMissing()) {
+                notice_->setText(
+                    tr("This service does not offer the live feed (traffic.subscribe): it needs a "
+                       "newer "
+                       "proxy-service. The other views work."));
+                notice_->setVisible(true);
+            } else {
+                notice_->setText(tr("The live feed could not start: %1").arg(r.describe()));
+                notice_->setVisible(true);
+            }
+            updateCounters();
+        });
 }
 
 void TrafficView::setPaused(bool paused) {
@@ -160,7 +173,9 @@ void TrafficView::updateCounters() {
                 .arg(model_->capacity())
                 .arg(model_->received());
     if (model_->evicted()) text += tr(", %1 scrolled out").arg(model_->evicted());
-    if (model_->droppedByService()) text += tr(", %1 missed (the service's queue for this console overflowed)").arg(model_->droppedByService());
+    if (model_->droppedByService())
+        text += tr(", %1 missed (the service's queue for this console overflowed)")
+                    .arg(model_->droppedByService());
     counters_->setText(text);
 }
 
@@ -171,14 +186,16 @@ void TrafficView::showDetails() {
         return;
     }
     const TrafficEvent& e = model_->event(filter_->mapToSource(index).row());
-    details_->setPlainText(tr("Request id:  %1\nTime:        %2\nClient:      %3\nRequest:     %4 %5 (host %6)\n"
-                              "Route:       %7\nServer:      %8\nStatus:      %9\nDuration:    %10 ms\nBytes out:   %11")
-                               .arg(e.requestId, e.time, e.client, e.method, e.path, e.host,
-                                    e.route.isEmpty() ? tr("(none)") : e.route,
-                                    e.server.isEmpty() ? tr("(none)") : e.server,
-                                    e.status ? QString::number(e.status) : tr("no response"))
-                               .arg(static_cast<double>(e.durationUs) / 1000.0, 0, 'f', 3)
-                               .arg(e.bytesOut));
+    details_->setPlainText(
+        tr("Request id:  %1\nTime:        %2\nClient:      %3\nRequest:     %4 %5 (host %6)\n"
+           "Route:       %7\nServer:      %8\nStatus:      %9\nDuration:    %10 ms\nBytes out:   "
+           "%11")
+            .arg(e.requestId, e.time, e.client, e.method, e.path, e.host,
+                 e.route.isEmpty() ? tr("(none)") : e.route,
+                 e.server.isEmpty() ? tr("(none)") : e.server,
+                 e.status ? QString::number(e.status) : tr("no response"))
+            .arg(static_cast<double>(e.durationUs) / 1000.0, 0, 'f', 3)
+            .arg(e.bytesOut));
 }
 
 }  // namespace proxy::console

@@ -20,7 +20,7 @@ namespace proxy::console {
 class TrafficView : public QWidget {
     Q_OBJECT
 
-public:
+  public:
     static constexpr int kSubscribeCapacity = 5000;
 
     explicit TrafficView(ServiceClient* client, QWidget* parent = nullptr);
@@ -30,15 +30,15 @@ public:
     bool subscribed() const { return subscribed_; }
     QString notice() const;
 
-public slots:
+  public slots:
     void subscribe();
     void setPaused(bool paused);
 
-signals:
+  signals:
     void showInLogs(const proxy::console::TrafficEvent& event);
     void statusMessage(const QString& text);
 
-private:
+  private:
     void updateCounters();
     void showDetails();
 

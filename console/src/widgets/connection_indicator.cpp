@@ -30,7 +30,9 @@ ConnectionIndicator::ConnectionIndicator(ServiceClient* client, QWidget* parent)
     refresh();
 }
 
-QString ConnectionIndicator::text() const { return label_->text(); }
+QString ConnectionIndicator::text() const {
+    return label_->text();
+}
 
 void ConnectionIndicator::refresh() {
     QString colour, words;
@@ -49,7 +51,9 @@ void ConnectionIndicator::refresh() {
         case ServiceClient::State::Disconnected: {
             colour = QStringLiteral("#c62828");
             const int ms = client_->reconnectDelayMs();
-            words = tr("Disconnected: %1").arg(client_->lastError().isEmpty() ? tr("not started") : client_->lastError());
+            words =
+                tr("Disconnected: %1")
+                    .arg(client_->lastError().isEmpty() ? tr("not started") : client_->lastError());
             if (ms > 0) words += tr(" — retrying in %1 s").arg((ms + 999) / 1000);
             break;
         }

@@ -14,11 +14,11 @@ namespace proxy::console {
 class ConnectionIndicator : public QWidget {
     Q_OBJECT
 
-public:
+  public:
     explicit ConnectionIndicator(ServiceClient* client, QWidget* parent = nullptr);
     QString text() const;  // what the badge says now (tests, accessibility)
 
-private:
+  private:
     void refresh();
 
     ServiceClient* client_;  // not owned; outlives the indicator (both belong to the main window)

@@ -34,12 +34,12 @@ void DiffView::setDiff(const QString& diff) {
     for (qsizetype i = 0; i < lines.size(); ++i) {
         const QString& line = lines[i];
         if (i == lines.size() - 1 && line.isEmpty()) break;
-        const QTextCharFormat& f = line.startsWith(QLatin1String("+++")) || line.startsWith(QLatin1String("---"))
-                                       ? hunk
-                                   : line.startsWith(QLatin1Char('+')) ? added
-                                   : line.startsWith(QLatin1Char('-')) ? removed
-                                   : line.startsWith(QLatin1String("@@")) ? hunk
-                                                                          : plain;
+        const QTextCharFormat& f =
+            line.startsWith(QLatin1String("+++")) || line.startsWith(QLatin1String("---")) ? hunk
+            : line.startsWith(QLatin1Char('+'))                                            ? added
+            : line.startsWith(QLatin1Char('-'))                                            ? removed
+            : line.startsWith(QLatin1String("@@"))                                         ? hunk
+                                                                                           : plain;
         cursor.insertText(line, f);
         cursor.insertText(QStringLiteral("\n"), plain);
     }
@@ -71,6 +71,8 @@ DiffDialog::DiffDialog(const QString& title, const QString& intro, const QString
     resize(820, 600);
 }
 
-QString DiffDialog::note() const { return note_ ? note_->text() : QString(); }
+QString DiffDialog::note() const {
+    return note_ ? note_->text() : QString();
+}
 
 }  // namespace proxy::console

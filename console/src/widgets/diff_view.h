@@ -13,7 +13,7 @@ namespace proxy::console {
 class DiffView : public QPlainTextEdit {
     Q_OBJECT
 
-public:
+  public:
     explicit DiffView(QWidget* parent = nullptr);
     void setDiff(const QString& unifiedDiff);  // empty: "no differences"
 };
@@ -21,13 +21,13 @@ public:
 class DiffDialog : public QDialog {
     Q_OBJECT
 
-public:
+  public:
     // withNote: ask for a note to store with the change (config.apply's "note").
     DiffDialog(const QString& title, const QString& intro, const QString& diff, bool withNote,
                const QString& acceptText, QWidget* parent = nullptr);
     QString note() const;
 
-private:
+  private:
     QLineEdit* note_ = nullptr;
 };
 

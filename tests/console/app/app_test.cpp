@@ -10,7 +10,7 @@ using namespace proxy::console;
 class AppTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void diffOfAChangedLine() {
         const QString before = "{\n  \"a\": 1,\n  \"b\": 2,\n  \"c\": 3\n}\n";
         const QString after = "{\n  \"a\": 1,\n  \"b\": 20,\n  \"c\": 3\n}\n";
@@ -52,9 +52,19 @@ private slots:
 
     void ratesFromMetricsShape() {
         auto stats = [](int requests, int e5, int none, double sum, int count, int p50, int p99) {
-            return Json{{"access_log", {{"dropped", 7}}},
-                        {"metrics", {{"listeners", {{"web", {{"requests", requests}, {"by_class", {{"2xx", requests - e5 - none}, {"5xx", e5}, {"none", none}}},
-                                                             {"latency_us", {{"count", count}, {"sum", sum}, {"p50", p50}, {"p95", p99}, {"p99", p99}}}}}}}}}};
+            return Json{
+                {"access_log", {{"dropped", 7}}},
+                {"metrics",
+                 {{"listeners",
+                   {{"web",
+                     {{"requests", requests},
+                      {"by_class", {{"2xx", requests - e5 - none}, {"5xx", e5}, {"none", none}}},
+                      {"latency_us",
+                       {{"count", count},
+                        {"sum", sum},
+                        {"p50", p50},
+                        {"p95", p99},
+                        {"p99", p99}}}}}}}}}};
         };
         StatsSampler sampler;
         QVERIFY(!sampler.add(1000, stats(100, 0, 0, 100000, 100, 900, 5000)));

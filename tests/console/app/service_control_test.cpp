@@ -20,21 +20,22 @@ class ServiceControlTest : public QObject {
         return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
     }
 
-private slots:
+  private slots:
     void initTestCase() {
         QVERIFY(dir_.isValid());
         tool_ = dir_.filePath("fake-systemctl");
         log_ = dir_.filePath("calls.log");
         QFile f(tool_);
         QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write("#!/bin/sh\n"
-                "echo \"$@\" >> \"$FAKE_LOG\"\n"
-                "case \"$FAKE_MODE\" in\n"
-                "  ok) exit 0 ;;\n"
-                "  denied) echo 'Failed to stop proxy.service: Access denied' >&2; exit 4 ;;\n"
-                "  slow) sleep 5; exit 0 ;;\n"
-                "esac\n"
-                "exit 3\n");
+        f.write(
+            "#!/bin/sh\n"
+            "echo \"$@\" >> \"$FAKE_LOG\"\n"
+            "case \"$FAKE_MODE\" in\n"
+            "  ok) exit 0 ;;\n"
+            "  denied) echo 'Failed to stop proxy.service: Access denied' >&2; exit 4 ;;\n"
+            "  slow) sleep 5; exit 0 ;;\n"
+            "esac\n"
+            "exit 3\n");
         f.close();
         QVERIFY(f.setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner));
         qputenv("FAKE_LOG", log_.toLocal8Bit());
@@ -89,7 +90,8 @@ private slots:
         control.run(ServiceControl::Action::Start);
         QTRY_COMPARE(done.count(), 1);
         QVERIFY(!done.at(0).at(0).toBool());
-        QVERIFY2(done.at(0).at(1).toString().contains("cannot run"), qPrintable(done.at(0).at(1).toString()));
+        QVERIFY2(done.at(0).at(1).toString().contains("cannot run"),
+                 qPrintable(done.at(0).at(1).toString()));
         QVERIFY(!control.busy());
     }
 

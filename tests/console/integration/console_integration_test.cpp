@@ -4,10 +4,10 @@
 // dialog accepted — and real HTTP traffic follows the change. Stopping and restarting the
 // service is survived without a crash or a hang.
 #include <QComboBox>
-#include <QDir>
-#include <QFileInfo>
 #include <QDialog>
 #include <QDialogButtonBox>
+#include <QDir>
+#include <QFileInfo>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QTimer>
@@ -40,18 +40,24 @@ class ConsoleIntegrationTest : public QObject {
     QStringList methods_;
 
     Json config(const std::string& upstream) const {
-        auto server = [](int port) { return Json{{"address", "127.0.0.1:" + std::to_string(port)}}; };
-        return {{"workers", 1},
-                {"control", {{"endpoint", endpoint_}}},
-                {"logging", {{"database", proxy_->dir().toStdString() + "/logs.db"}}},
-                {"listeners", Json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
-                {"upstreams", Json::array({{{"name", "a"}, {"servers", Json::array({server(a_->port())})}},
-                                           {{"name", "b"}, {"servers", Json::array({server(b_->port())})}}})},
-                {"routes", Json::array({{{"name", "all"}, {"upstream", upstream}}})}};
+        auto server = [](int port) {
+            return Json{{"address", "127.0.0.1:" + std::to_string(port)}};
+        };
+        return {
+            {"workers", 1},
+            {"control", {{"endpoint", endpoint_}}},
+            {"logging", {{"database", proxy_->dir().toStdString() + "/logs.db"}}},
+            {"listeners",
+             Json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
+            {"upstreams",
+             Json::array({{{"name", "a"}, {"servers", Json::array({server(a_->port())})}},
+                          {{"name", "b"}, {"servers", Json::array({server(b_->port())})}}})},
+            {"routes", Json::array({{{"name", "all"}, {"upstream", upstream}}})}};
     }
 
     QString get(const std::string& target) {
-        return QString::fromStdString(roundTrip(port_, "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n").body);
+        return QString::fromStdString(
+            roundTrip(port_, "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n").body);
     }
 
     bool startService() {
@@ -59,7 +65,7 @@ class ConsoleIntegrationTest : public QObject {
         return proxy_->start(config("a").dump(2), port_);
     }
 
-private slots:
+  private slots:
     void initTestCase() {
         a_ = std::make_unique<FakeOrigin>("A");
         b_ = std::make_unique<FakeOrigin>("B");
@@ -77,7 +83,8 @@ private slots:
         client_->call("methods", Json::object(), this, [&](const RpcReply& r) { reply = r; });
         QTRY_VERIFY(reply.has_value());
         QVERIFY2(reply->ok(), qPrintable(reply->describe()));
-        for (const auto& m : reply->result["methods"]) methods_ << QString::fromStdString(m["name"].get<std::string>());
+        for (const auto& m : reply->result["methods"])
+            methods_ << QString::fromStdString(m["name"].get<std::string>());
     }
 
     void cleanupTestCase() {
@@ -125,7 +132,8 @@ private slots:
                       view->toPlainText().contains("+      \"upstream\": \"b\"");
             auto* note = dialog->findChild<QLineEdit*>();
             if (note) QTest::keyClicks(note, "from the console test");
-            QTest::mouseClick(dialog->findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok), Qt::LeftButton);
+            QTest::mouseClick(dialog->findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok),
+                              Qt::LeftButton);
         });
         accept.start();
         QTest::mouseClick(editor->findChild<QPushButton*>("applyButton"), Qt::LeftButton);
@@ -148,7 +156,8 @@ private slots:
         // Events of earlier requests may still be on their way; wait for this one.
         auto shown = [traffic] {
             for (int r = 0; r < traffic->model()->rowCount(); ++r)
-                if (traffic->model()->event(r).path == "/live") return traffic->model()->event(r).status == 200;
+                if (traffic->model()->event(r).path == "/live")
+                    return traffic->model()->event(r).status == 200;
             return false;
         };
         QTRY_VERIFY_WITH_TIMEOUT(shown(), 15000);

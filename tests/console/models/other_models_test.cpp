@@ -14,15 +14,29 @@ using namespace proxy::console;
 
 namespace {
 Json upstreams(const char* state2, const char* health2) {
-    return {{"upstreams", Json::array({{{"name", "app"}, {"balance", "round_robin"},
-                                        {"servers", Json::array({{{"address", "10.0.0.1:80"}, {"state", "enabled"}, {"active", 2}, {"weight", 1}},
-                                                                 {{"address", "10.0.0.2:80"}, {"state", state2}, {"health", health2}, {"weight", 3}}})}}})}};
+    return {{"upstreams", Json::array({{{"name", "app"},
+                                        {"balance", "round_robin"},
+                                        {"servers", Json::array({{{"address", "10.0.0.1:80"},
+                                                                  {"state", "enabled"},
+                                                                  {"active", 2},
+                                                                  {"weight", 1}},
+                                                                 {{"address", "10.0.0.2:80"},
+                                                                  {"state", state2},
+                                                                  {"health", health2},
+                                                                  {"weight", 3}}})}}})}};
 }
 Json page(int first, int count, const char* cursor) {
     Json rows = Json::array();
     for (int i = first; i < first + count; ++i)
-        rows.push_back({{"id", i}, {"ts_us", 1'700'000'000'000'000LL + i}, {"request_id", "r" + std::to_string(i)}, {"status", 200},
-                        {"method", "GET"}, {"path", "/p"}, {"query", "a=1"}, {"client_addr", "10.1.1.1"}, {"user_agent", "curl, \"quoted\""}});
+        rows.push_back({{"id", i},
+                        {"ts_us", 1'700'000'000'000'000LL + i},
+                        {"request_id", "r" + std::to_string(i)},
+                        {"status", 200},
+                        {"method", "GET"},
+                        {"path", "/p"},
+                        {"query", "a=1"},
+                        {"client_addr", "10.1.1.1"},
+                        {"user_agent", "curl, \"quoted\""}});
     return {{"rows", rows}, {"next_cursor", cursor ? Json(cursor) : Json(nullptr)}};
 }
 }  // namespace
@@ -30,10 +44,11 @@ Json page(int first, int count, const char* cursor) {
 class OtherModelsTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void upstreamsUpdateInPlaceAndReportChanges() {
         UpstreamsModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         QSignalSpy changes(&model, &UpstreamsModel::serverChanged);
         QSignalSpy resets(&model, &QAbstractItemModel::modelReset);
         QVERIFY(model.update(upstreams("enabled", "up")));
@@ -46,23 +61,33 @@ private slots:
         QCOMPARE(changes.at(0).at(3).toString(), QString("enabled"));
         QCOMPARE(changes.at(0).at(4).toString(), QString("draining"));
         QCOMPARE(changes.at(1).at(2).toString(), QString("health"));
-        QCOMPARE(model.data(model.index(1, UpstreamsModel::Weight), Qt::DisplayRole).toLongLong(), 3LL);
+        QCOMPARE(model.data(model.index(1, UpstreamsModel::Weight), Qt::DisplayRole).toLongLong(),
+                 3LL);
         // Metrics from stats.get are merged by server address.
-        model.mergeServerMetrics({{"metrics", {{"servers", {{"10.0.0.2:80", {{"requests", 10}, {"by_class", {{"5xx", 4}}},
-                                                                              {"latency_us", {{"count", 10}, {"p99", 25000}}}}}}}}}});
-        QCOMPARE(model.data(model.index(1, UpstreamsModel::Errors), Qt::DisplayRole).toLongLong(), 4LL);
-        QCOMPARE(model.data(model.index(1, UpstreamsModel::P99), Qt::DisplayRole).toString(), QString("25.0"));
+        model.mergeServerMetrics({{"metrics",
+                                   {{"servers",
+                                     {{"10.0.0.2:80",
+                                       {{"requests", 10},
+                                        {"by_class", {{"5xx", 4}}},
+                                        {"latency_us", {{"count", 10}, {"p99", 25000}}}}}}}}}});
+        QCOMPARE(model.data(model.index(1, UpstreamsModel::Errors), Qt::DisplayRole).toLongLong(),
+                 4LL);
+        QCOMPARE(model.data(model.index(1, UpstreamsModel::P99), Qt::DisplayRole).toString(),
+                 QString("25.0"));
         // Wrong shapes change nothing.
         QVERIFY(!model.update(Json::array()));
         QVERIFY(!model.update({{"upstreams", "x"}}));
         QCOMPARE(model.rowCount(), 2);
-        QVERIFY(model.update({{"upstreams", Json::array({{{"name", 5}, {"servers", Json::array({7, {{"address", 1}}})}}})}}));
+        QVERIFY(model.update(
+            {{"upstreams",
+              Json::array({{{"name", 5}, {"servers", Json::array({7, {{"address", 1}}})}}})}}));
         QCOMPARE(model.rowCount(), 2);  // odd entries read as empty text, never a throw
     }
 
     void logModelPassesTheTester() {
         LogModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.reset();
         QVERIFY(model.appendPage(page(0, 10, "c1")));
         model.fetchMore({});  // the tester may have asked already; either way one request is open
@@ -91,8 +116,10 @@ private slots:
         QVERIFY(model.appendPage(page(100, 50, nullptr)));
         QCOMPARE(model.rowCount(), 150);
         QVERIFY(!model.hasMore());
-        QCOMPARE(model.data(model.index(0, LogModel::Path), Qt::DisplayRole).toString(), QString("/p?a=1"));
-        QCOMPARE(model.data(model.index(0, LogModel::Client), Qt::DisplayRole).toString(), QString("10.1.1.1"));
+        QCOMPARE(model.data(model.index(0, LogModel::Path), Qt::DisplayRole).toString(),
+                 QString("/p?a=1"));
+        QCOMPARE(model.data(model.index(0, LogModel::Client), Qt::DisplayRole).toString(),
+                 QString("10.1.1.1"));
 
         QVERIFY(!model.appendPage({{"rows", "nope"}}));
         QCOMPARE(model.rowCount(), 150);
@@ -103,7 +130,8 @@ private slots:
     void logModelIsCapped() {
         LogModel model;
         model.reset();
-        for (int p = 0; p < LogModel::kMaxRows / 1000 + 2; ++p) model.appendPage(page(p * 1000, 1000, "c"));
+        for (int p = 0; p < LogModel::kMaxRows / 1000 + 2; ++p)
+            model.appendPage(page(p * 1000, 1000, "c"));
         QCOMPARE(model.rowCount(), LogModel::kMaxRows);
         QVERIFY(model.full());
         QVERIFY(!model.canFetchMore({}));
@@ -126,13 +154,18 @@ private slots:
 
     void history() {
         HistoryModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-        QVERIFY(model.update({{"current_version", 3},
-                              {"versions", Json::array({{{"version", 3}, {"applied_by", "alice"}, {"current", true}, {"note", "x"}},
-                                                        {{"version", 2}, {"applied_by", "bob"}, {"current", false}}})}}));
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QVERIFY(model.update(
+            {{"current_version", 3},
+             {"versions",
+              Json::array(
+                  {{{"version", 3}, {"applied_by", "alice"}, {"current", true}, {"note", "x"}},
+                   {{"version", 2}, {"applied_by", "bob"}, {"current", false}}})}}));
         QCOMPARE(model.rowCount(), 2);
         QCOMPARE(model.currentVersion(), qint64(3));
-        QCOMPARE(model.data(model.index(0, 0), Qt::DisplayRole).toString(), QString("v3 (current)"));
+        QCOMPARE(model.data(model.index(0, 0), Qt::DisplayRole).toString(),
+                 QString("v3 (current)"));
         QVERIFY(model.data(model.index(0, 0), Qt::FontRole).value<QFont>().bold());
         QVERIFY(!model.update({{"versions", 1}}));
         QCOMPARE(model.rowCount(), 2);

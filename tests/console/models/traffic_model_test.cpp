@@ -9,45 +9,62 @@
 using namespace proxy::console;
 
 namespace {
-Json feedEvent(int n, int status = 200, const char* method = "GET", const char* host = "example.com",
-           const char* path = "/x") {
-    return {{"time", "2026-11-27T10:00:00.123Z"}, {"request_id", "req-" + std::to_string(n)},
-            {"client", "10.0.0." + std::to_string(n % 250)}, {"method", method}, {"host", host},
-            {"path", path}, {"route", "all"}, {"server", "127.0.0.1:9001"}, {"status", status},
-            {"duration_us", 1500}, {"bytes_out", 42}};
+Json feedEvent(int n, int status = 200, const char* method = "GET",
+               const char* host = "example.com", const char* path = "/x") {
+    return {{"time", "2026-11-27T10:00:00.123Z"},
+            {"request_id", "req-" + std::to_string(n)},
+            {"client", "10.0.0." + std::to_string(n % 250)},
+            {"method", method},
+            {"host", host},
+            {"path", path},
+            {"route", "all"},
+            {"server", "127.0.0.1:9001"},
+            {"status", status},
+            {"duration_us", 1500},
+            {"bytes_out", 42}};
 }
 }  // namespace
 
 class TrafficModelTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void oneEventOrABatch() {
         TrafficModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         QCOMPARE(model.enqueue(feedEvent(1)), 1);
         QCOMPARE(model.enqueue({{"events", Json::array({feedEvent(2), feedEvent(3, 503)})}}), 2);
         QCOMPARE(model.rowCount(), 0);  // nothing until the batch timer
         QTRY_COMPARE(model.rowCount(), 3);
         QCOMPARE(model.event(2).status, 503);
-        QCOMPARE(model.data(model.index(2, TrafficModel::Status), Qt::DisplayRole).toString(), QString("503"));
-        QCOMPARE(model.data(model.index(0, TrafficModel::RequestId), Qt::DisplayRole).toString(), QString("req-1"));
-        QCOMPARE(model.data(model.index(0, TrafficModel::Duration), Qt::DisplayRole).toString(), QString("1.5"));
+        QCOMPARE(model.data(model.index(2, TrafficModel::Status), Qt::DisplayRole).toString(),
+                 QString("503"));
+        QCOMPARE(model.data(model.index(0, TrafficModel::RequestId), Qt::DisplayRole).toString(),
+                 QString("req-1"));
+        QCOMPARE(model.data(model.index(0, TrafficModel::Duration), Qt::DisplayRole).toString(),
+                 QString("1.5"));
         // Colour by status class.
-        QCOMPARE(model.data(model.index(2, 0), Qt::BackgroundRole).value<QColor>(), TrafficModel::statusColor(5));
+        QCOMPARE(model.data(model.index(2, 0), Qt::BackgroundRole).value<QColor>(),
+                 TrafficModel::statusColor(5));
         QVERIFY(TrafficModel::statusColor(5) != TrafficModel::statusColor(2));
     }
 
     void firehoseStaysBounded() {
         TrafficModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setCapacity(500);
         int maxRows = 0;
-        connect(&model, &QAbstractItemModel::rowsInserted, this, [&] { maxRows = std::max(maxRows, model.rowCount()); });
+        connect(&model, &QAbstractItemModel::rowsInserted, this,
+                [&] { maxRows = std::max(maxRows, model.rowCount()); });
         int n = 0;
         for (int batch = 0; batch < 200; ++batch) {
             Json events = Json::array();
-            for (int i = 0; i < 250; ++i) { const int k = n++; events.push_back(feedEvent(k, 200 + (k % 4) * 100)); }
+            for (int i = 0; i < 250; ++i) {
+                const int k = n++;
+                events.push_back(feedEvent(k, 200 + (k % 4) * 100));
+            }
             model.enqueue({{"events", events}});
             if (batch % 3 == 0) model.flush();  // several batches sometimes pile up between ticks
         }
@@ -80,13 +97,15 @@ private slots:
 
     void dropMarkersAndGarbageAreCounted() {
         TrafficModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.enqueue({{"events", Json::array({feedEvent(1), {{"dropped", 17}}, feedEvent(2)})}});
         model.enqueue({{"dropped", 3}});
-        model.enqueue(Json::array({1, 2}));                      // not an object
+        model.enqueue(Json::array({1, 2}));  // not an object
         model.enqueue(nullptr);
         model.enqueue({{"events", Json::array({42, "x", Json::object(), {{"status", "200"}}})}});
-        model.enqueue({{"status", 99999999999LL}, {"path", std::string(5000, 'p')}});  // clamped, kept
+        model.enqueue(
+            {{"status", 99999999999LL}, {"path", std::string(5000, 'p')}});  // clamped, kept
         model.flush();
         QCOMPARE(model.rowCount(), 3);
         QCOMPARE(model.droppedByService(), qint64(20));
@@ -119,7 +138,8 @@ private slots:
         TrafficModel model;
         TrafficFilterModel proxyModel;
         proxyModel.setSourceModel(&model);
-        QAbstractItemModelTester tester(&proxyModel, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(&proxyModel,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.enqueue(feedEvent(1, 200, "GET", "example.com", "/"));
         model.enqueue(feedEvent(2, 503, "GET", "api.example.com", "/v1"));
         model.enqueue(feedEvent(3, 404, "GET", "example.com", "/missing"));

@@ -26,7 +26,8 @@ class ServiceClientTest : public QObject {
     RpcReply callAndWait(const QString& method, const Json& params = Json::object(),
                          int timeoutMs = ServiceClient::kDefaultTimeoutMs) {
         std::optional<RpcReply> reply;
-        client_->call(method, params, this, [&](const RpcReply& r) { reply = r; }, timeoutMs);
+        client_->call(
+            method, params, this, [&](const RpcReply& r) { reply = r; }, timeoutMs);
         [&] { QTRY_VERIFY_WITH_TIMEOUT(reply.has_value(), 20000); }();
         return reply.value_or(RpcReply{});
     }
@@ -38,12 +39,14 @@ class ServiceClientTest : public QObject {
         client_->start();
     }
 
-private slots:
+  private slots:
     void init() {
         QVERIFY(dir_.isValid());
         server_ = std::make_unique<FakeControlServer>();
         QVERIFY(server_->listen(path()));
-        server_->on("status", [](const Json&) { return FakeControlServer::Answer::ok({{"version", "9.9"}}); });
+        server_->on("status", [](const Json&) {
+            return FakeControlServer::Answer::ok({{"version", "9.9"}});
+        });
         server_->on("echo", [](const Json& p) { return FakeControlServer::Answer::ok(p); });
     }
 
@@ -77,7 +80,8 @@ private slots:
 
     void serverErrorsCarryCodeAndData() {
         server_->on("config.apply", [](const Json&) {
-            return FakeControlServer::Answer::fail(errc::kConflict, "stale base", {{"current_version", 7}});
+            return FakeControlServer::Answer::fail(errc::kConflict, "stale base",
+                                                   {{"current_version", 7}});
         });
         server_->on("upstreams.drain", [](const Json&) {
             return FakeControlServer::Answer::fail(errc::kForbidden, "read-only");
@@ -107,7 +111,8 @@ private slots:
         startClient();
         QTRY_VERIFY(client_->isConnected());
         std::optional<RpcReply> first, second;
-        const auto firstId = client_->call("first", Json::object(), this, [&](const RpcReply& r) { first = r; }, 60000);
+        const auto firstId = client_->call(
+            "first", Json::object(), this, [&](const RpcReply& r) { first = r; }, 60000);
         client_->call("echo", Json{{"n", 2}}, this, [&](const RpcReply& r) { second = r; });
         QTRY_VERIFY(second.has_value());
         QCOMPARE((*second).result["n"].get<int>(), 2);
@@ -124,7 +129,8 @@ private slots:
         startClient();
         QTRY_VERIFY(client_->isConnected());
         QSignalSpy spy(client_.get(), &ServiceClient::notificationReceived);
-        server_->notifyAll("traffic.event", {{"events", Json::array({{{"status", 200}}, {{"status", 503}}})}});
+        server_->notifyAll("traffic.event",
+                           {{"events", Json::array({{{"status", 200}}, {{"status", 503}}})}});
         server_->notifyAll("config.changed", {{"version", 4}, {"applied_by", "alice"}});
         QTRY_COMPARE(spy.count(), 2);
         QCOMPARE(spy.at(0).at(0).toString(), QString("traffic.event"));
@@ -177,7 +183,8 @@ private slots:
         QSignalSpy connectedSpy(client_.get(), &ServiceClient::connected);
         QSignalSpy lost(client_.get(), &ServiceClient::disconnected);
         std::optional<RpcReply> pending;
-        client_->call("slow", Json::object(), this, [&](const RpcReply& r) { pending = r; }, 60000);
+        client_->call(
+            "slow", Json::object(), this, [&](const RpcReply& r) { pending = r; }, 60000);
         QTRY_COMPARE(server_->methodsSeen().back(), std::string("slow"));
 
         server_->close();  // the service stops
@@ -189,7 +196,8 @@ private slots:
         QVERIFY(server_->listen(path()));  // and starts again
         QTRY_VERIFY_WITH_TIMEOUT(client_->isConnected(), 10000);
         QCOMPARE(connectedSpy.count(), 1);
-        QCOMPARE(server_->helloCount(), 2);  // one hello per connection: the new one said hello again
+        QCOMPARE(server_->helloCount(),
+                 2);  // one hello per connection: the new one said hello again
         QVERIFY(callAndWait("status").ok());
     }
 
@@ -198,12 +206,15 @@ private slots:
         startClient();
         QTRY_VERIFY(client_->isConnected());
         std::optional<RpcReply> pending;
-        client_->call("slow", Json::object(), this, [&](const RpcReply& r) { pending = r; }, 60000);
+        client_->call(
+            "slow", Json::object(), this, [&](const RpcReply& r) { pending = r; }, 60000);
         QTRY_COMPARE(server_->methodsSeen().back(), std::string("slow"));
         QSignalSpy lost(client_.get(), &ServiceClient::disconnected);
-        server_->sendRawToAll(QByteArray::fromStdString(proxy::control::encodeFrame("{not json\xff")));
+        server_->sendRawToAll(
+            QByteArray::fromStdString(proxy::control::encodeFrame("{not json\xff")));
         QTRY_COMPARE(lost.count(), 1);
-        QVERIFY2(lost.at(0).at(0).toString().contains("unreadable"), qPrintable(lost.at(0).at(0).toString()));
+        QVERIFY2(lost.at(0).at(0).toString().contains("unreadable"),
+                 qPrintable(lost.at(0).at(0).toString()));
         QTRY_VERIFY(pending.has_value());
         QCOMPARE(pending->status, RpcReply::Status::Disconnected);
         // The server still listens, so the client is back shortly.
@@ -214,7 +225,8 @@ private slots:
         QTest::addColumn<QByteArray>("payload");
         QTest::newRow("empty frame") << QByteArray();
         QTest::newRow("array") << QByteArray("[1,2,3]");
-        QTest::newRow("result and error") << QByteArray(R"({"jsonrpc":"2.0","id":5,"result":1,"error":{"code":1,"message":"x"}})");
+        QTest::newRow("result and error") << QByteArray(
+            R"({"jsonrpc":"2.0","id":5,"result":1,"error":{"code":1,"message":"x"}})");
         QTest::newRow("deep") << QByteArray(200, '[') + QByteArray(200, ']');
         QTest::newRow("no version") << QByteArray(R"({"id":1,"result":{}})");
     }
@@ -223,7 +235,8 @@ private slots:
         startClient();
         QTRY_VERIFY(client_->isConnected());
         QSignalSpy lost(client_.get(), &ServiceClient::disconnected);
-        server_->sendRawToAll(QByteArray::fromStdString(proxy::control::encodeFrame(payload.toStdString())));
+        server_->sendRawToAll(
+            QByteArray::fromStdString(proxy::control::encodeFrame(payload.toStdString())));
         QTRY_COMPARE(lost.count(), 1);
         QTRY_VERIFY_WITH_TIMEOUT(client_->isConnected(), 10000);
     }
@@ -235,7 +248,8 @@ private slots:
         // 4 GiB announced: refused from the prefix alone, nothing is buffered.
         server_->sendRawToAll(QByteArray("\xff\xff\xff\xff", 4) + QByteArray(64, 'x'));
         QTRY_COMPARE(lost.count(), 1);
-        QVERIFY2(lost.at(0).at(0).toString().contains("limit"), qPrintable(lost.at(0).at(0).toString()));
+        QVERIFY2(lost.at(0).at(0).toString().contains("limit"),
+                 qPrintable(lost.at(0).at(0).toString()));
         QTRY_VERIFY_WITH_TIMEOUT(client_->isConnected(), 10000);
     }
 
@@ -252,9 +266,8 @@ private slots:
     }
 
     void refusedHandshakeIsExplainedAndRetried() {
-        server_->refuseHello(proxy::control::RpcError::make(errc::kHandshakeRequired,
-                                                            "protocol 1 is not supported",
-                                                            {{"supported", {2}}}));
+        server_->refuseHello(proxy::control::RpcError::make(
+            errc::kHandshakeRequired, "protocol 1 is not supported", {{"supported", {2}}}));
         startClient();
         QTRY_VERIFY(client_->lastError().contains("protocol 1 is not supported"));
         QVERIFY(!client_->isConnected());
@@ -269,7 +282,8 @@ private slots:
         QTRY_VERIFY(client_->isConnected());
         bool ran = false;
         auto context = std::make_unique<QObject>();
-        const auto id = client_->call("slow", Json::object(), context.get(), [&](const RpcReply&) { ran = true; }, 60000);
+        const auto id = client_->call(
+            "slow", Json::object(), context.get(), [&](const RpcReply&) { ran = true; }, 60000);
         QVERIFY(id > 0);
         context.reset();
         server_->sendRawToAll(QByteArray::fromStdString(

@@ -9,7 +9,9 @@ FakeControlServer::FakeControlServer(QObject* parent) : QObject(parent) {
     connect(&server_, &QLocalServer::newConnection, this, &FakeControlServer::onNewConnection);
 }
 
-FakeControlServer::~FakeControlServer() { close(); }
+FakeControlServer::~FakeControlServer() {
+    close();
+}
 
 bool FakeControlServer::listen(const QString& path) {
     path_ = path;
@@ -34,7 +36,9 @@ void FakeControlServer::dropClients() {
     }
 }
 
-int FakeControlServer::clientCount() const { return static_cast<int>(clients_.size()); }
+int FakeControlServer::clientCount() const {
+    return static_cast<int>(clients_.size());
+}
 
 void FakeControlServer::onNewConnection() {
     while (QLocalSocket* socket = server_.nextPendingConnection()) {
@@ -68,7 +72,8 @@ void FakeControlServer::onReadyRead(QLocalSocket* socket) {
     if (it == clients_.end()) return;
     Client& client = *it->second;
     const QByteArray bytes = socket->readAll();
-    client.reader.append(std::string_view(bytes.constData(), static_cast<std::size_t>(bytes.size())));
+    client.reader.append(
+        std::string_view(bytes.constData(), static_cast<std::size_t>(bytes.size())));
     for (;;) {
         const auto frame = client.reader.next();
         if (frame.status != control::FrameStatus::Frame) return;
@@ -82,9 +87,9 @@ void FakeControlServer::onReadyRead(QLocalSocket* socket) {
         if (!client.greeted) {
             ++hellos_;
             if (msg.method != "hello") {
-                write(socket, control::makeError(msg.id, control::RpcError::make(
-                                                             control::errc::kHandshakeRequired,
-                                                             "hello first")));
+                write(socket, control::makeError(
+                                  msg.id, control::RpcError::make(control::errc::kHandshakeRequired,
+                                                                  "hello first")));
                 socket->disconnectFromServer();
                 return;
             }
@@ -102,9 +107,9 @@ void FakeControlServer::onReadyRead(QLocalSocket* socket) {
         }
         const auto handler = handlers_.find(msg.method);
         if (handler == handlers_.end()) {
-            write(socket, control::makeError(msg.id, control::RpcError::make(
-                                                         control::errc::kMethodNotFound,
-                                                         "no method " + msg.method)));
+            write(socket,
+                  control::makeError(msg.id, control::RpcError::make(control::errc::kMethodNotFound,
+                                                                     "no method " + msg.method)));
             continue;
         }
         const Answer answer = handler->second(msg.params);
@@ -120,7 +125,8 @@ void FakeControlServer::onReadyRead(QLocalSocket* socket) {
 
 void FakeControlServer::notifyAll(const std::string& method, const Json& params) {
     for (auto& [socket, client] : clients_)
-        if (client->greeted && client->socket) write(socket, control::makeNotification(method, params));
+        if (client->greeted && client->socket)
+            write(socket, control::makeNotification(method, params));
 }
 
 void FakeControlServer::sendRawToAll(const QByteArray& bytes) {

@@ -24,7 +24,7 @@ using control::Json;
 class FakeControlServer : public QObject {
     Q_OBJECT
 
-public:
+  public:
     // A handler returns the result, or an error (RpcError), or nothing: no answer at all.
     struct Answer {
         std::optional<Json> result;
@@ -32,7 +32,9 @@ public:
         bool silent = false;
         static Answer ok(Json r) { return Answer{std::move(r), std::nullopt, false}; }
         static Answer fail(int code, std::string message, Json data = nullptr) {
-            return Answer{std::nullopt, control::RpcError::make(code, std::move(message), std::move(data)), false};
+            return Answer{std::nullopt,
+                          control::RpcError::make(code, std::move(message), std::move(data)),
+                          false};
         }
         static Answer none() { return Answer{std::nullopt, std::nullopt, true}; }
     };
@@ -61,7 +63,7 @@ public:
     int helloCount() const { return hellos_; }
     std::vector<std::string> methodsSeen() const { return methods_; }
 
-private:
+  private:
     struct Client {
         QPointer<QLocalSocket> socket;
         control::FrameReader reader;

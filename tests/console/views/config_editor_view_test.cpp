@@ -52,7 +52,7 @@ class ConfigEditorViewTest : public QObject {
         QTest::keyClicks(edit, text);
     }
 
-private slots:
+  private slots:
     void init() {
         editor_ = std::make_unique<ConfigEditorView>(nullptr);
         editor_->resize(1000, 700);
@@ -72,7 +72,8 @@ private slots:
         QVERIFY(tree);
         QStringList tops;
         for (int i = 0; i < tree->topLevelItemCount(); ++i) tops << tree->topLevelItem(i)->text(0);
-        QCOMPARE(tops, QStringList({"Other settings", "Listeners (1)", "Upstreams (1)", "Routes (1)"}));
+        QCOMPARE(tops,
+                 QStringList({"Other settings", "Listeners (1)", "Upstreams (1)", "Routes (1)"}));
         QCOMPARE(tree->topLevelItem(3)->child(0)->text(0), QString("all  →  demo"));
     }
 
@@ -136,7 +137,8 @@ private slots:
         QVERIFY(timeout);
         retype(timeout, "0");
         QVERIFY(waitValidated());
-        QVERIFY2(!fieldError("/timeouts/header_ms").isEmpty(), qPrintable(editor_->diagnosticsText().join("\n")));
+        QVERIFY2(!fieldError("/timeouts/header_ms").isEmpty(),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
         QVERIFY(fieldError("/workers").isEmpty());
     }
 
@@ -147,11 +149,13 @@ private slots:
         retype(headers, "{\"set\": ");
         QVERIFY(waitValidated());
         QVERIFY(editor_->errorCount() >= 1);
-        QVERIFY2(fieldError("/request_headers").contains("not valid JSON"), qPrintable(fieldError("/request_headers")));
+        QVERIFY2(fieldError("/request_headers").contains("not valid JSON"),
+                 qPrintable(fieldError("/request_headers")));
         retype(headers, R"({"set": {"X-Id": "${requestid}"}})");
         QVERIFY(waitValidated());
         // Valid JSON now, but the validator refuses the variable — at the same field.
-        QVERIFY2(fieldError("/request_headers").contains("request_id"), qPrintable(fieldError("/request_headers")));
+        QVERIFY2(fieldError("/request_headers").contains("request_id"),
+                 qPrintable(fieldError("/request_headers")));
         retype(headers, R"({"set": {"X-Id": "${request_id}"}})");
         QVERIFY(waitValidated());
         QCOMPARE(editor_->errorCount(), 0);
@@ -182,7 +186,8 @@ private slots:
         kind->setCurrentIndex(kind->findText("path_prefix"));
         QTest::keyClicks(value, "api/");  // no leading slash: the validator says so at this field
         QVERIFY(waitValidated());
-        QVERIFY2(fieldError("/match").contains("/"), qPrintable(editor_->diagnosticsText().join("\n")));
+        QVERIFY2(fieldError("/match").contains("/"),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
         value->clear();
         QTest::keyClicks(value, "/api/");
         QVERIFY(waitValidated());

@@ -9,8 +9,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
-#include "fake_control_server.h"
 #include "app/main_window.h"
+#include "fake_control_server.h"
 #include "models/log_model.h"
 #include "models/traffic_model.h"
 #include "models/upstreams_model.h"
@@ -26,14 +26,26 @@ using Answer = FakeControlServer::Answer;
 
 namespace {
 Json feedEvent(int n, int status) {
-    return {{"time", "2026-11-27T10:00:00.000Z"}, {"request_id", "req-" + std::to_string(n)}, {"client", "10.0.0.1"},
-            {"method", "GET"}, {"host", "h"}, {"path", "/p"}, {"route", "all"}, {"server", "127.0.0.1:9001"},
-            {"status", status}, {"duration_us", 100}, {"bytes_out", 1}};
+    return {{"time", "2026-11-27T10:00:00.000Z"},
+            {"request_id", "req-" + std::to_string(n)},
+            {"client", "10.0.0.1"},
+            {"method", "GET"},
+            {"host", "h"},
+            {"path", "/p"},
+            {"route", "all"},
+            {"server", "127.0.0.1:9001"},
+            {"status", status},
+            {"duration_us", 100},
+            {"bytes_out", 1}};
 }
 Json logRows(int first, int count) {
     Json rows = Json::array();
     for (int i = first; i < first + count; ++i)
-        rows.push_back({{"id", i}, {"ts_us", 1'800'000'000'000'000LL - i}, {"status", 200}, {"method", "GET"}, {"path", "/r"}});
+        rows.push_back({{"id", i},
+                        {"ts_us", 1'800'000'000'000'000LL - i},
+                        {"status", 200},
+                        {"method", "GET"},
+                        {"path", "/r"}});
     return rows;
 }
 }  // namespace
@@ -58,43 +70,67 @@ class ServiceViewsTest : public QObject {
         client_->start();
     }
 
-private slots:
+  private slots:
     void init() {
         logQueries_.clear();
         stats_ = 0;
         serverState_ = "enabled";
         server_ = std::make_unique<FakeControlServer>();
         QVERIFY(server_->listen(dir_.filePath("c.sock")));
-        server_->on("traffic.subscribe", [](const Json&) { return Answer::ok({{"subscribed", true}}); });
+        server_->on("traffic.subscribe", [](const Json&) {
+            return Answer::ok({{"subscribed", true}});
+        });
         server_->on("status", [](const Json&) {
-            return Answer::ok({{"version", "0.1.0"}, {"uptime_seconds", 65}, {"config_version", 4}, {"workers", 2},
-                               {"listeners", Json::array({{{"name", "web"}, {"address", "127.0.0.1:8080"}}})},
-                               {"connections", {{"active", 1}, {"accepted", 9}}}});
+            return Answer::ok(
+                {{"version", "0.1.0"},
+                 {"uptime_seconds", 65},
+                 {"config_version", 4},
+                 {"workers", 2},
+                 {"listeners", Json::array({{{"name", "web"}, {"address", "127.0.0.1:8080"}}})},
+                 {"connections", {{"active", 1}, {"accepted", 9}}}});
         });
         server_->on("stats.get", [this](const Json&) {
             ++stats_;
             const int n = stats_ * 100;
-            return Answer::ok({{"access_log", {{"dropped", 3}}},
-                               {"metrics", {{"listeners", {{"web", {{"requests", n}, {"by_class", {{"2xx", n - stats_}, {"5xx", stats_}}},
-                                                                    {"latency_us", {{"count", n}, {"sum", n * 1000}, {"p50", 900}, {"p99", 4000}}}}}}}}}});
+            return Answer::ok(
+                {{"access_log", {{"dropped", 3}}},
+                 {"metrics",
+                  {{"listeners",
+                    {{"web",
+                      {{"requests", n},
+                       {"by_class", {{"2xx", n - stats_}, {"5xx", stats_}}},
+                       {"latency_us",
+                        {{"count", n}, {"sum", n * 1000}, {"p50", 900}, {"p99", 4000}}}}}}}}}});
         });
         server_->on("upstreams.list", [this](const Json&) {
-            return Answer::ok({{"upstreams", Json::array({{{"name", "demo"}, {"servers", Json::array({{{"address", "127.0.0.1:9001"}, {"state", serverState_}}})}}})}});
+            return Answer::ok(
+                {{"upstreams",
+                  Json::array({{{"name", "demo"},
+                                {"servers", Json::array({{{"address", "127.0.0.1:9001"},
+                                                          {"state", serverState_}}})}}})}});
         });
         server_->on("config.get", [](const Json&) {
-            return Answer::ok({{"version", 4}, {"text", R"({"listeners":[{"name":"web","address":"127.0.0.1:8080"}],"upstreams":[{"name":"demo","servers":[{"address":"127.0.0.1:9001"}]}],"routes":[{"name":"all","upstream":"demo"}]})"}});
+            return Answer::ok(
+                {{"version", 4},
+                 {"text",
+                  R"({"listeners":[{"name":"web","address":"127.0.0.1:8080"}],"upstreams":[{"name":"demo","servers":[{"address":"127.0.0.1:9001"}]}],"routes":[{"name":"all","upstream":"demo"}]})"}});
         });
         server_->on("config.history", [](const Json&) {
-            return Answer::ok({{"current_version", 4}, {"versions", Json::array({{{"version", 4}, {"current", true}}})}});
+            return Answer::ok({{"current_version", 4},
+                               {"versions", Json::array({{{"version", 4}, {"current", true}}})}});
         });
         server_->on("logs.query", [this](const Json& p) {
             logQueries_.push_back(p);
-            if (!p.contains("cursor")) return Answer::ok({{"rows", logRows(0, 500)}, {"next_cursor", "c-500"}});
+            if (!p.contains("cursor"))
+                return Answer::ok({{"rows", logRows(0, 500)}, {"next_cursor", "c-500"}});
             return Answer::ok({{"rows", logRows(500, 20)}, {"next_cursor", nullptr}});
         });
         server_->on("logs.aggregate", [](const Json&) {
             return Answer::ok({{"totals", {{"requests", 520}, {"errors", 0}}},
-                               {"minutes", Json::array({{{"minute_ms", 1'800'000'000'000LL}, {"requests", 520}, {"errors", 0}, {"p99_us", 1000}}})}});
+                               {"minutes", Json::array({{{"minute_ms", 1'800'000'000'000LL},
+                                                         {"requests", 520},
+                                                         {"errors", 0},
+                                                         {"p99_us", 1000}}})}});
         });
     }
 
@@ -109,7 +145,9 @@ private slots:
         TrafficView* traffic = window_->traffic();
         QTRY_VERIFY(traffic->subscribed());
         server_->notifyAll("traffic.event", feedEvent(1, 200));
-        server_->notifyAll("traffic.event", {{"events", Json::array({feedEvent(2, 503), {{"dropped", 5}}, feedEvent(3, 404)})}});
+        server_->notifyAll(
+            "traffic.event",
+            {{"events", Json::array({feedEvent(2, 503), {{"dropped", 5}}, feedEvent(3, 404)})}});
         QTRY_COMPARE(traffic->model()->rowCount(), 3);
         QCOMPARE(traffic->model()->droppedByService(), qint64(5));
         auto* filter = traffic->findChild<QLineEdit*>("trafficFilter");
@@ -127,9 +165,12 @@ private slots:
     }
 
     void missingMethodsAreExplained() {
-        server_->on("traffic.subscribe", [](const Json&) { return Answer::fail(-32601, "no such method"); });
-        server_->on("logs.query", [](const Json&) { return Answer::fail(-32601, "no such method"); });
-        server_->on("logs.aggregate", [](const Json&) { return Answer::fail(-32601, "no such method"); });
+        server_->on("traffic.subscribe",
+                    [](const Json&) { return Answer::fail(-32601, "no such method"); });
+        server_->on("logs.query",
+                    [](const Json&) { return Answer::fail(-32601, "no such method"); });
+        server_->on("logs.aggregate",
+                    [](const Json&) { return Answer::fail(-32601, "no such method"); });
         startAll();
         QTRY_VERIFY(window_->traffic()->notice().contains("traffic.subscribe"));
         window_->logs()->runQuery();
@@ -195,7 +236,8 @@ private slots:
         startAll();
         QTRY_VERIFY(client_->isConnected());
         QTRY_VERIFY(window_->editor()->readOnly());
-        QTRY_VERIFY(window_->editor()->documentText().contains("127.0.0.1:9001"));  // still browsable
+        QTRY_VERIFY(
+            window_->editor()->documentText().contains("127.0.0.1:9001"));  // still browsable
         auto* badge = window_->findChild<QLabel*>("roleBadge");
         QCOMPARE(badge->text(), QString("READ-ONLY"));
         QVERIFY(window_->indicator()->text().contains("read-only"));
@@ -207,12 +249,14 @@ private slots:
 
     void forbiddenAnswerTurnsEditingOff() {
         // The role said admin, but the service refuses config changes (e.g. policy changed).
-        server_->on("config.rollback", [](const Json&) { return Answer::fail(-32002, "forbidden"); });
+        server_->on("config.rollback",
+                    [](const Json&) { return Answer::fail(-32002, "forbidden"); });
         startAll();
         QTRY_VERIFY(client_->isConnected());
         QVERIFY(!window_->editor()->readOnly());
         std::optional<RpcReply> reply;
-        client_->call("config.rollback", {{"version", 1}}, this, [&](const RpcReply& r) { reply = r; });
+        client_->call("config.rollback", {{"version", 1}}, this,
+                      [&](const RpcReply& r) { reply = r; });
         QTRY_VERIFY(reply.has_value());
         QTRY_VERIFY(window_->editor()->readOnly());
     }
