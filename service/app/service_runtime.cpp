@@ -219,7 +219,9 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             out += type;
             out += "\n";
             out += name;
-            out += " " + std::to_string(value) + "\n";
+            out += ' ';  // piecewise: GCC 12 warns falsely (-Wrestrict) on " " + string
+            out += std::to_string(value);
+            out += '\n';
         };
         metric("proxy_connections_active", "gauge", "Client connections open now.", s.connectionsActive);
         metric("proxy_connections_accepted_total", "counter", "Client connections accepted.",
