@@ -360,8 +360,10 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
         timedOut = timedOut_;
         timedOut_ = false;
         server->failures.fetch_add(1, std::memory_order_relaxed);
+        server->health->transportFailed(ctx_.upstream->passive(), Clock::now());
         co_return nullptr;
     }
+    server->health->connected();
     asio::error_code ignored;
     up->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     up->socket.non_blocking(true, ignored);  // lets the pool peek for a close without blocking
@@ -398,6 +400,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
                 if (retryable) co_return false;
             }
             server.failures.fetch_add(1, std::memory_order_relaxed);
+            server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
             ctx_.error = filter::ErrorSource::Upstream;
             const bool hasBody = request_.framing != http::BodyFraming::None;
             co_return co_await sendLocalResponse(502, "upstream write failed", hasBody || !request_.keepAlive);
@@ -443,6 +446,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         }
         if (r.status == http::ParseStatus::Error) {
             server.failures.fetch_add(1, std::memory_order_relaxed);
+            server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
             ctx_.error = filter::ErrorSource::Upstream;
             ctx_.errorText = r.error.reason;
             co_return co_await sendLocalResponse(502, "invalid response from upstream", true);
@@ -453,6 +457,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         if (ec || n == 0) {
             if (timedOut_) {
                 timedOut_ = false;
+                server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
                 ctx_.error = filter::ErrorSource::Upstream;
                 co_return co_await sendLocalResponse(504, "upstream response timed out", true);
             }
@@ -462,12 +467,15 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
                 co_return false;
             }
             server.failures.fetch_add(1, std::memory_order_relaxed);
+            server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
             ctx_.error = filter::ErrorSource::Upstream;
             co_return co_await sendLocalResponse(502, "upstream closed the connection", true);
         }
         up.buffer.commit(n);
     }
     ctx_.upstreamResponse = Clock::now() - waitStart;
+    // Passive health: a 5xx counts toward ejection, anything else ends a run of failures.
+    server.health->responded(response_.status, ctx_.upstream->passive(), Clock::now());
 
     // ResponseHeaders.
     FilterStatus status = runChain(snapshot_->globalFilters, Phase::ResponseHeaders,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "health/server_health.h"
 
 namespace proxy::balancing { class Selector; }
 
@@ -25,12 +26,21 @@ struct ServerState {
     std::atomic<std::uint32_t> active{0};        // requests in flight
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> failures{0};      // connect failures and invalid responses
+    // Active and passive health; shared with the same server in other snapshots (never null).
+    std::shared_ptr<health::ServerHealth> health = std::make_shared<health::ServerHealth>("", "");
+    std::chrono::seconds slowStart{0};  // the upstream's slow-start window
+    std::string stickyToken;            // the sticky cookie value naming this server, if sticky
 
-    // May this server take a new request now?
-    bool eligible() const {
+    // May this server take a new request now? `now` may be zero (the clock is read if needed).
+    bool eligible(health::Clock::time_point now = {}) const {
         if (admin.load(std::memory_order_relaxed) != AdminState::Up) return false;
+        if (!health->available(now)) return false;
         return config.maxConnections == 0 ||
                active.load(std::memory_order_relaxed) < config.maxConnections;
+    }
+    // The weight to balance with: weight * health::kWeightScale, less during slow start.
+    std::uint64_t scaledWeight(health::Clock::time_point now = {}) const {
+        return health->scaledWeight(config.weight, slowStart, now);
     }
 };
 
@@ -44,6 +54,12 @@ public:
     std::vector<std::unique_ptr<ServerState>>& servers() { return servers_; }
     const std::vector<std::unique_ptr<ServerState>>& servers() const { return servers_; }
     ServerState* findServer(std::string_view key);
+    // Passive-check settings, or null when passive checks are off.
+    const config::PassiveCheck* passive() const {
+        return config_.passive ? &*config_.passive : nullptr;
+    }
+    // Why no server can take a request (a static sentence for the 503 page), or "" when one can.
+    std::string_view unavailableReason() const;
     // Selection state is per worker, so picking never contends across threads.
     balancing::Selector& selector(unsigned worker) { return *selectors_[worker]; }
 
