@@ -1,0 +1,140 @@
+// Sticky sessions and hash keys through the real proxy-service and fake origins on port 0.
+#include <QtTest>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "fake_origin.h"
+#include "proxy_process.h"
+#include "raw_client.h"
+
+using namespace proxy::test;
+using json = nlohmann::json;
+
+namespace {
+
+std::string address(const FakeOrigin& origin) { return "127.0.0.1:" + std::to_string(origin.port()); }
+
+std::string request(const std::string& target, const std::string& extra = {}) {
+    return "GET " + target + " HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n";
+}
+
+// The origin's name from its default answer ("E GET /s/1").
+std::string origin(const RawResponse& r) { return r.body.substr(0, r.body.find(' ')); }
+
+}  // namespace
+
+class BalancingIntegrationTest : public QObject {
+    Q_OBJECT
+
+    std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_;
+    std::unique_ptr<ProxyProcess> proxy_;
+    int port_ = 0;
+
+    RawResponse fetch(const std::string& target, const std::string& extra = {}) {
+        return roundTrip(port_, request(target, extra));
+    }
+
+private slots:
+    void initTestCase() {
+        e_ = std::make_unique<FakeOrigin>("E");
+        f_ = std::make_unique<FakeOrigin>("F");
+        g_ = std::make_unique<FakeOrigin>("G");
+        h_ = std::make_unique<FakeOrigin>("H");
+        i_ = std::make_unique<FakeOrigin>("I");
+        port_ = freePort();
+        const json config = {
+            {"workers", 2},
+            {"control", {{"endpoint", "/tmp/proxy-balancing-test-" + std::to_string(port_) + "/c.sock"}}},
+            {"listeners", json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
+            {"upstreams",
+             json::array({{{"name", "sticky"},
+                           {"servers", json::array({{{"address", address(*e_)}}, {{"address", address(*f_)}}})},
+                           {"sticky", {{"cookie", "PROXYSRV"}, {"max_age", 600}}},
+                           {"retries", 1}},
+                          {{"name", "by-user"},
+                           {"balance", "hash"},
+                           {"hash_key", {{"header", "X-User"}}},
+                           {"servers", json::array({{{"address", address(*g_)}},
+                                                    {{"address", address(*h_)}},
+                                                    {{"address", address(*i_)}}})}},
+                          {{"name", "by-path"},
+                           {"balance", "hash"},
+                           {"hash_key", {{"path", true}}},
+                           {"servers", json::array({{{"address", address(*g_)}},
+                                                    {{"address", address(*h_)}},
+                                                    {{"address", address(*i_)}}})}}})},
+            {"routes", json::array({{{"name", "s"}, {"match", {{"path_prefix", "/s/"}}}, {"upstream", "sticky"}},
+                                    {{"name", "u"}, {"match", {{"path_prefix", "/u/"}}}, {"upstream", "by-user"}},
+                                    {{"name", "p"}, {"match", {{"path_prefix", "/p/"}}}, {"upstream", "by-path"}}})},
+        };
+        proxy_ = std::make_unique<ProxyProcess>();
+        QVERIFY2(proxy_->start(config.dump(2), port_), qPrintable(proxy_->output()));
+    }
+
+    void cleanupTestCase() { QCOMPARE(proxy_->stop(), 0); }
+
+    void hashByHeaderKeepsEachUserOnOneServer() {
+        std::set<std::string> used;
+        for (int u = 0; u < 30; ++u) {
+            const std::string header = "X-User: user-" + std::to_string(u) + "\r\n";
+            const auto first = fetch("/u/a", header);
+            QCOMPARE(first.status, 200);
+            used.insert(origin(first));
+            for (int k = 0; k < 3; ++k)
+                QCOMPARE(origin(fetch("/u/b" + std::to_string(k), header)), origin(first));
+        }
+        QVERIFY2(used.size() >= 2, "30 users all hashed to one server");
+        QCOMPARE(fetch("/u/no-key").status, 200);  // no header: by client address
+    }
+
+    void hashByPathKeepsEachPathOnOneServer() {
+        std::set<std::string> used;
+        for (int p = 0; p < 30; ++p) {
+            const std::string path = "/p/item-" + std::to_string(p);
+            const std::string first = origin(fetch(path));
+            used.insert(first);
+            QCOMPARE(origin(fetch(path, "X-User: other\r\n")), first);
+        }
+        QVERIFY(used.size() >= 2);
+    }
+
+    void stickyCookieKeepsAClientThenFailsOver() {
+        const auto first = fetch("/s/1");
+        QCOMPARE(first.status, 200);
+        const std::string setCookie = first.header("set-cookie");
+        std::smatch m;
+        QVERIFY2(std::regex_match(setCookie, m,
+                                  std::regex("PROXYSRV=([0-9a-f]{16}); Path=/; Max-Age=600; HttpOnly; SameSite=Lax")),
+                 setCookie.c_str());
+        const std::string token = m[1];
+        // The value does not give the backend away.
+        QVERIFY(token.find(std::to_string(e_->port())) == std::string::npos);
+        QVERIFY(token.find(std::to_string(f_->port())) == std::string::npos);
+        const std::string home = origin(first);
+        const std::string cookie = "Cookie: theme=dark; PROXYSRV=" + token + "\r\n";
+        for (int i = 0; i < 10; ++i) {
+            const auto r = fetch("/s/again", cookie);
+            QCOMPARE(origin(r), home);
+            QVERIFY(!r.has("set-cookie"));  // already named correctly
+        }
+        // A forged value names no server: balanced normally, and given a real cookie.
+        const auto forged = fetch("/s/forged", "Cookie: PROXYSRV=deadbeefdeadbeef\r\n");
+        QCOMPARE(forged.status, 200);
+        QVERIFY(forged.header("set-cookie").starts_with("PROXYSRV="));
+        // The home server dies: the retry lands elsewhere and the cookie moves with it.
+        (home == "E" ? e_ : f_)->stop();
+        const auto moved = fetch("/s/after", cookie);
+        QCOMPARE(moved.status, 200);
+        QVERIFY(origin(moved) != home);
+        const std::string newCookie = moved.header("set-cookie");
+        QVERIFY2(newCookie.starts_with("PROXYSRV=") && newCookie.find(token) == std::string::npos, newCookie.c_str());
+        const std::string newToken = newCookie.substr(9, 16);
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(origin(fetch("/s/moved", "Cookie: PROXYSRV=" + newToken + "\r\n")), origin(moved));
+    }
+};
+
+QTEST_GUILESS_MAIN(BalancingIntegrationTest)
+#include "balancing_integration_test.moc"
