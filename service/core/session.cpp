@@ -306,14 +306,17 @@ asio::awaitable<bool> Session::exchange() {
     if (status == FilterStatus::Close) co_return false;
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
 
-    // Connect (or reuse), send, relay. A connect failure moves to the next server within the
-    // upstream's retry budget; a stale pooled connection is replaced once when that is safe.
+    // Connect (or reuse), send, relay. A connect failure, or a server that fails an idempotent
+    // bodiless request before answering, moves to the next server within the upstream's retry
+    // budget; a stale pooled connection is replaced once, fresh, to the same server, when safe.
     const std::uint32_t retries = ctx_.upstream->config().retries;
     bool anyTimeout = false;
     bool anyServer = false;
+    bool sameServerFresh = false;
     for (std::uint32_t attempt = 0; attempt <= retries; ++attempt) {
         bool timedOut = false;
-        auto up = co_await connectUpstream(timedOut);
+        auto up = co_await connectUpstream(timedOut, sameServerFresh);
+        sameServerFresh = false;
         anyTimeout = anyTimeout || timedOut;
         if (up == nullptr) {
             if (ctx_.server == nullptr) break;  // no eligible server left
@@ -326,10 +329,12 @@ asio::awaitable<bool> Session::exchange() {
         const bool keep = co_await forward(up, reused, retryable);
         upstreamSocket_ = nullptr;
         if (retryable && reused) {
-            // The pooled connection died before answering; one fresh connection to the same pool.
+            // The pooled connection died before answering; one fresh connection to the same server.
             --attempt;
+            sameServerFresh = true;
             continue;
         }
+        if (retryable) continue;  // the server failed before answering: the next one
         co_return keep;
     }
     if (!anyServer) co_return co_await finishLocal(503, "no upstream server is available");
@@ -338,15 +343,19 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await finishLocal(502, "upstream connection failed");
 }
 
-asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(bool& timedOut) {
-    const auto index = ctx_.selection.next();
-    if (!index) {
-        ctx_.server = nullptr;
-        co_return nullptr;
+asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(bool& timedOut,
+                                                                                      bool sameServerFresh) {
+    upstream::ServerState* server = sameServerFresh ? ctx_.server : nullptr;
+    if (server == nullptr) {
+        const auto index = ctx_.selection.next();
+        if (!index) {
+            ctx_.server = nullptr;
+            co_return nullptr;
+        }
+        server = ctx_.upstream->servers()[*index].get();
+        ctx_.server = server;
+        if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
     }
-    upstream::ServerState* server = ctx_.upstream->servers()[*index].get();
-    ctx_.server = server;
-    if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
 
     const auto begin = Clock::now();
     auto up = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor(), server->key);
@@ -395,12 +404,16 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     {
         auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(out_), kNoThrow);
         if (ec) {
-            if (reused && !timedOut_) {
+            if (!reused) {
+                server.failures.fetch_add(1, std::memory_order_relaxed);
+                server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
+            }
+            if (!timedOut_) {
+                // Nothing of the body was sent: another connection may carry the request.
                 retryable = idempotent(request_.method) || request_.framing == http::BodyFraming::None;
                 if (retryable) co_return false;
             }
-            server.failures.fetch_add(1, std::memory_order_relaxed);
-            server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
+            if (reused) server.failures.fetch_add(1, std::memory_order_relaxed);
             ctx_.error = filter::ErrorSource::Upstream;
             const bool hasBody = request_.framing != http::BodyFraming::None;
             co_return co_await sendLocalResponse(502, "upstream write failed", hasBody || !request_.keepAlive);
@@ -461,13 +474,18 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
                 ctx_.error = filter::ErrorSource::Upstream;
                 co_return co_await sendLocalResponse(504, "upstream response timed out", true);
             }
-            if (reused && up.buffer.empty() && bodySent && request_.framing == http::BodyFraming::None &&
+            if (!reused) {
+                server.failures.fetch_add(1, std::memory_order_relaxed);
+                server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
+            }
+            if (up.buffer.empty() && bodySent && request_.framing == http::BodyFraming::None &&
                 idempotent(request_.method)) {
-                retryable = true;  // a keep-alive race: the origin closed as we sent
+                // Reused: a keep-alive race (the origin closed as we sent). Fresh: the server
+                // died before answering. Either way an idempotent bodiless request may go again.
+                retryable = true;
                 co_return false;
             }
-            server.failures.fetch_add(1, std::memory_order_relaxed);
-            server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
+            if (reused) server.failures.fetch_add(1, std::memory_order_relaxed);
             ctx_.error = filter::ErrorSource::Upstream;
             co_return co_await sendLocalResponse(502, "upstream closed the connection", true);
         }
