@@ -183,6 +183,9 @@ void FakeOrigin::serve(int fd, int connection) {
             requests_.push_back(req);
         }
 
+        if (drop_.load()) break;
+        if (const int delay = delayMs_.load(); delay > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay));
         bool keep = true;
         std::string out;
         if (const int failing = failStatus_.load(); failing != 0) {

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "fake_origin.h"
 #include "proxy_process.h"
@@ -28,7 +30,7 @@ std::string origin(const RawResponse& r) { return r.body.substr(0, r.body.find('
 class BalancingIntegrationTest : public QObject {
     Q_OBJECT
 
-    std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_;
+    std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_, j_, k_, l_, m_;
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;
 
@@ -43,6 +45,10 @@ private slots:
         g_ = std::make_unique<FakeOrigin>("G");
         h_ = std::make_unique<FakeOrigin>("H");
         i_ = std::make_unique<FakeOrigin>("I");
+        j_ = std::make_unique<FakeOrigin>("J");
+        k_ = std::make_unique<FakeOrigin>("K");
+        l_ = std::make_unique<FakeOrigin>("L");
+        m_ = std::make_unique<FakeOrigin>("M");
         port_ = freePort();
         const json config = {
             {"workers", 2},
@@ -64,10 +70,18 @@ private slots:
                            {"hash_key", {{"path", true}}},
                            {"servers", json::array({{{"address", address(*g_)}},
                                                     {{"address", address(*h_)}},
-                                                    {{"address", address(*i_)}}})}}})},
+                                                    {{"address", address(*i_)}}})}},
+                          {{"name", "lc"},
+                           {"balance", "least_connections"},
+                           {"servers", json::array({{{"address", address(*j_)}}, {{"address", address(*k_)}}})}},
+                          {{"name", "retry"},
+                           {"servers", json::array({{{"address", address(*l_)}}, {{"address", address(*m_)}}})},
+                           {"retries", 2}}})},
             {"routes", json::array({{{"name", "s"}, {"match", {{"path_prefix", "/s/"}}}, {"upstream", "sticky"}},
                                     {{"name", "u"}, {"match", {{"path_prefix", "/u/"}}}, {"upstream", "by-user"}},
-                                    {{"name", "p"}, {"match", {{"path_prefix", "/p/"}}}, {"upstream", "by-path"}}})},
+                                    {{"name", "p"}, {"match", {{"path_prefix", "/p/"}}}, {"upstream", "by-path"}},
+                                    {{"name", "lc"}, {"match", {{"path_prefix", "/lc/"}}}, {"upstream", "lc"}},
+                                    {{"name", "retry"}, {"match", {{"path_prefix", "/retry/"}}}, {"upstream", "retry"}}})},
         };
         proxy_ = std::make_unique<ProxyProcess>();
         QVERIFY2(proxy_->start(config.dump(2), port_), qPrintable(proxy_->output()));
@@ -98,6 +112,49 @@ private slots:
             QCOMPARE(origin(fetch(path, "X-User: other\r\n")), first);
         }
         QVERIFY(used.size() >= 2);
+    }
+
+    void leastConnectionsShiftsLoadFromASlowOrigin() {
+        j_->setDelay(300);
+        std::vector<std::thread> clients;
+        for (int c = 0; c < 6; ++c)
+            clients.emplace_back([this] {
+                for (int i = 0; i < 6; ++i) roundTrip(port_, request("/lc/x"));
+            });
+        for (auto& t : clients) t.join();
+        j_->setDelay(0);
+        const std::size_t slow = j_->requestCount(), fast = k_->requestCount();
+        QCOMPARE(slow + fast, std::size_t(36));
+        // Round robin would split 18/18; the slow origin holds its requests longer, so it gets
+        // picked only when it has fewer in flight.
+        QVERIFY2(fast >= 2 * slow, qPrintable(QString("slow %1, fast %2").arg(slow).arg(fast)));
+    }
+
+    void retriesNeverRepeatAPost() {
+        l_->setDropRequests(true);  // reads each request, then closes unanswered
+        // A POST whose body went out is never sent again, whatever the retry budget.
+        int posts = 0;
+        for (int i = 0; i < 4; ++i) {
+            const auto r = roundTrip(port_, "POST /retry/p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+            if (r.status == 502) ++posts;
+            else QCOMPARE(origin(r), std::string("M"));
+        }
+        QVERIFY(posts >= 1);  // round robin sent some to L
+        std::size_t toL = 0, toM = 0;
+        for (const auto& r : l_->requests()) toL += r.method == "POST" ? 1 : 0;
+        for (const auto& r : m_->requests()) toM += r.method == "POST" ? 1 : 0;
+        QCOMPARE(toL, std::size_t(posts));  // each failed POST reached L once
+        QCOMPARE(toL + toM, std::size_t(4));  // and none went anywhere twice
+        // A GET that L drops is retried on M: the client never sees the failure.
+        for (int i = 0; i < 6; ++i) {
+            const auto r = roundTrip(port_, request("/retry/g"));
+            QCOMPARE(r.status, 200);
+            QCOMPARE(origin(r), std::string("M"));
+        }
+        std::size_t getsAtL = 0;
+        for (const auto& r : l_->requests()) getsAtL += r.method == "GET" ? 1 : 0;
+        QVERIFY(getsAtL >= 1);  // L was tried, and dropped them
+        l_->setDropRequests(false);
     }
 
     void stickyCookieKeepsAClientThenFailsOver() {
