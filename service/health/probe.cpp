@@ -72,8 +72,12 @@ ProbeVerdict judgeProbe(std::span<const char> bytes, bool eof, const config::Hea
             http::ChunkedDecoder decoder;
             while (!rest.empty() && body.size() < kMaxProbeBody) {
                 const auto step = decoder.decode(rest);
+                // The text found before a framing error counts: the live probe stops reading at
+                // the first match, so it never sees what follows.
                 if (step.status == http::ParseStatus::Error)
-                    return fail(status, "invalid chunked body: " + std::string(step.error.reason));
+                    return body.find(check.expectBody) != std::string::npos
+                               ? ProbeVerdict{true, true, status, "status " + std::to_string(status) + ", body matches"}
+                               : fail(status, "invalid chunked body: " + std::string(step.error.reason));
                 body.append(step.data.substr(0, kMaxProbeBody - body.size()));
                 rest = rest.subspan(step.consumed);
                 if (step.status == http::ParseStatus::Complete) {

@@ -57,6 +57,9 @@ private slots:
         QTest::newRow("chunked broken")
             << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbad\r\n") << false << "good" << 2
             << "invalid chunked";
+        QTest::newRow("chunked match, then broken")  // found by probe_fuzz: the match decides
+            << QByteArray("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n \r\n\r\n") << false
+            << "ok" << 1 << "matches";
         QTest::newRow("until close")
             << QByteArray("HTTP/1.0 200 OK\r\n\r\nwe are healthy") << true << "healthy" << 1 << "matches";
         QTest::newRow("until close, open") << QByteArray("HTTP/1.0 200 OK\r\n\r\nwe are") << false << "healthy" << 0
