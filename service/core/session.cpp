@@ -3,6 +3,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <array>
 #include <charconv>
@@ -298,11 +299,53 @@ asio::awaitable<bool> Session::exchange() {
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
 
     // UpstreamSelect.
-    status = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
-                      [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
-    if (status == FilterStatus::Continue && ctx_.route != nullptr)
-        status = runChain(ctx_.route->filters, Phase::UpstreamSelect,
+    auto selectUpstream = [&] {
+        FilterStatus st = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
+                                   [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+        if (st == FilterStatus::Continue && ctx_.route != nullptr)
+            st = runChain(ctx_.route->filters, Phase::UpstreamSelect,
                           [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+        return st;
+    };
+    status = selectUpstream();
+    // Every server that could take the request is at max_connections: with a queue configured,
+    // wait for room (bounded in count and time) instead of answering 503 at once.
+    if (status == FilterStatus::Respond && ctx_.upstream != nullptr && ctx_.upstream->config().queue &&
+        ctx_.upstream->unavailable() == upstream::UpstreamGroup::Unavailable::Full) {
+        upstream::UpstreamGroup& group = *ctx_.upstream;
+        const config::UpstreamQueue& queue = *group.config().queue;
+        if (!group.enterQueue(queue.size)) {
+            ctx_.local = {503, "every available server of the upstream is at max_connections and "
+                               "its wait queue is full"};
+        } else {
+            const auto giveUp = Clock::now() + queue.timeout;
+            // Polled, not signalled: slots free on any worker, and a 5 ms poll keeps waiters off
+            // every other thread. Only overload ever gets here.
+            asio::steady_timer poll(worker_.io());
+            setDeadline(queue.timeout + std::chrono::seconds(1));  // the wait has its own bound
+            bool waiting = true;
+            while (waiting && !closing_ && !worker_.draining()) {
+                poll.expires_after(std::min<Clock::duration>(std::chrono::milliseconds(5),
+                                                             std::max<Clock::duration>(giveUp - Clock::now(), {})));
+                co_await poll.async_wait(kNoThrow);
+                const bool late = Clock::now() >= giveUp;
+                if (group.unavailable() != upstream::UpstreamGroup::Unavailable::Full) {
+                    ctx_.local = {};
+                    status = selectUpstream();  // room (or another reason to give up): select again
+                    // Another waiter may have taken the room first: keep waiting while time is left.
+                    waiting = status == FilterStatus::Respond && !late &&
+                              group.unavailable() == upstream::UpstreamGroup::Unavailable::Full;
+                }
+                if (waiting && late) {
+                    ctx_.local = {503, "every available server of the upstream stayed at "
+                                       "max_connections for the queue timeout"};
+                    waiting = false;
+                }
+            }
+            group.leaveQueue();
+            setDeadline(cfg.timeouts.upstreamResponse);
+        }
+    }
     if (status == FilterStatus::Close) co_return false;
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
 
@@ -345,14 +388,19 @@ asio::awaitable<bool> Session::exchange() {
 
 asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(bool& timedOut,
                                                                                       bool sameServerFresh) {
+    // The chosen server's connection slot is taken here and given back by forward() (or below,
+    // when the connect fails), so max_connections holds across workers and during connects.
     upstream::ServerState* server = sameServerFresh ? ctx_.server : nullptr;
-    if (server == nullptr) {
+    if (server != nullptr && !server->tryAcquire()) server = nullptr;
+    while (server == nullptr) {
         const auto index = ctx_.selection.next();
         if (!index) {
             ctx_.server = nullptr;
             co_return nullptr;
         }
-        server = ctx_.upstream->servers()[*index].get();
+        upstream::ServerState* candidate = ctx_.upstream->servers()[*index].get();
+        if (!candidate->tryAcquire()) continue;  // filled up since the selection saw it
+        server = candidate;
         ctx_.server = server;
         if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
     }
@@ -368,6 +416,7 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
     if (ec) {
         timedOut = timedOut_;
         timedOut_ = false;
+        server->release();
         server->failures.fetch_add(1, std::memory_order_relaxed);
         server->health->transportFailed(ctx_.upstream->passive(), Clock::now());
         co_return nullptr;
@@ -384,11 +433,10 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     const auto& cfg = *snapshot_->config;
     upstream::UpstreamConnection& up = *upPtr;
     upstream::ServerState& server = *ctx_.server;
-    server.active.fetch_add(1, std::memory_order_relaxed);
     server.requests.fetch_add(1, std::memory_order_relaxed);
-    struct ActiveGuard {
+    struct ActiveGuard {  // gives back the slot connectUpstream() took
         upstream::ServerState& s;
-        ~ActiveGuard() { s.active.fetch_sub(1, std::memory_order_relaxed); }
+        ~ActiveGuard() { s.release(); }
     } guard{server};
     upstreamSocket_ = &up.socket;
     ++up.requests;

@@ -31,18 +31,28 @@ ServerState* UpstreamGroup::findServer(std::string_view key) {
     return nullptr;
 }
 
-std::string_view UpstreamGroup::unavailableReason() const {
+UpstreamGroup::Unavailable UpstreamGroup::unavailable() const {
     bool anyAdminUp = false, anyHealthy = false;
     const auto now = health::Clock::now();
     for (const auto& s : servers_) {
-        if (s->eligible(now)) return {};
+        if (s->eligible(now)) return Unavailable::None;
         if (s->admin.load(std::memory_order_relaxed) != AdminState::Up) continue;
         anyAdminUp = true;
         if (s->health->available(now)) anyHealthy = true;
     }
-    if (!anyAdminUp) return "every server of the upstream is drained or disabled";
-    if (!anyHealthy) return "every server of the upstream is down (health checks)";
-    return "every available server of the upstream is at max_connections";
+    if (!anyAdminUp) return Unavailable::Admin;
+    if (!anyHealthy) return Unavailable::Health;
+    return Unavailable::Full;
+}
+
+std::string_view UpstreamGroup::unavailableReason() const {
+    switch (unavailable()) {
+        case Unavailable::None: break;
+        case Unavailable::Admin: return "every server of the upstream is drained or disabled";
+        case Unavailable::Health: return "every server of the upstream is down (health checks)";
+        case Unavailable::Full: return "every available server of the upstream is at max_connections";
+    }
+    return {};
 }
 
 }  // namespace proxy::upstream

@@ -125,6 +125,13 @@ struct StickyCookie {
     friend bool operator==(const StickyCookie&, const StickyCookie&) = default;
 };
 
+// Requests that find every available server at max_connections wait here, instead of a 503.
+struct UpstreamQueue {
+    std::uint32_t size = 100;  // most requests waiting at once, over all workers
+    std::chrono::milliseconds timeout{1'000};
+    friend bool operator==(const UpstreamQueue&, const UpstreamQueue&) = default;
+};
+
 struct Keepalive {
     std::uint32_t maxIdle = 32;  // idle pooled connections per server and worker
     std::chrono::milliseconds idleTimeout{60'000};
@@ -141,6 +148,7 @@ struct Upstream {
     std::chrono::seconds slowStart{0};    // weight ramp after a server returns; 0 = none
     HashKey hashKey;                      // required by Balance::Hash, refused otherwise
     std::optional<StickyCookie> sticky;
+    std::optional<UpstreamQueue> queue;  // absent = a full upstream answers 503 at once
     std::uint32_t retries = 0;
     friend bool operator==(const Upstream&, const Upstream&) = default;
 };

@@ -75,6 +75,8 @@ constexpr ObjectSpec kHashKeySpec{kHashKeyKeys};
 constexpr KeySpec kStickyKeys[] = {{"cookie"}, {"path"},    {"http_only"}, {"secure"},
                                    {"same_site"}, {"max_age"}, {"secret"}};
 constexpr ObjectSpec kStickySpec{kStickyKeys};
+constexpr KeySpec kQueueKeys[] = {{"size"}, {"timeout_ms"}};
+constexpr ObjectSpec kQueueSpec{kQueueKeys};
 constexpr KeySpec kUpstreamKeys[] = {{"name"},
                                      {"balance"},
                                      {"servers", &kServerSpec, true},
@@ -84,6 +86,7 @@ constexpr KeySpec kUpstreamKeys[] = {{"name"},
                                      {"slow_start_seconds"},
                                      {"hash_key", &kHashKeySpec},
                                      {"sticky", &kStickySpec},
+                                     {"queue", &kQueueSpec},
                                      {"retries"}};
 constexpr ObjectSpec kUpstreamSpec{kUpstreamKeys};
 constexpr KeySpec kMatchKeys[] = {{"host"},       {"path_prefix"}, {"path_exact"},
@@ -822,6 +825,22 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
             StickyCookie cookie;
             parseSticky(*sticky, r.path("sticky"), cookie);
             upstream.sticky = cookie;
+        }
+    }
+    if (const Json* queue = r.get("queue")) {
+        if (expectObject(*queue, r.path("queue"))) {
+            ObjectReader q(*this, *queue, r.path("queue"), kQueueSpec);
+            UpstreamQueue settings;
+            q.uint("size", 1, 100'000, settings.size, "requests");
+            std::uint64_t ms = 0;
+            if (q.uint("timeout_ms", 1, 600'000, ms, "milliseconds (up to 10 minutes)"))
+                settings.timeout = std::chrono::milliseconds(ms);
+            upstream.queue = settings;
+            const bool anyLimit = std::any_of(upstream.servers.begin(), upstream.servers.end(),
+                                              [](const Server& s) { return s.maxConnections > 0; });
+            if (!anyLimit && !upstream.servers.empty())
+                warning(r.path("queue"), "no server of this upstream sets max_connections, so no "
+                                         "request will ever wait in the queue");
         }
     }
     r.uint("retries", 0, 10, upstream.retries);

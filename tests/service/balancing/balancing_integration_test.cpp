@@ -30,7 +30,7 @@ std::string origin(const RawResponse& r) { return r.body.substr(0, r.body.find('
 class BalancingIntegrationTest : public QObject {
     Q_OBJECT
 
-    std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_, j_, k_, l_, m_;
+    std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_, j_, k_, l_, m_, n_, o_;
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;
 
@@ -49,6 +49,8 @@ private slots:
         k_ = std::make_unique<FakeOrigin>("K");
         l_ = std::make_unique<FakeOrigin>("L");
         m_ = std::make_unique<FakeOrigin>("M");
+        n_ = std::make_unique<FakeOrigin>("N");
+        o_ = std::make_unique<FakeOrigin>("O");
         port_ = freePort();
         const json config = {
             {"workers", 2},
@@ -76,12 +78,20 @@ private slots:
                            {"servers", json::array({{{"address", address(*j_)}}, {{"address", address(*k_)}}})}},
                           {{"name", "retry"},
                            {"servers", json::array({{{"address", address(*l_)}}, {{"address", address(*m_)}}})},
-                           {"retries", 2}}})},
+                           {"retries", 2}},
+                          {{"name", "queued"},
+                           {"servers", json::array({{{"address", address(*n_)}, {"max_connections", 1}}})},
+                           {"queue", {{"size", 2}, {"timeout_ms", 10000}}}},
+                          {{"name", "short-queue"},
+                           {"servers", json::array({{{"address", address(*o_)}, {"max_connections", 1}}})},
+                           {"queue", {{"size", 5}, {"timeout_ms", 200}}}}})},
             {"routes", json::array({{{"name", "s"}, {"match", {{"path_prefix", "/s/"}}}, {"upstream", "sticky"}},
                                     {{"name", "u"}, {"match", {{"path_prefix", "/u/"}}}, {"upstream", "by-user"}},
                                     {{"name", "p"}, {"match", {{"path_prefix", "/p/"}}}, {"upstream", "by-path"}},
                                     {{"name", "lc"}, {"match", {{"path_prefix", "/lc/"}}}, {"upstream", "lc"}},
-                                    {{"name", "retry"}, {"match", {{"path_prefix", "/retry/"}}}, {"upstream", "retry"}}})},
+                                    {{"name", "retry"}, {"match", {{"path_prefix", "/retry/"}}}, {"upstream", "retry"}},
+                                    {{"name", "queued"}, {"match", {{"path_prefix", "/q/"}}}, {"upstream", "queued"}},
+                                    {{"name", "short"}, {"match", {{"path_prefix", "/sq/"}}}, {"upstream", "short-queue"}}})},
         };
         proxy_ = std::make_unique<ProxyProcess>();
         QVERIFY2(proxy_->start(config.dump(2), port_), qPrintable(proxy_->output()));
@@ -155,6 +165,36 @@ private slots:
         for (const auto& r : l_->requests()) getsAtL += r.method == "GET" ? 1 : 0;
         QVERIFY(getsAtL >= 1);  // L was tried, and dropped them
         l_->setDropRequests(false);
+    }
+
+    void fullServersQueueThenOverflowAndTimeOut() {
+        // One slot, two queue places: the first request holds the slot, two wait their turn, a
+        // fourth finds the queue full and is answered at once.
+        n_->setDelay(400);
+        std::vector<RawResponse> results(3);
+        std::vector<std::thread> clients;
+        clients.emplace_back([&] { results[0] = roundTrip(port_, request("/q/1")); });
+        QTRY_COMPARE_WITH_TIMEOUT(n_->requestCount(), std::size_t(1), 10000);  // holds the slot
+        clients.emplace_back([&] { results[1] = roundTrip(port_, request("/q/2")); });
+        clients.emplace_back([&] { results[2] = roundTrip(port_, request("/q/3")); });
+        QTest::qWait(150);  // let both reach the queue (the slot stays busy for 400 ms)
+        const auto overflow = roundTrip(port_, request("/q/4"));
+        for (auto& t : clients) t.join();
+        n_->setDelay(0);
+        for (const auto& r : results) QCOMPARE(r.status, 200);
+        QCOMPARE(n_->requestCount(), std::size_t(3));  // never two at once, and the 4th never sent
+        QCOMPARE(overflow.status, 503);
+        QVERIFY2(overflow.body.find("wait queue is full") != std::string::npos, overflow.body.c_str());
+        // A queue timeout shorter than the origin's answer ends in a 503 naming it.
+        o_->setDelay(1500);
+        std::thread holder([&] { roundTrip(port_, request("/sq/hold")); });
+        QTRY_COMPARE_WITH_TIMEOUT(o_->requestCount(), std::size_t(1), 10000);
+        const auto late = roundTrip(port_, request("/sq/late"));
+        holder.join();
+        o_->setDelay(0);
+        QCOMPARE(late.status, 503);
+        QVERIFY2(late.body.find("queue timeout") != std::string::npos, late.body.c_str());
+        QCOMPARE(o_->requestCount(), std::size_t(1));
     }
 
     void stickyCookieKeepsAClientThenFailsOver() {

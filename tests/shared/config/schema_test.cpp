@@ -200,6 +200,7 @@ class SchemaTest : public QObject {
                            "passive": {"failures": 0, "status_5xx": 1000, "eject_seconds": 1,
                                        "max_eject_seconds": 86400},
                            "slow_start_seconds": 3600,
+                           "queue": {"size": 1, "timeout_ms": 600000},
                            "hash_key": {"header": "X-User"},
                            "sticky": {"cookie": "s", "path": "/", "http_only": false,
                                       "secure": true, "same_site": "None", "max_age": 315360000,

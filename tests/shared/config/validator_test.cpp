@@ -75,6 +75,7 @@ const char* const kRich = R"({
                  "passive": {"failures": 5, "status_5xx": 4, "eject_seconds": 5,
                              "max_eject_seconds": 60},
                  "slow_start_seconds": 30,
+                 "queue": {"size": 50, "timeout_ms": 2500},
                  "sticky": {"cookie": "srv", "path": "/app", "http_only": false, "secure": true,
                             "same_site": "None", "max_age": 3600,
                             "secret": "0123456789abcdef0123"},
@@ -587,6 +588,15 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("sticky max age") << upstream(R"("sticky": {"max_age": 1.5})")
                                     << "/upstreams/0/sticky/max_age"
                                     << QStringList{"not a whole number"} << true;
+
+    QTest::newRow("queue size 0") << upstream(R"("queue": {"size": 0})") << "/upstreams/0/queue/size"
+                                  << QStringList{"1 to 100000"} << true;
+    QTest::newRow("queue timeout huge") << upstream(R"("queue": {"timeout_ms": 86400000})")
+                                        << "/upstreams/0/queue/timeout_ms"
+                                        << QStringList{"up to 10 minutes"} << true;
+    QTest::newRow("queue without limits") << upstream(R"("queue": {"size": 10})")
+                                          << "/upstreams/0/queue"
+                                          << QStringList{"max_connections"} << false;
 
     // Document-level.
     QTest::newRow("duplicate key")
