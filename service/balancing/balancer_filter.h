@@ -12,7 +12,7 @@
 namespace proxy::balancing {
 
 class BalancerFilter final : public filter::Filter {
-public:
+  public:
     std::string_view name() const override { return "balancer"; }
     unsigned phases() const override {
         return filter::phaseBit(filter::Phase::UpstreamSelect) |
@@ -46,14 +46,19 @@ public:
         }
         SelectionKey key{ctx.connection->clientAddress, {}};
         switch (cfg.hashKey.kind) {
-            case config::HashKey::Kind::None: break;
+            case config::HashKey::Kind::None:
+                break;
             case config::HashKey::Kind::Header:
-                if (const http::Header* h = ctx.request->headers.find(cfg.hashKey.name)) key.hashKey = h->value;
+                if (const http::Header* h = ctx.request->headers.find(cfg.hashKey.name))
+                    key.hashKey = h->value;
                 break;
             case config::HashKey::Kind::Cookie:
-                key.hashKey = cookieValue(ctx.request->headers, cfg.hashKey.name).value_or(std::string_view());
+                key.hashKey = cookieValue(ctx.request->headers, cfg.hashKey.name)
+                                  .value_or(std::string_view());
                 break;
-            case config::HashKey::Kind::Path: key.hashKey = ctx.request->path; break;
+            case config::HashKey::Kind::Path:
+                key.hashKey = ctx.request->path;
+                break;
         }
         ctx.selection = Selection(&group->selector(ctx.connection->worker), key, preferred);
         return filter::FilterStatus::Continue;
@@ -67,10 +72,11 @@ public:
         }
         const auto& sticky = ctx.upstream->config().sticky;
         if (!sticky || ctx.server->stickyToken.empty()) return filter::FilterStatus::Continue;
-        if (cookieValue(ctx.request->headers, sticky->name) == std::string_view(ctx.server->stickyToken))
+        if (cookieValue(ctx.request->headers, sticky->name) ==
+            std::string_view(ctx.server->stickyToken))
             return filter::FilterStatus::Continue;
-        ctx.response->headers.add("Set-Cookie",
-                                  ctx.response->arena.store(setCookieValue(*sticky, ctx.server->stickyToken)));
+        ctx.response->headers.add("Set-Cookie", ctx.response->arena.store(setCookieValue(
+                                                    *sticky, ctx.server->stickyToken)));
         return filter::FilterStatus::Continue;
     }
 };

@@ -6,15 +6,27 @@
 namespace proxy::balancing {
 namespace {
 
-constexpr std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+constexpr std::uint64_t rotl(std::uint64_t x, int b) {
+    return (x << b) | (x >> (64 - b));
+}
 
 struct SipState {
     std::uint64_t v0, v1, v2, v3;
     void round() {
-        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+        v0 += v1;
+        v1 = rotl(v1, 13);
+        v1 ^= v0;
+        v0 = rotl(v0, 32);
+        v2 += v3;
+        v3 = rotl(v3, 16);
+        v3 ^= v2;
+        v0 += v3;
+        v3 = rotl(v3, 21);
+        v3 ^= v0;
+        v2 += v1;
+        v1 = rotl(v1, 17);
+        v1 ^= v2;
+        v2 = rotl(v2, 32);
     }
 };
 
@@ -46,7 +58,8 @@ std::uint64_t sipHash24(const StickyKey& key, std::string_view data) {
         s.v0 ^= m;
     }
     std::uint64_t last = static_cast<std::uint64_t>(n & 0xff) << 56;
-    for (std::size_t i = 0; i < n % 8; ++i) last |= static_cast<std::uint64_t>(p[whole + i]) << (8 * i);
+    for (std::size_t i = 0; i < n % 8; ++i)
+        last |= static_cast<std::uint64_t>(p[whole + i]) << (8 * i);
     s.v3 ^= last;
     s.round();
     s.round();
@@ -84,7 +97,8 @@ std::string stickyToken(const StickyKey& key, std::string_view upstream, std::st
     return out;
 }
 
-std::optional<std::string_view> cookieValue(const http::HeaderList& headers, std::string_view name) {
+std::optional<std::string_view> cookieValue(const http::HeaderList& headers,
+                                            std::string_view name) {
     if (name.empty()) return std::nullopt;
     for (const http::Header& field : headers.fields()) {
         if (!http::iequals(field.name, "Cookie")) continue;

@@ -345,8 +345,9 @@ asio::awaitable<bool> Session::exchange() {
     status = selectUpstream();
     // Every server that could take the request is at max_connections: with a queue configured,
     // wait for room (bounded in count and time) instead of answering 503 at once.
-    if (status == FilterStatus::Respond && ctx_.upstream != nullptr && ctx_.upstream->config().queue &&
-        ctx_.upstream->unavailable() == upstream::UpstreamGroup::Unavailable::Full) {
+    using Unavailable = upstream::UpstreamGroup::Unavailable;
+    if (status == FilterStatus::Respond && ctx_.upstream != nullptr &&
+        ctx_.upstream->config().queue && ctx_.upstream->unavailable() == Unavailable::Full) {
         upstream::UpstreamGroup& group = *ctx_.upstream;
         const config::UpstreamQueue& queue = *group.config().queue;
         if (!group.enterQueue(queue.size)) {
@@ -360,16 +361,16 @@ asio::awaitable<bool> Session::exchange() {
             setDeadline(queue.timeout + std::chrono::seconds(1));  // the wait has its own bound
             bool waiting = true;
             while (waiting && !closing_ && !worker_.draining()) {
-                poll.expires_after(std::min<Clock::duration>(std::chrono::milliseconds(5),
-                                                             std::max<Clock::duration>(giveUp - Clock::now(), {})));
+                const Clock::duration left = std::max<Clock::duration>(giveUp - Clock::now(), {});
+                poll.expires_after(std::min<Clock::duration>(std::chrono::milliseconds(5), left));
                 co_await poll.async_wait(kNoThrow);
                 const bool late = Clock::now() >= giveUp;
-                if (group.unavailable() != upstream::UpstreamGroup::Unavailable::Full) {
+                if (group.unavailable() != Unavailable::Full) {
                     ctx_.local = {};
                     status = selectUpstream();  // room (or another reason to give up): select again
-                    // Another waiter may have taken the room first: keep waiting while time is left.
+                    // Another waiter may have taken the room first: wait on while time is left.
                     waiting = status == FilterStatus::Respond && !late &&
-                              group.unavailable() == upstream::UpstreamGroup::Unavailable::Full;
+                              group.unavailable() == Unavailable::Full;
                 }
                 if (waiting && late) {
                     ctx_.local = {503, "every available server of the upstream stayed at "
@@ -421,8 +422,8 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await finishLocal(502, "upstream connection failed");
 }
 
-asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(bool& timedOut,
-                                                                                      bool sameServerFresh) {
+asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(
+    bool& timedOut, bool sameServerFresh) {
     // The chosen server's connection slot is taken here and given back by forward() (or below,
     // when the connect fails), so max_connections holds across workers and during connects.
     upstream::ServerState* server = sameServerFresh ? ctx_.server : nullptr;

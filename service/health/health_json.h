@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace proxy::upstream { struct ServerState; }
+namespace proxy::upstream {
+struct ServerState;
+}
 
 namespace proxy::health {
 

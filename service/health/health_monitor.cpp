@@ -1,11 +1,11 @@
 #include "health/health_monitor.h"
 
+#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
-#include <array>
 #include <future>
 #include <random>
 
@@ -25,7 +25,8 @@ void logStray(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-        logging::log(logging::Level::Error, "health check coroutine ended by exception: %s", ex.what());
+        logging::log(logging::Level::Error, "health check coroutine ended by exception: %s",
+                     ex.what());
     } catch (...) {
         logging::log(logging::Level::Error, "health check coroutine ended by an unknown exception");
     }
@@ -40,13 +41,16 @@ std::chrono::milliseconds since(Clock::time_point start) {
 struct HealthMonitor::Probe {
     Probe(asio::io_context& io, std::shared_ptr<ServerHealth> h, config::HealthCheck c,
           std::vector<asio::ip::tcp::endpoint> e, std::string host)
-        : health(std::move(h)), check(std::move(c)), endpoints(std::move(e)),
-          request(probeRequest(check, host)), wait(io) {}
+        : health(std::move(h)),
+          check(std::move(c)),
+          endpoints(std::move(e)),
+          request(probeRequest(check, host)),
+          wait(io) {}
     std::shared_ptr<ServerHealth> health;
     config::HealthCheck check;
     std::vector<asio::ip::tcp::endpoint> endpoints;
     std::string request;
-    asio::steady_timer wait;  // the pause between probes
+    asio::steady_timer wait;                        // the pause between probes
     std::shared_ptr<asio::ip::tcp::socket> socket;  // the probe in progress, if any
     bool stopped = false;
 
@@ -72,7 +76,9 @@ HealthMonitor::HealthMonitor() : work_(asio::make_work_guard(io_)), tick_(io_) {
     thread_ = std::thread([this] { io_.run(); });
 }
 
-HealthMonitor::~HealthMonitor() { stop(); }
+HealthMonitor::~HealthMonitor() {
+    stop();
+}
 
 void HealthMonitor::stop() {
     if (!thread_.joinable()) return;
@@ -116,11 +122,13 @@ void HealthMonitor::activate(std::shared_ptr<const core::Snapshot> snapshot) {
         for (const auto& group : snapshot->upstreams)
             for (const auto& server : group->servers()) {
                 const Key key{group->name(), server->key};
-                if (auto it = healths_.find(key); it != healths_.end()) kept.emplace(key, it->second);
+                if (auto it = healths_.find(key); it != healths_.end())
+                    kept.emplace(key, it->second);
             }
         healths_ = std::move(kept);
     }
-    asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable { reconcile(std::move(snapshot)); });
+    asio::post(
+        io_, [this, snapshot = std::move(snapshot)]() mutable { reconcile(std::move(snapshot)); });
 }
 
 void HealthMonitor::reconcile(std::shared_ptr<const core::Snapshot> snapshot) {
@@ -137,7 +145,8 @@ void HealthMonitor::reconcile(std::shared_ptr<const core::Snapshot> snapshot) {
             const Key key{group->name(), server->key};
             if (auto it = probes_.find(key); it != probes_.end()) {
                 const Probe& old = *it->second;
-                if (old.check == *check && old.endpoints == server->endpoints && old.health == server->health) {
+                if (old.check == *check && old.endpoints == server->endpoints &&
+                    old.health == server->health) {
                     next.emplace(key, it->second);
                     probes_.erase(it);
                     continue;
@@ -148,9 +157,8 @@ void HealthMonitor::reconcile(std::shared_ptr<const core::Snapshot> snapshot) {
             next.emplace(key, probe);
             // The first probe comes soon (a dead server is found within about one timeout of a
             // start or reload), spread over up to a second so many servers are not probed at once.
-            const auto first = std::chrono::milliseconds(
-                std::uniform_int_distribution<int>(0, static_cast<int>(std::min<long long>(
-                                                          check->interval.count(), 1000)))(random));
+            const auto first = std::chrono::milliseconds(std::uniform_int_distribution<int>(
+                0, static_cast<int>(std::min<long long>(check->interval.count(), 1000)))(random));
             asio::co_spawn(
                 io_,
                 [probe, first]() -> asio::awaitable<void> {
@@ -159,7 +167,8 @@ void HealthMonitor::reconcile(std::shared_ptr<const core::Snapshot> snapshot) {
                     while (!probe->stopped) {
                         ProbeOutcome outcome = co_await probeOnce(probe);
                         if (probe->stopped) break;
-                        probe->health->activeResult(outcome, probe->check, Clock::now(), WallClock::now());
+                        probe->health->activeResult(outcome, probe->check, Clock::now(),
+                                                    WallClock::now());
                         probe->wait.expires_after(probe->check.interval);
                         co_await probe->wait.async_wait(kNoThrow);
                     }
@@ -181,7 +190,8 @@ void HealthMonitor::scheduleTick() {
         if (live_) {
             const auto now = Clock::now();
             for (const auto& group : live_->upstreams)
-                for (const auto& server : group->servers()) server->health->noteReturn(now, server->slowStart);
+                for (const auto& server : group->servers())
+                    server->health->noteReturn(now, server->slowStart);
         }
         scheduleTick();
     });

@@ -25,14 +25,18 @@
 
 #include "health/server_health.h"
 
-namespace proxy::core { struct Snapshot; }
-namespace proxy::upstream { class UpstreamGroup; }
+namespace proxy::core {
+struct Snapshot;
+}
+namespace proxy::upstream {
+class UpstreamGroup;
+}
 
 namespace proxy::health {
 
 class HealthMonitor {
-public:
-    HealthMonitor();  // starts the health thread
+  public:
+    HealthMonitor();   // starts the health thread
     ~HealthMonitor();  // stop()
     HealthMonitor(const HealthMonitor&) = delete;
     HealthMonitor& operator=(const HealthMonitor&) = delete;
@@ -51,7 +55,7 @@ public:
 
     struct Probe;  // one checked server's probe loop (defined in the .cpp)
 
-private:
+  private:
     using Key = std::pair<std::string, std::string>;  // upstream name, server "host:port"
     void reconcile(std::shared_ptr<const core::Snapshot> snapshot);  // health thread
     void scheduleTick();

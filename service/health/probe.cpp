@@ -6,7 +6,9 @@
 namespace proxy::health {
 namespace {
 
-ProbeVerdict fail(int status, std::string detail) { return {true, false, status, std::move(detail)}; }
+ProbeVerdict fail(int status, std::string detail) {
+    return {true, false, status, std::move(detail)};
+}
 
 std::string shortened(std::string_view text) {
     std::string out;
@@ -24,7 +26,8 @@ std::string probeRequest(const config::HealthCheck& check, std::string_view host
     std::string out;
     out.reserve(128 + check.path.size() + host.size());
     out.append(check.method).append(" ").append(check.path).append(" HTTP/1.1\r\nHost: ");
-    out.append(host).append("\r\nUser-Agent: proxy-health-check\r\nAccept: */*\r\nConnection: close\r\n");
+    out.append(host).append(
+        "\r\nUser-Agent: proxy-health-check\r\nAccept: */*\r\nConnection: close\r\n");
     if (check.method == "POST") out.append("Content-Length: 0\r\n");
     out.append("\r\n");
     return out;
@@ -60,10 +63,12 @@ ProbeVerdict judgeProbe(std::span<const char> bytes, bool eof, const config::Hea
     std::string body;
     bool complete = false;
     switch (head.framing) {
-        case http::BodyFraming::None: complete = true; break;
+        case http::BodyFraming::None:
+            complete = true;
+            break;
         case http::BodyFraming::ContentLength: {
-            const std::size_t want =
-                static_cast<std::size_t>(std::min<std::uint64_t>(head.contentLength, kMaxProbeBody));
+            const std::size_t want = static_cast<std::size_t>(
+                std::min<std::uint64_t>(head.contentLength, kMaxProbeBody));
             body.assign(rest.data(), std::min(rest.size(), want));
             complete = body.size() == want;
             break;
@@ -76,8 +81,10 @@ ProbeVerdict judgeProbe(std::span<const char> bytes, bool eof, const config::Hea
                 // the first match, so it never sees what follows.
                 if (step.status == http::ParseStatus::Error)
                     return body.find(check.expectBody) != std::string::npos
-                               ? ProbeVerdict{true, true, status, "status " + std::to_string(status) + ", body matches"}
-                               : fail(status, "invalid chunked body: " + std::string(step.error.reason));
+                               ? ProbeVerdict{true, true, status,
+                                              "status " + std::to_string(status) + ", body matches"}
+                               : fail(status,
+                                      "invalid chunked body: " + std::string(step.error.reason));
                 body.append(step.data.substr(0, kMaxProbeBody - body.size()));
                 rest = rest.subspan(step.consumed);
                 if (step.status == http::ParseStatus::Complete) {
@@ -97,7 +104,8 @@ ProbeVerdict judgeProbe(std::span<const char> bytes, bool eof, const config::Hea
     if (body.find(check.expectBody) != std::string::npos)
         return {true, true, status, "status " + std::to_string(status) + ", body matches"};
     if (!complete && !eof) return {};
-    if (!complete) return fail(status, "closed mid-body without '" + shortened(check.expectBody) + "'");
+    if (!complete)
+        return fail(status, "closed mid-body without '" + shortened(check.expectBody) + "'");
     return fail(status, "status " + std::to_string(status) + " but the body lacks '" +
                             shortened(check.expectBody) + "'");
 }

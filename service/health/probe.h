@@ -21,8 +21,8 @@ std::string probeRequest(const config::HealthCheck& check, std::string_view host
 struct ProbeVerdict {
     bool decided = false;  // false: read more (unless the server closed: then it is decided)
     bool ok = false;
-    int status = 0;        // the answer's status, once the head has arrived
-    std::string detail;    // why it failed, or the status line summary
+    int status = 0;      // the answer's status, once the head has arrived
+    std::string detail;  // why it failed, or the status line summary
 };
 
 // Judges `bytes` (everything read so far). `eof`: the server closed, so nothing more will come.

@@ -7,13 +7,18 @@
 namespace proxy::health {
 namespace {
 
-Clock::time_point orNow(Clock::time_point now) { return now == Clock::time_point{} ? Clock::now() : now; }
+Clock::time_point orNow(Clock::time_point now) {
+    return now == Clock::time_point{} ? Clock::now() : now;
+}
 
 const char* ejectReasonText(EjectReason reason) {
     switch (reason) {
-        case EjectReason::Failures: return "connect/transport failures";
-        case EjectReason::Status5xx: return "5xx responses";
-        case EjectReason::None: break;
+        case EjectReason::Failures:
+            return "connect/transport failures";
+        case EjectReason::Status5xx:
+            return "5xx responses";
+        case EjectReason::None:
+            break;
     }
     return "";
 }
@@ -22,9 +27,12 @@ const char* ejectReasonText(EjectReason reason) {
 
 const char* activeStateName(ActiveState state) {
     switch (state) {
-        case ActiveState::Up: return "up";
-        case ActiveState::Down: return "down";
-        case ActiveState::Unknown: break;
+        case ActiveState::Up:
+            return "up";
+        case ActiveState::Down:
+            return "down";
+        case ActiveState::Unknown:
+            break;
     }
     return "unknown";
 }
@@ -47,28 +55,32 @@ std::uint64_t ServerHealth::scaledWeight(std::uint32_t weight, std::chrono::seco
                                          Clock::time_point now) const {
     const std::uint64_t full = std::uint64_t{weight} * kWeightScale;
     if (slowStart.count() <= 0) return full;
-    const std::int64_t since =
-        std::max(upSince_.load(std::memory_order_relaxed), ejectedUntil_.load(std::memory_order_relaxed));
+    const std::int64_t since = std::max(upSince_.load(std::memory_order_relaxed),
+                                        ejectedUntil_.load(std::memory_order_relaxed));
     if (since == 0) return full;
     const std::int64_t window = std::chrono::duration_cast<Clock::duration>(slowStart).count();
     const std::int64_t elapsed = ticks(orNow(now)) - since;
     if (elapsed >= window) return full;
     if (elapsed <= 0) return 1;  // still ejected (not eligible anyway), or the very first instant
-    const auto scaled = static_cast<std::uint64_t>(
-        static_cast<long double>(full) * static_cast<long double>(elapsed) / static_cast<long double>(window));
+    const auto scaled = static_cast<std::uint64_t>(static_cast<long double>(full) *
+                                                   static_cast<long double>(elapsed) /
+                                                   static_cast<long double>(window));
     return std::max<std::uint64_t>(1, scaled);
 }
 
 void ServerHealth::connected() {
     // Load before store: a healthy server's counters stay untouched, so workers do not bounce the
     // cache line on every request.
-    if (failures_.load(std::memory_order_relaxed) != 0) failures_.store(0, std::memory_order_relaxed);
+    if (failures_.load(std::memory_order_relaxed) != 0)
+        failures_.store(0, std::memory_order_relaxed);
 }
 
-void ServerHealth::responded(int status, const config::PassiveCheck* passive, Clock::time_point now) {
+void ServerHealth::responded(int status, const config::PassiveCheck* passive,
+                             Clock::time_point now) {
     connected();
     if (status < 500) {
-        if (status5xx_.load(std::memory_order_relaxed) != 0) status5xx_.store(0, std::memory_order_relaxed);
+        if (status5xx_.load(std::memory_order_relaxed) != 0)
+            status5xx_.store(0, std::memory_order_relaxed);
         return;
     }
     if (passive == nullptr || passive->status5xx == 0 || ejected(now)) return;
@@ -83,15 +95,16 @@ void ServerHealth::transportFailed(const config::PassiveCheck* passive, Clock::t
         eject(EjectReason::Failures, passive->failures, *passive, now);
 }
 
-void ServerHealth::eject(EjectReason reason, std::uint32_t count, const config::PassiveCheck& passive,
-                         Clock::time_point now) {
+void ServerHealth::eject(EjectReason reason, std::uint32_t count,
+                         const config::PassiveCheck& passive, Clock::time_point now) {
     now = orNow(now);
     std::lock_guard lock(ejectMutex_);
     if (ejected(now)) return;
     const std::int64_t previous = ejectedUntil_.load(std::memory_order_relaxed);
     std::uint32_t level = backoffLevel_.load(std::memory_order_relaxed);
     // A server that stayed in service for max_eject since its return starts the backoff afresh.
-    if (previous == 0 || ticks(now) - previous > std::chrono::duration_cast<Clock::duration>(passive.maxEject).count())
+    if (previous == 0 || ticks(now) - previous >
+                             std::chrono::duration_cast<Clock::duration>(passive.maxEject).count())
         level = 0;
     auto duration = passive.eject;
     for (std::uint32_t i = 0; i < level && duration < passive.maxEject; ++i) duration *= 2;
@@ -103,18 +116,20 @@ void ServerHealth::eject(EjectReason reason, std::uint32_t count, const config::
     status5xx_.store(0, std::memory_order_relaxed);
     returnNoted_.store(false, std::memory_order_relaxed);
     ejectedUntil_.store(ticks(now + duration), std::memory_order_release);
-    logging::log(logging::Level::Warn, "upstream %s server %s: ejected for %lld s after %u consecutive %s",
-                 upstream_.c_str(), server_.c_str(), static_cast<long long>(duration.count()), count,
-                 ejectReasonText(reason));
+    logging::log(logging::Level::Warn,
+                 "upstream %s server %s: ejected for %lld s after %u consecutive %s",
+                 upstream_.c_str(), server_.c_str(), static_cast<long long>(duration.count()),
+                 count, ejectReasonText(reason));
 }
 
 bool ServerHealth::noteReturn(Clock::time_point now, std::chrono::seconds slowStart) {
     const std::int64_t until = ejectedUntil_.load(std::memory_order_acquire);
     if (until == 0 || ticks(now) < until || returnNoted_.exchange(true)) return false;
     if (slowStart.count() > 0)
-        logging::log(logging::Level::Info,
-                     "upstream %s server %s: ejection over, back in service (slow start over %lld s)",
-                     upstream_.c_str(), server_.c_str(), static_cast<long long>(slowStart.count()));
+        logging::log(
+            logging::Level::Info,
+            "upstream %s server %s: ejection over, back in service (slow start over %lld s)",
+            upstream_.c_str(), server_.c_str(), static_cast<long long>(slowStart.count()));
     else
         logging::log(logging::Level::Info, "upstream %s server %s: ejection over, back in service",
                      upstream_.c_str(), server_.c_str());
@@ -136,7 +151,8 @@ void ServerHealth::activeResult(const ProbeOutcome& outcome, const config::Healt
             if (state == ActiveState::Down) upSince_.store(ticks(now), std::memory_order_relaxed);
             downReason_.clear();
             active_.store(ActiveState::Up, std::memory_order_release);
-            logging::log(logging::Level::Info, "upstream %s server %s: health %s -> up (%s; %u check(s) in a row)",
+            logging::log(logging::Level::Info,
+                         "upstream %s server %s: health %s -> up (%s; %u check(s) in a row)",
                          upstream_.c_str(), server_.c_str(), activeStateName(state),
                          outcome.detail.c_str(), okRun_);
         }
@@ -151,9 +167,10 @@ void ServerHealth::activeResult(const ProbeOutcome& outcome, const config::Healt
     if (state == ActiveState::Unknown || failRun_ >= check.fall) {
         downReason_ = outcome.detail;
         active_.store(ActiveState::Down, std::memory_order_release);
-        logging::log(logging::Level::Warn, "upstream %s server %s: health %s -> down (%s; %u failed check(s) in a row)",
-                     upstream_.c_str(), server_.c_str(), activeStateName(state), outcome.detail.c_str(),
-                     failRun_);
+        logging::log(logging::Level::Warn,
+                     "upstream %s server %s: health %s -> down (%s; %u failed check(s) in a row)",
+                     upstream_.c_str(), server_.c_str(), activeStateName(state),
+                     outcome.detail.c_str(), failRun_);
     }
 }
 
@@ -161,7 +178,8 @@ void ServerHealth::clearActive() {
     std::lock_guard lock(detailsMutex_);
     if (!checked_ && active_.load() == ActiveState::Unknown) return;
     if (active_.load() == ActiveState::Down)
-        logging::log(logging::Level::Info, "upstream %s server %s: health check removed; the server is in service",
+        logging::log(logging::Level::Info,
+                     "upstream %s server %s: health check removed; the server is in service",
                      upstream_.c_str(), server_.c_str());
     active_.store(ActiveState::Unknown, std::memory_order_release);
     checked_ = false;

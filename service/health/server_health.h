@@ -49,24 +49,24 @@ struct ProbeOutcome {
 // A copy of everything the control channel shows, taken under the details lock.
 struct HealthStatus {
     ActiveState active = ActiveState::Unknown;
-    bool checked = false;          // an active check is configured
-    std::string reason;            // why the server is down (or empty)
+    bool checked = false;  // an active check is configured
+    std::string reason;    // why the server is down (or empty)
     std::optional<WallClock::time_point> lastCheckAt;
     bool lastCheckOk = false;
     std::string lastCheckResult;
     std::chrono::milliseconds lastCheckLatency{0};
-    std::uint32_t activeSuccesses = 0;  // in a row
-    std::uint32_t activeFailures = 0;   // in a row
-    std::uint32_t consecutiveFailures = 0;  // passive: transport failures in a row
-    std::uint32_t consecutive5xx = 0;       // passive: 5xx answers in a row
+    std::uint32_t activeSuccesses = 0;                  // in a row
+    std::uint32_t activeFailures = 0;                   // in a row
+    std::uint32_t consecutiveFailures = 0;              // passive: transport failures in a row
+    std::uint32_t consecutive5xx = 0;                   // passive: 5xx answers in a row
     std::optional<WallClock::time_point> ejectedUntil;  // set while ejected
     EjectReason ejectReason = EjectReason::None;
-    std::uint64_t ejections = 0;  // since the service started
+    std::uint64_t ejections = 0;        // since the service started
     std::uint32_t weightPercent = 100;  // of the configured weight, during slow start
 };
 
 class ServerHealth {
-public:
+  public:
     // Names are for log lines: the upstream and "host:port".
     ServerHealth(std::string upstream, std::string server);
     ServerHealth(const ServerHealth&) = delete;
@@ -99,12 +99,12 @@ public:
     bool noteReturn(Clock::time_point now, std::chrono::seconds slowStart);
 
     // ---- control channel ----
-    HealthStatus status(std::uint32_t weight, std::chrono::seconds slowStart,
-                        Clock::time_point now, WallClock::time_point wall) const;
+    HealthStatus status(std::uint32_t weight, std::chrono::seconds slowStart, Clock::time_point now,
+                        WallClock::time_point wall) const;
 
     bool ejected(Clock::time_point now) const;
 
-private:
+  private:
     static std::int64_t ticks(Clock::time_point t) { return t.time_since_epoch().count(); }
     static Clock::time_point point(std::int64_t n) { return Clock::time_point(Clock::duration(n)); }
     void eject(EjectReason reason, std::uint32_t count, const config::PassiveCheck& passive,

@@ -15,7 +15,8 @@ UpstreamGroup::UpstreamGroup(const config::Upstream& config, unsigned workers) :
         state->key = server.address.toString();
         state->health = std::make_shared<health::ServerHealth>(config_.name, state->key);
         state->slowStart = config_.slowStart;
-        if (stickyKey) state->stickyToken = balancing::stickyToken(*stickyKey, config_.name, state->key);
+        if (stickyKey)
+            state->stickyToken = balancing::stickyToken(*stickyKey, config_.name, state->key);
         list.push_back(state.get());
         servers_.push_back(std::move(state));
     }
@@ -47,10 +48,14 @@ UpstreamGroup::Unavailable UpstreamGroup::unavailable() const {
 
 std::string_view UpstreamGroup::unavailableReason() const {
     switch (unavailable()) {
-        case Unavailable::None: break;
-        case Unavailable::Admin: return "every server of the upstream is drained or disabled";
-        case Unavailable::Health: return "every server of the upstream is down (health checks)";
-        case Unavailable::Full: return "every available server of the upstream is at max_connections";
+        case Unavailable::None:
+            break;
+        case Unavailable::Admin:
+            return "every server of the upstream is drained or disabled";
+        case Unavailable::Health:
+            return "every server of the upstream is down (health checks)";
+        case Unavailable::Full:
+            return "every available server of the upstream is at max_connections";
     }
     return {};
 }

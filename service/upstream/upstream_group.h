@@ -12,7 +12,9 @@
 #include "config/config.h"
 #include "health/server_health.h"
 
-namespace proxy::balancing { class Selector; }
+namespace proxy::balancing {
+class Selector;
+}
 
 namespace proxy::upstream {
 
@@ -20,12 +22,12 @@ enum class AdminState : std::uint8_t { Up, Draining, Disabled };
 
 struct ServerState {
     config::Server config;
-    std::string key;                  // "host:port": names the server, and its connection pool
+    std::string key;  // "host:port": names the server, and its connection pool
     std::vector<asio::ip::tcp::endpoint> endpoints;  // resolved addresses
     std::atomic<AdminState> admin{AdminState::Up};
-    std::atomic<std::uint32_t> active{0};        // requests in flight (connecting or exchanging)
+    std::atomic<std::uint32_t> active{0};  // requests in flight (connecting or exchanging)
     std::atomic<std::uint64_t> requests{0};
-    std::atomic<std::uint64_t> failures{0};      // connect failures and invalid responses
+    std::atomic<std::uint64_t> failures{0};  // connect failures and invalid responses
     // Active and passive health; shared with the same server in other snapshots (never null).
     std::shared_ptr<health::ServerHealth> health = std::make_shared<health::ServerHealth>("", "");
     std::chrono::seconds slowStart{0};  // the upstream's slow-start window
@@ -58,7 +60,7 @@ struct ServerState {
 };
 
 class UpstreamGroup {
-public:
+  public:
     UpstreamGroup(const config::Upstream& config, unsigned workers);
     ~UpstreamGroup();
 
@@ -73,10 +75,10 @@ public:
     }
     // Why no server can take a request now.
     enum class Unavailable : std::uint8_t {
-        None,      // one can
-        Admin,     // every server is drained or disabled
-        Health,    // every server in service is down (active checks) or ejected (passive)
-        Full,      // the servers that could take it are all at max_connections
+        None,    // one can
+        Admin,   // every server is drained or disabled
+        Health,  // every server in service is down (active checks) or ejected (passive)
+        Full,    // the servers that could take it are all at max_connections
     };
     Unavailable unavailable() const;
     // The same as a static sentence for the 503 page ("" for None).
@@ -94,7 +96,7 @@ public:
     // Selection state is per worker, so picking never contends across threads.
     balancing::Selector& selector(unsigned worker) { return *selectors_[worker]; }
 
-private:
+  private:
     config::Upstream config_;
     std::vector<std::unique_ptr<ServerState>> servers_;
     std::vector<std::unique_ptr<balancing::Selector>> selectors_;

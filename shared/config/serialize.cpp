@@ -120,7 +120,8 @@ Json toJson(const Config& config) {
             if (!c.secret.empty()) u["sticky"]["secret"] = c.secret;
         }
         if (upstream.queue)
-            u["queue"] = {{"size", upstream.queue->size}, {"timeout_ms", upstream.queue->timeout.count()}};
+            u["queue"] = {{"size", upstream.queue->size},
+                          {"timeout_ms", upstream.queue->timeout.count()}};
         u["retries"] = upstream.retries;
         upstreams.push_back(std::move(u));
     }

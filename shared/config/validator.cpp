@@ -841,8 +841,9 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
               "balance 'hash' needs a 'hash_key' saying what to hash: {\"header\": NAME}, "
               "{\"cookie\": NAME} or {\"path\": true}");
     if (hashKey && upstream.balance != Balance::Hash)
-        error(r.path("hash_key"), "'hash_key' is used only with \"balance\": \"hash\"; remove it or "
-                                  "set the balance to hash");
+        error(r.path("hash_key"),
+              "'hash_key' is used only with \"balance\": \"hash\"; remove it or set the balance "
+              "to hash");
     if (const Json* sticky = r.get("sticky")) {
         if (expectObject(*sticky, r.path("sticky"))) {
             StickyCookie cookie;

@@ -16,14 +16,18 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string address(const FakeOrigin& origin) { return "127.0.0.1:" + std::to_string(origin.port()); }
+std::string address(const FakeOrigin& origin) {
+    return "127.0.0.1:" + std::to_string(origin.port());
+}
 
 std::string request(const std::string& target, const std::string& extra = {}) {
     return "GET " + target + " HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n";
 }
 
 // The origin's name from its default answer ("E GET /s/1").
-std::string origin(const RawResponse& r) { return r.body.substr(0, r.body.find(' ')); }
+std::string origin(const RawResponse& r) {
+    return r.body.substr(0, r.body.find(' '));
+}
 
 }  // namespace
 
@@ -38,7 +42,7 @@ class BalancingIntegrationTest : public QObject {
         return roundTrip(port_, request(target, extra));
     }
 
-private slots:
+  private slots:
     void initTestCase() {
         e_ = std::make_unique<FakeOrigin>("E");
         f_ = std::make_unique<FakeOrigin>("F");
@@ -54,44 +58,56 @@ private slots:
         port_ = freePort();
         const json config = {
             {"workers", 2},
-            {"control", {{"endpoint", "/tmp/proxy-balancing-test-" + std::to_string(port_) + "/c.sock"}}},
-            {"listeners", json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
+            {"control",
+             {{"endpoint", "/tmp/proxy-balancing-test-" + std::to_string(port_) + "/c.sock"}}},
+            {"listeners",
+             json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
             {"upstreams",
-             json::array({{{"name", "sticky"},
-                           {"servers", json::array({{{"address", address(*e_)}}, {{"address", address(*f_)}}})},
-                           {"sticky", {{"cookie", "PROXYSRV"}, {"max_age", 600}}},
-                           {"retries", 1}},
-                          {{"name", "by-user"},
-                           {"balance", "hash"},
-                           {"hash_key", {{"header", "X-User"}}},
-                           {"servers", json::array({{{"address", address(*g_)}},
-                                                    {{"address", address(*h_)}},
-                                                    {{"address", address(*i_)}}})}},
-                          {{"name", "by-path"},
-                           {"balance", "hash"},
-                           {"hash_key", {{"path", true}}},
-                           {"servers", json::array({{{"address", address(*g_)}},
-                                                    {{"address", address(*h_)}},
-                                                    {{"address", address(*i_)}}})}},
-                          {{"name", "lc"},
-                           {"balance", "least_connections"},
-                           {"servers", json::array({{{"address", address(*j_)}}, {{"address", address(*k_)}}})}},
-                          {{"name", "retry"},
-                           {"servers", json::array({{{"address", address(*l_)}}, {{"address", address(*m_)}}})},
-                           {"retries", 2}},
-                          {{"name", "queued"},
-                           {"servers", json::array({{{"address", address(*n_)}, {"max_connections", 1}}})},
-                           {"queue", {{"size", 2}, {"timeout_ms", 10000}}}},
-                          {{"name", "short-queue"},
-                           {"servers", json::array({{{"address", address(*o_)}, {"max_connections", 1}}})},
-                           {"queue", {{"size", 5}, {"timeout_ms", 200}}}}})},
-            {"routes", json::array({{{"name", "s"}, {"match", {{"path_prefix", "/s/"}}}, {"upstream", "sticky"}},
-                                    {{"name", "u"}, {"match", {{"path_prefix", "/u/"}}}, {"upstream", "by-user"}},
-                                    {{"name", "p"}, {"match", {{"path_prefix", "/p/"}}}, {"upstream", "by-path"}},
-                                    {{"name", "lc"}, {"match", {{"path_prefix", "/lc/"}}}, {"upstream", "lc"}},
-                                    {{"name", "retry"}, {"match", {{"path_prefix", "/retry/"}}}, {"upstream", "retry"}},
-                                    {{"name", "queued"}, {"match", {{"path_prefix", "/q/"}}}, {"upstream", "queued"}},
-                                    {{"name", "short"}, {"match", {{"path_prefix", "/sq/"}}}, {"upstream", "short-queue"}}})},
+             json::array(
+                 {{{"name", "sticky"},
+                   {"servers",
+                    json::array({{{"address", address(*e_)}}, {{"address", address(*f_)}}})},
+                   {"sticky", {{"cookie", "PROXYSRV"}, {"max_age", 600}}},
+                   {"retries", 1}},
+                  {{"name", "by-user"},
+                   {"balance", "hash"},
+                   {"hash_key", {{"header", "X-User"}}},
+                   {"servers", json::array({{{"address", address(*g_)}},
+                                            {{"address", address(*h_)}},
+                                            {{"address", address(*i_)}}})}},
+                  {{"name", "by-path"},
+                   {"balance", "hash"},
+                   {"hash_key", {{"path", true}}},
+                   {"servers", json::array({{{"address", address(*g_)}},
+                                            {{"address", address(*h_)}},
+                                            {{"address", address(*i_)}}})}},
+                  {{"name", "lc"},
+                   {"balance", "least_connections"},
+                   {"servers",
+                    json::array({{{"address", address(*j_)}}, {{"address", address(*k_)}}})}},
+                  {{"name", "retry"},
+                   {"servers",
+                    json::array({{{"address", address(*l_)}}, {{"address", address(*m_)}}})},
+                   {"retries", 2}},
+                  {{"name", "queued"},
+                   {"servers", json::array({{{"address", address(*n_)}, {"max_connections", 1}}})},
+                   {"queue", {{"size", 2}, {"timeout_ms", 10000}}}},
+                  {{"name", "short-queue"},
+                   {"servers", json::array({{{"address", address(*o_)}, {"max_connections", 1}}})},
+                   {"queue", {{"size", 5}, {"timeout_ms", 200}}}}})},
+            {"routes",
+             json::array(
+                 {{{"name", "s"}, {"match", {{"path_prefix", "/s/"}}}, {"upstream", "sticky"}},
+                  {{"name", "u"}, {"match", {{"path_prefix", "/u/"}}}, {"upstream", "by-user"}},
+                  {{"name", "p"}, {"match", {{"path_prefix", "/p/"}}}, {"upstream", "by-path"}},
+                  {{"name", "lc"}, {"match", {{"path_prefix", "/lc/"}}}, {"upstream", "lc"}},
+                  {{"name", "retry"},
+                   {"match", {{"path_prefix", "/retry/"}}},
+                   {"upstream", "retry"}},
+                  {{"name", "queued"}, {"match", {{"path_prefix", "/q/"}}}, {"upstream", "queued"}},
+                  {{"name", "short"},
+                   {"match", {{"path_prefix", "/sq/"}}},
+                   {"upstream", "short-queue"}}})},
         };
         proxy_ = std::make_unique<ProxyProcess>();
         QVERIFY2(proxy_->start(config.dump(2), port_), qPrintable(proxy_->output()));
@@ -145,15 +161,18 @@ private slots:
         // A POST whose body went out is never sent again, whatever the retry budget.
         int posts = 0;
         for (int i = 0; i < 4; ++i) {
-            const auto r = roundTrip(port_, "POST /retry/p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
-            if (r.status == 502) ++posts;
-            else QCOMPARE(origin(r), std::string("M"));
+            const auto r = roundTrip(
+                port_, "POST /retry/p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+            if (r.status == 502)
+                ++posts;
+            else
+                QCOMPARE(origin(r), std::string("M"));
         }
         QVERIFY(posts >= 1);  // round robin sent some to L
         std::size_t toL = 0, toM = 0;
         for (const auto& r : l_->requests()) toL += r.method == "POST" ? 1 : 0;
         for (const auto& r : m_->requests()) toM += r.method == "POST" ? 1 : 0;
-        QCOMPARE(toL, std::size_t(posts));  // each failed POST reached L once
+        QCOMPARE(toL, std::size_t(posts));    // each failed POST reached L once
         QCOMPARE(toL + toM, std::size_t(4));  // and none went anywhere twice
         // A GET that L drops is retried on M: the client never sees the failure.
         for (int i = 0; i < 6; ++i) {
@@ -184,7 +203,8 @@ private slots:
         for (const auto& r : results) QCOMPARE(r.status, 200);
         QCOMPARE(n_->requestCount(), std::size_t(3));  // never two at once, and the 4th never sent
         QCOMPARE(overflow.status, 503);
-        QVERIFY2(overflow.body.find("wait queue is full") != std::string::npos, overflow.body.c_str());
+        QVERIFY2(overflow.body.find("wait queue is full") != std::string::npos,
+                 overflow.body.c_str());
         // A queue timeout shorter than the origin's answer ends in a 503 naming it.
         o_->setDelay(1500);
         std::thread holder([&] { roundTrip(port_, request("/sq/hold")); });
@@ -202,9 +222,11 @@ private slots:
         QCOMPARE(first.status, 200);
         const std::string setCookie = first.header("set-cookie");
         std::smatch m;
-        QVERIFY2(std::regex_match(setCookie, m,
-                                  std::regex("PROXYSRV=([0-9a-f]{16}); Path=/; Max-Age=600; HttpOnly; SameSite=Lax")),
-                 setCookie.c_str());
+        QVERIFY2(
+            std::regex_match(
+                setCookie, m,
+                std::regex("PROXYSRV=([0-9a-f]{16}); Path=/; Max-Age=600; HttpOnly; SameSite=Lax")),
+            setCookie.c_str());
         const std::string token = m[1];
         // The value does not give the backend away.
         QVERIFY(token.find(std::to_string(e_->port())) == std::string::npos);
@@ -226,10 +248,12 @@ private slots:
         QCOMPARE(moved.status, 200);
         QVERIFY(origin(moved) != home);
         const std::string newCookie = moved.header("set-cookie");
-        QVERIFY2(newCookie.starts_with("PROXYSRV=") && newCookie.find(token) == std::string::npos, newCookie.c_str());
+        QVERIFY2(newCookie.starts_with("PROXYSRV=") && newCookie.find(token) == std::string::npos,
+                 newCookie.c_str());
         const std::string newToken = newCookie.substr(9, 16);
         for (int i = 0; i < 5; ++i)
-            QCOMPARE(origin(fetch("/s/moved", "Cookie: PROXYSRV=" + newToken + "\r\n")), origin(moved));
+            QCOMPARE(origin(fetch("/s/moved", "Cookie: PROXYSRV=" + newToken + "\r\n")),
+                     origin(moved));
     }
 };
 

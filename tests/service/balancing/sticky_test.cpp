@@ -11,7 +11,7 @@ using namespace proxy;
 class StickyTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void sipHashReferenceVectors() {
         // Key 00 01 .. 0f; messages 00 01 .. (n-1) (Aumasson and Bernstein, appendix A).
         const balancing::StickyKey key{0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
@@ -19,7 +19,8 @@ private slots:
         for (int i = 0; i < 15; ++i) message.push_back(static_cast<char>(i));
         QCOMPARE(balancing::sipHash24(key, {}), std::uint64_t(0x726fdb47dd0e0e31ull));
         QCOMPARE(balancing::sipHash24(key, message), std::uint64_t(0xa129ca6149be45e5ull));
-        QCOMPARE(balancing::sipHash24(key, message.substr(0, 8)), std::uint64_t(0x93f5f5799a932462ull));
+        QCOMPARE(balancing::sipHash24(key, message.substr(0, 8)),
+                 std::uint64_t(0x93f5f5799a932462ull));
     }
 
     void tokensHideTheAddressAndDependOnTheSecret() {
@@ -44,18 +45,30 @@ private slots:
         QTest::addColumn<QStringList>("fields");
         QTest::addColumn<QString>("name");
         QTest::addColumn<QString>("value");  // "<none>" when absent
-        QTest::newRow("only") << QStringList{"PROXYSRV=abc"} << "PROXYSRV" << "abc";
-        QTest::newRow("among others") << QStringList{"a=1; PROXYSRV=abc; b=2"} << "PROXYSRV" << "abc";
-        QTest::newRow("spaces") << QStringList{"a=1 ;  PROXYSRV = abc  "} << "PROXYSRV" << "abc";
-        QTest::newRow("quoted") << QStringList{"PROXYSRV=\"abc\""} << "PROXYSRV" << "abc";
-        QTest::newRow("second field") << QStringList{"a=1", "PROXYSRV=x"} << "PROXYSRV" << "x";
-        QTest::newRow("case matters") << QStringList{"proxysrv=abc"} << "PROXYSRV" << "<none>";
-        QTest::newRow("prefix is not a match") << QStringList{"PROXYSRV2=abc"} << "PROXYSRV" << "<none>";
-        QTest::newRow("no equals") << QStringList{"PROXYSRV"} << "PROXYSRV" << "<none>";
-        QTest::newRow("empty value") << QStringList{"PROXYSRV="} << "PROXYSRV" << "";
-        QTest::newRow("first wins") << QStringList{"PROXYSRV=1; PROXYSRV=2"} << "PROXYSRV" << "1";
-        QTest::newRow("absent") << QStringList{} << "PROXYSRV" << "<none>";
-        QTest::newRow("junk") << QStringList{";;;=;=x;"} << "PROXYSRV" << "<none>";
+        QTest::newRow("only") << QStringList{"PROXYSRV=abc"} << "PROXYSRV"
+                              << "abc";
+        QTest::newRow("among others") << QStringList{"a=1; PROXYSRV=abc; b=2"} << "PROXYSRV"
+                                      << "abc";
+        QTest::newRow("spaces") << QStringList{"a=1 ;  PROXYSRV = abc  "} << "PROXYSRV"
+                                << "abc";
+        QTest::newRow("quoted") << QStringList{"PROXYSRV=\"abc\""} << "PROXYSRV"
+                                << "abc";
+        QTest::newRow("second field") << QStringList{"a=1", "PROXYSRV=x"} << "PROXYSRV"
+                                      << "x";
+        QTest::newRow("case matters") << QStringList{"proxysrv=abc"} << "PROXYSRV"
+                                      << "<none>";
+        QTest::newRow("prefix is not a match") << QStringList{"PROXYSRV2=abc"} << "PROXYSRV"
+                                               << "<none>";
+        QTest::newRow("no equals") << QStringList{"PROXYSRV"} << "PROXYSRV"
+                                   << "<none>";
+        QTest::newRow("empty value") << QStringList{"PROXYSRV="} << "PROXYSRV"
+                                     << "";
+        QTest::newRow("first wins") << QStringList{"PROXYSRV=1; PROXYSRV=2"} << "PROXYSRV"
+                                    << "1";
+        QTest::newRow("absent") << QStringList{} << "PROXYSRV"
+                                << "<none>";
+        QTest::newRow("junk") << QStringList{";;;=;=x;"} << "PROXYSRV"
+                              << "<none>";
     }
 
     void cookieValue() {

@@ -21,9 +21,13 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string get(const std::string& target) { return "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n"; }
+std::string get(const std::string& target) {
+    return "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+}
 
-std::string address(const FakeOrigin& origin) { return "127.0.0.1:" + std::to_string(origin.port()); }
+std::string address(const FakeOrigin& origin) {
+    return "127.0.0.1:" + std::to_string(origin.port());
+}
 
 }  // namespace
 
@@ -41,28 +45,43 @@ class HealthIntegrationTest : public QObject {
         return {
             {"workers", 2},
             {"control", {{"endpoint", endpoint_}}},
-            {"listeners", json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
+            {"listeners",
+             json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
             {"upstreams",
              json::array({
                  {{"name", "checked"},
                   {"servers", json::array({server(address(*a_)), server(address(*b_))})},
                   {"health_check",
-                   {{"path", "/health"}, {"interval_ms", 200}, {"timeout_ms", 500}, {"rise", 2}, {"fall", 2}}},
+                   {{"path", "/health"},
+                    {"interval_ms", 200},
+                    {"timeout_ms", 500},
+                    {"rise", 2},
+                    {"fall", 2}}},
                   {"retries", 1}},
                  {{"name", "passive"},
                   {"servers", json::array({server(address(*c_)), server(address(*d_))})},
                   {"passive",
-                   {{"failures", 3}, {"status_5xx", 3}, {"eject_seconds", 2}, {"max_eject_seconds", 8}}},
+                   {{"failures", 3},
+                    {"status_5xx", 3},
+                    {"eject_seconds", 2},
+                    {"max_eject_seconds", 8}}},
                   {"slow_start_seconds", 1},
                   {"retries", 1}},
                  {{"name", "dead"},
                   {"servers", json::array({server("127.0.0.1:" + std::to_string(deadPort_))})},
-                  {"health_check", {{"interval_ms", 200}, {"timeout_ms", 300}, {"rise", 1}, {"fall", 1}}}},
+                  {"health_check",
+                   {{"interval_ms", 200}, {"timeout_ms", 300}, {"rise", 1}, {"fall", 1}}}},
              })},
-            {"routes", json::array({{{"name", "checked"}, {"match", {{"path_prefix", "/checked/"}}}, {"upstream", "checked"},
+            {"routes", json::array({{{"name", "checked"},
+                                     {"match", {{"path_prefix", "/checked/"}}},
+                                     {"upstream", "checked"},
                                      {"rewrite", {{"strip_prefix", "/checked"}}}},
-                                    {{"name", "passive"}, {"match", {{"path_prefix", "/passive/"}}}, {"upstream", "passive"}},
-                                    {{"name", "dead"}, {"match", {{"path_prefix", "/dead/"}}}, {"upstream", "dead"}}})},
+                                    {{"name", "passive"},
+                                     {"match", {{"path_prefix", "/passive/"}}},
+                                     {"upstream", "passive"}},
+                                    {{"name", "dead"},
+                                     {"match", {{"path_prefix", "/dead/"}}},
+                                     {"upstream", "dead"}}})},
         };
     }
 
@@ -97,7 +116,7 @@ class HealthIntegrationTest : public QObject {
 
     RawResponse fetch(const std::string& target) { return roundTrip(port_, get(target)); }
 
-private slots:
+  private slots:
     void initTestCase() {
         a_ = std::make_unique<FakeOrigin>("A");
         b_ = std::make_unique<FakeOrigin>("B");
@@ -118,7 +137,8 @@ private slots:
         const json s = server("checked", address(*a_));
         QVERIFY2(s["last_check_at"].is_string(), s.dump().c_str());
         QCOMPARE(s["last_check_ok"], json(true));
-        QVERIFY2(s["last_check_result"].get<std::string>().find("status 200") != std::string::npos, s.dump().c_str());
+        QVERIFY2(s["last_check_result"].get<std::string>().find("status 200") != std::string::npos,
+                 s.dump().c_str());
         QVERIFY(s["last_check_latency_ms"].is_number());
         QCOMPARE(s["ejected_until"], json(nullptr));
         // The existing fields are still there.
@@ -134,7 +154,8 @@ private slots:
         b_->setFailStatus(503);
         QTRY_COMPARE_WITH_TIMEOUT(health("checked", *b_), std::string("down"), 10000);
         const json s = server("checked", address(*b_));
-        QVERIFY2(s["health_reason"].get<std::string>().find("503 is outside 200-399") != std::string::npos,
+        QVERIFY2(s["health_reason"].get<std::string>().find("503 is outside 200-399") !=
+                     std::string::npos,
                  s.dump().c_str());
         QVERIFY(proxy_->output().contains("health up -> down"));
         // Down: every request goes to A.
@@ -149,7 +170,8 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(health("checked", *b_), std::string("up"), 10000);
         QVERIFY(proxy_->output().contains("health down -> up"));
         int fromB = 0;
-        for (int i = 0; i < 10; ++i) fromB += fetch("/checked/b-back").body.starts_with("B ") ? 1 : 0;
+        for (int i = 0; i < 10; ++i)
+            fromB += fetch("/checked/b-back").body.starts_with("B ") ? 1 : 0;
         QVERIFY(fromB > 0);
     }
 
@@ -163,7 +185,8 @@ private slots:
         for (int c = 0; c < 4; ++c)
             clients.emplace_back([&, c] {
                 for (int i = 0; i < 25; ++i) {
-                    const std::string target = i % 3 == 0 ? "/checked/slow/150" : "/checked/k" + std::to_string(i);
+                    const std::string target =
+                        i % 3 == 0 ? "/checked/slow/150" : "/checked/k" + std::to_string(i);
                     const auto r = roundTrip(port_, get(target));
                     if (r.status != 200) {
                         ++failures;
@@ -175,10 +198,12 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(done.load() >= 20, 30000);
         a_->stop();
         for (auto& t : clients) t.join();
-        QVERIFY2(failures.load() == 0, (problems[0] + problems[1] + problems[2] + problems[3]).c_str());
+        QVERIFY2(failures.load() == 0,
+                 (problems[0] + problems[1] + problems[2] + problems[3]).c_str());
         QTRY_COMPARE_WITH_TIMEOUT(health("checked", *a_), std::string("down"), 10000);
         const json s = server("checked", address(*a_));
-        QVERIFY2(s["health_reason"].get<std::string>().find("connect") != std::string::npos, s.dump().c_str());
+        QVERIFY2(s["health_reason"].get<std::string>().find("connect") != std::string::npos,
+                 s.dump().c_str());
         QCOMPARE(s["last_check_ok"], json(false));
         for (int i = 0; i < 10; ++i) QVERIFY(fetch("/checked/after").body.starts_with("B "));
     }
@@ -206,7 +231,8 @@ private slots:
         sinceEjection.start();
         const json s = server("passive", address(*c_));
         QCOMPARE(s["health"], json("down"));
-        QVERIFY2(s["health_reason"].get<std::string>().find("5xx") != std::string::npos, s.dump().c_str());
+        QVERIFY2(s["health_reason"].get<std::string>().find("5xx") != std::string::npos,
+                 s.dump().c_str());
         QVERIFY(s["ejections"].get<int>() >= 1);
         QVERIFY(proxy_->output().contains("consecutive 5xx responses"));
         // While ejected, C gets nothing (checked only while well inside the 2 s ejection).
@@ -231,7 +257,8 @@ private slots:
             const auto r = fetch("/passive/back");
             back = r.body.starts_with("C ");
             if (!back) {
-                if (seen.size() < 400) seen += std::to_string(r.status) + " " + r.body.substr(0, 20) + "; ";
+                if (seen.size() < 400)
+                    seen += std::to_string(r.status) + " " + r.body.substr(0, 20) + "; ";
                 QTest::qWait(50);
             }
         }

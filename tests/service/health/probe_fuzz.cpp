@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(closed.decided);
     if (whole.decided) check(closed.ok == whole.ok);
     // A cut chosen by the input itself.
-    const std::size_t cut = answer.empty() ? 0 : (static_cast<std::size_t>(data[0]) * 131) % answer.size();
+    const std::size_t cut =
+        answer.empty() ? 0 : (static_cast<std::size_t>(data[0]) * 131) % answer.size();
     const health::ProbeVerdict prefix = health::judgeProbe(answer.first(cut), false, hc);
     if (prefix.decided) {
         check(whole.decided);

@@ -16,7 +16,8 @@ namespace {
 
 const Clock::time_point kT0 = Clock::time_point(std::chrono::hours(1000));  // any fixed instant
 
-config::PassiveCheck passive(std::uint32_t failures, std::uint32_t status5xx, int eject, int maxEject) {
+config::PassiveCheck passive(std::uint32_t failures, std::uint32_t status5xx, int eject,
+                             int maxEject) {
     config::PassiveCheck p;
     p.failures = failures;
     p.status5xx = status5xx;
@@ -25,15 +26,19 @@ config::PassiveCheck passive(std::uint32_t failures, std::uint32_t status5xx, in
     return p;
 }
 
-health::ProbeOutcome ok() { return {true, "status 200", 1ms}; }
-health::ProbeOutcome bad() { return {false, "connect: Connection refused", 1ms}; }
+health::ProbeOutcome ok() {
+    return {true, "status 200", 1ms};
+}
+health::ProbeOutcome bad() {
+    return {false, "connect: Connection refused", 1ms};
+}
 
 }  // namespace
 
 class ServerHealthTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void consecutiveFailuresEject() {
         ServerHealth h("u", "10.0.0.1:80");
         const auto p = passive(3, 0, 10, 300);
@@ -133,7 +138,8 @@ private slots:
         std::vector<std::thread> threads;
         for (int t = 0; t < 4; ++t)
             threads.emplace_back([&] {
-                for (int i = 0; i < 2000; ++i) h.transportFailed(&p, kT0 + std::chrono::milliseconds(i));
+                for (int i = 0; i < 2000; ++i)
+                    h.transportFailed(&p, kT0 + std::chrono::milliseconds(i));
             });
         for (auto& t : threads) t.join();
         QCOMPARE(h.status(1, 0s, kT0, {}).ejections, std::uint64_t(1));
