@@ -22,6 +22,7 @@
 #include "health/health_json.h"
 #include "health/health_monitor.h"
 #include "logging/log.h"
+#include "security/security_filter.h"
 #include "upstream/upstream_group.h"
 
 namespace proxy::app {
@@ -153,6 +154,19 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         out["responses_5xx"] = s.responses5xx;
         out["connections_active"] = s.connectionsActive;
         out["connections_accepted"] = s.connectionsAccepted;
+        // Blocks by the edge's lists and limits, since the running config version was applied.
+        if (const auto snapshot = engine->current()) {
+            for (const auto& f : snapshot->ownedFilters) {
+                if (const auto* filter = dynamic_cast<const security::SecurityFilter*>(f.get())) {
+                    const auto& c = filter->counters();
+                    out["security"] = {{"denied", c.denied.load()},
+                                       {"not_allowed", c.notAllowed.load()},
+                                       {"rate_limited", c.rateLimited.load()},
+                                       {"refused_at_accept", c.refusedAtAccept.load()},
+                                       {"since_config_version", snapshot->version}};
+                }
+            }
+        }
         out["time_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();

@@ -166,7 +166,8 @@ asio::awaitable<bool> Session::writeClient(std::span<const asio::const_buffer> b
 
 asio::awaitable<bool> Session::sendLocalResponse(int status, std::string_view reason, bool close) {
     out_.clear();
-    writeErrorPage(out_, status, reason, ctx_.requestId, close);
+    writeErrorPage(out_, status, reason, ctx_.requestId, close,
+                   status == ctx_.local.status ? ctx_.local.retryAfterSeconds : 0);
     ctx_.status = status;
     if (ctx_.error != filter::ErrorSource::None && ctx_.errorText.empty()) ctx_.errorText = reason;
     if (ctx_.error == filter::ErrorSource::Upstream && logging::enabled(logging::Level::Warn)) {

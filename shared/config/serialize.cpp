@@ -20,6 +20,29 @@ Json headerRules(const HeaderRules& rules) {
     return out;
 }
 
+Json cidrList(const std::vector<Cidr>& list) {
+    Json out = Json::array();
+    for (const Cidr& c : list) out.push_back(c.text);
+    return out;
+}
+
+// Only the keys that are set: a route inherits what it leaves out.
+Json securityPolicy(const SecurityPolicy& policy) {
+    Json out = Json::object();
+    if (policy.allow) out["allow"] = cidrList(*policy.allow);
+    if (policy.deny) out["deny"] = cidrList(*policy.deny);
+    if (policy.rateLimit) {
+        out["rate_limit"] = {{"requests_per_second", policy.rateLimit->requestsPerSecond}};
+        if (policy.rateLimit->burst != 0) out["rate_limit"]["burst"] = policy.rateLimit->burst;
+    }
+    if (policy.waf) {
+        static constexpr const char* kModes[] = {"off", "detect", "block"};
+        out["waf"] = {{"mode", kModes[static_cast<int>(policy.waf->mode)]},
+                      {"paranoia", policy.waf->paranoia}};
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string_view balanceName(Balance balance) {
@@ -67,6 +90,14 @@ Json toJson(const Config& config) {
     out["forwarded"] = {{"x_forwarded", config.forwarded.xForwarded},
                         {"via", config.forwarded.via},
                         {"forwarded", config.forwarded.forwarded}};
+    {
+        const SecurityConfig& s = config.security;
+        Json security = securityPolicy(s.policy);
+        security["trusted_proxies"] = cidrList(s.trustedProxies);
+        security["connection_limit"] = {{"per_client", s.connectionsPerClient},
+                                        {"total", s.connectionsTotal}};
+        out["security"] = std::move(security);
+    }
 
     Json listeners = Json::array();
     for (const Listener& listener : config.listeners)
@@ -149,6 +180,7 @@ Json toJson(const Config& config) {
         if (!route.rewrite.regex.empty()) r["rewrite"]["replacement"] = route.rewrite.replacement;
         r["request_headers"] = headerRules(route.requestHeaders);
         r["response_headers"] = headerRules(route.responseHeaders);
+        if (!route.security.empty()) r["security"] = securityPolicy(route.security);
         routes.push_back(std::move(r));
     }
     out["routes"] = std::move(routes);

@@ -99,13 +99,33 @@ constexpr KeySpec kRewriteKeys[] = {{"strip_prefix"}, {"regex"}, {"replacement"}
 constexpr ObjectSpec kRewriteSpec{kRewriteKeys};
 constexpr KeySpec kHeaderRulesKeys[] = {{"set"}, {"add"}, {"remove"}};
 constexpr ObjectSpec kHeaderRulesSpec{kHeaderRulesKeys};
+constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}};
+constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
+constexpr KeySpec kWafKeys[] = {{"mode"}, {"paranoia"}};
+constexpr ObjectSpec kWafSpec{kWafKeys};
+constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}};
+constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
+// A route's security object overrides the request-level keys; the connection-level ones
+// (trusted_proxies, connection_limit) exist only at the top level.
+constexpr KeySpec kRouteSecurityKeys[] = {
+    {"allow"}, {"deny"}, {"rate_limit", &kRateLimitSpec}, {"waf", &kWafSpec}};
+constexpr ObjectSpec kRouteSecuritySpec{kRouteSecurityKeys};
+constexpr KeySpec kSecurityKeys[] = {{"allow"},
+                                     {"deny"},
+                                     {"trusted_proxies"},
+                                     {"rate_limit", &kRateLimitSpec},
+                                     {"connection_limit", &kConnectionLimitSpec},
+                                     {"waf", &kWafSpec}};
+constexpr ObjectSpec kSecuritySpec{kSecurityKeys};
+constexpr std::size_t kMaxAddressRanges = 1'000'000;
 constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"listener"},
                                   {"match", &kMatchSpec},
                                   {"upstream"},
                                   {"rewrite", &kRewriteSpec},
                                   {"request_headers", &kHeaderRulesSpec},
-                                  {"response_headers", &kHeaderRulesSpec}};
+                                  {"response_headers", &kHeaderRulesSpec},
+                                  {"security", &kRouteSecuritySpec}};
 constexpr ObjectSpec kRouteSpec{kRouteKeys};
 
 constexpr std::array<std::string_view, 5> kHeaderVariables = {"client_ip", "client_port",
@@ -398,6 +418,9 @@ class Loader {
     void parseListeners(const Json& value, const std::string& path);
     void parseUpstreams(const Json& value, const std::string& path);
     void parseRoutes(const Json& value, const std::string& path);
+    void parseSecurity(const Json& value, const std::string& path);
+    void parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy);
+    void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
 
     void parseUpstream(const Json& value, const std::string& path, Upstream& upstream);
     void parseHealthCheck(const Json& value, const std::string& path, HealthCheck& check);
@@ -584,6 +607,7 @@ std::span<const Loader::Section> Loader::sections() {
         {{"limits", &kLimitsSpec}, &Loader::parseLimits},
         {{"timeouts", &kTimeoutsSpec}, &Loader::parseTimeouts},
         {{"forwarded", &kForwardedSpec}, &Loader::parseForwarded},
+        {{"security", &kSecuritySpec}, &Loader::parseSecurity},
         {{"listeners", &kListenerSpec, true}, &Loader::parseListeners},
         {{"upstreams", &kUpstreamSpec, true}, &Loader::parseUpstreams},
         {{"routes", &kRouteSpec, true}, &Loader::parseRoutes},
@@ -697,6 +721,82 @@ void Loader::parseForwarded(const Json& value, const std::string& path) {
     r.boolean("x_forwarded", config_.forwarded.xForwarded);
     r.boolean("via", config_.forwarded.via);
     r.boolean("forwarded", config_.forwarded.forwarded);
+}
+
+void Loader::parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out) {
+    if (!expectArray(value, path)) return;
+    if (value.size() > kMaxAddressRanges) {
+        error(path, "has " + std::to_string(value.size()) + " entries; at most " +
+                        std::to_string(kMaxAddressRanges) + " are allowed");
+        return;
+    }
+    out.reserve(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const std::string itemPath = pointerAppend(path, i);
+        if (!expectString(value[i], itemPath)) continue;
+        std::string why;
+        if (auto cidr = parseCidr(*value[i].get_ptr<const std::string*>(), &why))
+            out.push_back(std::move(*cidr));
+        else
+            error(itemPath, why);
+    }
+}
+
+void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
+    if (const Json* allow = r.get("allow")) {
+        std::vector<Cidr> list;
+        parseCidrList(*allow, r.path("allow"), list);
+        policy.allow = std::move(list);
+    }
+    if (const Json* deny = r.get("deny")) {
+        std::vector<Cidr> list;
+        parseCidrList(*deny, r.path("deny"), list);
+        policy.deny = std::move(list);
+    }
+    if (const Json* limit = r.get("rate_limit")) {
+        if (expectObject(*limit, r.path("rate_limit"))) {
+            ObjectReader lr(*this, *limit, r.path("rate_limit"), kRateLimitSpec);
+            RateLimit rate;
+            if (!lr.get("requests_per_second"))
+                error(r.path("rate_limit"), "rate_limit is missing the required key "
+                                            "'requests_per_second' (0 turns the limit off)");
+            lr.uint("requests_per_second", 0, 1'000'000, rate.requestsPerSecond,
+                    "requests per second (0 = no limit)");
+            lr.uint("burst", 1, 10'000'000, rate.burst, "requests");
+            policy.rateLimit = rate;
+        }
+    }
+    if (const Json* waf = r.get("waf")) {
+        if (expectObject(*waf, r.path("waf"))) {
+            ObjectReader wr(*this, *waf, r.path("waf"), kWafSpec);
+            Waf settings;
+            if (const Json* mode = wr.get("mode")) {
+                static constexpr std::string_view modes[] = {"off", "detect", "block"};
+                std::size_t index = 0;
+                if (readChoice(*mode, wr.path("mode"), modes, index))
+                    settings.mode = static_cast<Waf::Mode>(index);
+            }
+            wr.uint("paranoia", 1, 4, settings.paranoia);
+            policy.waf = settings;
+        }
+    }
+}
+
+void Loader::parseSecurity(const Json& value, const std::string& path) {
+    if (!expectObject(value, path)) return;
+    ObjectReader r(*this, value, path, kSecuritySpec);
+    SecurityConfig& security = config_.security;
+    parseSecurityPolicy(r, security.policy);
+    if (const Json* trusted = r.get("trusted_proxies"))
+        parseCidrList(*trusted, r.path("trusted_proxies"), security.trustedProxies);
+    if (const Json* limit = r.get("connection_limit")) {
+        if (expectObject(*limit, r.path("connection_limit"))) {
+            ObjectReader lr(*this, *limit, r.path("connection_limit"), kConnectionLimitSpec);
+            lr.uint("per_client", 0, 1'000'000, security.connectionsPerClient,
+                    "connections (0 = unlimited)");
+            lr.uint("total", 0, 10'000'000, security.connectionsTotal, "connections (0 = unlimited)");
+        }
+    }
 }
 
 void Loader::parseListeners(const Json& value, const std::string& path) {
@@ -1066,6 +1166,12 @@ void Loader::parseRoute(const Json& value, const std::string& path, Route& route
     if (const Json* rules = r.get("response_headers"))
         if (expectObject(*rules, r.path("response_headers")))
             parseHeaderRules(*rules, r.path("response_headers"), route.responseHeaders, true);
+    if (const Json* security = r.get("security")) {
+        if (expectObject(*security, r.path("security"))) {
+            ObjectReader sr(*this, *security, r.path("security"), kRouteSecuritySpec);
+            parseSecurityPolicy(sr, route.security);
+        }
+    }
 }
 
 void Loader::parseMatch(const Json& value, const std::string& path, Match& match) {

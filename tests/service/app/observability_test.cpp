@@ -8,8 +8,15 @@
 #include <QThread>
 #include <QtTest>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <set>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control/frame_codec.h"
+#include "control/json_rpc.h"
 #include "fake_origin.h"
 #include "proxy_process.h"
 #include "raw_client.h"
@@ -107,6 +114,20 @@ class ObservabilityTest : public QObject {
             QThread::msleep(100);
         }
         return rows;
+    }
+
+    // Polls stats.get until the live feed's subscriber count satisfies `done` (10 s at most).
+    int waitSubscribers(const std::function<bool(int)>& done) {
+        QElapsedTimer t;
+        t.start();
+        int n = -1;
+        while (t.elapsed() < 10000) {
+            const auto s = ctl({"stats"});
+            if (s.exitCode == 0 && s.parsed.is_object()) n = s.parsed["live_feed"]["subscribers"].get<int>();
+            if (n >= 0 && done(n)) break;
+            QThread::msleep(50);
+        }
+        return n;
     }
 
 private slots:
@@ -261,15 +282,7 @@ private slots:
                         "traffic", "watch", "3"});
         QVERIFY(follower.waitForStarted(5000));
         // Wait until the subscription is in place, then make exactly three requests.
-        QElapsedTimer t;
-        t.start();
-        bool subscribed = false;
-        while (!subscribed && t.elapsed() < 10000) {
-            const auto s = ctl({"stats"});
-            subscribed = s.exitCode == 0 && s.parsed["live_feed"]["subscribers"].get<int>() >= 1;
-            if (!subscribed) QThread::msleep(50);
-        }
-        QVERIFY(subscribed);
+        QVERIFY(waitSubscribers([](int n) { return n >= 1; }) >= 1);
         std::set<std::string> ids;
         for (int i = 0; i < 3; ++i) ids.insert(roundTrip(port_, get("/live/" + std::to_string(i))).header("x-request-id"));
         QVERIFY(follower.waitForFinished(20000));
@@ -288,15 +301,7 @@ private slots:
         QCOMPARE(seen, ids);
         // The follower is gone: its subscription goes with the next event at the latest.
         roundTrip(port_, get("/after"));
-        t.restart();
-        int subscribers = -1;
-        while (t.elapsed() < 10000) {
-            const auto s = ctl({"stats"});
-            subscribers = s.parsed["live_feed"]["subscribers"].get<int>();
-            if (subscribers == 0) break;
-            QThread::msleep(50);
-        }
-        QCOMPARE(subscribers, 0);
+        QCOMPARE(waitSubscribers([](int n) { return n == 0; }), 0);
     }
 
     void inflightShowsSlowRequests() {
@@ -350,6 +355,52 @@ private slots:
         QVERIFY2(took < 2000, qPrintable(QString::number(took)));
         const json rows = waitRows({"path=/bulk/", "limit=1000"}, kRequests);
         QCOMPARE(rows.size(), std::size_t{kRequests});
+    }
+
+    void subscriberThatNeverReadsIsCutOff() {
+        // A raw control client subscribes and then never reads. The control server's outgoing
+        // queue bound must end it; requests keep flowing at full speed meanwhile.
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        QVERIFY(fd >= 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof address.sun_path, "%s", endpoint_.c_str());
+        QVERIFY(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        const int small = 4096;  // keep the kernel's buffer small so the server's queue fills
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        const std::string frames =
+            proxy::control::encodeFrame(proxy::control::makeRequest(1, "hello", proxy::control::makeHelloParams("stuck"))) +
+            proxy::control::encodeFrame(proxy::control::makeRequest(2, "traffic.subscribe", json{{"capacity", 10000}}));
+        QCOMPARE(::write(fd, frames.data(), frames.size()), static_cast<ssize_t>(frames.size()));
+
+        QVERIFY(waitSubscribers([](int n) { return n >= 1; }) >= 1);
+        QElapsedTimer t;
+        t.start();
+        // ~250 bytes per event: 4000 events are far more than the kernel buffers hold, so the
+        // server's write to this client stalls and its write deadline (or queue bound) ends it.
+        RawClient c;
+        QVERIFY(c.connect(port_));
+        int sent = 0;
+        bool cutOff = false;
+        while (!cutOff && t.elapsed() < 60000) {
+            for (int i = 0; i < 200 && sent < 4000; ++i, ++sent) {
+                QVERIFY(c.send(get("/flood/" + std::to_string(sent))));
+                QCOMPARE(c.readResponse(5s).status, 200);
+            }
+            if (sent >= 4000) QThread::msleep(200);
+            const auto status = ctl({"status"});
+            bool present = false;
+            for (const auto& client : status.parsed["control"]["clients"])
+                if (client.value("client", std::string()).find("stuck") != std::string::npos) present = true;
+            cutOff = !present;
+        }
+        qInfo("the stuck subscriber was cut off after %d requests (%lld ms)", sent,
+              static_cast<long long>(t.elapsed()));
+        QVERIFY2(cutOff, qPrintable(QString::number(sent)));
+        ::close(fd);
+        // The server forgets its feed subscription with the next event.
+        roundTrip(port_, get("/after-stuck"));
+        QCOMPARE(waitSubscribers([](int n) { return n == 0; }), 0);
     }
 
     void statsAndPrometheusAgree() {
