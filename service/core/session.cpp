@@ -111,6 +111,7 @@ void Session::trimIfIdle(Clock::time_point now) {
     if (state_ != State::Idle || trimmed_ || now - idleSince_ < std::chrono::seconds(1)) return;
     trimmed_ = true;
     out_ = std::string();
+    body_ = Buffer(0);
     request_.release();
     response_.release();
 }
@@ -242,6 +243,15 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
     const auto& timeouts = snapshot_->config->timeouts;
     request_.reset();
     std::size_t maxBuffer = snapshot_->limits.maxHeaderBytes + 1024;
+    if (!body_.empty()) {
+        // Pipelined bytes that came in with the previous request's body.
+        if (in_.empty() && in_.capacity() > kSmallBuffer && body_.size() <= kSmallBuffer) in_ = Buffer(kSmallBuffer);
+        in_.compact();
+        if (in_.writable().size() < body_.size()) in_.grow(in_.size() + body_.size());
+        std::memcpy(in_.writable().data(), body_.readable().data(), body_.size());
+        in_.commit(body_.size());
+        body_.clear();
+    }
     bool started = !in_.empty();
     state_ = started ? State::ReadingHead : State::Idle;
     if (!started) {
@@ -706,13 +716,24 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     const std::uint64_t limit = cfg.limits.maxBodyBytes;
     const bool filters = ((snapshot_->globalPhases & filter::phaseBit(Phase::RequestBody)) != 0) ||
                          (ctx_.route != nullptr);
-    if (in_.capacity() < kBodyBuffer) in_.grow(kBodyBuffer);
+    // The body gets a buffer of its own. The request head's views (method, path, headers) point
+    // into in_, and filters and the access log read them until the exchange ends, so in_ must not
+    // be grown or compacted under them. Bytes that arrived after the body (pipelining) go back to
+    // in_ when the next head is read.
+    if (body_.capacity() < std::max(kBodyBuffer, in_.size())) body_ = Buffer(std::max(kBodyBuffer, in_.size()));
+    body_.clear();
+    if (!in_.empty()) {
+        std::memcpy(body_.writable().data(), in_.readable().data(), in_.size());
+        body_.commit(in_.size());
+        in_.consume(in_.size());  // the head bytes stay where they are
+    }
+    Buffer& in = body_;
 
     // Reads more of the body from the client; false (after answering) when it cannot.
     auto readClient = [&]() -> asio::awaitable<bool> {
-        if (in_.writable().size() < 1024) in_.compact();
+        if (in.writable().size() < 1024) in.compact();
         setDeadline(cfg.timeouts.clientIdle);
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.writable().data(), in_.writable().size()), kNoThrow);
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in.writable().data(), in.writable().size()), kNoThrow);
         if (ec || n == 0) {
             ctx_.error = filter::ErrorSource::Downstream;
             if (timedOut_) {
@@ -721,7 +742,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
             }
             co_return false;
         }
-        in_.commit(n);
+        in.commit(n);
         ctx_.bytesIn += n;
         co_return true;
     };
@@ -749,9 +770,9 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     if (request_.framing == http::BodyFraming::ContentLength) {
         std::uint64_t remaining = request_.contentLength;
         while (remaining > 0) {
-            if (in_.empty() && !co_await readClient()) co_return false;
-            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, in_.size()));
-            filter::BodyChunk chunk{std::string_view(in_.readable().data(), n), n == remaining};
+            if (in.empty() && !co_await readClient()) co_return false;
+            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, in.size()));
+            filter::BodyChunk chunk{std::string_view(in.readable().data(), n), n == remaining};
             if (runBodyFilters(chunk) != FilterStatus::Continue) {
                 co_await sendLocalResponse(ctx_.local.status ? ctx_.local.status : 400,
                                            ctx_.local.reason, true);
@@ -759,7 +780,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
             }
             const asio::const_buffer b(chunk.data.data(), chunk.data.size());
             if (!co_await writeUpstream(std::span(&b, 1))) co_return false;
-            in_.consume(n);
+            in.consume(n);
             remaining -= n;
         }
         co_return true;
@@ -774,8 +795,8 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     for (;;) {
         std::size_t pieces = 0, count = 0;
         bool done = false;
-        while (!in_.empty() && pieces < kMaxPieces) {
-            const auto step = decoder.decode(in_.readable());
+        while (!in.empty() && pieces < kMaxPieces) {
+            const auto step = decoder.decode(in.readable());
             if (step.status == http::ParseStatus::Error) {
                 ctx_.error = filter::ErrorSource::Downstream;
                 co_await sendLocalResponse(400, step.error.reason, true);
@@ -800,7 +821,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
                 gather[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
                 ++pieces;
             }
-            in_.consume(step.consumed);
+            in.consume(step.consumed);
             if (step.status == http::ParseStatus::Complete) {
                 gather[count++] = asio::buffer(http::kLastChunk.data(), http::kLastChunk.size());
                 done = true;

@@ -93,6 +93,7 @@ private:
     filter::ConnectionInfo info_;
     char clientAddress_[64] = {};
     Buffer in_;
+    Buffer body_{0};  // request bodies are relayed through here, so in_ (the head) stays put
     std::string out_;  // serialized heads and error pages
     http::RequestHead request_;
     http::ResponseHead response_;
