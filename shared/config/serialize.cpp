@@ -20,6 +20,14 @@ Json headerRules(const HeaderRules& rules) {
     return out;
 }
 
+Json compression(const Compression& c) {
+    return {{"enabled", c.enabled},
+            {"types", c.types},
+            {"min_size", c.minSize},
+            {"level", c.level},
+            {"formats", c.formats}};
+}
+
 }  // namespace
 
 std::string_view balanceName(Balance balance) {
@@ -59,6 +67,7 @@ Json toJson(const Config& config) {
     out["forwarded"] = {{"x_forwarded", config.forwarded.xForwarded},
                         {"via", config.forwarded.via},
                         {"forwarded", config.forwarded.forwarded}};
+    out["compression"] = compression(config.compression);
 
     Json listeners = Json::array();
     for (const Listener& listener : config.listeners)
@@ -117,6 +126,7 @@ Json toJson(const Config& config) {
         if (!route.rewrite.regex.empty()) r["rewrite"]["replacement"] = route.rewrite.replacement;
         r["request_headers"] = headerRules(route.requestHeaders);
         r["response_headers"] = headerRules(route.responseHeaders);
+        r["compression"] = compression(route.compression);
         routes.push_back(std::move(r));
     }
     out["routes"] = std::move(routes);
