@@ -12,7 +12,7 @@ std::vector<std::pair<std::string, std::string>> featureList() {
                                    : "not built (build option PROXY_WITH_OPENSSL=OFF)"},
         {"access_log", PROXY_WITH_SQLITE ? "not implemented yet (SQLite is linked)"
                                          : "not implemented yet (SQLite not built; JSON lines planned)"},
-        {"compression", PROXY_WITH_ZLIB ? "not implemented yet (zlib is linked)"
+        {"compression", PROXY_WITH_ZLIB ? "gzip, deflate (zlib)"
                                         : "not built (build option PROXY_WITH_ZLIB=OFF)"},
     };
 }

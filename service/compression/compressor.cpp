@@ -1,0 +1,83 @@
+#include "compression/compressor.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+
+namespace proxy::compression {
+
+struct Compressor::Stream {
+    z_stream z{};
+    bool initialized = false;
+    ~Stream() {
+        if (initialized) deflateEnd(&z);
+    }
+};
+
+Compressor::Compressor() : stream_(std::make_unique<Stream>()) {}
+Compressor::~Compressor() = default;
+
+std::unique_ptr<Compressor> Compressor::create(Coding coding, int level, std::uint64_t lengthHint) {
+    if (coding == Coding::Identity) return nullptr;
+    int windowBits = MAX_WBITS;  // 15: 32 KiB
+    int memLevel = 8;            // zlib's default
+    if (lengthHint > 0) {
+        // Halve the window while the body fits in half of it (nginx's rule); 9 is zlib's minimum.
+        while (lengthHint < (std::uint64_t{1} << (windowBits - 1)) && windowBits > 9) {
+            --windowBits;
+            --memLevel;
+        }
+        memLevel = std::max(memLevel, 1);
+    }
+    if (coding == Coding::Gzip) windowBits += 16;  // zlib's switch for a gzip wrapper
+    std::unique_ptr<Compressor> c(new Compressor());
+    const int rc = deflateInit2(&c->stream_->z, std::clamp(level, 1, 9), Z_DEFLATED, windowBits,
+                                memLevel, Z_DEFAULT_STRATEGY);
+    if (rc != Z_OK) return nullptr;
+    c->stream_->initialized = true;
+    return c;
+}
+
+std::optional<std::string_view> Compressor::compress(std::string_view input, Flush flush) {
+    if (finished_ || failed_) return std::nullopt;
+    z_stream& z = stream_->z;
+    // zlib's interface is not const-correct; it never writes through next_in.
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+    z.avail_in = static_cast<uInt>(input.size());
+    const int mode = flush == Flush::Finish ? Z_FINISH : flush == Flush::Sync ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+    // Room for this piece without growing in the usual case: deflateBound covers the worst case of
+    // incompressible input and the wrapper; what zlib held back from earlier pieces may need more.
+    std::size_t capacity = std::max<std::size_t>(out_.capacity(), 1024);
+    capacity = std::max<std::size_t>(capacity, deflateBound(&z, static_cast<uLong>(input.size())) + 64);
+    capacity = std::min(capacity, kMaxOutput);
+    out_.resize(capacity);
+    std::size_t used = 0;
+    for (;;) {
+        z.next_out = reinterpret_cast<Bytef*>(out_.data() + used);
+        z.avail_out = static_cast<uInt>(out_.size() - used);
+        const int rc = deflate(&z, mode);
+        used = out_.size() - z.avail_out;
+        if (rc == Z_STREAM_END) {
+            finished_ = true;
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {  // Z_BUF_ERROR: no progress possible, not fatal
+            failed_ = true;
+            return std::nullopt;
+        }
+        // Done when the input is taken and zlib did not fill the buffer (so it has nothing more
+        // to give for this flush mode); Finish goes on until Z_STREAM_END.
+        if (z.avail_in == 0 && z.avail_out > 0 && mode != Z_FINISH) break;
+        if (z.avail_out > 0 && rc == Z_BUF_ERROR) break;
+        if (out_.size() >= kMaxOutput) {
+            failed_ = true;
+            return std::nullopt;
+        }
+        out_.resize(std::min(out_.size() * 2, kMaxOutput));
+    }
+    bytesIn_ += input.size();
+    bytesOut_ += used;
+    return std::string_view(out_.data(), used);
+}
+
+}  // namespace proxy::compression
