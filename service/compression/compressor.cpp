@@ -3,19 +3,55 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 
 namespace proxy::compression {
 
 struct Compressor::Stream {
     z_stream z{};
+    int windowBits = 0;  // as given to deflateInit2 (+16 for gzip)
+    int memLevel = 0;
+    int level = 0;
     bool initialized = false;
     ~Stream() {
         if (initialized) deflateEnd(&z);
     }
 };
 
-Compressor::Compressor() : stream_(std::make_unique<Stream>()) {}
-Compressor::~Compressor() = default;
+namespace {
+
+// A thread's finished streams, ready for reuse; the thread's exit frees them.
+struct StreamCache {
+    std::array<std::unique_ptr<Compressor::Stream>, Compressor::kIdleStreams> idle;
+
+    std::unique_ptr<Compressor::Stream> take(int windowBits, int memLevel, int level) {
+        for (auto& s : idle)
+            if (s && s->windowBits == windowBits && s->memLevel == memLevel && s->level == level)
+                return std::move(s);
+        return nullptr;
+    }
+    void give(std::unique_ptr<Compressor::Stream> stream) {
+        for (auto& s : idle)
+            if (!s) {
+                s = std::move(stream);
+                return;
+            }
+        // Full: replace the first slot, so a change of parameters does not pin old streams.
+        idle[0] = std::move(stream);
+    }
+};
+
+thread_local StreamCache streamCache;
+
+}  // namespace
+
+Compressor::Compressor() = default;
+
+Compressor::~Compressor() {
+    // A stream that ended cleanly (or never started) is reset and kept; a failed one is freed.
+    if (stream_ && stream_->initialized && !failed_ && deflateReset(&stream_->z) == Z_OK)
+        streamCache.give(std::move(stream_));
+}
 
 std::unique_ptr<Compressor> Compressor::create(Coding coding, int level, std::uint64_t lengthHint) {
     if (coding == Coding::Identity) return nullptr;
@@ -30,11 +66,18 @@ std::unique_ptr<Compressor> Compressor::create(Coding coding, int level, std::ui
         memLevel = std::max(memLevel, 1);
     }
     if (coding == Coding::Gzip) windowBits += 16;  // zlib's switch for a gzip wrapper
+    level = std::clamp(level, 1, 9);
     std::unique_ptr<Compressor> c(new Compressor());
-    const int rc = deflateInit2(&c->stream_->z, std::clamp(level, 1, 9), Z_DEFLATED, windowBits,
-                                memLevel, Z_DEFAULT_STRATEGY);
+    c->stream_ = streamCache.take(windowBits, memLevel, level);
+    if (c->stream_) return c;
+    c->stream_ = std::make_unique<Stream>();
+    const int rc = deflateInit2(&c->stream_->z, level, Z_DEFLATED, windowBits, memLevel,
+                                Z_DEFAULT_STRATEGY);
     if (rc != Z_OK) return nullptr;
     c->stream_->initialized = true;
+    c->stream_->windowBits = windowBits;
+    c->stream_->memLevel = memLevel;
+    c->stream_->level = level;
     return c;
 }
 

@@ -25,6 +25,11 @@ public:
     // level 1..9. lengthHint: the body's size when known (0 = unknown); a small body gets a
     // smaller window and memory level, as nginx does, which makes the stream cheaper to set up
     // (about 256 KiB for a full window). Null when zlib cannot set up (out of memory).
+    //
+    // Streams are reused: each thread keeps up to kIdleStreams finished ones (deflateReset), so
+    // a busy worker holds at most about 1 MiB of them between responses. Allocating and freeing
+    // zlib's 256 KiB for every response made glibc return the memory to the kernel and fault it
+    // back in each time, which cost more than compressing a 20 KiB page.
     static std::unique_ptr<Compressor> create(Coding coding, int level, std::uint64_t lengthHint);
     ~Compressor();
     Compressor(const Compressor&) = delete;
@@ -41,10 +46,12 @@ public:
     bool finished() const { return finished_; }
 
     static constexpr std::size_t kMaxOutput = 8u << 20;
+    static constexpr std::size_t kIdleStreams = 4;
+
+    struct Stream;  // a zlib stream with the parameters it was set up with (compressor.cpp)
 
 private:
     Compressor();
-    struct Stream;
     std::unique_ptr<Stream> stream_;
     std::string out_;
     std::uint64_t bytesIn_ = 0;

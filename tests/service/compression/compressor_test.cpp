@@ -155,6 +155,29 @@ private slots:
         QVERIFY(!c->compress({}, Compressor::Flush::Finish));
     }
 
+    // Streams are reused per thread: one abandoned halfway, or set up for another coding or
+    // level, must never leak state into the next body.
+    void reusedStreamsStartClean() {
+        const std::string first = body("text", 50000), second = body("random", 3000);
+        for (int round = 0; round < 3; ++round) {
+            {
+                auto abandoned = Compressor::create(Coding::Gzip, 6, 0);
+                QVERIFY(abandoned);
+                QVERIFY(abandoned->compress(first.substr(0, 20000), Compressor::Flush::Sync));
+            }  // dropped mid-body: reset and cached
+            for (Coding coding : {Coding::Gzip, Coding::Deflate}) {
+                for (int level : {6, 1}) {
+                    auto c = Compressor::create(coding, level, 0);
+                    QVERIFY(c);
+                    std::string out(*c->compress(second, Compressor::Flush::None));
+                    out += *c->compress({}, Compressor::Flush::Finish);
+                    QCOMPARE(c->bytesIn(), std::uint64_t(second.size()));
+                    QCOMPARE(inflateAll(out, coding).value_or("<does not inflate>"), second);
+                }
+            }
+        }
+    }
+
     void identityHasNoCompressor() { QVERIFY(!Compressor::create(Coding::Identity, 6, 0)); }
 
     void emptyBodyIsAValidStream() {
