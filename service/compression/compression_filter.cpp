@@ -95,7 +95,7 @@ filter::FilterStatus CompressionFilter::onResponseHeaders(filter::RequestContext
         state->compressor =
             Compressor::create(d.coding, policy_.level(), lengthKnown ? response.contentLength : 0);
         if (state->compressor == nullptr) {
-            d.coding = Coding::Identity;  // zlib could not set up (memory): send it as it came
+            d.coding = Coding::Identity;  // no compressor for this coding: send it as it came
         } else {
             state->eachPiece = lengthKnown ? Compressor::Flush::None : Compressor::Flush::Sync;
             ctx.setState(this, std::move(state));

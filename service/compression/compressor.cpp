@@ -45,55 +45,74 @@ thread_local StreamCache streamCache;
 
 }  // namespace
 
-Compressor::Compressor() = default;
-
-Compressor::~Compressor() {
-    // A stream that ended cleanly (or never started) is reset and kept; a failed one is freed.
-    if (stream_ && stream_->initialized && !failed_ && deflateReset(&stream_->z) == Z_OK)
-        streamCache.give(std::move(stream_));
-}
+Compressor::~Compressor() { release(); }
 
 std::unique_ptr<Compressor> Compressor::create(Coding coding, int level, std::uint64_t lengthHint) {
     if (coding == Coding::Identity) return nullptr;
-    int windowBits = MAX_WBITS;  // 15: 32 KiB
-    int memLevel = 8;            // zlib's default
+    std::unique_ptr<Compressor> c(new Compressor());
     if (lengthHint > 0) {
         // Halve the window while the body fits in half of it (nginx's rule); 9 is zlib's minimum.
-        while (lengthHint < (std::uint64_t{1} << (windowBits - 1)) && windowBits > 9) {
-            --windowBits;
-            --memLevel;
+        while (lengthHint < (std::uint64_t{1} << (c->windowBits_ - 1)) && c->windowBits_ > 9) {
+            --c->windowBits_;
+            --c->memLevel_;
         }
-        memLevel = std::max(memLevel, 1);
+        c->memLevel_ = std::max(c->memLevel_, 1);
     }
-    if (coding == Coding::Gzip) windowBits += 16;  // zlib's switch for a gzip wrapper
-    level = std::clamp(level, 1, 9);
-    std::unique_ptr<Compressor> c(new Compressor());
-    c->stream_ = streamCache.take(windowBits, memLevel, level);
-    if (c->stream_) return c;
-    c->stream_ = std::make_unique<Stream>();
-    const int rc = deflateInit2(&c->stream_->z, level, Z_DEFLATED, windowBits, memLevel,
-                                Z_DEFAULT_STRATEGY);
-    if (rc != Z_OK) return nullptr;
-    c->stream_->initialized = true;
-    c->stream_->windowBits = windowBits;
-    c->stream_->memLevel = memLevel;
-    c->stream_->level = level;
+    if (coding == Coding::Gzip) c->windowBits_ += 16;  // zlib's switch for a gzip wrapper
+    c->level_ = std::clamp(level, 1, 9);
     return c;
+}
+
+bool Compressor::acquire() {
+    stream_ = streamCache.take(windowBits_, memLevel_, level_);
+    if (stream_) return true;
+    stream_ = std::make_unique<Stream>();
+    if (deflateInit2(&stream_->z, level_, Z_DEFLATED, windowBits_, memLevel_, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+        stream_.reset();
+        return false;
+    }
+    stream_->initialized = true;
+    stream_->windowBits = windowBits_;
+    stream_->memLevel = memLevel_;
+    stream_->level = level_;
+    return true;
+}
+
+void Compressor::release() {
+    if (!stream_) return;
+    // A stream that ended cleanly, or was dropped mid-body, is reset and kept; a failed one is not.
+    if (!failed_ && deflateReset(&stream_->z) == Z_OK) streamCache.give(std::move(stream_));
+    stream_.reset();
 }
 
 std::optional<std::string_view> Compressor::compress(std::string_view input, Flush flush) {
     if (finished_ || failed_) return std::nullopt;
+    if (!stream_ && flush == Flush::None && held_.size() + input.size() <= kHoldBack) {
+        held_.append(input);
+        bytesIn_ += input.size();
+        return std::string_view(out_.data(), 0);
+    }
+    if (!stream_ && !acquire()) {
+        failed_ = true;
+        return std::nullopt;
+    }
+    std::string_view data = input;
+    if (!held_.empty()) {
+        held_.append(input);
+        data = held_;
+    }
     z_stream& z = stream_->z;
     // zlib's interface is not const-correct; it never writes through next_in.
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-    z.avail_in = static_cast<uInt>(input.size());
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
     const int mode = flush == Flush::Finish ? Z_FINISH : flush == Flush::Sync ? Z_SYNC_FLUSH : Z_NO_FLUSH;
     // Room for this piece without growing in the usual case: deflateBound covers the worst case of
     // incompressible input and the wrapper; what zlib held back from earlier pieces may need more.
-    std::size_t capacity = std::max<std::size_t>(out_.capacity(), 1024);
-    capacity = std::max<std::size_t>(capacity, deflateBound(&z, static_cast<uLong>(input.size())) + 64);
+    std::size_t capacity = std::max<std::size_t>(out_.size(), 1024);
+    capacity = std::max<std::size_t>(capacity, deflateBound(&z, static_cast<uLong>(data.size())) + 64);
     capacity = std::min(capacity, kMaxOutput);
-    out_.resize(capacity);
+    if (out_.size() < capacity) out_.resize(capacity);
     std::size_t used = 0;
     for (;;) {
         z.next_out = reinterpret_cast<Bytef*>(out_.data() + used);
@@ -106,6 +125,7 @@ std::optional<std::string_view> Compressor::compress(std::string_view input, Flu
         }
         if (rc != Z_OK && rc != Z_BUF_ERROR) {  // Z_BUF_ERROR: no progress possible, not fatal
             failed_ = true;
+            release();
             return std::nullopt;
         }
         // Done when the input is taken and zlib did not fill the buffer (so it has nothing more
@@ -114,12 +134,15 @@ std::optional<std::string_view> Compressor::compress(std::string_view input, Flu
         if (z.avail_out > 0 && rc == Z_BUF_ERROR) break;
         if (out_.size() >= kMaxOutput) {
             failed_ = true;
+            release();
             return std::nullopt;
         }
         out_.resize(std::min(out_.size() * 2, kMaxOutput));
     }
+    if (!held_.empty()) std::string().swap(held_);  // held once per body: give the memory back
     bytesIn_ += input.size();
     bytesOut_ += used;
+    if (finished_) release();  // the next response on this thread can use it right away
     return std::string_view(out_.data(), used);
 }
 

@@ -178,6 +178,34 @@ private slots:
         }
     }
 
+    // Pieces that may wait are gathered up to kHoldBack before zlib starts; beyond that, output
+    // flows, so what is held stays bounded.
+    void holdBackIsBounded() {
+        const std::string input = body("random", 3 * Compressor::kHoldBack);
+        auto c = Compressor::create(Coding::Gzip, 6, input.size());
+        QVERIFY(c);
+        const std::size_t piece = 16 * 1024;
+        std::string out;
+        std::size_t producedAt = 0;
+        for (std::size_t at = 0; at < input.size(); at += piece) {
+            const auto o = c->compress(std::string_view(input).substr(at, piece), Compressor::Flush::None);
+            QVERIFY(o);
+            if (!o->empty() && producedAt == 0) producedAt = at + piece;
+            out.append(*o);
+        }
+        QVERIFY2(producedAt > 0 && producedAt <= Compressor::kHoldBack + piece,
+                 qPrintable(QString::number(producedAt)));
+        out.append(*c->compress({}, Compressor::Flush::Finish));
+        QCOMPARE(inflateAll(out, Coding::Gzip).value_or("<does not inflate>"), input);
+        // A small body: nothing until the end, then all of it.
+        auto small = Compressor::create(Coding::Deflate, 6, 0);
+        const std::string page = body("text", 20000);
+        QCOMPARE(small->compress(std::string_view(page).substr(0, 12000), Compressor::Flush::None)->size(),
+                 std::size_t{0});
+        std::string whole(*small->compress(std::string_view(page).substr(12000), Compressor::Flush::Finish));
+        QCOMPARE(inflateAll(whole, Coding::Deflate).value_or("<does not inflate>"), page);
+    }
+
     void identityHasNoCompressor() { QVERIFY(!Compressor::create(Coding::Identity, 6, 0)); }
 
     void emptyBodyIsAValidStream() {
