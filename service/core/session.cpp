@@ -795,7 +795,10 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
                 const bool last = n == remaining;
                 if (n > 0 && !addData({up.buffer.readable().data(), n}, last)) co_return false;
                 if (last) addLastChunk();
-                if (!co_await flush()) co_return false;
+                // A filter holding the first bytes back (compression): the head waits for them,
+                // rather than going out in a write of its own.
+                const bool heldBack = headPending && n > 0 && pieces == 0 && !last;
+                if (!heldBack && !co_await flush()) co_return false;
                 up.buffer.consume(n);
                 remaining -= n;
                 if (remaining == 0) break;
