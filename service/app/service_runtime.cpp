@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app/features.h"
+#include "app/observability.h"
 #include "build_info.h"
 #include "config/validator.h"
 #include "config_store/config_store.h"
@@ -59,10 +60,14 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     std::condition_variable stopRequested;
     bool stopping = false;
     bool started = false;
+    // Last: destroyed first, while the control io_context its metrics listener uses still exists.
+    // The engine is stopped before this goes, so no request reaches its filter afterwards.
+    std::unique_ptr<Observability> observability;
 
     std::expected<std::shared_ptr<const core::Snapshot>, std::string> build(
         std::shared_ptr<const config::Config> config, std::uint64_t version) {
-        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount());
+        filter::Filter* const tail[] = {observability->filter()};
+        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail);
         if (!snapshot) return snapshot;
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
@@ -89,9 +94,16 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         if (!prepared) return;
         engine->commit(std::move(prepared));
         preparedFor.reset();
-        logging::setLevel(logging::parseLevel(store->current().config->logging.level));
+        const auto& logSettings = store->current().config->logging;
+        logging::setLevel(logging::parseLevel(logSettings.level));
         logging::log(logging::Level::Info, "config version %llu is live",
                      static_cast<unsigned long long>(store->current().version));
+        config::LoggingConfig running = observability->settings();
+        running.level = logSettings.level;  // the one log setting a reload applies
+        if (!(running == logSettings))
+            logging::log(logging::Level::Warn,
+                         "the logging settings changed: files, database, queue and metrics listener "
+                         "keep their start-time settings until the service restarts");
     }
 
     static nlohmann::json features() {
@@ -115,18 +127,86 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             {"listeners", listeners},
             {"connections", {{"active", s.connectionsActive}, {"accepted", s.connectionsAccepted}}},
             {"requests", s.requests},
-            {"dropped_log_records", 0},
+            {"dropped_log_records", droppedLogRecords()},
             {"features", features()},
         };
     }
 
+    std::uint64_t droppedLogRecords() const {
+        const auto s = observability->accessLog().stats();
+        return s.droppedQueueFull + s.droppedSinkError;
+    }
+
+    // Engine counters (all workers) plus the access log's: its counters, the per-listener, route,
+    // upstream and server metrics with latency percentiles, and the live feed's.
     nlohmann::json stats() override {
         const auto s = engine->status();
-        return {{"requests", s.requests},
-                {"responses_4xx", s.responses4xx},
-                {"responses_5xx", s.responses5xx},
-                {"connections_active", s.connectionsActive},
-                {"connections_accepted", s.connectionsAccepted}};
+        nlohmann::json out = observability->accessLog().statsJson();
+        out["requests"] = s.requests;
+        out["responses_4xx"] = s.responses4xx;
+        out["responses_5xx"] = s.responses5xx;
+        out["connections_active"] = s.connectionsActive;
+        out["connections_accepted"] = s.connectionsAccepted;
+        out["time_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        return out;
+    }
+
+    // traffic.inflight: the exchanges in progress now, oldest first, with their age.
+    void registerInflight(control::MethodRegistry& registry) {
+        registry.add(
+            "traffic.inflight", control::MethodRegistry::Access::Read,
+            [this](const control::Json& params, const control::Caller&) {
+                std::optional<control::RpcError> error;
+                if ((error = control::requireObject(params))) return control::HandlerResult{nullptr, error};
+                const auto limit = control::uintParam(params, "limit", error, false);
+                if (error) return control::HandlerResult{nullptr, error};
+                if (limit && (*limit < 1 || *limit > 5000))
+                    return control::HandlerResult::fail(control::errc::kInvalidParams, "limit must be 1..5000");
+                const auto list = engine->inflight(limit.value_or(500), std::chrono::milliseconds(500));
+                control::Json rows = control::Json::array();
+                for (const auto& r : list.requests)
+                    rows.push_back({{"request_id", r.requestId},
+                                    {"client", r.client},
+                                    {"method", r.method},
+                                    {"host", r.host},
+                                    {"path", r.path},
+                                    {"route", r.route},
+                                    {"server", r.server},
+                                    {"stage", r.stage},
+                                    {"age_us", r.age.count()},
+                                    {"worker", r.worker}});
+                return control::HandlerResult::ok({{"requests", std::move(rows)},
+                                                   {"total", list.total},
+                                                   {"workers", engine->workerCount()},
+                                                   {"workers_answered", list.workersAnswered}});
+            },
+            "exchanges in progress, oldest first, with their age and stage");
+    }
+
+    // The engine's own gauges for each Prometheus scrape.
+    std::string enginePrometheus() {
+        const auto s = engine->status();
+        std::string out;
+        auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
+            out += "# HELP ";
+            out += name;
+            out += " ";
+            out += help;
+            out += "\n# TYPE ";
+            out += name;
+            out += " ";
+            out += type;
+            out += "\n";
+            out += name;
+            out += " " + std::to_string(value) + "\n";
+        };
+        metric("proxy_connections_active", "gauge", "Client connections open now.", s.connectionsActive);
+        metric("proxy_connections_accepted_total", "counter", "Client connections accepted.",
+               s.connectionsAccepted);
+        metric("proxy_config_version", "gauge", "The running config version.", store->current().version);
+        return out;
     }
 
     nlohmann::json upstreams() override {
@@ -200,6 +280,9 @@ std::optional<std::string> ServiceRuntime::start() {
     }
     const auto current = d.store->current();
     logging::setLevel(logging::parseLevel(current.config->logging.level));
+    auto observability = Observability::create(current.config->logging);
+    if (!observability) return observability.error();
+    d.observability = std::move(*observability);
     d.engine = std::make_unique<core::Engine>(current.config->workers);
     auto snapshot = d.build(current.config, current.version);
     if (!snapshot) return snapshot.error();
@@ -213,9 +296,16 @@ std::optional<std::string> ServiceRuntime::start() {
     controlOptions.endpoint = current.config->control.endpoint;
     controlOptions.readOnlyGroup = current.config->control.readOnlyGroup;
     d.controlServer = std::make_unique<control::ControlServer>(d.control, controlOptions, *d.store, d);
+    d.observability->registerMethods(d.controlServer->methods(), d.control);
+    d.registerInflight(d.controlServer->methods());
     if (auto error = d.controlServer->start()) {
         d.engine->stop(std::chrono::milliseconds(0));
         return "control channel: " + *error;
+    }
+    if (auto error = d.observability->startMetrics(d.control, [&d] { return d.enginePrometheus(); })) {
+        d.controlServer->stop();
+        d.engine->stop(std::chrono::milliseconds(0));
+        return *error;
     }
     d.controlWork.emplace(asio::make_work_guard(d.control));
     d.controlThread = std::thread([&d] { d.control.run(); });
@@ -266,8 +356,10 @@ int ServiceRuntime::wait() {
     d.controlWork.reset();
     d.control.stop();
     if (d.controlThread.joinable()) d.controlThread.join();
+    d.observability->stopControlSide();
     d.controlServer.reset();
     d.engine->stop(grace);
+    d.observability->stop();  // after the engine: the last requests' records are written
     d.started = false;
     logging::log(logging::Level::Info, "stopped");
     return 0;

@@ -6,6 +6,8 @@
 #include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <algorithm>
+#include <condition_variable>
 #include <future>
 #include <thread>
 
@@ -321,6 +323,47 @@ EngineStatus Engine::status() const {
     }
     for (const auto& [key, l] : listeners_) s.listeners.push_back({l->config.name, l->info->localAddress});
     return s;
+}
+
+InflightList Engine::inflight(std::size_t limit, std::chrono::milliseconds wait) const {
+    struct Shared {
+        std::mutex mutex;
+        std::condition_variable done;
+        std::vector<InflightRequest> requests;
+        unsigned answered = 0;
+    };
+    auto shared = std::make_shared<Shared>();
+    std::vector<Worker*> workers;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& w : workers_) workers.push_back(w.get());
+    }
+    for (Worker* w : workers) {
+        // Each worker copies its own sessions' facts on its thread; nothing is shared but `shared`.
+        asio::post(w->io(), [w, shared] {
+            std::vector<InflightRequest> mine;
+            const auto now = std::chrono::steady_clock::now();
+            w->sessions().forEach([&](Session* s) {
+                InflightRequest r;
+                if (s->describeInflight(r, now)) mine.push_back(std::move(r));
+            });
+            std::lock_guard lock(shared->mutex);
+            for (auto& r : mine) shared->requests.push_back(std::move(r));
+            ++shared->answered;
+            shared->done.notify_all();
+        });
+    }
+    InflightList out;
+    std::unique_lock lock(shared->mutex);
+    shared->done.wait_for(lock, wait, [&] { return shared->answered == workers.size(); });
+    out.workersAnswered = shared->answered;
+    out.requests = std::move(shared->requests);  // late answers go to the moved-from vector
+    lock.unlock();
+    out.total = out.requests.size();
+    std::sort(out.requests.begin(), out.requests.end(),
+              [](const InflightRequest& a, const InflightRequest& b) { return a.age > b.age; });
+    if (out.requests.size() > limit) out.requests.resize(limit);
+    return out;
 }
 
 std::shared_ptr<const Snapshot> Engine::current() const {

@@ -38,6 +38,20 @@ struct EngineStatus {
     std::vector<Listener> listeners;
 };
 
+// One exchange in progress, as traffic.inflight shows it (copied on its worker thread).
+struct InflightRequest {
+    std::string requestId, client, method, host, path, route, server;
+    std::string stage;  // "upstream" (waiting for or reading the response), "response", "tunnel"
+    std::chrono::microseconds age{0};
+    unsigned worker = 0;
+};
+
+struct InflightList {
+    std::vector<InflightRequest> requests;  // oldest first, at most the limit asked for
+    std::size_t total = 0;                  // in progress over every worker that answered
+    unsigned workersAnswered = 0;
+};
+
 class Engine {
 public:
     explicit Engine(unsigned workers);  // 0 = one per core
@@ -68,6 +82,9 @@ public:
     void stop(std::chrono::milliseconds grace);
 
     EngineStatus status() const;
+    // Asks every worker (on its own thread) for its exchanges in progress; waits at most `wait`
+    // for them (a worker stuck in a long callback is left out). Not for a worker thread.
+    InflightList inflight(std::size_t limit, std::chrono::milliseconds wait) const;
     std::shared_ptr<const Snapshot> current() const;
 
 private:

@@ -1,5 +1,7 @@
 #include "core/session.h"
 
+#include "logging/log.h"
+
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -9,6 +11,7 @@
 #include <cstdio>
 
 #include "core/awaitable.h"
+#include "core/engine.h"
 #include "core/error_page.h"
 #include "core/worker.h"
 #include "http/h1_writer.h"
@@ -125,6 +128,23 @@ void Session::abort() {
     if (upstreamSocket_ != nullptr) upstreamSocket_->cancel(ignored);
 }
 
+bool Session::describeInflight(InflightRequest& out, std::chrono::steady_clock::time_point now) const {
+    if (state_ != State::Busy && state_ != State::Tunnel) return false;
+    if (ctx_.request == nullptr) return false;  // answering a rejected head: over in a moment
+    out.requestId = ctx_.requestId;
+    out.client = info_.clientAddress;
+    out.method = request_.methodText;
+    out.host = ctx_.originalHost.empty() ? request_.host : ctx_.originalHost;
+    out.path = ctx_.originalPath.empty() ? request_.path : ctx_.originalPath;
+    if (out.path.size() > 256) out.path.resize(256);
+    out.route = ctx_.route != nullptr ? ctx_.route->name : std::string();
+    out.server = ctx_.server != nullptr ? ctx_.server->key : std::string();
+    out.stage = state_ == State::Tunnel ? "tunnel" : ctx_.status != 0 ? "response" : "upstream";
+    out.age = std::chrono::duration_cast<std::chrono::microseconds>(now - ctx_.start);
+    out.worker = info_.worker;
+    return true;
+}
+
 void Session::makeRequestId() {
     if (const http::Header* h = request_.headers.find("X-Request-Id"); h && validRequestId(h->value)) {
         ctx_.requestId = h->value;  // propagate the caller's id
@@ -147,6 +167,16 @@ asio::awaitable<bool> Session::sendLocalResponse(int status, std::string_view re
     out_.clear();
     writeErrorPage(out_, status, reason, ctx_.requestId, close);
     ctx_.status = status;
+    if (ctx_.error != filter::ErrorSource::None && ctx_.errorText.empty()) ctx_.errorText = reason;
+    if (ctx_.error == filter::ErrorSource::Upstream && logging::enabled(logging::Level::Warn)) {
+        const std::string_view upstream = ctx_.upstream != nullptr ? ctx_.upstream->name() : "-";
+        const std::string_view server = ctx_.server != nullptr ? std::string_view(ctx_.server->key) : "-";
+        // "502 upstream app server 10.0.0.5:8080: connect refused"
+        logging::logRequest(logging::Level::Warn, ctx_.requestId, "%d upstream %.*s server %.*s: %.*s",
+                            status, static_cast<int>(upstream.size()), upstream.data(),
+                            static_cast<int>(server.size()), server.data(),
+                            static_cast<int>(ctx_.errorText.size()), ctx_.errorText.data());
+    }
     const asio::const_buffer b(out_.data(), out_.size());
     const bool ok = co_await writeClient(std::span(&b, 1));
     co_return ok && !close;
@@ -167,6 +197,23 @@ asio::awaitable<void> Session::run() {
     asio::error_code ignored;
     socket_.shutdown(asio::socket_base::shutdown_send, ignored);
     socket_.close(ignored);
+}
+
+asio::awaitable<void> Session::rejectHead(int status, std::string_view reason, bool parsed) {
+    state_ = State::Busy;
+    ctx_ = filter::RequestContext{};
+    ctx_.connection = &info_;
+    // A head the parser rejected still names its method and path when it got that far; an
+    // incomplete one (timeout, overflow) names nothing.
+    ctx_.request = parsed ? &request_ : nullptr;
+    ctx_.start = Clock::now();
+    ctx_.wallStart = std::chrono::system_clock::now();
+    ctx_.bytesIn = in_.size();
+    ctx_.error = filter::ErrorSource::Downstream;
+    ctx_.errorText = reason;
+    makeRequestId();
+    co_await sendLocalResponse(status, reason, true);
+    runLogPhase();
 }
 
 asio::awaitable<Session::HeadResult> Session::readRequestHead() {
@@ -199,23 +246,13 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
                 co_return HeadResult::Ready;
             }
             if (r.status == http::ParseStatus::Error) {
-                state_ = State::Busy;
-                ctx_ = filter::RequestContext{};
-                ctx_.connection = &info_;
-                ctx_.request = &request_;
-                ctx_.start = Clock::now();
-                ctx_.wallStart = std::chrono::system_clock::now();
-                ctx_.error = filter::ErrorSource::Downstream;
-                ctx_.errorText = r.error.reason;
-                makeRequestId();
                 // After a framing error nothing more on this connection can be trusted.
-                co_await sendLocalResponse(r.error.status, r.error.reason, true);
-                runLogPhase();
+                co_await rejectHead(r.error.status, r.error.reason, true);
                 co_return HeadResult::Closed;
             }
             if (in_.full()) {
                 if (in_.capacity() >= maxBuffer) {  // the parser reports 431 before this; belt and braces
-                    co_await sendLocalResponse(431, "request header section too large", true);
+                    co_await rejectHead(431, "request header section too large", false);
                     co_return HeadResult::Closed;
                 }
                 in_.grow(std::min(maxBuffer, in_.capacity() * 4));
@@ -226,9 +263,7 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
         if (ec || n == 0) {
             if (timedOut_ && started && !in_.empty()) {
                 // Slowloris: the head did not arrive in time.
-                ctx_ = filter::RequestContext{};
-                ctx_.connection = &info_;
-                co_await sendLocalResponse(408, "request header timeout", true);
+                co_await rejectHead(408, "request header timeout", false);
             }
             co_return HeadResult::Closed;
         }
@@ -928,11 +963,14 @@ void Session::runLogPhase() {
         worker_.counters().responses5xx.fetch_add(1, std::memory_order_relaxed);
     else if (ctx_.status >= 400)
         worker_.counters().responses4xx.fetch_add(1, std::memory_order_relaxed);
+    // The route's own filters first, then the global chain, so the access log (the global chain's
+    // last filter) sees what every other filter recorded.
     const unsigned bit = filter::phaseBit(Phase::Log);
-    for (filter::Filter* f : snapshot_->globalFilters)
-        if (f->phases() & bit) f->onLog(ctx_);
     if (ctx_.route != nullptr)
         for (filter::Filter* f : ctx_.route->filters)
+            if (f->phases() & bit) f->onLog(ctx_);
+    if ((snapshot_->globalPhases & bit) != 0)
+        for (filter::Filter* f : snapshot_->globalFilters)
             if (f->phases() & bit) f->onLog(ctx_);
     ctx_.clearStates();  // the exchange is over; an idle connection keeps no filter state
 }

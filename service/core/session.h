@@ -18,6 +18,7 @@ namespace proxy::upstream { struct UpstreamConnection; }
 namespace proxy::core {
 
 class Worker;
+struct InflightRequest;
 
 // Facts about a listener that sessions keep while they live (a reload may remove the listener).
 struct ListenerInfo {
@@ -45,6 +46,8 @@ public:
     void closeIfIdle();
     // Hard stop: cancels all I/O.
     void abort();
+    // Worker thread: fills `out` when an exchange is in progress (false when idle or reading a head).
+    bool describeInflight(InflightRequest& out, std::chrono::steady_clock::time_point now) const;
 
     Session* next = nullptr;  // SessionList links; not owned
     Session* prev = nullptr;
@@ -54,6 +57,9 @@ private:
     enum class HeadResult : std::uint8_t { Ready, Closed };
 
     asio::awaitable<void> run();
+    // Answers a request head that cannot be served (parse error, overflow, timeout), logs it, and
+    // leaves the connection to close.
+    asio::awaitable<void> rejectHead(int status, std::string_view reason, bool parsed);
     asio::awaitable<HeadResult> readRequestHead();
     // Returns true when the connection may carry another request.
     asio::awaitable<bool> exchange();

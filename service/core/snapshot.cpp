@@ -63,7 +63,8 @@ upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
 }
 
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
-    std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers) {
+    std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
+    std::span<filter::Filter* const> tail) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->config = config;
     snapshot->version = version;
@@ -140,7 +141,8 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     }
     snapshot->router = std::make_unique<routing::Router>(std::move(routePointers));
 
-    // The global chain, in order: routing, forwarding headers, load balancing.
+    // The global chain, in order: routing, forwarding headers, load balancing, then the caller's
+    // tail (the access log).
     auto addGlobal = [&](std::unique_ptr<filter::Filter> f) {
         snapshot->globalFilters.push_back(f.get());
         snapshot->globalPhases |= f->phases();
@@ -149,6 +151,10 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     addGlobal(std::make_unique<routing::RoutingFilter>(*snapshot->router));
     addGlobal(std::make_unique<rewrite::ProxyHeadersFilter>(config->forwarded));
     addGlobal(std::make_unique<balancing::BalancerFilter>());
+    for (filter::Filter* f : tail) {
+        snapshot->globalFilters.push_back(f);
+        snapshot->globalPhases |= f->phases();
+    }
     return std::shared_ptr<const Snapshot>(std::move(snapshot));
 }
 

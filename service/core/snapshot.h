@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,10 @@ struct Snapshot {
 
 // Compiles a validated config. Fails (with a sentence) only on what validation cannot know:
 // a server name that does not resolve, or a feature this build lacks.
+// `tail` are process-wide filters owned by the caller (the access log): they end the global chain,
+// so their Log hooks run after every other filter's, and they must outlive every snapshot.
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
-    std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers);
+    std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
+    std::span<filter::Filter* const> tail = {});
 
 }  // namespace proxy::core

@@ -77,16 +77,19 @@ private:
     void sweep();
 
     unsigned id_;
+    // Destroying io_ destroys the coroutine frames of open sessions, which unlink themselves from
+    // sessions_ and count down counters_: those two must outlive io_, so they come first. pool_
+    // holds sockets on io_, so it comes after.
+    SessionList sessions_;
+    WorkerCounters counters_;
     asio::io_context io_;
     asio::steady_timer sweepTimer_;
     std::thread thread_;
     std::shared_ptr<const Snapshot> snapshot_;
     upstream::ConnectionPool pool_;
-    SessionList sessions_;
     bool draining_ = false;
     std::uint64_t requestCounter_ = 0;
     std::uint32_t requestIdSeed_ = 0;
-    WorkerCounters counters_;
     // Keeps run() alive while there is nothing to do.
     asio::executor_work_guard<asio::io_context::executor_type> work_;
 };

@@ -89,7 +89,9 @@ void AccessLog::run() {
                 auto ok = sink->writeBatch(batch);
                 stored = stored || ok.has_value();
             }
-            if (stored)
+            if (sinks_.empty())
+                notStored_.fetch_add(batch.size(), std::memory_order_relaxed);  // none configured
+            else if (stored)
                 written_.fetch_add(batch.size(), std::memory_order_relaxed);
             else
                 droppedSinkError_.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -135,7 +137,7 @@ bool AccessLog::flush(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         const auto s = stats();
-        if (s.written + s.droppedSinkError >= s.submitted) return true;
+        if (s.written + s.droppedSinkError + s.notStored >= s.submitted) return true;
         if (std::chrono::steady_clock::now() >= deadline) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
@@ -147,6 +149,7 @@ AccessLogStats AccessLog::stats() const {
     s.droppedQueueFull = droppedQueueFull_.load(std::memory_order_relaxed);
     s.droppedSinkError = droppedSinkError_.load(std::memory_order_relaxed);
     s.written = written_.load(std::memory_order_relaxed);
+    s.notStored = notStored_.load(std::memory_order_relaxed);
     s.batches = batches_.load(std::memory_order_relaxed);
     s.queueDepth = queue_.sizeApprox();
     s.queueCapacity = queue_.capacity();
@@ -163,6 +166,7 @@ Json AccessLog::statsJson() const {
     return Json{{"access_log",
                  {{"submitted", s.submitted},
                   {"written", s.written},
+                  {"not_stored", s.notStored},
                   {"dropped_queue_full", s.droppedQueueFull},
                   {"dropped_sink_error", s.droppedSinkError},
                   {"dropped", s.droppedQueueFull + s.droppedSinkError},

@@ -49,6 +49,7 @@ struct AccessLogStats {
     std::uint64_t droppedQueueFull = 0;  // the data path found the queue full
     std::uint64_t droppedSinkError = 0;  // written to no sink (disk full, read-only, ...)
     std::uint64_t written = 0;           // stored by at least one sink
+    std::uint64_t notStored = 0;         // processed with no sink configured (feed and metrics only)
     std::uint64_t batches = 0;
     std::size_t queueDepth = 0;
     std::size_t queueCapacity = 0;
@@ -107,6 +108,7 @@ private:
     std::atomic<std::uint64_t> droppedQueueFull_{0};
     std::atomic<std::uint64_t> droppedSinkError_{0};
     std::atomic<std::uint64_t> written_{0};
+    std::atomic<std::uint64_t> notStored_{0};
     std::atomic<std::uint64_t> batches_{0};
 
     mutable std::mutex wakeMutex_;

@@ -45,6 +45,14 @@ std::expected<void, std::string> validate(const AccessQuery& q) {
     return {};
 }
 
+std::expected<void, std::string> validateAggregate(const AccessQuery& q) {
+    if (auto valid = validate(q); !valid) return valid;
+    if (!q.fromUs || !q.toUs) return std::unexpected("aggregates need both from_ms and to_ms");
+    constexpr std::int64_t kMaxSpanUs = 7LL * 24 * 3600 * 1'000'000;
+    if (*q.toUs - *q.fromUs > kMaxSpanUs) return std::unexpected("aggregates cover at most 7 days");
+    return {};
+}
+
 std::expected<AccessQuery, std::string> parseAccessQuery(const control::Json& params) {
     AccessQuery q;
     if (params.is_null()) return q;

@@ -41,6 +41,8 @@ struct AccessQuery {
 
 // Checks a query built in code (the JSON parser calls it too): lengths, ranges, limit.
 std::expected<void, std::string> validate(const AccessQuery& query);
+// What an aggregate needs beyond validate(): both ends of the range, at most 7 days apart.
+std::expected<void, std::string> validateAggregate(const AccessQuery& query);
 
 // params of logs.query / logs.aggregate (docs/logging.md):
 //   {"from_ms": int, "to_ms": int, "status": ["5xx", 404, ...], "method", "host", "path_prefix",

@@ -27,6 +27,7 @@ private:
 std::atomic<int> gLevel{static_cast<int>(Level::Info)};
 std::mutex gSinkMutex;
 std::shared_ptr<LogSink> gSink = std::make_shared<StderrSink>();
+std::shared_ptr<LogSink> gFileSink;
 
 constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
 
@@ -35,6 +36,11 @@ constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
 void setSink(std::shared_ptr<LogSink> sink) {
     std::lock_guard lock(gSinkMutex);
     gSink = sink ? std::move(sink) : std::make_shared<StderrSink>();
+}
+
+void setFileSink(std::shared_ptr<LogSink> sink) {
+    std::lock_guard lock(gSinkMutex);
+    gFileSink = std::move(sink);
 }
 
 void setLevel(Level level) { gLevel = static_cast<int>(level); }
@@ -71,12 +77,14 @@ void vlog(Level level, std::string_view requestId, const char* format, va_list a
     const int m = std::vsnprintf(line + n, sizeof(line) - static_cast<std::size_t>(n), format, args);
     std::size_t length = static_cast<std::size_t>(n) + (m > 0 ? static_cast<std::size_t>(m) : 0);
     if (length >= sizeof(line)) length = sizeof(line) - 1;
-    std::shared_ptr<LogSink> sink;
+    std::shared_ptr<LogSink> sink, file;
     {
         std::lock_guard lock(gSinkMutex);
         sink = gSink;
+        file = gFileSink;
     }
     sink->write(level, std::string_view(line, length));
+    if (file) file->write(level, std::string_view(line, length));
 }
 
 }  // namespace

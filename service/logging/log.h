@@ -22,6 +22,9 @@ public:
 
 // Replaces the sink (stderr by default) and the minimum level. Not for the data path.
 void setSink(std::shared_ptr<LogSink> sink);
+// A second sink that gets every line too: the error log file (logging.error_log_file), written
+// whether the primary sink is stderr or the Windows Event Log. nullptr removes it.
+void setFileSink(std::shared_ptr<LogSink> sink);
 void setLevel(Level level);
 bool enabled(Level level);
 Level parseLevel(std::string_view text, Level fallback = Level::Info);

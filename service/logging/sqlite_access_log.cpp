@@ -512,10 +512,7 @@ std::expected<Json, std::string> AccessLogReader::query(const AccessQuery& q) {
 }
 
 std::expected<Json, std::string> AccessLogReader::aggregate(const AccessQuery& q) {
-    if (auto valid = validate(q); !valid) return std::unexpected(valid.error());
-    if (!q.fromUs || !q.toUs) return std::unexpected("aggregates need both from_ms and to_ms");
-    constexpr std::int64_t kMaxSpanUs = 7LL * 24 * 3600 * 1'000'000;
-    if (*q.toUs - *q.fromUs > kMaxSpanUs) return std::unexpected("aggregates cover at most 7 days");
+    if (auto valid = validateAggregate(q); !valid) return std::unexpected(valid.error());
     std::lock_guard lock(mutex_);
     Where where = buildWhere(q, false);
     const std::string sql = "SELECT ts_us, duration_us, status FROM access_log" + where.sql;

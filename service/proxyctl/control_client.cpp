@@ -281,29 +281,63 @@ CallOutcome ControlClient::call(const std::string& method, const Json& params) {
             break;
     }
     for (;;) {
+        auto message = readMessage("the answer to " + method, false, out);
+        if (!message) return out;
+        if (!message->id.is_null() && message->id != Json(id)) continue;  // not ours
+        if (message->error) {
+            out.status = CallOutcome::Status::ServerError;
+            out.error = std::move(message->error);
+        } else {
+            out.status = CallOutcome::Status::Ok;
+            out.result = std::move(message->result);
+        }
+        return out;
+    }
+}
+
+CallOutcome ControlClient::nextNotification() {
+    CallOutcome out;
+    if (notifications_.empty()) {
+        if (!transport_) {
+            out.message = "not connected";
+            return out;
+        }
+        // A response here answers nothing we asked: skip it.
+        while (notifications_.empty())
+            if (!readMessage("a notification", true, out)) return out;
+    }
+    out.status = CallOutcome::Status::Ok;
+    out.result = std::move(notifications_.front());
+    notifications_.pop_front();
+    return out;
+}
+
+std::optional<control::Message> ControlClient::readMessage(const std::string& what,
+                                                           bool stopAtNotification,
+                                                           CallOutcome& out) {
+    std::string error;
+    for (;;) {
         for (;;) {
             const auto frame = reader_.next();
             if (frame.status == control::FrameStatus::Error) {
                 out.message = "the server sent a bad frame: " +
                               control::describeFrameError(frame, reader_.maxFrameBytes());
-                return out;
+                return std::nullopt;
             }
             if (frame.status == control::FrameStatus::NeedMore) break;
             auto parsed = control::parseMessage(frame.payload);
             if (!parsed) {
                 out.message = "the server sent an invalid message: " + parsed.error.error.message;
-                return out;
+                return std::nullopt;
             }
-            if (parsed->kind != control::Message::Kind::Response) continue;  // a notification
-            if (!parsed->id.is_null() && parsed->id != Json(id)) continue;   // not ours
-            if (parsed->error) {
-                out.status = CallOutcome::Status::ServerError;
-                out.error = std::move(parsed->error);
-            } else {
-                out.status = CallOutcome::Status::Ok;
-                out.result = std::move(parsed->result);
+            if (parsed->kind == control::Message::Kind::Notification) {
+                if (notifications_.size() >= kMaxQueuedNotifications) notifications_.pop_front();
+                notifications_.push_back({{"method", parsed->method}, {"params", parsed->params}});
+                if (stopAtNotification) return std::move(*parsed.message);
+                continue;
             }
-            return out;
+            if (parsed->kind != control::Message::Kind::Response) continue;  // a request: not ours
+            return std::move(*parsed.message);
         }
         std::string chunk;
         switch (transport_->readSome(chunk, deadline_, error)) {
@@ -312,14 +346,14 @@ CallOutcome ControlClient::call(const std::string& method, const Json& params) {
                 break;
             case Transport::Io::Timeout:
                 out.status = CallOutcome::Status::Timeout;
-                out.message = "timed out waiting for the answer to " + method;
-                return out;
+                out.message = "timed out waiting for " + what;
+                return std::nullopt;
             case Transport::Io::Closed:
                 out.message = "the server closed the connection";
-                return out;
+                return std::nullopt;
             case Transport::Io::Failed:
                 out.message = "read failed: " + error;
-                return out;
+                return std::nullopt;
         }
     }
 }

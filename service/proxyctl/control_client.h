@@ -1,9 +1,11 @@
 #pragma once
 // proxyctl's blocking control-channel client: connect (Unix socket / named pipe), hello, then
 // request/response calls, each bounded by one overall deadline. Notifications that arrive while
-// waiting for a response are skipped. Uses the shared codec (shared/control) and nothing else.
+// waiting for a response are kept (up to kMaxQueuedNotifications, then the oldest go) for
+// nextNotification(). Uses the shared codec (shared/control) and nothing else.
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,8 +54,19 @@ class ControlClient {
     const Json& hello() const { return hello_; }
 
     CallOutcome call(const std::string& method, const Json& params = nullptr);
+    void setDeadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+
+    // The next notification (queued ones first, else waits until the deadline). Ok with
+    // result = {"method": ..., "params": ...}.
+    CallOutcome nextNotification();
+    static constexpr std::size_t kMaxQueuedNotifications = 10'000;
 
   private:
+    // Reads until a message arrives; notifications are queued and, when `stopAtNotification`,
+    // returned. nullopt with `out` set on a timeout or a broken connection.
+    std::optional<control::Message> readMessage(const std::string& what, bool stopAtNotification,
+                                                CallOutcome& out);
+
     std::chrono::steady_clock::time_point deadline_;
     std::unique_ptr<Transport> transport_;
     control::FrameReader reader_;  // kept across calls: bytes after one answer belong to the next
@@ -61,6 +74,7 @@ class ControlClient {
     bool connectFailed_ = false;
     CallOutcome last_;
     Json hello_;
+    std::deque<Json> notifications_;
 };
 
 // Platform transport (Unix socket / named pipe). nullptr with `error` set when nothing could be

@@ -1,6 +1,7 @@
 // proxyctl: the command-line client of the control channel (docs/control-protocol.md).
 // Exit codes: 0 ok, 1 the server answered with an error, 2 usage error, 3 cannot connect,
 // 4 timeout or protocol error.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -45,6 +46,15 @@ constexpr const char* kUsageText =
     "  config rollback N [--base M]        re-apply version N as a new version\n"
     "  upstreams list                      upstreams, servers, state and health\n"
     "  upstreams drain|enable|disable UPSTREAM SERVER\n"
+    "  logs [--KEY VALUE | KEY=VALUE ...]  access log rows, newest first; keys: status\n"
+    "                                      (5xx,404,..), method, host, path (prefix),\n"
+    "                                      path-contains, client, route, upstream, server,\n"
+    "                                      since (30s, 15m, 2h, 7d), from-ms, to-ms,\n"
+    "                                      limit (1..1000), cursor\n"
+    "                                      e.g. proxyctl logs --since 1h --status 5xx\n"
+    "  traffic watch [COUNT]               follow finished requests live (COUNT: stop after\n"
+    "                                      that many; --timeout also ends it)\n"
+    "  traffic inflight [LIMIT]            requests in progress now, oldest first\n"
     "  call METHOD [JSON]                  any method; prints the raw result\n"
     "\n"
     "options:\n"
@@ -58,6 +68,7 @@ struct Args {
     std::string endpoint;
     bool json = false;
     double timeoutSeconds = 10;
+    bool timeoutGiven = false;
     std::optional<std::uint64_t> base;
     std::optional<std::string> note;
     std::vector<std::string> words;  // the command and its operands
@@ -111,6 +122,7 @@ std::optional<std::string> parseArgs(int argc, char** argv, Args& args, bool& he
             if (end == v->c_str() || *end != '\0' || !(seconds > 0) || seconds > 86400)
                 return "--timeout needs a number of seconds between 0 and 86400, not " + *v;
             args.timeoutSeconds = seconds;
+            args.timeoutGiven = true;
         } else if (arg == "--base") {
             auto v = value("--base");
             auto n = v ? parseUint(*v) : std::nullopt;
@@ -120,6 +132,14 @@ std::optional<std::string> parseArgs(int argc, char** argv, Args& args, bool& he
             auto v = value("--note");
             if (!v) return "--note needs a text";
             args.note = *v;
+        } else if (!args.words.empty() && args.words[0] == "logs" && arg.starts_with("--") &&
+                   arg.size() > 2) {
+            // logs filters: --since 1h  ==  since=1h (dashes or underscores in the key)
+            std::string key = arg.substr(2);
+            std::replace(key.begin(), key.end(), '-', '_');
+            auto v = value(arg.c_str());
+            if (!v) return arg + " needs a value";
+            args.words.push_back(key + "=" + *v);
         } else if (arg.size() > 1 && arg.starts_with("-") && args.words.empty()) {
             return "unknown option " + arg;
         } else if (arg.starts_with("--")) {
@@ -300,6 +320,138 @@ std::string renderServerState(const Json& result) {
            proxy::proxyctl::cellText(result.value("state", Json())) + "\n";
 }
 
+std::string renderLogRows(const Json& result) {
+    const Json rows = result.value("rows", Json::array());
+    std::string out;
+    if (!rows.is_array() || rows.empty()) {
+        out = "no matching requests\n";
+    } else {
+        Json table = Json::array();
+        for (const auto& r : rows) {
+            if (!r.is_object()) continue;
+            Json row = Json::object();
+            row["time"] = r.value("time", Json());
+            row["status"] = r.value("status", Json());
+            row["method"] = r.value("method", Json());
+            row["host"] = r.value("host", Json());
+            row["path"] = r.value("path", Json());
+            const auto us = r.value("duration_us", Json());
+            row["ms"] = us.is_number() ? Json(std::to_string(us.get<std::int64_t>() / 1000)) : us;
+            row["client"] = r.value("client_addr", Json());
+            row["server"] = r.value("upstream_server", Json());
+            row["request_id"] = r.value("request_id", Json());
+            row["error"] = r.value("error", Json());
+            table.push_back(std::move(row));
+        }
+        out = proxy::proxyctl::renderTable(table, {"time", "status", "method", "host", "path", "ms",
+                                                   "client", "server", "request_id", "error"});
+    }
+    const Json next = result.value("next_cursor", Json());
+    if (next.is_string()) out += "more: add cursor=" + next.get<std::string>() + "\n";
+    return out;
+}
+
+// "30s", "15m", "2h", "7d" -> milliseconds.
+std::optional<std::int64_t> parseSince(const std::string& text) {
+    if (text.size() < 2) return std::nullopt;
+    const auto n = parseUint(text.substr(0, text.size() - 1));
+    if (!n || *n > 3650ull * 24 * 3600) return std::nullopt;
+    switch (text.back()) {
+        case 's': return static_cast<std::int64_t>(*n) * 1000;
+        case 'm': return static_cast<std::int64_t>(*n) * 60'000;
+        case 'h': return static_cast<std::int64_t>(*n) * 3'600'000;
+        case 'd': return static_cast<std::int64_t>(*n) * 86'400'000;
+        default: return std::nullopt;
+    }
+}
+
+// logs KEY=VALUE operands -> logs.query params, or a usage error.
+std::optional<std::string> buildLogQuery(const std::vector<std::string>& words, Json& params) {
+    params = Json::object();
+    for (std::size_t i = 1; i < words.size(); ++i) {
+        const std::string& word = words[i];
+        const auto eq = word.find('=');
+        if (eq == std::string::npos || eq == 0) return "expected KEY=VALUE, not " + word;
+        const std::string key = word.substr(0, eq);
+        const std::string value = word.substr(eq + 1);
+        if (params.contains(key == "path" ? "path_prefix" : key) ||
+            (key == "since" && params.contains("from_ms")) || (key == "from_ms" && params.contains("since")))
+            return key + " is given twice";
+        if (key == "status") {
+            Json list = Json::array();
+            std::size_t start = 0;
+            while (start <= value.size()) {
+                const auto comma = value.find(',', start);
+                const std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                if (item.empty()) return "status needs codes or classes like 5xx,404";
+                if (const auto code = parseUint(item)) list.push_back(*code);
+                else list.push_back(item);  // "5xx"; the server checks it
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+            params["status"] = list;
+        } else if (key == "limit" || key == "from_ms" || key == "to_ms") {
+            const auto n = parseUint(value);
+            if (!n) return key + " needs a number, not " + value;
+            params[key] = *n;
+        } else if (key == "since") {
+            const auto ms = parseSince(value);
+            if (!ms) return "since needs a duration like 30s, 15m, 2h or 7d, not " + value;
+            const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            params["from_ms"] = now - *ms;
+        } else if (key == "path") {
+            params["path_prefix"] = value;
+        } else if (key == "method" || key == "host" || key == "path_prefix" ||
+                   key == "path_contains" || key == "client" || key == "route" ||
+                   key == "upstream" || key == "server" || key == "cursor") {
+            params[key] = value;
+        } else {
+            return "unknown logs filter " + key +
+                   " (status, method, host, path, path_contains, client, route, upstream, server, "
+                   "since, from_ms, to_ms, limit, cursor)";
+        }
+    }
+    return std::nullopt;
+}
+
+std::string renderInflight(const Json& result) {
+    const Json rows = result.value("requests", Json::array());
+    std::string out;
+    if (!rows.is_array() || rows.empty()) {
+        out = "no requests in progress\n";
+    } else {
+        Json table = Json::array();
+        for (const auto& r : rows) {
+            if (!r.is_object()) continue;
+            Json row = r;
+            const auto us = r.value("age_us", Json());
+            row["age_ms"] = us.is_number() ? Json(std::to_string(us.get<std::int64_t>() / 1000)) : us;
+            table.push_back(std::move(row));
+        }
+        out = proxy::proxyctl::renderTable(table, {"age_ms", "stage", "method", "host", "path", "client",
+                                                   "server", "route", "request_id", "worker"});
+    }
+    out += proxy::proxyctl::cellText(result.value("total", Json())) + " in progress";
+    if (result.value("workers_answered", 0) != result.value("workers", 0))
+        out += " (" + proxy::proxyctl::cellText(result.value("workers_answered", Json())) + " of " +
+               proxy::proxyctl::cellText(result.value("workers", Json())) + " workers answered)";
+    return out + "\n";
+}
+
+std::string renderTrafficEvent(const Json& e) {
+    if (!e.is_object()) return proxy::control::dumpJson(e) + "\n";
+    if (e.contains("dropped"))
+        return "... " + proxy::proxyctl::cellText(e["dropped"]) + " events dropped (reading too slowly)\n";
+    auto field = [&](const char* key) { return proxy::proxyctl::cellText(e.value(key, Json())); };
+    const auto us = e.value("duration_us", Json());
+    const std::string ms = us.is_number() ? std::to_string(us.get<std::int64_t>() / 1000) + "ms" : "-";
+    return field("time") + " " + field("status") + " " + field("method") + " " + field("host") +
+           field("path") + " " + ms + " " + field("client") + " -> " + field("server") + " " +
+           field("request_id") + "\n";
+}
+
 // Checks the operand count of a command: between min and max words after the command words.
 bool operands(const Args& args, std::size_t commandWords, std::size_t min, std::size_t max) {
     const std::size_t n = args.words.size() - commandWords;
@@ -323,6 +475,9 @@ int run(const Args& args) {
         ConfigRollback,
         UpstreamsList,
         UpstreamsState,
+        Logs,
+        Traffic,
+        Inflight,
         Call
     };
     Cmd cmd;
@@ -347,6 +502,12 @@ int run(const Args& args) {
     } else if (command == "upstreams" && (sub == "drain" || sub == "enable" || sub == "disable") &&
                operands(args, 2, 2, 2)) {
         cmd = Cmd::UpstreamsState;
+    } else if (command == "logs") {
+        cmd = Cmd::Logs;
+    } else if (command == "traffic" && sub == "inflight" && operands(args, 2, 0, 1)) {
+        cmd = Cmd::Inflight;
+    } else if (command == "traffic" && sub == "watch" && operands(args, 2, 0, 1)) {
+        cmd = Cmd::Traffic;
     } else if (command == "call" && operands(args, 1, 1, 2)) {
         cmd = Cmd::Call;
     } else {
@@ -374,6 +535,21 @@ int run(const Args& args) {
         if (!text) return usage(error);
         fileText = std::move(*text);
     }
+    Json logParams;
+    if (cmd == Cmd::Logs) {
+        if (auto error = buildLogQuery(w, logParams)) return usage(*error);
+    }
+    std::optional<std::uint64_t> trafficCount;
+    if (cmd == Cmd::Traffic && w.size() == 3) {
+        trafficCount = parseUint(w[2]);
+        if (!trafficCount || *trafficCount == 0) return usage("traffic COUNT must be a positive number");
+    }
+    Json inflightParams = Json::object();
+    if (cmd == Cmd::Inflight && w.size() == 3) {
+        const auto limit = parseUint(w[2]);
+        if (!limit || *limit == 0) return usage("inflight LIMIT must be a positive number");
+        inflightParams["limit"] = *limit;
+    }
     Json callParams = nullptr;
     if (cmd == Cmd::Call && w.size() == 3) {
         callParams = Json::parse(w[2], nullptr, false);
@@ -381,9 +557,13 @@ int run(const Args& args) {
             return usage("call params must be a JSON object or array: " + w[2]);
     }
 
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double>(args.timeoutSeconds));
+    // `traffic` follows until interrupted unless --timeout was given.
+    const auto deadline =
+        cmd == Cmd::Traffic && !args.timeoutGiven
+            ? std::chrono::steady_clock::time_point::max()
+            : std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::duration<double>(args.timeoutSeconds));
     ControlClient client(deadline);
     const std::string endpoint = args.endpoint.empty()
                                      ? proxy::config::PlatformDefaults::current().controlEndpoint
@@ -459,6 +639,46 @@ int run(const Args& args) {
         case Cmd::UpstreamsState:
             return session.show("upstreams." + sub, {{"upstream", w[2]}, {"server", w[3]}},
                                 renderServerState);
+        case Cmd::Inflight:
+            return session.show("traffic.inflight", inflightParams, renderInflight);
+        case Cmd::Logs:
+            return session.show("logs.query", logParams, renderLogRows);
+        case Cmd::Traffic: {
+            int exit = kOk;
+            if (!session.call("traffic.subscribe", Json::object(), exit)) return exit;
+            std::uint64_t seen = 0;
+            for (;;) {
+                // Wake at least every 5 minutes to ping: the server closes clients that send
+                // nothing for 30 minutes, and a quiet service sends no events.
+                const auto now = std::chrono::steady_clock::now();
+                client.setDeadline(std::min(deadline, now + std::chrono::minutes(5)));
+                const auto n = client.nextNotification();
+                if (n.status == CallOutcome::Status::Timeout) {
+                    if (std::chrono::steady_clock::now() >= deadline) return kOk;  // --timeout
+                    client.setDeadline(std::min(deadline, std::chrono::steady_clock::now() +
+                                                              std::chrono::seconds(30)));
+                    if (!session.call("ping", Json::object(), exit)) return exit;
+                    continue;
+                }
+                if (n.status != CallOutcome::Status::Ok) return reportFailure("traffic", n);
+                if (n.result.value("method", std::string()) != "traffic.event") continue;
+                const Json params = n.result.value("params", Json());
+                const Json events = params.is_object() && params.contains("events") ? params["events"]
+                                                                                   : Json::array({params});
+                for (const auto& e : events) {
+                    if (args.json)
+                        std::printf("%s\n", proxy::control::dumpJson(e).c_str());
+                    else
+                        std::fputs(renderTrafficEvent(e).c_str(), stdout);
+                    if (!e.contains("dropped")) ++seen;
+                    if (trafficCount && seen >= *trafficCount) {
+                        std::fflush(stdout);
+                        return kOk;
+                    }
+                }
+                std::fflush(stdout);
+            }
+        }
         case Cmd::Call: {
             int exit = kOk;
             const auto result = session.call(w[1], callParams, exit);

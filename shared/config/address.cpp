@@ -249,7 +249,7 @@ std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule, s
             }
             if (rule == AddressRule::IpOnly) {
                 setError(error, quoted(text) +
-                                    " uses a host name; a listener address must be an IP "
+                                    " uses a host name; a listening address must be an IP "
                                     "address such as 0.0.0.0:8080 or [::]:8080");
                 return std::nullopt;
             }

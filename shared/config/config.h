@@ -35,6 +35,14 @@ struct LoggingConfig {
     std::string accessLogFile;  // JSON-lines access log (optional; the sink when SQLite is absent)
     std::string errorLogFile;   // levelled error/event log (optional)
     std::string level = "info";  // error, warn, info, debug
+    std::uint32_t retentionDays = 14;     // access-log rows older than this are deleted (0 = keep)
+    std::uint32_t maxDbMb = 1024;         // access-log database size cap (0 = none)
+    std::uint32_t queueSize = 8192;       // records between the data path and the log writer
+    std::uint32_t accessLogMaxMb = 100;   // JSON-lines rotation size (0 = never rotate)
+    std::uint32_t accessLogKeepFiles = 5; // rotated JSON-lines files kept
+    std::uint32_t errorLogMaxMb = 10;     // error log rotation size (0 = never rotate)
+    std::uint32_t errorLogKeepFiles = 5;  // rotated error log files kept
+    std::string metricsListen;            // "ip:port" of the Prometheus /metrics listener ("" = off)
     friend bool operator==(const LoggingConfig&, const LoggingConfig&) = default;
 };
 

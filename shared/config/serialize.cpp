@@ -52,7 +52,15 @@ Json toJson(const Config& config) {
     out["logging"] = {{"database", config.logging.database},
                       {"access_log_file", config.logging.accessLogFile},
                       {"error_log_file", config.logging.errorLogFile},
-                      {"level", config.logging.level}};
+                      {"level", config.logging.level},
+                      {"retention_days", config.logging.retentionDays},
+                      {"max_db_mb", config.logging.maxDbMb},
+                      {"queue_size", config.logging.queueSize},
+                      {"access_log_max_mb", config.logging.accessLogMaxMb},
+                      {"access_log_keep_files", config.logging.accessLogKeepFiles},
+                      {"error_log_max_mb", config.logging.errorLogMaxMb},
+                      {"error_log_keep_files", config.logging.errorLogKeepFiles},
+                      {"metrics_listen", config.logging.metricsListen}};
     out["limits"] = {{"max_request_line", config.limits.maxRequestLine},
                      {"max_header_bytes", config.limits.maxHeaderBytes},
                      {"max_headers", config.limits.maxHeaders},

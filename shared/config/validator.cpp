@@ -46,7 +46,10 @@ struct ObjectSpec {
 constexpr KeySpec kControlKeys[] = {{"endpoint"}, {"read_only_group"}};
 constexpr ObjectSpec kControlSpec{kControlKeys};
 constexpr KeySpec kLoggingKeys[] = {
-    {"database"}, {"access_log_file"}, {"error_log_file"}, {"level"}};
+    {"database"},       {"access_log_file"},       {"error_log_file"},  {"level"},
+    {"retention_days"}, {"max_db_mb"},             {"queue_size"},      {"access_log_max_mb"},
+    {"access_log_keep_files"}, {"error_log_max_mb"}, {"error_log_keep_files"},
+    {"metrics_listen"}};
 constexpr ObjectSpec kLoggingSpec{kLoggingKeys};
 constexpr KeySpec kLimitsKeys[] = {
     {"max_request_line"}, {"max_header_bytes"}, {"max_headers"}, {"max_body_bytes"}};
@@ -633,6 +636,26 @@ void Loader::parseLogging(const Json& value, const std::string& path) {
         std::size_t index = 0;
         if (readChoice(*level, r.path("level"), levels, index))
             config_.logging.level = std::string(levels[index]);
+    }
+    LoggingConfig& l = config_.logging;
+    r.uint("retention_days", 0, 36'500, l.retentionDays, "days (0 = keep forever)");
+    r.uint("max_db_mb", 0, 1u << 24, l.maxDbMb, "MiB (0 = no cap)");
+    r.uint("queue_size", 64, 1u << 20, l.queueSize, "records");
+    r.uint("access_log_max_mb", 0, 1u << 20, l.accessLogMaxMb, "MiB (0 = never rotate)");
+    r.uint("access_log_keep_files", 1, 1000, l.accessLogKeepFiles, "files");
+    r.uint("error_log_max_mb", 0, 1u << 20, l.errorLogMaxMb, "MiB (0 = never rotate)");
+    r.uint("error_log_keep_files", 1, 1000, l.errorLogKeepFiles, "files");
+    if (const Json* listen = r.get("metrics_listen")) {
+        if (expectString(*listen, r.path("metrics_listen"))) {
+            const std::string& text = *listen->get_ptr<const std::string*>();
+            if (!text.empty()) {
+                std::string why;
+                if (parseHostPort(text, AddressRule::IpOnly, &why))
+                    l.metricsListen = text;
+                else
+                    error(r.path("metrics_listen"), why);
+            }
+        }
     }
 }
 

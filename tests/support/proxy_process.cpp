@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QThread>
 
 #include "raw_client.h"
@@ -19,10 +21,21 @@ ProxyProcess::~ProxyProcess() {
 }
 
 bool ProxyProcess::writeConfig(const std::string& configJson) {
+    // Without a "logging" section the service would use the platform's database path; keep each
+    // test's access log in its own folder instead (the access log path is exercised either way).
+    std::string text = configJson;
+    QJsonParseError parseError{};
+    QJsonDocument doc = QJsonDocument::fromJson(QByteArray::fromStdString(configJson), &parseError);
+    if (parseError.error == QJsonParseError::NoError && doc.isObject() &&
+        !doc.object().contains(QStringLiteral("logging"))) {
+        QJsonObject root = doc.object();
+        root.insert(QStringLiteral("logging"),
+                    QJsonObject{{QStringLiteral("database"), dir_.filePath(QStringLiteral("logs.db"))}});
+        text = QJsonDocument(root).toJson().toStdString();
+    }
     QFile f(configPath());
     if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
-    return f.write(configJson.data(), static_cast<qint64>(configJson.size())) ==
-           static_cast<qint64>(configJson.size());
+    return f.write(text.data(), static_cast<qint64>(text.size())) == static_cast<qint64>(text.size());
 }
 
 bool ProxyProcess::start(const std::string& configJson, int port) {

@@ -58,7 +58,10 @@ const char* const kRich = R"({
   "workers": 4,
   "control": {"endpoint": "/tmp/c.sock", "read_only_group": "ops"},
   "logging": {"database": "/tmp/l.db", "access_log_file": "/tmp/a.log",
-              "error_log_file": "/tmp/e.log", "level": "debug"},
+              "error_log_file": "/tmp/e.log", "level": "debug", "retention_days": 0,
+              "max_db_mb": 50, "queue_size": 1024, "access_log_max_mb": 0,
+              "access_log_keep_files": 9, "error_log_max_mb": 1, "error_log_keep_files": 2,
+              "metrics_listen": "[::1]:9145"},
   "limits": {"max_request_line": 4096, "max_header_bytes": 32768, "max_headers": 50,
              "max_body_bytes": 0},
   "timeouts": {"header_ms": 5000, "client_idle_ms": 30000, "upstream_connect_ms": 1000,
@@ -217,6 +220,23 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"upstreams": [{"name": "app", "balance": "roundrobin",
                                     "servers": [{"address": "127.0.0.1:9001"}]}]})")
         << "/upstreams/0/balance" << QStringList{"did you mean 'round_robin'"} << true;
+    QTest::newRow("log queue too small") << based(R"({"logging": {"queue_size": 0}})")
+                                         << "/logging/queue_size" << QStringList{"64"} << true;
+    QTest::newRow("log keep files zero")
+        << based(R"({"logging": {"error_log_keep_files": 0}})") << "/logging/error_log_keep_files"
+        << QStringList{"1 to 1000"} << true;
+    QTest::newRow("retention negative") << based(R"({"logging": {"retention_days": -3}})")
+                                        << "/logging/retention_days" << QStringList{"negative"}
+                                        << true;
+    QTest::newRow("metrics listen by name")
+        << based(R"({"logging": {"metrics_listen": "localhost:9145"}})")
+        << "/logging/metrics_listen" << QStringList{"IP"} << true;
+    QTest::newRow("metrics listen no port")
+        << based(R"({"logging": {"metrics_listen": "127.0.0.1"}})") << "/logging/metrics_listen"
+        << QStringList{"port"} << true;
+    QTest::newRow("metrics listen not a string")
+        << based(R"({"logging": {"metrics_listen": 9145}})") << "/logging/metrics_listen"
+        << QStringList{"string"} << true;
     QTest::newRow("empty endpoint") << based(R"({"control": {"endpoint": ""}})")
                                     << "/control/endpoint" << QStringList{"empty"} << true;
 
