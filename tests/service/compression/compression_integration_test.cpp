@@ -80,6 +80,7 @@ private slots:
             {"workers", 2},
             {"control", {{"endpoint", "/tmp/proxy-compression-test-" + std::to_string(port_) + ".sock"}}},
             {"timeouts", {{"upstream_response_ms", 5000}, {"client_idle_ms", 5000}}},
+            {"logging", {{"database", ""}}},  // no access log: nothing written outside the test
             // Top-level defaults: off, but a route that says "enabled" inherits level and size.
             {"compression", {{"enabled", false}, {"min_size", 1024}, {"level", 6}}},
             {"listeners", json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
@@ -98,7 +99,8 @@ private slots:
     }
 
     void cleanupTestCase() {
-        QCOMPARE(proxy_->stop(), 0);
+        const int rc = proxy_->stop();
+        QVERIFY2(rc == 0, qPrintable("exit code " + QString::number(rc) + "; output:\n" + proxy_->output()));
     }
 
     void bodies_data() {
