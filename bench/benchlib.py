@@ -165,6 +165,11 @@ def cmdReport(a) -> int:
                 row["eff_vs_" + peer] = (theirs / mine) if (mine and theirs) else None
             ng = summary[s].get("nginx", {}).get("p99_ms")
             row["p99_vs_nginx"] = (row["p99_ms"] / ng) if (row["p99_ms"] and ng) else None
+        # The access log's price: CPU per request with it on over the same build with it off.
+        logged = summary[s].get("proxy-service-log", {}).get("cpu_us_per_req")
+        plain = summary[s].get("proxy-service", {}).get("cpu_us_per_req")
+        if logged and plain:
+            summary[s]["proxy-service-log"]["cost_vs_unlogged"] = logged / plain
 
     lines = []
     lines.append("| scenario | proxy | req/s | CPU µs/req | eff. vs nginx | eff. vs HAProxy "
@@ -183,6 +188,12 @@ def cmdReport(a) -> int:
                 _fmt(row["eff_vs_nginx"], ".2f") + "×" if row["eff_vs_nginx"] else "n/a",
                 _fmt(row["eff_vs_haproxy"], ".2f") + "×" if row["eff_vs_haproxy"] else "n/a",
                 _fmt(row["p50_ms"], ".3f"), _fmt(row["p99_ms"], ".3f"), errText))
+    costs = [(s, summary[s]["proxy-service-log"]["cost_vs_unlogged"]) for s in scenarios
+             if summary[s].get("proxy-service-log", {}).get("cost_vs_unlogged")]
+    if costs:
+        lines.append("")
+        lines.append("Access log (SQLite) on vs off, CPU per request: " + ", ".join(
+            "%s %+.1f%%" % (s, (c - 1) * 100) for s, c in costs))
     table = "\n".join(lines)
 
     print()

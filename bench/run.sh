@@ -11,6 +11,8 @@
 #
 # usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib gzip20k"]
 #                     [--proxies "proxy-service nginx haproxy"] [--proxy-bin PATH]
+#   proxies: proxy-service, nginx, haproxy, and proxy-service-log (proxy-service with the SQLite
+#              access log on, for the logging-cost figure: --proxies "proxy-service proxy-service-log")
 #                     [--idle-connections N] [--no-idle | --idle-only] [--profile] [--nice N]
 #                     [--keep-tmp]
 #   --quick    1 round of 3 s per scenario (a smoke check, ~1 minute)
@@ -65,7 +67,7 @@ for s in $SCENARIOS; do
     [[ $s =~ ^(c50|c256|close|1mib|gzip20k)$ ]] || die "unknown scenario '$s' (c50 c256 close 1mib gzip20k)"
 done
 for p in $PROXIES; do
-    [[ $p =~ ^(proxy-service|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
+    [[ $p =~ ^(proxy-service|proxy-service-log|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
 done
 [[ $NICE =~ ^-?[0-9]+$ && $NICE -ge -20 && $NICE -le 19 ]] || die "--nice must be -20..19"
 PRIO=()
@@ -154,7 +156,7 @@ childPid() {  # the first child of an nginx master: its worker, which forks just
     return 1
 }
 
-read -r ORIGIN_PORT P_PORT N_PORT H_PORT IDLE_PORT < <(python3 "$HERE/benchlib.py" free-ports 5)
+read -r ORIGIN_PORT P_PORT N_PORT H_PORT IDLE_PORT L_PORT < <(python3 "$HERE/benchlib.py" free-ports 6)
 
 # ---- the origin: nginx, one worker, CPU 1 -------------------------------------------------------
 mkdir -p "$TMP/origin/www" "$TMP/origin/logs"
@@ -201,12 +203,15 @@ ORIGIN_WORKER=$(childPid $ORIGIN_PID) || die "the origin nginx has no worker pro
 track "$ORIGIN_WORKER" origin-worker
 
 # ---- the three proxies, one worker each, CPU 0 ---------------------------------------------------
-writeProxyServiceConfig() {  # port file
+writeProxyServiceConfig() {  # port file [log]
+    local logging='"database": "", "access_log_file": ""'
+    # "log": the SQLite access log as shipped (WAL, writer thread, default queue and retention).
+    [[ ${3:-} == log ]] && logging='"database": "'"$TMP/access-$1.db"'", "access_log_file": ""'
     cat >"$2" <<EOF
 {
   "workers": 1,
   "control": { "endpoint": "$TMP/control-$1.sock" },
-  "logging": { "database": "", "access_log_file": "", "level": "warn" },
+  "logging": { $logging, "level": "warn" },
   "timeouts": { "shutdown_ms": 2000 },
   "forwarded": { "x_forwarded": false, "via": false },
   "listeners": [ { "name": "bench", "address": "127.0.0.1:$1" } ],
@@ -219,7 +224,7 @@ writeProxyServiceConfig() {  # port file
 }
 EOF
 }
-declare -A PORT=([proxy-service]=$P_PORT [nginx]=$N_PORT [haproxy]=$H_PORT)
+declare -A PORT=([proxy-service]=$P_PORT [proxy-service-log]=$L_PORT [nginx]=$N_PORT [haproxy]=$H_PORT)
 declare -A CPU_PID=()  # the process whose CPU we count (nginx: its worker, not the master)
 declare -A MAIN_PID=()
 
@@ -319,9 +324,11 @@ EOF
 
 writeProxyServiceConfig "$P_PORT" "$TMP/proxy-service.json"
 "$PROXY_BIN" --check "$TMP/proxy-service.json" >/dev/null || die "proxy-service rejects the bench config"
+writeProxyServiceConfig "$L_PORT" "$TMP/proxy-service-log.json" log
 for p in $PROXIES; do
     case $p in
         proxy-service) startProxyService proxy-service "$P_PORT" "$TMP/proxy-service.json" ;;
+        proxy-service-log) startProxyService proxy-service-log "$L_PORT" "$TMP/proxy-service-log.json" ;;
         nginx) startNginxProxy ;;
         haproxy) startHaproxy ;;
     esac
@@ -408,6 +415,8 @@ runOne() {  # scenario proxy round
         forget "${MAIN_PID[$proxy]}"
         case $proxy in  # restart so the remaining runs still happen
             proxy-service) startProxyService proxy-service "$P_PORT" "$TMP/proxy-service.json" ;;
+            proxy-service-log)
+                startProxyService proxy-service-log "$L_PORT" "$TMP/proxy-service-log.json" ;;
             nginx) startNginxProxy ;;
             haproxy) startHaproxy ;;
         esac

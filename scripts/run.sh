@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh run
-cmake --preset linux-release -DPROXY_BUILD_TESTS=OFF -DPROXY_BUILD_CONSOLE=OFF >/dev/null
-cmake --build --preset linux-release --target proxy-service proxyctl -j "$(nproc)"
+cmake --preset linux-release -DPROXY_BUILD_TESTS=OFF -DPROXY_BUILD_CONSOLE=ON >/dev/null
+cmake --build --preset linux-release --target proxy-service proxyctl proxy-console -j "$(nproc)"
 
 bin=build/linux-release/service
+console=build/linux-release/console/proxy-console
 mkdir -p /tmp/proxy-demo
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -26,6 +27,8 @@ Try, in another terminal:
   curl -si http://127.0.0.1:8080/ | head -20   # X-Request-Id and Via headers
   $bin/proxyctl --endpoint /tmp/proxy-demo/control.sock status
   $bin/proxy-service --check examples/demo.json
+The admin console (a desktop session is needed; it is not started here):
+  $console --endpoint /tmp/proxy-demo/control.sock &
 Edit examples/demo.json and send SIGHUP (kill -HUP <pid>) to reload it live. Ctrl+C stops.
 
 TEXT

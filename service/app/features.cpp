@@ -10,8 +10,11 @@ std::vector<std::pair<std::string, std::string>> featureList() {
         {"balancing", "round_robin, least_connections, ip_hash"},
         {"tls", PROXY_WITH_OPENSSL ? "not implemented yet (OpenSSL is linked)"
                                    : "not built (build option PROXY_WITH_OPENSSL=OFF)"},
-        {"access_log", PROXY_WITH_SQLITE ? "not implemented yet (SQLite is linked)"
-                                         : "not implemented yet (SQLite not built; JSON lines planned)"},
+        {"access_log", PROXY_WITH_SQLITE ? "SQLite and JSON lines, live feed, metrics"
+                                         : "JSON lines, live feed, metrics (SQLite not built: "
+                                           "logs.query and logs.aggregate are unavailable)"},
+        {"security", "IP allow/deny lists, trusted proxies (X-Forwarded-For), per-client rate limits"},
+        {"waf", "not implemented yet (ModSecurity v3 is not linked); waf.mode must be off"},
         {"compression", PROXY_WITH_ZLIB ? "gzip, deflate (zlib)"
                                         : "not built (build option PROXY_WITH_ZLIB=OFF)"},
     };

@@ -20,6 +20,7 @@
 #include "core/engine.h"
 #include "core/snapshot.h"
 #include "logging/log.h"
+#include "security/security_filter.h"
 #include "upstream/upstream_group.h"
 
 namespace proxy::app {
@@ -147,6 +148,24 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         out["responses_5xx"] = s.responses5xx;
         out["connections_active"] = s.connectionsActive;
         out["connections_accepted"] = s.connectionsAccepted;
+        // Blocks by the edge's lists and limits: the connection limiter's since start, the
+        // filter's since the running config version was applied.
+        const auto& limiter = engine->connectionLimiter();
+        out["security"] = {{"connections_limited", limiter.total()},
+                           {"refused_per_client_limit", limiter.refusedPerClient()},
+                           {"refused_total_limit", limiter.refusedTotal()}};
+        if (const auto snapshot = engine->current()) {
+            for (const auto& f : snapshot->ownedFilters) {
+                if (const auto* filter = dynamic_cast<const security::SecurityFilter*>(f.get())) {
+                    const auto& c = filter->counters();
+                    out["security"]["denied"] = c.denied.load();
+                    out["security"]["not_allowed"] = c.notAllowed.load();
+                    out["security"]["rate_limited"] = c.rateLimited.load();
+                    out["security"]["refused_at_accept"] = c.refusedAtAccept.load();
+                    out["security"]["since_config_version"] = snapshot->version;
+                }
+            }
+        }
         out["time_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();

@@ -55,8 +55,10 @@ struct Engine::ListenerRuntime {
 
 Engine::Engine(unsigned workers) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < workers; ++i)
+    for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<Worker>(i, concurrencyHint()));
+        workers_.back()->setConnectionLimiter(&limiter_);
+    }
 }
 
 Engine::~Engine() {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/snapshot.h"
+#include "security/connection_limiter.h"
 
 namespace proxy::core {
 
@@ -82,6 +83,7 @@ public:
     void stop(std::chrono::milliseconds grace);
 
     EngineStatus status() const;
+    const security::ConnectionLimiter& connectionLimiter() const { return limiter_; }
     // Asks every worker (on its own thread) for its exchanges in progress; waits at most `wait`
     // for them (a worker stuck in a long callback is left out). Not for a worker thread.
     InflightList inflight(std::size_t limit, std::chrono::milliseconds wait) const;
@@ -95,6 +97,8 @@ private:
     void broadcast(std::shared_ptr<const Snapshot> snapshot);
     template <typename F> void onWorker(Worker& worker, F&& f);
 
+    // Before workers_: sessions (destroyed with their worker) release into it.
+    security::ConnectionLimiter limiter_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::map<std::string, std::unique_ptr<ListenerRuntime>> listeners_;  // key: name + address
     mutable std::mutex mutex_;  // guards current_ and listeners_ (control thread vs status)

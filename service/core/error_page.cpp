@@ -5,7 +5,7 @@
 namespace proxy::core {
 
 void writeErrorPage(std::string& out, int status, std::string_view reason,
-                    std::string_view requestId, bool close) {
+                    std::string_view requestId, bool close, std::uint32_t retryAfterSeconds) {
     const std::string_view phrase = http::reasonPhrase(status);
     std::string body = std::to_string(status);
     body += ' ';
@@ -29,6 +29,10 @@ void writeErrorPage(std::string& out, int status, std::string_view reason,
     if (!requestId.empty()) {
         out += "\r\nX-Request-Id: ";
         out += requestId;
+    }
+    if (retryAfterSeconds > 0) {
+        out += "\r\nRetry-After: ";
+        out += std::to_string(retryAfterSeconds);
     }
     if (close) out += "\r\nConnection: close";
     out += "\r\n\r\n";

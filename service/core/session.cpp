@@ -88,6 +88,7 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket,
 }
 
 Session::~Session() {
+    if (limited_) worker_.connectionLimiter().release(limitedByAddress_ ? &limitedIp_ : nullptr);
     worker_.sessions().remove(this);
     worker_.counters().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -165,7 +166,8 @@ asio::awaitable<bool> Session::writeClient(std::span<const asio::const_buffer> b
 
 asio::awaitable<bool> Session::sendLocalResponse(int status, std::string_view reason, bool close) {
     out_.clear();
-    writeErrorPage(out_, status, reason, ctx_.requestId, close);
+    writeErrorPage(out_, status, reason, ctx_.requestId, close,
+                   status == ctx_.local.status ? ctx_.local.retryAfterSeconds : 0);
     ctx_.status = status;
     if (ctx_.error != filter::ErrorSource::None && ctx_.errorText.empty()) ctx_.errorText = reason;
     if (ctx_.error == filter::ErrorSource::Upstream && logging::enabled(logging::Level::Warn)) {
@@ -185,6 +187,7 @@ asio::awaitable<bool> Session::sendLocalResponse(int status, std::string_view re
 asio::awaitable<void> Session::run() {
     // The accept phase runs before any byte is read.
     snapshot_ = worker_.snapshot();
+    if (snapshot_ && !admitConnection()) co_return;
     if (snapshot_ && (snapshot_->globalPhases & filter::phaseBit(Phase::Accept)) != 0) {
         const auto status = runChain(snapshot_->globalFilters, Phase::Accept,
                                      [&](filter::Filter& f) { return f.onAccept(info_); });
@@ -197,6 +200,23 @@ asio::awaitable<void> Session::run() {
     asio::error_code ignored;
     socket_.shutdown(asio::socket_base::shutdown_send, ignored);
     socket_.close(ignored);
+}
+
+bool Session::admitConnection() {
+    const auto& sec = snapshot_->config->security;
+    if (sec.connectionsPerClient == 0 && sec.connectionsTotal == 0) return true;
+    limitedByAddress_ = security::parseClientIp(info_.clientAddress, limitedIp_);
+    // A trusted proxy carries many clients: only the total applies to it.
+    const bool exempt = limitedByAddress_ && snapshot_->trustedProxies.contains(limitedIp_);
+    const auto verdict = worker_.connectionLimiter().acquire(limitedByAddress_ ? &limitedIp_ : nullptr,
+                                                             exempt ? 0 : sec.connectionsPerClient,
+                                                             sec.connectionsTotal);
+    if (verdict != security::ConnectionLimiter::Verdict::Accepted) {
+        limitedByAddress_ = false;
+        return false;  // closed before a byte is read (counted by the limiter)
+    }
+    limited_ = true;
+    return true;
 }
 
 asio::awaitable<void> Session::rejectHead(int status, std::string_view reason, bool parsed) {

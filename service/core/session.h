@@ -4,6 +4,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -57,6 +58,8 @@ private:
     enum class HeadResult : std::uint8_t { Ready, Closed };
 
     asio::awaitable<void> run();
+    // security.connection_limit: takes a place in the engine's limiter, or refuses the connection.
+    bool admitConnection();
     // Answers a request head that cannot be served (parse error, overflow, timeout), logs it, and
     // leaves the connection to close.
     asio::awaitable<void> rejectHead(int status, std::string_view reason, bool parsed);
@@ -99,6 +102,10 @@ private:
     bool trimmed_ = false;
     std::chrono::steady_clock::time_point idleSince_;
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    // Set when the connection holds a place in the engine's connection limiter.
+    bool limited_ = false;
+    bool limitedByAddress_ = false;
+    std::array<std::uint8_t, 16> limitedIp_{};
     asio::ip::tcp::socket* upstreamSocket_ = nullptr;  // not owned; the exchange's upstream, if any
     std::shared_ptr<const struct Snapshot> snapshot_;  // the snapshot this exchange started with
 };

@@ -10,9 +10,13 @@
 #endif
 #include "rewrite/rewrite_filters.h"
 #include "routing/routing_filter.h"
+#include "security/security_filter.h"
 
 namespace proxy::core {
 namespace {
+constexpr std::string_view kNoWaf =
+    "the WAF (ModSecurity v3 with the OWASP Core Rule Set) is not part of this build; set "
+    "waf.mode to \"off\" (docs/security.md)";
 
 std::uint32_t methodMask(const std::vector<std::string>& methods, std::vector<std::string>& other) {
     std::uint32_t mask = 0;
@@ -141,14 +145,23 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     }
     snapshot->router = std::make_unique<routing::Router>(std::move(routePointers));
 
-    // The global chain, in order: routing, forwarding headers, load balancing, then the caller's
-    // tail (the access log).
+    // The global chain, in order: routing, security, forwarding headers, load balancing, then the
+    // caller's tail (the access log).
     auto addGlobal = [&](std::unique_ptr<filter::Filter> f) {
         snapshot->globalFilters.push_back(f.get());
         snapshot->globalPhases |= f->phases();
         snapshot->ownedFilters.push_back(std::move(f));
     };
     addGlobal(std::make_unique<routing::RoutingFilter>(*snapshot->router));
+    // Security reads the X-Forwarded-For that arrived, so it runs before the proxy headers change it.
+    for (const auto& r : config->routes)
+        if (r.security.waf && r.security.waf->mode != config::Waf::Mode::Off)
+            return std::unexpected("route '" + r.name + "': " + std::string(kNoWaf));
+    if (config->security.policy.waf && config->security.policy.waf->mode != config::Waf::Mode::Off)
+        return std::unexpected(std::string("security.waf: ") + std::string(kNoWaf));
+    snapshot->trustedProxies = security::IpSet(config->security.trustedProxies);
+    auto security = std::make_unique<security::SecurityFilter>(*config, snapshot->routes.size());
+    if (security->active()) addGlobal(std::move(security));
     addGlobal(std::make_unique<rewrite::ProxyHeadersFilter>(config->forwarded));
     addGlobal(std::make_unique<balancing::BalancerFilter>());
     for (filter::Filter* f : tail) {

@@ -14,6 +14,7 @@
 #include "filter/filter.h"
 #include "http/h1_parser.h"
 #include "routing/router.h"
+#include "security/ip_set.h"
 #include "upstream/upstream_group.h"
 
 namespace proxy::core {
@@ -28,6 +29,7 @@ struct Snapshot {
     std::vector<std::unique_ptr<filter::Filter>> ownedFilters;
     std::vector<filter::Filter*> globalFilters;  // not owned; run before the route's own filters
     unsigned globalPhases = 0;                   // union of the global filters' phase bits
+    security::IpSet trustedProxies;              // exempt from the per-client connection limit
 
     upstream::UpstreamGroup* findUpstream(std::string_view name) const;
 };

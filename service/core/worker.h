@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/snapshot.h"
+#include "security/connection_limiter.h"
 #include "upstream/connection_pool.h"
 
 namespace proxy::core {
@@ -71,6 +72,9 @@ public:
     std::uint64_t nextRequestNumber() { return ++requestCounter_; }
     std::uint32_t requestIdSeed() const { return requestIdSeed_; }
     WorkerCounters& counters() { return counters_; }
+    // The process-wide connection limiter (owned by the engine, shared by every worker).
+    security::ConnectionLimiter& connectionLimiter() { return *limiter_; }
+    void setConnectionLimiter(security::ConnectionLimiter* limiter) { limiter_ = limiter; }
 
 private:
     void scheduleSweep();
@@ -90,6 +94,7 @@ private:
     bool draining_ = false;
     std::uint64_t requestCounter_ = 0;
     std::uint32_t requestIdSeed_ = 0;
+    security::ConnectionLimiter* limiter_ = nullptr;  // not owned
     // Keeps run() alive while there is nothing to do.
     asio::executor_work_guard<asio::io_context::executor_type> work_;
 };

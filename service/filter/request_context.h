@@ -44,6 +44,7 @@ public:
 struct LocalResponse {
     int status = 0;           // 0 = none
     std::string_view reason;  // short static text shown on the error page, e.g. "no route"
+    std::uint32_t retryAfterSeconds = 0;  // > 0: a Retry-After header (429, 503)
 };
 
 struct RequestContext {
@@ -53,6 +54,10 @@ struct RequestContext {
     std::string_view requestId;
     std::string_view originalPath;               // before rewrites (for logs)
     std::string_view originalHost;
+    // The client as the edge sees it: the peer, or the address trusted proxies reported in
+    // X-Forwarded-For (set by the security filter; empty = connection->clientAddress).
+    std::string_view clientAddress;
+    std::string_view securityAction;  // static text: "deny", "not-allowed", "rate-limit", ...
 
     // Set by routing (RequestHeaders):
     const routing::CompiledRoute* route = nullptr;  // not owned; lives in the config snapshot

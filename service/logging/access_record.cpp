@@ -93,7 +93,7 @@ void fillRecord(AccessRecord& r, const filter::RequestContext& ctx) {
     r.responseUs = upstreamUsed && ctx.upstreamResponse.count() > 0 ? micros(ctx.upstreamResponse) : -1;
     r.set(F::RequestId, ctx.requestId);
     if (const filter::ConnectionInfo* c = ctx.connection) {
-        r.set(F::ClientAddress, c->clientAddress);
+        r.set(F::ClientAddress, ctx.clientAddress.empty() ? c->clientAddress : ctx.clientAddress);
         r.clientPort = c->clientPort;
         r.set(F::Listener, c->listenerName);
     }
@@ -108,6 +108,7 @@ void fillRecord(AccessRecord& r, const filter::RequestContext& ctx) {
         if (const http::Header* h = q->headers.find("Referer")) r.set(F::Referer, h->value);
     }
     if (ctx.upstream != nullptr) r.set(F::Upstream, ctx.upstream->name());
+    r.set(F::SecurityAction, ctx.securityAction);
     if (ctx.server != nullptr) r.set(F::Server, ctx.server->key);
     if (ctx.error != filter::ErrorSource::None) {
         // "upstream: connect refused": who failed, then the engine's static text.

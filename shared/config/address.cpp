@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <vector>
 
 namespace proxy::config {
@@ -178,6 +179,78 @@ bool isValidHostName(std::string_view text) {
         if (end == std::string_view::npos) return true;
         pos = end + 1;
     }
+}
+
+std::optional<std::array<std::uint8_t, 16>> parseIpAny(std::string_view text) {
+    if (text.find(':') != std::string_view::npos) {
+        auto v6 = parseIPv6(text);
+        if (!v6) return std::nullopt;
+        return v6->bytes;
+    }
+    auto v4 = parseIPv4(text);
+    if (!v4) return std::nullopt;
+    std::array<std::uint8_t, 16> out{};
+    out[10] = 0xff;
+    out[11] = 0xff;
+    std::copy_n(v4->bytes.begin(), 4, out.begin() + 12);
+    return out;
+}
+
+std::optional<Cidr> parseCidr(std::string_view text, std::string* error) {
+    Cidr out;
+    out.text = std::string(text);
+    const auto slash = text.find('/');
+    const std::string_view host = text.substr(0, slash);
+    const bool v6 = host.find(':') != std::string_view::npos;
+    const unsigned maxPrefix = v6 ? 128 : 32;
+    std::string why;
+    if (v6) {
+        auto ip = parseIPv6(host, &why);
+        if (!ip) {
+            setError(error, why);
+            return std::nullopt;
+        }
+        out.bytes = ip->bytes;
+    } else {
+        auto ip = parseIPv4(host, &why);
+        if (!ip) {
+            setError(error, why);
+            return std::nullopt;
+        }
+        out.bytes = *parseIpAny(host);
+    }
+    unsigned prefix = maxPrefix;
+    if (slash != std::string_view::npos) {
+        const std::string_view digits = text.substr(slash + 1);
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+        if (digits.empty() || digits.size() > 3 || ec != std::errc() ||
+            end != digits.data() + digits.size() || prefix > maxPrefix) {
+            setError(error, quoted(text) + " has a bad prefix length: expected /0 to /" +
+                                std::to_string(maxPrefix));
+            return std::nullopt;
+        }
+    }
+    out.prefix = static_cast<std::uint8_t>(v6 ? prefix : prefix + 96);
+    // Host bits set: almost always a typo for the network address.
+    std::array<std::uint8_t, 16> network = out.bytes;
+    for (unsigned bit = out.prefix; bit < 128; ++bit)
+        network[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
+    if (network != out.bytes) {
+        std::string meant;
+        if (v6) {
+            char buffer[8];
+            for (int i = 0; i < 16; i += 2) {
+                std::snprintf(buffer, sizeof buffer, "%x", (network[i] << 8) | network[i + 1]);
+                meant += (i ? ":" : "") + std::string(buffer);
+            }
+        } else {
+            for (int i = 12; i < 16; ++i) meant += (i > 12 ? "." : "") + std::to_string(network[i]);
+        }
+        setError(error, quoted(text) + " has host bits set after the /" + std::to_string(prefix) +
+                            " prefix; the range is " + meant + "/" + std::to_string(prefix));
+        return std::nullopt;
+    }
+    return out;
 }
 
 std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule, std::string* error) {

@@ -27,6 +27,13 @@ std::optional<IpBytes> parseIPv6(std::string_view text, std::string* error = nul
 // RFC 1123 host name: dot-separated labels of letters, digits and '-', 1..63 bytes each, 253 total.
 bool isValidHostName(std::string_view text);
 
+// Either family, as 16 bytes: IPv4 becomes IPv4-mapped IPv6 (::ffff:a.b.c.d).
+std::optional<std::array<std::uint8_t, 16>> parseIpAny(std::string_view text);
+
+// "10.0.0.0/8", "2001:db8::/32", "::ffff:10.0.0.0/104" or one address. Host bits must be zero
+// ("10.0.0.1/8" is refused, naming the range that was probably meant).
+std::optional<Cidr> parseCidr(std::string_view text, std::string* error = nullptr);
+
 enum class AddressRule : std::uint8_t { IpOnly, IpOrName };
 // "host:port"; IPv6 must be bracketed; port 1..65535.
 std::optional<HostPort> parseHostPort(std::string_view text, AddressRule rule,

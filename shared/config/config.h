@@ -3,6 +3,7 @@
 // Everything here is plain data; shared/ has no Qt and no asio. The service turns a Config into its
 // runtime objects, the console edits the JSON and runs the same validator before it sends anything.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -22,6 +23,50 @@ struct HostPort {
 
     std::string toString() const;  // IPv6 comes back bracketed
     friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+// An address range for allow/deny/trusted lists: "10.0.0.0/8", "2001:db8::/32", or one address
+// ("203.0.113.7" is /32). IPv4 is kept as IPv4-mapped IPv6 (::ffff:a.b.c.d), so one 128-bit space
+// holds both and an IPv4 client seen on a dual-stack socket matches IPv4 ranges.
+struct Cidr {
+    std::array<std::uint8_t, 16> bytes{};  // the network address (host bits zero)
+    std::uint8_t prefix = 128;             // in the 128-bit space: IPv4 /8 is 104
+    std::string text;                      // as written, for diagnostics and the serializer
+    friend bool operator==(const Cidr&, const Cidr&) = default;
+};
+
+struct RateLimit {
+    std::uint32_t requestsPerSecond = 0;  // 0 = no limit (lets a route switch the global one off)
+    std::uint32_t burst = 0;              // bucket size; 0 = requestsPerSecond
+    friend bool operator==(const RateLimit&, const RateLimit&) = default;
+};
+
+struct Waf {
+    enum class Mode : std::uint8_t { Off, Detect, Block };
+    Mode mode = Mode::Off;
+    std::uint32_t paranoia = 1;  // 1..4 (OWASP CRS paranoia level)
+    friend bool operator==(const Waf&, const Waf&) = default;
+};
+
+// The request-level security settings. At the top level they are the defaults; a route's own
+// object overrides them key by key (a key the route leaves out is inherited).
+struct SecurityPolicy {
+    std::optional<std::vector<Cidr>> allow;  // non-empty: only these (minus deny) are let in
+    std::optional<std::vector<Cidr>> deny;
+    std::optional<RateLimit> rateLimit;      // per client address
+    std::optional<Waf> waf;
+    bool empty() const { return !allow && !deny && !rateLimit && !waf; }
+    friend bool operator==(const SecurityPolicy&, const SecurityPolicy&) = default;
+};
+
+struct SecurityConfig {
+    SecurityPolicy policy;
+    // Peers whose X-Forwarded-For is believed: the client is the right-most address in it that
+    // is not itself a trusted proxy. From anyone else X-Forwarded-For is ignored.
+    std::vector<Cidr> trustedProxies;
+    std::uint32_t connectionsPerClient = 0;  // concurrent, by peer address; 0 = unlimited
+    std::uint32_t connectionsTotal = 0;      // concurrent, over every listener; 0 = unlimited
+    friend bool operator==(const SecurityConfig&, const SecurityConfig&) = default;
 };
 
 struct ControlConfig {
@@ -167,6 +212,7 @@ struct Route {
     HeaderRules requestHeaders;
     HeaderRules responseHeaders;
     Compression compression;  // effective settings (the top-level defaults plus the route's own)
+    SecurityPolicy security;  // overrides the top-level policy key by key
     friend bool operator==(const Route&, const Route&) = default;
 };
 
@@ -178,6 +224,7 @@ struct Config {
     Timeouts timeouts;
     ForwardedHeaders forwarded;
     Compression compression;  // the defaults routes inherit
+    SecurityConfig security;
     std::vector<Listener> listeners;
     std::vector<Upstream> upstreams;
     std::vector<Route> routes;

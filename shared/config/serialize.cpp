@@ -28,6 +28,29 @@ Json compression(const Compression& c) {
             {"formats", c.formats}};
 }
 
+Json cidrList(const std::vector<Cidr>& list) {
+    Json out = Json::array();
+    for (const Cidr& c : list) out.push_back(c.text);
+    return out;
+}
+
+// Only the keys that are set: a route inherits what it leaves out.
+Json securityPolicy(const SecurityPolicy& policy) {
+    Json out = Json::object();
+    if (policy.allow) out["allow"] = cidrList(*policy.allow);
+    if (policy.deny) out["deny"] = cidrList(*policy.deny);
+    if (policy.rateLimit) {
+        out["rate_limit"] = {{"requests_per_second", policy.rateLimit->requestsPerSecond}};
+        if (policy.rateLimit->burst != 0) out["rate_limit"]["burst"] = policy.rateLimit->burst;
+    }
+    if (policy.waf) {
+        static constexpr const char* kModes[] = {"off", "detect", "block"};
+        out["waf"] = {{"mode", kModes[static_cast<int>(policy.waf->mode)]},
+                      {"paranoia", policy.waf->paranoia}};
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string_view balanceName(Balance balance) {
@@ -76,6 +99,14 @@ Json toJson(const Config& config) {
                         {"via", config.forwarded.via},
                         {"forwarded", config.forwarded.forwarded}};
     out["compression"] = compression(config.compression);
+    {
+        const SecurityConfig& s = config.security;
+        Json security = securityPolicy(s.policy);
+        security["trusted_proxies"] = cidrList(s.trustedProxies);
+        security["connection_limit"] = {{"per_client", s.connectionsPerClient},
+                                        {"total", s.connectionsTotal}};
+        out["security"] = std::move(security);
+    }
 
     Json listeners = Json::array();
     for (const Listener& listener : config.listeners)
@@ -135,6 +166,7 @@ Json toJson(const Config& config) {
         r["request_headers"] = headerRules(route.requestHeaders);
         r["response_headers"] = headerRules(route.responseHeaders);
         r["compression"] = compression(route.compression);
+        if (!route.security.empty()) r["security"] = securityPolicy(route.security);
         routes.push_back(std::move(r));
     }
     out["routes"] = std::move(routes);

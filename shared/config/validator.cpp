@@ -88,6 +88,25 @@ constexpr KeySpec kCompressionKeys[] = {
     {"enabled"}, {"types"}, {"min_size"}, {"level"}, {"formats"}};
 constexpr ObjectSpec kCompressionSpec{kCompressionKeys};
 constexpr std::string_view kCompressionFormats[] = {"gzip", "deflate"};
+constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}};
+constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
+constexpr KeySpec kWafKeys[] = {{"mode"}, {"paranoia"}};
+constexpr ObjectSpec kWafSpec{kWafKeys};
+constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}};
+constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
+// A route's security object overrides the request-level keys; the connection-level ones
+// (trusted_proxies, connection_limit) exist only at the top level.
+constexpr KeySpec kRouteSecurityKeys[] = {
+    {"allow"}, {"deny"}, {"rate_limit", &kRateLimitSpec}, {"waf", &kWafSpec}};
+constexpr ObjectSpec kRouteSecuritySpec{kRouteSecurityKeys};
+constexpr KeySpec kSecurityKeys[] = {{"allow"},
+                                     {"deny"},
+                                     {"trusted_proxies"},
+                                     {"rate_limit", &kRateLimitSpec},
+                                     {"connection_limit", &kConnectionLimitSpec},
+                                     {"waf", &kWafSpec}};
+constexpr ObjectSpec kSecuritySpec{kSecurityKeys};
+constexpr std::size_t kMaxAddressRanges = 1'000'000;
 constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"listener"},
                                   {"match", &kMatchSpec},
@@ -95,7 +114,8 @@ constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"rewrite", &kRewriteSpec},
                                   {"request_headers", &kHeaderRulesSpec},
                                   {"response_headers", &kHeaderRulesSpec},
-                                  {"compression", &kCompressionSpec}};
+                                  {"compression", &kCompressionSpec},
+                                  {"security", &kRouteSecuritySpec}};
 constexpr ObjectSpec kRouteSpec{kRouteKeys};
 
 constexpr std::array<std::string_view, 5> kHeaderVariables = {"client_ip", "client_port",
@@ -390,6 +410,9 @@ class Loader {
     void parseListeners(const Json& value, const std::string& path);
     void parseUpstreams(const Json& value, const std::string& path);
     void parseRoutes(const Json& value, const std::string& path);
+    void parseSecurity(const Json& value, const std::string& path);
+    void parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy);
+    void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
 
     void parseUpstream(const Json& value, const std::string& path, Upstream& upstream);
     void parseHealthCheck(const Json& value, const std::string& path, HealthCheck& check);
@@ -575,6 +598,7 @@ std::span<const Loader::Section> Loader::sections() {
         {{"forwarded", &kForwardedSpec}, &Loader::parseForwarded},
         // Before routes: a route's compression starts from these defaults.
         {{"compression", &kCompressionSpec}, &Loader::parseCompressionDefaults},
+        {{"security", &kSecuritySpec}, &Loader::parseSecurity},
         {{"listeners", &kListenerSpec, true}, &Loader::parseListeners},
         {{"upstreams", &kUpstreamSpec, true}, &Loader::parseUpstreams},
         {{"routes", &kRouteSpec, true}, &Loader::parseRoutes},
@@ -757,6 +781,82 @@ void Loader::parseCompression(const Json& value, const std::string& path, Compre
             error(r.path("formats"),
                   "an empty list offers no format; set \"enabled\": false instead");
         if (ok) out.formats = std::move(parsed);
+    }
+}
+
+void Loader::parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out) {
+    if (!expectArray(value, path)) return;
+    if (value.size() > kMaxAddressRanges) {
+        error(path, "has " + std::to_string(value.size()) + " entries; at most " +
+                        std::to_string(kMaxAddressRanges) + " are allowed");
+        return;
+    }
+    out.reserve(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const std::string itemPath = pointerAppend(path, i);
+        if (!expectString(value[i], itemPath)) continue;
+        std::string why;
+        if (auto cidr = parseCidr(*value[i].get_ptr<const std::string*>(), &why))
+            out.push_back(std::move(*cidr));
+        else
+            error(itemPath, why);
+    }
+}
+
+void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
+    if (const Json* allow = r.get("allow")) {
+        std::vector<Cidr> list;
+        parseCidrList(*allow, r.path("allow"), list);
+        policy.allow = std::move(list);
+    }
+    if (const Json* deny = r.get("deny")) {
+        std::vector<Cidr> list;
+        parseCidrList(*deny, r.path("deny"), list);
+        policy.deny = std::move(list);
+    }
+    if (const Json* limit = r.get("rate_limit")) {
+        if (expectObject(*limit, r.path("rate_limit"))) {
+            ObjectReader lr(*this, *limit, r.path("rate_limit"), kRateLimitSpec);
+            RateLimit rate;
+            if (!lr.get("requests_per_second"))
+                error(r.path("rate_limit"), "rate_limit is missing the required key "
+                                            "'requests_per_second' (0 turns the limit off)");
+            lr.uint("requests_per_second", 0, 1'000'000, rate.requestsPerSecond,
+                    "requests per second (0 = no limit)");
+            lr.uint("burst", 1, 10'000'000, rate.burst, "requests");
+            policy.rateLimit = rate;
+        }
+    }
+    if (const Json* waf = r.get("waf")) {
+        if (expectObject(*waf, r.path("waf"))) {
+            ObjectReader wr(*this, *waf, r.path("waf"), kWafSpec);
+            Waf settings;
+            if (const Json* mode = wr.get("mode")) {
+                static constexpr std::string_view modes[] = {"off", "detect", "block"};
+                std::size_t index = 0;
+                if (readChoice(*mode, wr.path("mode"), modes, index))
+                    settings.mode = static_cast<Waf::Mode>(index);
+            }
+            wr.uint("paranoia", 1, 4, settings.paranoia);
+            policy.waf = settings;
+        }
+    }
+}
+
+void Loader::parseSecurity(const Json& value, const std::string& path) {
+    if (!expectObject(value, path)) return;
+    ObjectReader r(*this, value, path, kSecuritySpec);
+    SecurityConfig& security = config_.security;
+    parseSecurityPolicy(r, security.policy);
+    if (const Json* trusted = r.get("trusted_proxies"))
+        parseCidrList(*trusted, r.path("trusted_proxies"), security.trustedProxies);
+    if (const Json* limit = r.get("connection_limit")) {
+        if (expectObject(*limit, r.path("connection_limit"))) {
+            ObjectReader lr(*this, *limit, r.path("connection_limit"), kConnectionLimitSpec);
+            lr.uint("per_client", 0, 1'000'000, security.connectionsPerClient,
+                    "connections (0 = unlimited)");
+            lr.uint("total", 0, 10'000'000, security.connectionsTotal, "connections (0 = unlimited)");
+        }
     }
 }
 
@@ -994,6 +1094,12 @@ void Loader::parseRoute(const Json& value, const std::string& path, Route& route
     route.compression = config_.compression;
     if (const Json* compression = r.get("compression"))
         parseCompression(*compression, r.path("compression"), route.compression);
+    if (const Json* security = r.get("security")) {
+        if (expectObject(*security, r.path("security"))) {
+            ObjectReader sr(*this, *security, r.path("security"), kRouteSecuritySpec);
+            parseSecurityPolicy(sr, route.security);
+        }
+    }
 }
 
 void Loader::parseMatch(const Json& value, const std::string& path, Match& match) {

@@ -67,6 +67,11 @@ const char* const kRich = R"({
   "timeouts": {"header_ms": 5000, "client_idle_ms": 30000, "upstream_connect_ms": 1000,
                "upstream_response_ms": 30000, "tunnel_idle_ms": 60000, "shutdown_ms": 2000},
   "forwarded": {"x_forwarded": false, "via": false, "forwarded": true},
+  "security": {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.6.6.6"],
+               "trusted_proxies": ["192.0.2.0/24"],
+               "rate_limit": {"requests_per_second": 50, "burst": 100},
+               "connection_limit": {"per_client": 10, "total": 1000},
+               "waf": {"mode": "detect", "paranoia": 2}},
   "listeners": [{"name": "v4", "address": "0.0.0.0:8080"}, {"name": "v6", "address": "[::1]:8443"}],
   "upstreams": [{"name": "api", "balance": "least_connections",
                  "servers": [{"address": "app.internal:80", "weight": 5, "max_connections": 100},
@@ -87,7 +92,8 @@ const char* const kRich = R"({
                          "add": {"X-Client": "${client_ip}:${client_port} ${scheme}://${host}"},
                          "remove": ["X-Debug"]},
      "response_headers": {"set": {"Server": "proxy"}, "remove": ["X-Powered-By"]}},
-    {"name": "r2", "match": {"host": "example.com", "path_exact": "/"}, "upstream": "api"},
+    {"name": "r2", "match": {"host": "example.com", "path_exact": "/"}, "upstream": "api",
+     "security": {"deny": [], "rate_limit": {"requests_per_second": 0}}},
     {"name": "r3", "match": {"path_prefix": "/static/"}, "upstream": "static"}
   ]
 })";
@@ -220,6 +226,31 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"upstreams": [{"name": "app", "balance": "roundrobin",
                                     "servers": [{"address": "127.0.0.1:9001"}]}]})")
         << "/upstreams/0/balance" << QStringList{"did you mean 'round_robin'"} << true;
+    QTest::newRow("cidr host bits")
+        << based(R"({"security": {"deny": ["10.0.0.1/8"]}})") << "/security/deny/0"
+        << QStringList{"host bits", "10.0.0.0/8"} << true;
+    QTest::newRow("cidr prefix too long")
+        << based(R"({"security": {"allow": ["10.0.0.0/8", "::/129"]}})") << "/security/allow/1"
+        << QStringList{"/0 to /128"} << true;
+    QTest::newRow("cidr not a string") << based(R"({"security": {"trusted_proxies": [10]}})")
+                                       << "/security/trusted_proxies/0"
+                                       << QStringList{"string"} << true;
+    QTest::newRow("cidr by name") << based(R"({"security": {"deny": ["evil.example/32"]}})")
+                                  << "/security/deny/0" << QStringList{"IPv4"} << true;
+    QTest::newRow("rate limit without rate")
+        << based(R"({"security": {"rate_limit": {"burst": 5}}})") << "/security/rate_limit"
+        << QStringList{"requests_per_second"} << true;
+    QTest::newRow("rate limit burst zero")
+        << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "burst": 0}}})")
+        << "/security/rate_limit/burst" << QStringList{"1 to"} << true;
+    QTest::newRow("connection limit per route")
+        << based(R"({"routes": [{"name": "all", "upstream": "app",
+                                 "security": {"connection_limit": {"per_client": 5}}}]})")
+        << "/routes/0/security/connection_limit" << QStringList{"unknown"} << true;
+    QTest::newRow("waf mode") << based(R"({"security": {"waf": {"mode": "on"}}})")
+                              << "/security/waf/mode" << QStringList{"off, detect, block"} << true;
+    QTest::newRow("waf paranoia") << based(R"({"security": {"waf": {"paranoia": 5}}})")
+                                  << "/security/waf/paranoia" << QStringList{"1 to 4"} << true;
     QTest::newRow("log queue too small") << based(R"({"logging": {"queue_size": 0}})")
                                          << "/logging/queue_size" << QStringList{"64"} << true;
     QTest::newRow("log keep files zero")

@@ -1,0 +1,130 @@
+#include "security/security_filter.h"
+
+#include "filter/request_context.h"
+#include "routing/router.h"
+
+namespace proxy::security {
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// "[2001:db8::1]:443" and "192.0.2.1:8080" as some proxies write them: the address alone.
+std::string_view stripPort(std::string_view s) {
+    if (s.starts_with('[')) {
+        const auto close = s.find(']');
+        return close == std::string_view::npos ? s : s.substr(1, close - 1);
+    }
+    const auto colon = s.find(':');
+    if (colon != std::string_view::npos && s.find(':', colon + 1) == std::string_view::npos)
+        return s.substr(0, colon);  // one colon: IPv4 with a port
+    return s;
+}
+
+}  // namespace
+
+SecurityFilter::SecurityFilter(const config::Config& config, std::size_t routeCount)
+    : trusted_(config.security.trustedProxies) {
+    global_ = compile(config.security.policy, nullptr);
+    bool routeLists = false;
+    routes_.reserve(routeCount);
+    for (std::size_t i = 0; i < routeCount && i < config.routes.size(); ++i) {
+        const config::SecurityPolicy& own = config.routes[i].security;
+        routes_.push_back(compile(own, &global_));
+        routeLists = routeLists || own.allow || own.deny;
+    }
+    auto listed = [](const Policy& p) { return (p.allow && !p.allow->empty()) || (p.deny && !p.deny->empty()); };
+    checkAtAccept_ = !routeLists && listed(global_);
+    active_ = listed(global_) || global_.rate != nullptr || !trusted_.empty();
+    for (const Policy& p : routes_) active_ = active_ || listed(p) || p.rate != nullptr;
+}
+
+SecurityFilter::Policy SecurityFilter::compile(const config::SecurityPolicy& own,
+                                               const Policy* inherit) const {
+    Policy p = inherit ? *inherit : Policy{};
+    if (own.allow) p.allow = std::make_shared<const IpSet>(*own.allow);
+    if (own.deny) p.deny = std::make_shared<const IpSet>(*own.deny);
+    if (own.rateLimit) {
+        p.rate = own.rateLimit->requestsPerSecond == 0
+                     ? nullptr
+                     : std::make_shared<RateLimiter>(own.rateLimit->requestsPerSecond, own.rateLimit->burst);
+    }
+    return p;
+}
+
+unsigned SecurityFilter::phases() const {
+    if (!active_) return 0;
+    return filter::phaseBit(filter::Phase::RequestHeaders) |
+           (checkAtAccept_ ? filter::phaseBit(filter::Phase::Accept) : 0u);
+}
+
+filter::FilterStatus SecurityFilter::onAccept(filter::ConnectionInfo& connection) {
+    IpKey ip;
+    if (!parseClientIp(connection.clientAddress, ip)) return filter::FilterStatus::Continue;
+    if (trusted_.contains(ip)) return filter::FilterStatus::Continue;  // judged per request
+    const bool denied = global_.deny && global_.deny->contains(ip);
+    const bool notAllowed = global_.allow && !global_.allow->empty() && !global_.allow->contains(ip);
+    if (denied || notAllowed) {
+        counters_.refusedAtAccept.fetch_add(1, std::memory_order_relaxed);
+        return filter::FilterStatus::Close;
+    }
+    return filter::FilterStatus::Continue;
+}
+
+std::string_view SecurityFilter::resolveClient(filter::RequestContext& ctx, IpKey& ip) const {
+    std::string_view client = ctx.connection->clientAddress;
+    if (!parseClientIp(client, ip)) return client;
+    if (trusted_.empty() || !trusted_.contains(ip)) return client;
+    // Walk X-Forwarded-For from the right (the nearest hop first); every field counts, in order.
+    const auto& fields = ctx.request->headers.fields();
+    for (auto f = fields.rbegin(); f != fields.rend(); ++f) {
+        if (!http::iequals(f->name, "X-Forwarded-For")) continue;
+        std::string_view list = f->value;
+        while (!list.empty()) {
+            const auto comma = list.rfind(',');
+            const std::string_view item =
+                stripPort(trim(comma == std::string_view::npos ? list : list.substr(comma + 1)));
+            list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+            IpKey hop;
+            if (!parseClientIp(item, hop)) return client;  // garbage: stop at the last good one
+            client = item;
+            ip = hop;
+            if (!trusted_.contains(hop)) return client;
+        }
+    }
+    return client;
+}
+
+filter::FilterStatus SecurityFilter::onRequestHeaders(filter::RequestContext& ctx) {
+    IpKey ip{};
+    ctx.clientAddress = resolveClient(ctx, ip);
+    const Policy& p = ctx.route != nullptr && ctx.route->order < routes_.size() ? routes_[ctx.route->order] : global_;
+    if (p.deny && p.deny->contains(ip)) {
+        counters_.denied.fetch_add(1, std::memory_order_relaxed);
+        ctx.securityAction = "deny";
+        ctx.local = {403, "the client address is denied"};
+        return filter::FilterStatus::Respond;
+    }
+    if (p.allow && !p.allow->empty() && !p.allow->contains(ip)) {
+        counters_.notAllowed.fetch_add(1, std::memory_order_relaxed);
+        ctx.securityAction = "not-allowed";
+        ctx.local = {403, "the client address is not on the allow list"};
+        return filter::FilterStatus::Respond;
+    }
+    if (p.rate) {
+        const auto verdict = p.rate->take(ip, RateLimiter::nowMs());
+        if (!verdict.allowed) {
+            counters_.rateLimited.fetch_add(1, std::memory_order_relaxed);
+            ctx.securityAction = "rate-limit";
+            ctx.local = {429, "too many requests from this client"};
+            ctx.local.retryAfterSeconds = (verdict.retryAfterMs + 999) / 1000;
+            return filter::FilterStatus::Respond;
+        }
+    }
+    return filter::FilterStatus::Continue;
+}
+
+}  // namespace proxy::security

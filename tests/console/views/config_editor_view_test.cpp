@@ -1,0 +1,248 @@
+// The routes/upstreams editor without a service: typing into a form runs the shared validator
+// (debounced, off the GUI thread) and each diagnostic lands at the field its JSON pointer names;
+// fixing the text clears it; read-only mode stops edits.
+#include <QComboBox>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTableWidget>
+#include <QTreeWidget>
+#include <QtTest>
+
+#include "views/config_editor_view.h"
+
+using namespace proxy::console;
+using Section = ConfigEditorView::Section;
+
+class ConfigEditorViewTest : public QObject {
+    Q_OBJECT
+
+    std::unique_ptr<ConfigEditorView> editor_;
+
+    QString demoText() {
+        QFile f(QStringLiteral(PROXY_SOURCE_DIR "/examples/demo.json"));
+        if (!f.open(QIODevice::ReadOnly)) return {};
+        return QString::fromUtf8(f.readAll());
+    }
+
+    // Waits for the validation run that follows the last edit.
+    bool waitValidated() {
+        return QTest::qWaitFor([&] { return !editor_->validationPending(); }, 20000);
+    }
+
+    template <typename T>
+    T* fieldEditor(const QString& pointer) {
+        ItemForm* form = editor_->currentForm();
+        if (!form) return nullptr;
+        return form->findChild<T*>(QStringLiteral("field:") + pointer);
+    }
+
+    QString fieldError(const QString& pointer) {
+        ItemForm* form = editor_->currentForm();
+        auto* label = form ? form->findChild<QLabel*>(QStringLiteral("error:") + pointer) : nullptr;
+        return label && !label->isHidden() ? label->text() : QString();
+    }
+
+    void retype(QLineEdit* edit, const QString& text) {
+        edit->setFocus();
+        edit->selectAll();
+        QTest::keyClick(edit, Qt::Key_Backspace);
+        QTest::keyClicks(edit, text);
+    }
+
+  private slots:
+    void init() {
+        editor_ = std::make_unique<ConfigEditorView>(nullptr);
+        editor_->resize(1000, 700);
+        editor_->show();
+        const QString demo = demoText();
+        QVERIFY(!demo.isEmpty());
+        editor_->loadDocument(demo, 1);
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(!editor_->dirty());
+    }
+
+    void cleanup() { editor_.reset(); }
+
+    void treeShowsTheDocument() {
+        auto* tree = editor_->findChild<QTreeWidget*>();
+        QVERIFY(tree);
+        QStringList tops;
+        for (int i = 0; i < tree->topLevelItemCount(); ++i) tops << tree->topLevelItem(i)->text(0);
+        QCOMPARE(tops,
+                 QStringList({"Other settings", "Listeners (1)", "Upstreams (1)", "Routes (1)"}));
+        QCOMPARE(tree->topLevelItem(3)->child(0)->text(0), QString("all  →  demo"));
+    }
+
+    void unknownUpstreamIsShownAtTheField() {
+        editor_->selectItem(Section::Route, 0);
+        auto* combo = fieldEditor<QComboBox>("/upstream");
+        QVERIFY(combo);
+        QVERIFY(combo->isEditable());
+        QCOMPARE(combo->currentText(), QString("demo"));
+        retype(combo->lineEdit(), "demox");
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->dirty());
+        QCOMPARE(editor_->errorCount(), 1);
+        const QString error = fieldError("/upstream");
+        QVERIFY2(error.contains("demox"), qPrintable(error));
+        QVERIFY2(error.contains("did you mean 'demo'"), qPrintable(error));
+        QVERIFY(fieldError("/name").isEmpty());  // only that field
+        // The tree marks the route too.
+        auto* tree = editor_->findChild<QTreeWidget*>();
+        QVERIFY(!tree->topLevelItem(3)->child(0)->toolTip(0).isEmpty());
+        // Fixing it clears everything.
+        QTest::keyClick(combo->lineEdit(), Qt::Key_Backspace);
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(fieldError("/upstream").isEmpty());
+        QVERIFY(editor_->documentText().contains("\"upstream\": \"demo\""));
+    }
+
+    void badListenerAddress() {
+        editor_->selectItem(Section::Listener, 0);
+        auto* address = fieldEditor<QLineEdit>("/address");
+        QVERIFY(address);
+        retype(address, "127.0.0.1:99999");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 1);
+        QVERIFY2(fieldError("/address").contains("port"), qPrintable(fieldError("/address")));
+        QVERIFY(editor_->diagnosticsText().join("\n").contains("/listeners/0/address"));
+    }
+
+    void wrongTypeInANumberField() {
+        editor_->selectItem(Section::Settings, -1);
+        auto* workers = fieldEditor<QLineEdit>("/workers");
+        QVERIFY(workers);
+        retype(workers, "two");
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->errorCount() >= 1);
+        QVERIFY2(fieldError("/workers").contains("integer"), qPrintable(fieldError("/workers")));
+        retype(workers, "2");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(editor_->documentText().contains("\"workers\": 2"));
+        // Emptying an optional field removes the key (its default applies).
+        retype(workers, "");
+        QVERIFY(waitValidated());
+        QVERIFY(!editor_->documentText().contains("workers"));
+    }
+
+    void nestedKeyReachesItsField() {
+        editor_->selectItem(Section::Settings, -1);
+        auto* timeout = fieldEditor<QLineEdit>("/timeouts/header_ms");
+        QVERIFY(timeout);
+        retype(timeout, "0");
+        QVERIFY(waitValidated());
+        QVERIFY2(!fieldError("/timeouts/header_ms").isEmpty(),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
+        QVERIFY(fieldError("/workers").isEmpty());
+    }
+
+    void notJsonIsALocalErrorAndBlocksApply() {
+        editor_->selectItem(Section::Route, 0);
+        auto* headers = fieldEditor<QLineEdit>("/request_headers");
+        QVERIFY(headers);
+        retype(headers, "{\"set\": ");
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->errorCount() >= 1);
+        QVERIFY2(fieldError("/request_headers").contains("not valid JSON"),
+                 qPrintable(fieldError("/request_headers")));
+        retype(headers, R"({"set": {"X-Id": "${requestid}"}})");
+        QVERIFY(waitValidated());
+        // Valid JSON now, but the validator refuses the variable — at the same field.
+        QVERIFY2(fieldError("/request_headers").contains("request_id"),
+                 qPrintable(fieldError("/request_headers")));
+        retype(headers, R"({"set": {"X-Id": "${request_id}"}})");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+    }
+
+    void serverTableCellErrors() {
+        editor_->selectItem(Section::Upstream, 0);
+        ItemForm* form = editor_->currentForm();
+        auto* table = form->findChild<QTableWidget*>();
+        QVERIFY(table);
+        QCOMPARE(table->rowCount(), 2);
+        table->item(1, 1)->setText("0");  // weight 0 is out of range
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->errorCount() >= 1);
+        const QString error = fieldError("/servers");
+        QVERIFY2(error.contains("server 2"), qPrintable(error));
+        QVERIFY(!table->item(1, 1)->toolTip().isEmpty());
+        QVERIFY(table->item(0, 1)->toolTip().isEmpty());
+    }
+
+    void pathKindMovesTheValue() {
+        editor_->selectItem(Section::Route, 0);
+        ItemForm* form = editor_->currentForm();
+        auto* box = form->findChild<QWidget*>("field:/match");
+        QVERIFY(box);
+        auto* kind = box->findChild<QComboBox*>();
+        auto* value = box->findChild<QLineEdit*>();
+        kind->setCurrentIndex(kind->findText("path_prefix"));
+        QTest::keyClicks(value, "api/");  // no leading slash: the validator says so at this field
+        QVERIFY(waitValidated());
+        QVERIFY2(fieldError("/match").contains("/"),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
+        value->clear();
+        QTest::keyClicks(value, "/api/");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(editor_->documentText().contains("\"path_prefix\": \"/api/\""));
+        kind->setCurrentIndex(kind->findText("path_exact"));
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->documentText().contains("\"path_exact\": \"/api/\""));
+        QVERIFY(!editor_->documentText().contains("path_prefix"));
+    }
+
+    void addAndRemoveItems() {
+        editor_->selectItem(Section::Route, 0);
+        const auto buttons = editor_->findChildren<QPushButton*>();
+        QPushButton* addButton = nullptr;
+        QPushButton* removeButton = nullptr;
+        for (auto* b : buttons) {
+            if (b->text() == "Add") addButton = b;
+            if (b->text() == "Remove") removeButton = b;
+        }
+        QVERIFY(addButton && removeButton);
+        QTest::mouseClick(addButton, Qt::LeftButton);
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);  // a new route points at the first upstream
+        QVERIFY(editor_->documentText().contains("route-2"));
+        QTest::mouseClick(removeButton, Qt::LeftButton);
+        QVERIFY(waitValidated());
+        QVERIFY(!editor_->documentText().contains("route-2"));
+    }
+
+    void garbageDocumentIsExplainedNotShown() {
+        QSignalSpy validated(editor_.get(), &ConfigEditorView::validated);
+        editor_->loadDocument("{\"listeners\": [", 0);
+        QVERIFY(validated.count() >= 1);
+        QVERIFY(editor_->errorCount() >= 1);
+        QVERIFY(editor_->diagnosticsText().join("\n").contains("not valid JSON"));
+        editor_->loadDocument(QString::fromUtf8("\xff\xfe"), 0);
+        QVERIFY(editor_->errorCount() >= 1);
+    }
+
+    void readOnlyStopsEdits() {
+        editor_->setReadOnly(true, "read-only role");
+        editor_->selectItem(Section::Listener, 0);
+        auto* name = fieldEditor<QLineEdit>("/name");
+        QVERIFY(name->isReadOnly());
+        QTest::keyClicks(name, "zzz");
+        QVERIFY(waitValidated());
+        QVERIFY(!editor_->dirty());
+        QVERIFY(!editor_->documentText().contains("zzz"));
+        auto* apply = editor_->findChild<QPushButton*>("applyButton");
+        QVERIFY(!apply->isEnabled());
+        auto* banner = editor_->findChild<QLabel*>("editorBanner");
+        QVERIFY(banner->isVisible());
+    }
+};
+
+QTEST_MAIN(ConfigEditorViewTest)
+#include "config_editor_view_test.moc"
