@@ -9,6 +9,7 @@ Subcommands:
   idle    --port P --pid PID ...   open N idle keep-alive connections, report the proxy's RSS growth
   profile-summary [--input F]      summarise `perf script` output: kernel/user split, hotspots, callers
   syscalls --wrk-out F --perf F    one row of system calls per request from tracepoint counts
+  html-page --bytes N --out F      a deterministic HTML page of N bytes (the gzip20k body)
 """
 
 import argparse
@@ -216,6 +217,9 @@ def cmdReport(a) -> int:
                       idle["rss_growth_kib"] / max(1, idle["connections"]),
                       "met" if idle["rss_growth_kib"] <= 80 * 1024 else "MISSED",
                       idle.get("rss_peak_kib", 0) / 1024))
+    if meta.get("gzip20k_compressed_bytes"):
+        print("gzip20k: the 20480-byte page compressed to " + ", ".join(
+            "%d bytes by %s" % (v, k) for k, v in meta["gzip20k_compressed_bytes"].items()))
     print("Load average: start %s, end %s" % (meta.get("loadavg_start"), meta.get("loadavg_end")))
 
     doc = {"meta": meta, "summary": summary, "runs": runs, "idle": idle, "table_markdown": table}
@@ -500,6 +504,34 @@ def cmdFreePorts(a) -> int:
     return 0
 
 
+def cmdHtmlPage(a) -> int:
+    """A page that compresses like real HTML (repeated markup, varying text and numbers), not like
+    a run of one byte: a seeded PRNG picks words and figures, so every run serves the same bytes."""
+    import random
+    rng = random.Random(20480)
+    words = ("proxy request response header body stream worker route upstream server client "
+             "connection latency throughput compression gzip deflate window buffer chunk session "
+             "filter phase config snapshot reload listener socket timeout health balance").split()
+    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Catalogue</title>'
+           '<link rel="stylesheet" href="/static/site.css"></head>\n<body><main class="page">\n'
+           '<table class="catalogue">\n']
+    size = sum(len(x) for x in out)
+    row = 0
+    while size < a.bytes:
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(4, 10)))
+        line = ('<tr class="row%d"><td class="id">%d</td><td class="name"><a href="/items/%d">%s</a>'
+                '</td><td class="price">%d.%02d</td></tr>\n' % (
+                    row % 2, row, rng.randint(1000, 99999), text, rng.randint(1, 500),
+                    rng.randint(0, 99)))
+        out.append(line)
+        size += len(line)
+        row += 1
+    page = "".join(out).encode()[:a.bytes]
+    with open(a.out, "wb") as f:
+        f.write(page)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -530,6 +562,9 @@ def main() -> int:
     p.add_argument("--wrk-out", required=True)
     p.add_argument("--perf", required=True)
     p.add_argument("--proxy", required=True)
+    p = sub.add_parser("html-page")
+    p.add_argument("--bytes", type=int, required=True)
+    p.add_argument("--out", required=True)
     p = sub.add_parser("profile-summary")
     p.add_argument("--input", default="-", help="perf script output (default: stdin)")
     p.add_argument("--binary", default="proxy-service")
@@ -537,7 +572,7 @@ def main() -> int:
     a = ap.parse_args()
     return {"free-ports": cmdFreePorts, "record": cmdRecord, "report": cmdReport,
             "idle": cmdIdle, "profile-summary": cmdProfileSummary,
-            "syscalls": cmdSyscalls}[a.cmd](a)
+            "syscalls": cmdSyscalls, "html-page": cmdHtmlPage}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,12 @@
 # (nginx, one worker) on CPU 1. The figure that matters is the proxy's CPU per request
 # (perf stat -e task-clock -p PID): rps saturates on CPU 1 long before a good proxy does.
 #
-# usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib"]
+# Scenarios: c50 / c256 (keep-alive, 1 KiB body), close (a connection per request), 1mib (a 1 MiB
+# body), gzip20k (a 20 KiB HTML page compressed with gzip level 6 by the proxy: proxy-service's
+# compression filter against nginx's "gzip on" at the same level, min length and buffers as
+# configured below; HAProxy sits this one out). Compressed sizes are checked and recorded.
+#
+# usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib gzip20k"]
 #                     [--proxies "proxy-service nginx haproxy"] [--proxy-bin PATH]
 #   proxies: proxy-service, nginx, haproxy, and proxy-service-log (proxy-service with the SQLite
 #              access log on, for the logging-cost figure: --proxies "proxy-service proxy-service-log")
@@ -25,7 +30,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 ROUNDS=3
 DURATION=10
-SCENARIOS="c50 c256 close 1mib"
+SCENARIOS="c50 c256 close 1mib gzip20k"
 PROXIES="proxy-service nginx haproxy"
 PROXY_BIN=$ROOT/build/h-bench/service/proxy-service
 IDLE=1
@@ -59,7 +64,7 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ && $DURATION -le 60 ]] || die "--duration must be 1..60 seconds"
 for s in $SCENARIOS; do
-    [[ $s =~ ^(c50|c256|close|1mib)$ ]] || die "unknown scenario '$s' (c50 c256 close 1mib)"
+    [[ $s =~ ^(c50|c256|close|1mib|gzip20k)$ ]] || die "unknown scenario '$s' (c50 c256 close 1mib gzip20k)"
 done
 for p in $PROXIES; do
     [[ $p =~ ^(proxy-service|proxy-service-log|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
@@ -157,6 +162,11 @@ read -r ORIGIN_PORT P_PORT N_PORT H_PORT IDLE_PORT L_PORT < <(python3 "$HERE/ben
 mkdir -p "$TMP/origin/www" "$TMP/origin/logs"
 BODY_1K=$(head -c 1024 /dev/zero | tr '\0' 'x')
 head -c $((1024 * 1024)) /dev/zero | tr '\0' 'y' >"$TMP/origin/www/big.bin"
+# gzip20k: 20 KiB of HTML that compresses like a real page (about 6:1), the same bytes every run.
+mkdir -p "$TMP/origin/www/gz"
+python3 "$HERE/benchlib.py" html-page --bytes 20480 --out "$TMP/origin/www/gz/page.html"
+chmod 755 "$TMP/origin/www/gz"
+chmod 644 "$TMP/origin/www/gz/page.html"
 # nginx started as root serves files as its unprivileged worker user: let it read the docroot.
 chmod 755 "$TMP" "$TMP/origin" "$TMP/origin/www"
 chmod 644 "$TMP/origin/www/big.bin"
@@ -179,6 +189,7 @@ http {
     server {
         listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
         location = /big.bin { root $TMP/origin/www; default_type application/octet-stream; }
+        location = /gz/page.html { root $TMP/origin/www; default_type text/html; }
         location / { default_type text/plain; return 200 "$BODY_1K"; }
     }
 }
@@ -206,7 +217,10 @@ writeProxyServiceConfig() {  # port file [log]
   "listeners": [ { "name": "bench", "address": "127.0.0.1:$1" } ],
   "upstreams": [ { "name": "origin", "servers": [ { "address": "127.0.0.1:$ORIGIN_PORT" } ],
                    "keepalive": { "max_idle": 64 } } ],
-  "routes": [ { "name": "all", "upstream": "origin" } ]
+  "routes": [ { "name": "gz", "match": { "path_prefix": "/gz/" }, "upstream": "origin",
+                "compression": { "enabled": true, "level": 6, "min_size": 1024,
+                                 "formats": ["gzip"] } },
+              { "name": "all", "upstream": "origin" } ]
 }
 EOF
 }
@@ -253,6 +267,19 @@ http {
             proxy_set_header Connection "";
             # Stream large bodies instead of spilling them to a temp file, like the others do.
             proxy_max_temp_file_size 0;
+        }
+        # gzip20k: the same compression as proxy-service's "gz" route (level 6, min 1024 bytes).
+        location /gz/ {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_max_temp_file_size 0;
+            gzip on;
+            gzip_comp_level 6;
+            gzip_min_length 1024;
+            gzip_types text/html;
+            gzip_proxied any;
+            gzip_vary on;
         }
     }
 }
@@ -314,6 +341,20 @@ for p in $PROXIES; do
     got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:${PORT[$p]}/big.bin")
     [[ $got == "200 1048576" ]] || die "$p: GET /big.bin gave '$got', expected '200 1048576'"
 done
+# gzip20k: each compressing proxy sends gzip that inflates to the page; the sizes go in the JSON.
+GZIP_SIZES=""
+if [[ " $SCENARIOS " == *" gzip20k "* ]]; then
+    for p in $PROXIES; do
+        [[ $p == haproxy ]] && continue
+        curl -s -H 'Accept-Encoding: gzip' -D "$TMP/gz-$p.head" -o "$TMP/gz-$p.body" \
+            "http://127.0.0.1:${PORT[$p]}/gz/page.html" || die "$p: GET /gz/page.html failed"
+        grep -qi '^content-encoding: *gzip' "$TMP/gz-$p.head" || die "$p: /gz/page.html is not gzip"
+        gunzip -c "$TMP/gz-$p.body" | cmp -s - "$TMP/origin/www/gz/page.html" ||
+            die "$p: /gz/page.html does not inflate to the page"
+        GZIP_SIZES+="${GZIP_SIZES:+ }$p=$(stat -c %s "$TMP/gz-$p.body")"
+    done
+    echo "run.sh: gzip20k: page $(stat -c %s "$TMP/origin/www/gz/page.html") bytes; compressed: $GZIP_SIZES"
+fi
 
 # ---- CPU accounting ----------------------------------------------------------------------------
 CPU_METHOD=perf
@@ -337,6 +378,7 @@ runOne() {  # scenario proxy round
         c256) conns=256 ;;
         close) extra=(-H "Connection: close") ;;
         1mib) path=/big.bin ;;
+        gzip20k) path=/gz/page.html; extra=(-H "Accept-Encoding: gzip") ;;
     esac
     local tag="$scenario-$proxy-$round" perfPid="" cpuFile="$TMP/cpu-$scenario-$proxy-$round"
     local la
@@ -398,7 +440,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for s in $SCENARIOS; do
         # Rotate the order each round so no proxy always runs right after the same neighbour.
         for ((i = 0; i < NP; i++)); do
-            runOne "$s" "${PROXY_LIST[$(((i + r - 1) % NP))]}" "$r"
+            p=${PROXY_LIST[$(((i + r - 1) % NP))]}
+            [[ $s == gzip20k && $p == haproxy ]] && continue  # compared with nginx only
+            runOne "$s" "$p" "$r"
         done
     done
 done
@@ -490,9 +534,9 @@ fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 META=$(python3 - "$ROUNDS" "$DURATION" "$CPU_METHOD" "$LOAD_START" "$LOAD_END" "$PROXY_BIN" \
-    "$ROOT" "$IDLE_CONNS" "$NICE" <<'EOF'
+    "$ROOT" "$IDLE_CONNS" "$NICE" "$GZIP_SIZES" <<'EOF'
 import json, subprocess, sys, platform, datetime, os
-rounds, duration, method, la0, la1, binp, root, idle, nice = sys.argv[1:]
+rounds, duration, method, la0, la1, binp, root, idle, nice, gzipSizes = sys.argv[1:]
 def out(cmd):
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -520,6 +564,8 @@ print(json.dumps({
                                    "shared"]).strip()),
     "nginx": out(["nginx", "-v"]), "haproxy": out(["haproxy", "-v"]),
     "wrk": out(["wrk", "-v"]), "kernel": platform.release(), "cpu": cpu, "nproc": os.cpu_count(),
+    "gzip20k_compressed_bytes": {k: int(v) for k, v in
+                                 (item.split("=") for item in gzipSizes.split())},
 }))
 EOF
 )

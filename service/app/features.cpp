@@ -15,7 +15,7 @@ std::vector<std::pair<std::string, std::string>> featureList() {
                                            "logs.query and logs.aggregate are unavailable)"},
         {"security", "IP allow/deny lists, trusted proxies (X-Forwarded-For), per-client rate limits"},
         {"waf", "not implemented yet (ModSecurity v3 is not linked); waf.mode must be off"},
-        {"compression", PROXY_WITH_ZLIB ? "not implemented yet (zlib is linked)"
+        {"compression", PROXY_WITH_ZLIB ? "gzip, deflate (zlib)"
                                         : "not built (build option PROXY_WITH_ZLIB=OFF)"},
     };
 }

@@ -652,13 +652,15 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
             else if (response_.contentLength > 0 || request_.method == http::Method::Head)
                 break;
             break;
-        case http::BodyFraming::ContentLength: {
-            char digits[24];
-            const auto res = std::to_chars(digits, digits + sizeof(digits), response_.contentLength);
-            response_.headers.add("Content-Length",
-                                  response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
-            break;
-        }
+        case http::BodyFraming::ContentLength:
+            if (!ctx_.responseLengthChanged) {
+                char digits[24];
+                const auto res = std::to_chars(digits, digits + sizeof(digits), response_.contentLength);
+                response_.headers.add("Content-Length",
+                                      response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
+                break;
+            }
+            [[fallthrough]];  // a filter changes the length (compression): frame it as a stream
         case http::BodyFraming::Chunked:
         case http::BodyFraming::UntilClose:
             if (request_.version == http::Version::Http11) {
@@ -842,14 +844,22 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
     const bool filters = ((snapshot_->globalPhases & filter::phaseBit(Phase::ResponseBody)) != 0) ||
                          (ctx_.route != nullptr);
     constexpr std::size_t kMaxPieces = 16;
-    std::array<std::array<char, 20>, kMaxPieces> sizeLines;
-    std::array<asio::const_buffer, kMaxPieces * 3 + 2> gather;
+    std::array<std::array<char, 20>, kMaxPieces + 1> sizeLines;
+    // The head, kMaxPieces pieces of three buffers, one more piece for the final hook call, and
+    // the last chunk.
+    std::array<asio::const_buffer, (kMaxPieces + 1) * 3 + 2> gather;
     std::size_t count = 0, pieces = 0;
+    // True once a filter has replaced a piece with bytes of its own: they stay valid only until
+    // its hook runs again, so they are written before that.
+    bool filterBytesPending = false;
 
     auto startGather = [&]() {
         count = pieces = 0;
+        filterBytesPending = false;
         if (headPending) gather[count++] = asio::buffer(out_);
     };
+    // Runs the body hooks over one piece and gathers what they leave. Every body ends with exactly
+    // one call with last = true (maybe with no data), which lets a filter flush what it holds.
     auto addData = [&](std::string_view data, bool last) -> bool {
         filter::BodyChunk chunk{data, last};
         if (filters) {
@@ -858,7 +868,12 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
             if (st == FilterStatus::Continue && ctx_.route != nullptr)
                 st = runChain(ctx_.route->filters, Phase::ResponseBody,
                               [&](filter::Filter& f) { return f.onResponseBody(ctx_, chunk); });
-            if (st != FilterStatus::Continue) return false;
+            if (st != FilterStatus::Continue) {
+                ctx_.error = filter::ErrorSource::Internal;
+                ctx_.errorText = "a response body filter stopped the exchange";
+                return false;
+            }
+            if (chunk.data.data() != data.data()) filterBytesPending = true;
         }
         if (chunk.data.empty()) return true;
         if (chunkToClient) {
@@ -873,12 +888,27 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
         ++pieces;
         return true;
     };
+    auto addLastChunk = [&]() {
+        if (chunkToClient) gather[count++] = asio::buffer(http::kLastChunk.data(), http::kLastChunk.size());
+    };
     auto flush = [&]() -> asio::awaitable<bool> {
         if (count == 0) co_return true;
         const bool ok = co_await writeClient(std::span(gather.data(), count));
         headPending = false;
         count = pieces = 0;
+        filterBytesPending = false;
         co_return ok;
+    };
+    // The final hook call, then the end of the body: the filter's last bytes may reuse its buffer,
+    // so anything of its still waiting is written first.
+    auto finish = [&]() -> asio::awaitable<bool> {
+        if (filterBytesPending) {
+            if (!co_await flush()) co_return false;
+            startGather();
+        }
+        if (!addData({}, true)) co_return false;
+        addLastChunk();
+        co_return co_await flush();
     };
     // Reads more from the upstream. At EOF returns false with eof = true.
     auto readUpstream = [&](bool& eof) -> asio::awaitable<bool> {
@@ -905,12 +935,21 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
             co_return co_await flush();
         case http::BodyFraming::ContentLength: {
             std::uint64_t remaining = response_.contentLength;
-            while (true) {
+            if (remaining == 0) {
+                startGather();
+                if (!co_await finish()) co_return false;
+            }
+            while (remaining > 0) {
                 startGather();
                 const std::size_t n =
                     static_cast<std::size_t>(std::min<std::uint64_t>(remaining, up.buffer.size()));
-                if (n > 0 && !addData({up.buffer.readable().data(), n}, n == remaining)) co_return false;
-                if (!co_await flush()) co_return false;
+                const bool last = n == remaining;
+                if (n > 0 && !addData({up.buffer.readable().data(), n}, last)) co_return false;
+                if (last) addLastChunk();
+                // A filter holding the first bytes back (compression): the head waits for them,
+                // rather than going out in a write of its own.
+                const bool heldBack = headPending && n > 0 && pieces == 0 && !last;
+                if (!heldBack && !co_await flush()) co_return false;
                 up.buffer.consume(n);
                 remaining -= n;
                 if (remaining == 0) break;
@@ -928,7 +967,12 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
             while (true) {
                 startGather();
                 bool done = false;
-                while (!up.buffer.empty() && pieces < kMaxPieces) {
+                bool needMore = true;  // false: stopped early with decodable bytes still buffered
+                while (!up.buffer.empty()) {
+                    if (pieces >= kMaxPieces || filterBytesPending) {
+                        needMore = false;
+                        break;
+                    }
                     const auto step = decoder.decode(up.buffer.readable());
                     if (step.status == http::ParseStatus::Error) {
                         upstreamFailed(step.error.reason);
@@ -943,11 +987,12 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
                     }
                     if (step.consumed == 0) break;
                 }
-                if (done && chunkToClient)
-                    gather[count++] = asio::buffer(http::kLastChunk.data(), http::kLastChunk.size());
+                if (done) {
+                    if (!co_await finish()) co_return false;
+                    break;
+                }
                 if (!co_await flush()) co_return false;
-                if (done) break;
-                if (pieces >= kMaxPieces) continue;
+                if (!needMore) continue;
                 bool eof = false;
                 if (!co_await readUpstream(eof)) {
                     upstreamFailed(eof ? "upstream closed mid-body" : "upstream read failed");
@@ -974,10 +1019,8 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
                     break;
                 }
             }
-            if (chunkToClient) {
-                const asio::const_buffer b(http::kLastChunk.data(), http::kLastChunk.size());
-                if (!co_await writeClient(std::span(&b, 1))) co_return false;
-            }
+            startGather();
+            if (!co_await finish()) co_return false;
             upstreamComplete = true;  // the origin closed: complete, but never reused
             co_return true;
         }
@@ -1045,6 +1088,7 @@ void Session::runLogPhase() {
     if ((snapshot_->globalPhases & bit) != 0)
         for (filter::Filter* f : snapshot_->globalFilters)
             if (f->phases() & bit) f->onLog(ctx_);
+    ctx_.clearStates();  // the exchange is over; an idle connection keeps no filter state
 }
 
 }  // namespace proxy::core

@@ -4,6 +4,10 @@
 #include <asio/ip/tcp.hpp>
 
 #include "balancing/balancer_filter.h"
+#include "build_info.h"
+#if PROXY_WITH_ZLIB
+#include "compression/compression_filter.h"
+#endif
 #include "rewrite/rewrite_filters.h"
 #include "routing/routing_filter.h"
 #include "security/security_filter.h"
@@ -120,6 +124,17 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
         if (!rewrite->empty()) {
             route->filters.push_back(rewrite.get());
             snapshot->ownedFilters.push_back(std::move(rewrite));
+        }
+        if (r.compression.enabled) {
+#if PROXY_WITH_ZLIB
+            auto compression = std::make_unique<compression::CompressionFilter>(r.compression);
+            route->filters.push_back(compression.get());
+            snapshot->ownedFilters.push_back(std::move(compression));
+#else
+            return std::unexpected("route '" + r.name +
+                                   "': compression is not available in this build (it was built "
+                                   "without zlib, PROXY_WITH_ZLIB=OFF); set \"enabled\": false");
+#endif
         }
         routePointers.push_back(route.get());
         snapshot->routes.push_back(std::move(route));

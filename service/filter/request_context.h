@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "balancing/selector.h"
 #include "http/message.h"
@@ -27,6 +29,17 @@ struct ConnectionInfo {
 
 // Who is to blame for a failed exchange, and whether retrying it elsewhere is allowed.
 enum class ErrorSource : std::uint8_t { None, Downstream, Upstream, Internal };
+
+class Filter;
+
+// State a filter keeps for one exchange, between its hooks (a compressor's stream, say). Filters
+// live in the shared, immutable snapshot and serve every connection at once, so anything that
+// belongs to one exchange hangs off its RequestContext instead. The engine destroys it when the
+// exchange ends (after the Log phase), so an idle keep-alive connection holds none.
+class ExchangeState {
+public:
+    virtual ~ExchangeState() = default;
+};
 
 struct LocalResponse {
     int status = 0;           // 0 = none
@@ -55,6 +68,22 @@ struct RequestContext {
 
     LocalResponse local;  // a filter's or the engine's own answer
 
+    // Set by a ResponseHeaders filter whose ResponseBody hook changes the body's length (such as
+    // compression). The engine then sends no Content-Length and frames the body itself: chunked
+    // to an HTTP/1.1 client, delimited by closing the connection to an HTTP/1.0 one.
+    bool responseLengthChanged = false;
+
+    // Per-exchange filter state (see ExchangeState), found by the filter that made it.
+    ExchangeState* state(const Filter* owner) const {
+        for (const auto& [who, s] : states_)
+            if (who == owner) return s.get();
+        return nullptr;
+    }
+    void setState(const Filter* owner, std::unique_ptr<ExchangeState> s) {
+        states_.emplace_back(owner, std::move(s));
+    }
+    void clearStates() { states_.clear(); }
+
     // Outcome, for the log phase:
     int status = 0;                 // status sent to the client (0 = none sent)
     ErrorSource error = ErrorSource::None;
@@ -66,6 +95,9 @@ struct RequestContext {
     std::chrono::steady_clock::duration upstreamResponse{};  // until the response head arrived
     std::chrono::steady_clock::duration total{};
     std::chrono::system_clock::time_point wallStart;
+
+private:
+    std::vector<std::pair<const Filter*, std::unique_ptr<ExchangeState>>> states_;
 };
 
 }  // namespace proxy::filter

@@ -9,6 +9,22 @@ std::string HostPort::toString() const {
     return host + ":" + std::to_string(port);
 }
 
+std::vector<std::string> Compression::defaultTypes() {
+    // Text and the structured-text types that compress well; images, audio, video and archives
+    // are compressed already.
+    return {"text/*",
+            "application/json",
+            "application/javascript",
+            "application/xml",
+            "application/xhtml+xml",
+            "application/rss+xml",
+            "application/atom+xml",
+            "application/ld+json",
+            "application/manifest+json",
+            "application/wasm",
+            "image/svg+xml"};
+}
+
 const Upstream* Config::findUpstream(std::string_view name) const {
     for (const Upstream& upstream : upstreams)
         if (upstream.name == name) return &upstream;

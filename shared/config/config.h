@@ -232,6 +232,23 @@ struct PathRewrite {
     friend bool operator==(const PathRewrite&, const PathRewrite&) = default;
 };
 
+// Response compression (docs/configuration.md, "compression"). The top-level object gives the
+// defaults; a route's own object starts from them and overrides only the keys it names, so a
+// loaded Route always holds its effective settings.
+struct Compression {
+    bool enabled = false;
+    // Media types to compress, lower case, without parameters: "text/html", or "text/*" for a
+    // whole top-level type.
+    std::vector<std::string> types = defaultTypes();
+    std::uint64_t minSize = 1024;  // bytes; a response with a smaller Content-Length stays as is
+    std::uint32_t level = 6;       // zlib level: 1 fastest .. 9 smallest
+    // Content codings offered, in the proxy's order of preference when the client's q-values tie.
+    std::vector<std::string> formats = {"gzip", "deflate"};
+
+    static std::vector<std::string> defaultTypes();
+    friend bool operator==(const Compression&, const Compression&) = default;
+};
+
 struct Route {
     std::string name;
     std::string listener;  // empty = every listener
@@ -240,6 +257,7 @@ struct Route {
     PathRewrite rewrite;
     HeaderRules requestHeaders;
     HeaderRules responseHeaders;
+    Compression compression;  // effective settings (the top-level defaults plus the route's own)
     SecurityPolicy security;  // overrides the top-level policy key by key
     friend bool operator==(const Route&, const Route&) = default;
 };
@@ -251,6 +269,7 @@ struct Config {
     Limits limits;
     Timeouts timeouts;
     ForwardedHeaders forwarded;
+    Compression compression;  // the defaults routes inherit
     SecurityConfig security;
     std::vector<Listener> listeners;
     std::vector<Upstream> upstreams;

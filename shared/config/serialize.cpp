@@ -20,6 +20,14 @@ Json headerRules(const HeaderRules& rules) {
     return out;
 }
 
+Json compression(const Compression& c) {
+    return {{"enabled", c.enabled},
+            {"types", c.types},
+            {"min_size", c.minSize},
+            {"level", c.level},
+            {"formats", c.formats}};
+}
+
 Json cidrList(const std::vector<Cidr>& list) {
     Json out = Json::array();
     for (const Cidr& c : list) out.push_back(c.text);
@@ -90,6 +98,7 @@ Json toJson(const Config& config) {
     out["forwarded"] = {{"x_forwarded", config.forwarded.xForwarded},
                         {"via", config.forwarded.via},
                         {"forwarded", config.forwarded.forwarded}};
+    out["compression"] = compression(config.compression);
     {
         const SecurityConfig& s = config.security;
         Json security = securityPolicy(s.policy);
@@ -180,6 +189,7 @@ Json toJson(const Config& config) {
         if (!route.rewrite.regex.empty()) r["rewrite"]["replacement"] = route.rewrite.replacement;
         r["request_headers"] = headerRules(route.requestHeaders);
         r["response_headers"] = headerRules(route.responseHeaders);
+        r["compression"] = compression(route.compression);
         if (!route.security.empty()) r["security"] = securityPolicy(route.security);
         routes.push_back(std::move(r));
     }

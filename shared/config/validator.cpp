@@ -99,6 +99,10 @@ constexpr KeySpec kRewriteKeys[] = {{"strip_prefix"}, {"regex"}, {"replacement"}
 constexpr ObjectSpec kRewriteSpec{kRewriteKeys};
 constexpr KeySpec kHeaderRulesKeys[] = {{"set"}, {"add"}, {"remove"}};
 constexpr ObjectSpec kHeaderRulesSpec{kHeaderRulesKeys};
+constexpr KeySpec kCompressionKeys[] = {
+    {"enabled"}, {"types"}, {"min_size"}, {"level"}, {"formats"}};
+constexpr ObjectSpec kCompressionSpec{kCompressionKeys};
+constexpr std::string_view kCompressionFormats[] = {"gzip", "deflate"};
 constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}};
 constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
 constexpr KeySpec kWafKeys[] = {{"mode"}, {"paranoia"}};
@@ -125,6 +129,7 @@ constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"rewrite", &kRewriteSpec},
                                   {"request_headers", &kHeaderRulesSpec},
                                   {"response_headers", &kHeaderRulesSpec},
+                                  {"compression", &kCompressionSpec},
                                   {"security", &kRouteSecuritySpec}};
 constexpr ObjectSpec kRouteSpec{kRouteKeys};
 
@@ -415,6 +420,8 @@ class Loader {
     void parseLimits(const Json& value, const std::string& path);
     void parseTimeouts(const Json& value, const std::string& path);
     void parseForwarded(const Json& value, const std::string& path);
+    void parseCompressionDefaults(const Json& value, const std::string& path);
+    void parseCompression(const Json& value, const std::string& path, Compression& out);
     void parseListeners(const Json& value, const std::string& path);
     void parseUpstreams(const Json& value, const std::string& path);
     void parseRoutes(const Json& value, const std::string& path);
@@ -607,6 +614,8 @@ std::span<const Loader::Section> Loader::sections() {
         {{"limits", &kLimitsSpec}, &Loader::parseLimits},
         {{"timeouts", &kTimeoutsSpec}, &Loader::parseTimeouts},
         {{"forwarded", &kForwardedSpec}, &Loader::parseForwarded},
+        // Before routes: a route's compression starts from these defaults.
+        {{"compression", &kCompressionSpec}, &Loader::parseCompressionDefaults},
         {{"security", &kSecuritySpec}, &Loader::parseSecurity},
         {{"listeners", &kListenerSpec, true}, &Loader::parseListeners},
         {{"upstreams", &kUpstreamSpec, true}, &Loader::parseUpstreams},
@@ -721,6 +730,76 @@ void Loader::parseForwarded(const Json& value, const std::string& path) {
     r.boolean("x_forwarded", config_.forwarded.xForwarded);
     r.boolean("via", config_.forwarded.via);
     r.boolean("forwarded", config_.forwarded.forwarded);
+}
+
+void Loader::parseCompressionDefaults(const Json& value, const std::string& path) {
+    parseCompression(value, path, config_.compression);
+}
+
+// Reads the keys present over `out`, which holds the defaults (built-in, or the top-level object's
+// for a route).
+void Loader::parseCompression(const Json& value, const std::string& path, Compression& out) {
+    if (!expectObject(value, path)) return;
+    ObjectReader r(*this, value, path, kCompressionSpec);
+    r.boolean("enabled", out.enabled);
+    if (const Json* types = r.get("types"); types && expectArray(*types, r.path("types"))) {
+        std::vector<std::string> parsed;
+        bool ok = true;
+        for (std::size_t i = 0; i < types->size(); ++i) {
+            const std::string itemPath = pointerAppend(r.path("types"), i);
+            const Json& item = (*types)[i];
+            if (!expectString(item, itemPath)) {
+                ok = false;
+                continue;
+            }
+            const std::string type = lower(*item.get_ptr<const std::string*>());
+            const std::size_t slash = type.find('/');
+            const bool valid = slash != std::string::npos &&
+                               isToken(std::string_view(type).substr(0, slash)) &&
+                               isToken(std::string_view(type).substr(slash + 1)) &&
+                               (type.substr(0, slash) != "*" || type == "*/*");
+            if (!valid) {
+                error(itemPath, shown(type) +
+                                    " is not a media type; write type/subtype such as "
+                                    "text/html, or type/* such as text/*, without parameters");
+                ok = false;
+                continue;
+            }
+            if (std::find(parsed.begin(), parsed.end(), type) != parsed.end()) {
+                warning(itemPath, "the type " + type + " is listed twice");
+                continue;
+            }
+            parsed.push_back(type);
+        }
+        if (ok && types->empty())
+            error(r.path("types"),
+                  "an empty list compresses nothing; set \"enabled\": false instead");
+        if (ok) out.types = std::move(parsed);
+    }
+    r.uint("min_size", 0, std::uint64_t{1} << 40, out.minSize, "bytes");
+    r.uint("level", 1, 9, out.level);
+    if (const Json* formats = r.get("formats"); formats && expectArray(*formats, r.path("formats"))) {
+        std::vector<std::string> parsed;
+        bool ok = true;
+        for (std::size_t i = 0; i < formats->size(); ++i) {
+            const std::string itemPath = pointerAppend(r.path("formats"), i);
+            std::size_t index = 0;
+            if (!readChoice((*formats)[i], itemPath, kCompressionFormats, index)) {
+                ok = false;
+                continue;
+            }
+            const std::string name(kCompressionFormats[index]);
+            if (std::find(parsed.begin(), parsed.end(), name) != parsed.end()) {
+                warning(itemPath, "the format " + name + " is listed twice");
+                continue;
+            }
+            parsed.push_back(name);
+        }
+        if (ok && formats->empty())
+            error(r.path("formats"),
+                  "an empty list offers no format; set \"enabled\": false instead");
+        if (ok) out.formats = std::move(parsed);
+    }
 }
 
 void Loader::parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out) {
@@ -1166,6 +1245,9 @@ void Loader::parseRoute(const Json& value, const std::string& path, Route& route
     if (const Json* rules = r.get("response_headers"))
         if (expectObject(*rules, r.path("response_headers")))
             parseHeaderRules(*rules, r.path("response_headers"), route.responseHeaders, true);
+    route.compression = config_.compression;
+    if (const Json* compression = r.get("compression"))
+        parseCompression(*compression, r.path("compression"), route.compression);
     if (const Json* security = r.get("security")) {
         if (expectObject(*security, r.path("security"))) {
             ObjectReader sr(*this, *security, r.path("security"), kRouteSecuritySpec);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 namespace proxy::test {
@@ -58,7 +60,85 @@ std::string response(int status, const std::string& body, const std::string& ext
            "\r\n" + extra + "\r\n" + body;
 }
 
+std::string percentDecode(const std::string& in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '%' && i + 2 < in.size()) {
+            out += static_cast<char>(std::strtoul(in.substr(i + 1, 2).c_str(), nullptr, 16));
+            i += 2;
+        } else {
+            out += in[i] == '+' ? ' ' : in[i];
+        }
+    }
+    return out;
+}
+
+// /gen?status=..&type=..&len=..&kind=..&framing=..&piece=..&h=Name:Value (see fake_origin.h).
+// Returns the bytes to send and whether the connection closes after them.
+std::string generatedResponse(const std::string& target, const std::string& method, bool& keep) {
+    int status = 200;
+    std::string type, kind = "text", framing = "cl", extra;
+    std::size_t len = 0, piece = 4096;
+    std::size_t pos = target.find('?');
+    while (pos != std::string::npos && pos + 1 < target.size()) {
+        const std::size_t end = target.find('&', pos + 1);
+        const std::string pair = target.substr(pos + 1, end == std::string::npos ? end : end - pos - 1);
+        pos = end;
+        const std::size_t eq = pair.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string key = pair.substr(0, eq), value = percentDecode(pair.substr(eq + 1));
+        if (key == "status") status = std::atoi(value.c_str());
+        if (key == "type") type = value;
+        if (key == "len") len = std::strtoull(value.c_str(), nullptr, 10);
+        if (key == "kind") kind = value;
+        if (key == "framing") framing = value;
+        if (key == "piece") piece = std::max<std::size_t>(1, std::strtoull(value.c_str(), nullptr, 10));
+        if (key == "h") extra += value + "\r\n";
+    }
+    const std::string body = FakeOrigin::generatedBody(kind, len);
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\n" + extra;
+    if (!type.empty()) out += "Content-Type: " + type + "\r\n";
+    const bool noBody = status == 204 || status == 304 || method == "HEAD";
+    if (framing == "chunked") {
+        out += "Transfer-Encoding: chunked\r\n\r\n";
+        if (method == "HEAD") return out;
+        for (std::size_t at = 0; at < body.size() && !noBody; at += piece) {
+            const std::size_t n = std::min(piece, body.size() - at);
+            char size[20];
+            std::snprintf(size, sizeof(size), "%zx\r\n", n);
+            out += size + body.substr(at, n) + "\r\n";
+        }
+        return out + "0\r\n\r\n";
+    }
+    if (framing == "close") {
+        keep = false;
+        return out + "Connection: close\r\n\r\n" + (noBody ? "" : body);
+    }
+    if (status == 204 || status == 304) return out + "\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    return method == "HEAD" ? out : out + body;
+}
+
 }  // namespace
+
+std::string FakeOrigin::generatedBody(const std::string& kind, std::size_t size) {
+    std::string body;
+    body.reserve(size + 64);
+    if (kind == "random") {
+        std::uint64_t x = 0x9e3779b97f4a7c15ull ^ size;
+        while (body.size() < size) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            body += static_cast<char>(x & 0xff);
+        }
+    } else {
+        for (std::size_t line = 0; body.size() < size; ++line)
+            body += "line " + std::to_string(line) + ": the quick brown fox jumps over the lazy dog\n";
+    }
+    body.resize(size);
+    return body;
+}
 
 std::string OriginRequest::header(const std::string& name) const {
     const std::string wanted = lower(name) + ":";
@@ -228,6 +308,10 @@ void FakeOrigin::serve(int fd, int connection) {
                 out = "HTTP/1.1 " + std::to_string(code) + " X\r\n\r\n";
             else
                 out = response(code, "status " + std::to_string(code));
+        } else if (t.rfind("/gen?", 0) == 0) {
+            out = generatedResponse(t, req.method, keep);
+            if (!sendAll(fd, out) || !keep) break;
+            continue;
         } else if (t == "/close") {
             out = response(200, "closing", "Connection: close\r\n");
             keep = false;

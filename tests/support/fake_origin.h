@@ -13,6 +13,11 @@
 //   /ws             101 Switching Protocols, then echoes every byte until close
 //   /status/<code>  that status with no body (204, 304) or a short body
 //   /close          200 with Connection: close, then closes
+//   /gen?...        a generated response, described by its query (for compression tests):
+//                   status=N (200), type=T (Content-Type, omitted when absent), len=N (body size),
+//                   kind=text|random (the body: generatedBody(kind, len)), framing=cl|chunked|close
+//                   (cl), piece=N (chunk size for chunked, 4096), h=Name:Value (an extra header,
+//                   repeatable); values are percent-decoded
 //   anything else   200, body "<name> <method> <target>"
 // setFailStatus(code) overrides all of these: every request gets that status. setDelay(ms) slows
 // every answer; setDropRequests(true) closes each connection after reading a request, unanswered.
@@ -37,6 +42,10 @@ struct OriginRequest {
 
 class FakeOrigin {
 public:
+    // The body /gen serves: "text" is compressible prose, "random" does not compress (the same
+    // bytes for the same size every time).
+    static std::string generatedBody(const std::string& kind, std::size_t size);
+
     explicit FakeOrigin(std::string name);
     ~FakeOrigin();
     FakeOrigin(const FakeOrigin&) = delete;
