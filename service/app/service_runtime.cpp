@@ -19,6 +19,8 @@
 #include "control_channel/control_server.h"
 #include "core/engine.h"
 #include "core/snapshot.h"
+#include "health/health_json.h"
+#include "health/health_monitor.h"
 #include "logging/log.h"
 #include "security/security_filter.h"
 #include "upstream/upstream_group.h"
@@ -51,6 +53,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     std::shared_ptr<const config::Config> preparedFor;
     // Admin decisions (drain, disable) outlive snapshots: (upstream, server) -> state.
     std::map<std::pair<std::string, std::string>, upstream::AdminState> adminStates;
+    // Active checks and every server's health, kept across snapshots (health/health_monitor.h).
+    health::HealthMonitor health;
 
     asio::io_context control;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> controlWork;
@@ -74,6 +78,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             for (const auto& server : group->servers())
                 if (auto it = adminStates.find({group->name(), server->key}); it != adminStates.end())
                     server->admin = it->second;
+        for (const auto& group : (*snapshot)->upstreams) health.adopt(*group);
         return snapshot;
     }
 
@@ -94,6 +99,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         std::lock_guard lock(applyMutex);
         if (!prepared) return;
         engine->commit(std::move(prepared));
+        health.activate(engine->current());
         preparedFor.reset();
         const auto& logSettings = store->current().config->logging;
         logging::setLevel(logging::parseLevel(logSettings.level));
@@ -219,7 +225,9 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             out += type;
             out += "\n";
             out += name;
-            out += " " + std::to_string(value) + "\n";
+            out += ' ';  // piecewise: GCC 12 warns falsely (-Wrestrict) on " " + string
+            out += std::to_string(value);
+            out += '\n';
         };
         metric("proxy_connections_active", "gauge", "Client connections open now.", s.connectionsActive);
         metric("proxy_connections_accepted_total", "counter", "Client connections accepted.",
@@ -235,13 +243,15 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         for (const auto& group : snapshot->upstreams) {
             nlohmann::json servers = nlohmann::json::array();
             for (const auto& server : group->servers()) {
-                servers.push_back({{"address", server->key},
-                                   {"state", adminStateName(server->admin.load())},
-                                   {"weight", server->config.weight},
-                                   {"max_connections", server->config.maxConnections},
-                                   {"active", server->active.load()},
-                                   {"requests", server->requests.load()},
-                                   {"failures", server->failures.load()}});
+                nlohmann::json entry = {{"address", server->key},
+                                        {"state", adminStateName(server->admin.load())},
+                                        {"weight", server->config.weight},
+                                        {"max_connections", server->config.maxConnections},
+                                        {"active", server->active.load()},
+                                        {"requests", server->requests.load()},
+                                        {"failures", server->failures.load()}};
+                health::addHealthFields(entry, *server);
+                servers.push_back(std::move(entry));
             }
             static constexpr const char* kBalance[] = {"round_robin", "least_connections", "ip_hash", "hash"};
             out.push_back({{"name", group->name()},
@@ -306,6 +316,7 @@ std::optional<std::string> ServiceRuntime::start() {
     auto snapshot = d.build(current.config, current.version);
     if (!snapshot) return snapshot.error();
     if (auto error = d.engine->start(*snapshot)) return error;
+    d.health.activate(*snapshot);
 
     // From here every config change goes: validate -> precheck (build + bind) -> persist -> commit.
     d.store->setPrecheck([&d](const config::Config& c) { return d.precheck(c); });
@@ -377,6 +388,7 @@ int ServiceRuntime::wait() {
     if (d.controlThread.joinable()) d.controlThread.join();
     d.observability->stopControlSide();
     d.controlServer.reset();
+    d.health.stop();
     d.engine->stop(grace);
     d.observability->stop();  // after the engine: the last requests' records are written
     d.started = false;

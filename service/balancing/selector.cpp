@@ -15,7 +15,7 @@ std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList serve
         case config::Balance::IpHash:
             return std::make_unique<HashRingSelector>(std::move(servers), true);
         case config::Balance::Hash:
-            return nullptr;  // needs a hash key (header, cookie or path): not built yet
+            return std::make_unique<HashRingSelector>(std::move(servers), false);
     }
     return nullptr;
 }
@@ -32,7 +32,8 @@ std::optional<std::size_t> RoundRobinSelector::pick(const SelectionKey&,
     for (std::size_t i = 0; i < servers_.size(); ++i) {
         if (!servers_[i]->eligible()) continue;
         if (std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
-        const std::int64_t weight = servers_[i]->config.weight;
+        // Scaled weights (slow start ramps them) keep the same sequence as plain weights.
+        const auto weight = static_cast<std::int64_t>(servers_[i]->scaledWeight());
         current_[i] += weight;
         total += weight;
         if (!best || current_[i] > current_[*best]) best = i;
@@ -56,7 +57,7 @@ std::optional<std::size_t> LeastConnectionsSelector::pick(const SelectionKey&,
         if (!servers_[i]->eligible()) continue;
         if (std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
         const std::uint64_t active = servers_[i]->active.load(std::memory_order_relaxed);
-        const std::uint64_t weight = servers_[i]->config.weight;
+        const std::uint64_t weight = servers_[i]->scaledWeight();
         // active/weight < bestActive/bestWeight, without division.
         if (!best || active * bestWeight < bestActive * weight) {
             best = i;
@@ -97,7 +98,9 @@ HashRingSelector::HashRingSelector(ServerList servers, bool byClientAddress)
 std::optional<std::size_t> HashRingSelector::pick(const SelectionKey& key,
                                                   std::span<const std::size_t> tried) {
     if (ring_.empty()) return std::nullopt;
-    const std::uint64_t point = hash(byClientAddress_ ? key.clientAddress : key.hashKey);
+    // `hash` falls back to the client address when the request lacks its key.
+    const bool byAddress = byClientAddress_ || key.hashKey.empty();
+    const std::uint64_t point = hash(byAddress ? key.clientAddress : key.hashKey);
     auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(point, std::uint32_t{0}));
     for (std::size_t step = 0; step < ring_.size(); ++step, ++it) {
         if (it == ring_.end()) it = ring_.begin();
@@ -111,6 +114,10 @@ std::optional<std::size_t> HashRingSelector::pick(const SelectionKey& key,
 
 std::optional<std::size_t> Selection::next() {
     if (selector_ == nullptr || count_ >= std::size(tried_)) return std::nullopt;
+    if (count_ == 0 && preferred_) {
+        tried_[count_++] = *preferred_;
+        return preferred_;
+    }
     const auto index = selector_->pick(key_, std::span<const std::size_t>(tried_, count_));
     if (index) tried_[count_++] = *index;
     return index;

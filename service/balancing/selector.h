@@ -19,7 +19,7 @@ namespace proxy::balancing {
 
 struct SelectionKey {
     std::string_view clientAddress;  // ip_hash
-    std::string_view hashKey;        // hash (header, cookie or path value)
+    std::string_view hashKey;        // hash (header, cookie or path value); empty: by address
 };
 
 class Selector {
@@ -34,7 +34,7 @@ public:
 // The servers a selector chooses among; not owned (they live in the UpstreamGroup).
 using ServerList = std::vector<upstream::ServerState*>;
 
-// Null when this build has no selector for `balance`.
+// Never null for a known `balance`.
 // `worker` staggers per-worker state, so the workers together spread load from the first request.
 std::unique_ptr<Selector> makeSelector(config::Balance balance, ServerList servers, unsigned worker);
 
@@ -83,6 +83,10 @@ class Selection {
 public:
     Selection() = default;
     Selection(Selector* selector, SelectionKey key) : selector_(selector), key_(key) {}
+    // `preferred` (a sticky session's server, already checked to be eligible) comes first; the
+    // selector's order follows.
+    Selection(Selector* selector, SelectionKey key, std::optional<std::size_t> preferred)
+        : selector_(selector), key_(key), preferred_(preferred) {}
     // The next server to try, or nullopt when every eligible server has been tried.
     std::optional<std::size_t> next();
     std::size_t attempts() const { return count_; }
@@ -90,6 +94,7 @@ public:
 private:
     Selector* selector_ = nullptr;  // not owned; lives in the snapshot's UpstreamGroup
     SelectionKey key_;
+    std::optional<std::size_t> preferred_;
     std::size_t tried_[16] = {};
     std::size_t count_ = 0;
 };

@@ -63,8 +63,14 @@ std::string tempNameFor(const fs::path& target) {
 #else
     const auto pid = static_cast<unsigned long>(getpid());
 #endif
-    return "." + fromPath(target.filename()) + ".tmp-" + std::to_string(pid) + "-" +
-           std::to_string(counter.fetch_add(1));
+    // Piecewise: GCC 12 warns falsely (-Wrestrict) on "." + string.
+    std::string name = ".";
+    name += fromPath(target.filename());
+    name += ".tmp-";
+    name += std::to_string(pid);
+    name += '-';
+    name += std::to_string(counter.fetch_add(1));
+    return name;
 }
 
 // Reads a regular file of at most maxBytes. error is set on failure.

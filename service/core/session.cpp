@@ -5,6 +5,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <array>
 #include <charconv>
@@ -353,22 +354,68 @@ asio::awaitable<bool> Session::exchange() {
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
 
     // UpstreamSelect.
-    status = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
-                      [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
-    if (status == FilterStatus::Continue && ctx_.route != nullptr)
-        status = runChain(ctx_.route->filters, Phase::UpstreamSelect,
+    auto selectUpstream = [&] {
+        FilterStatus st = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
+                                   [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+        if (st == FilterStatus::Continue && ctx_.route != nullptr)
+            st = runChain(ctx_.route->filters, Phase::UpstreamSelect,
                           [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+        return st;
+    };
+    status = selectUpstream();
+    // Every server that could take the request is at max_connections: with a queue configured,
+    // wait for room (bounded in count and time) instead of answering 503 at once.
+    using Unavailable = upstream::UpstreamGroup::Unavailable;
+    if (status == FilterStatus::Respond && ctx_.upstream != nullptr &&
+        ctx_.upstream->config().queue && ctx_.upstream->unavailable() == Unavailable::Full) {
+        upstream::UpstreamGroup& group = *ctx_.upstream;
+        const config::UpstreamQueue& queue = *group.config().queue;
+        if (!group.enterQueue(queue.size)) {
+            ctx_.local = {503, "every available server of the upstream is at max_connections and "
+                               "its wait queue is full"};
+        } else {
+            const auto giveUp = Clock::now() + queue.timeout;
+            // Polled, not signalled: slots free on any worker, and a 5 ms poll keeps waiters off
+            // every other thread. Only overload ever gets here.
+            asio::steady_timer poll(worker_.io());
+            setDeadline(queue.timeout + std::chrono::seconds(1));  // the wait has its own bound
+            bool waiting = true;
+            while (waiting && !closing_ && !worker_.draining()) {
+                const Clock::duration left = std::max<Clock::duration>(giveUp - Clock::now(), {});
+                poll.expires_after(std::min<Clock::duration>(std::chrono::milliseconds(5), left));
+                co_await poll.async_wait(kNoThrow);
+                const bool late = Clock::now() >= giveUp;
+                if (group.unavailable() != Unavailable::Full) {
+                    ctx_.local = {};
+                    status = selectUpstream();  // room (or another reason to give up): select again
+                    // Another waiter may have taken the room first: wait on while time is left.
+                    waiting = status == FilterStatus::Respond && !late &&
+                              group.unavailable() == Unavailable::Full;
+                }
+                if (waiting && late) {
+                    ctx_.local = {503, "every available server of the upstream stayed at "
+                                       "max_connections for the queue timeout"};
+                    waiting = false;
+                }
+            }
+            group.leaveQueue();
+            setDeadline(cfg.timeouts.upstreamResponse);
+        }
+    }
     if (status == FilterStatus::Close) co_return false;
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
 
-    // Connect (or reuse), send, relay. A connect failure moves to the next server within the
-    // upstream's retry budget; a stale pooled connection is replaced once when that is safe.
+    // Connect (or reuse), send, relay. A connect failure, or a server that fails an idempotent
+    // bodiless request before answering, moves to the next server within the upstream's retry
+    // budget; a stale pooled connection is replaced once, fresh, to the same server, when safe.
     const std::uint32_t retries = ctx_.upstream->config().retries;
     bool anyTimeout = false;
     bool anyServer = false;
+    bool sameServerFresh = false;
     for (std::uint32_t attempt = 0; attempt <= retries; ++attempt) {
         bool timedOut = false;
-        auto up = co_await connectUpstream(timedOut);
+        auto up = co_await connectUpstream(timedOut, sameServerFresh);
+        sameServerFresh = false;
         anyTimeout = anyTimeout || timedOut;
         if (up == nullptr) {
             if (ctx_.server == nullptr) break;  // no eligible server left
@@ -381,10 +428,12 @@ asio::awaitable<bool> Session::exchange() {
         const bool keep = co_await forward(up, reused, retryable);
         upstreamSocket_ = nullptr;
         if (retryable && reused) {
-            // The pooled connection died before answering; one fresh connection to the same pool.
+            // The pooled connection died before answering; one fresh connection to the same server.
             --attempt;
+            sameServerFresh = true;
             continue;
         }
+        if (retryable) continue;  // the server failed before answering: the next one
         co_return keep;
     }
     if (!anyServer) co_return co_await finishLocal(503, "no upstream server is available");
@@ -393,15 +442,24 @@ asio::awaitable<bool> Session::exchange() {
     co_return co_await finishLocal(502, "upstream connection failed");
 }
 
-asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(bool& timedOut) {
-    const auto index = ctx_.selection.next();
-    if (!index) {
-        ctx_.server = nullptr;
-        co_return nullptr;
+asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(
+    bool& timedOut, bool sameServerFresh) {
+    // The chosen server's connection slot is taken here and given back by forward() (or below,
+    // when the connect fails), so max_connections holds across workers and during connects.
+    upstream::ServerState* server = sameServerFresh ? ctx_.server : nullptr;
+    if (server != nullptr && !server->tryAcquire()) server = nullptr;
+    while (server == nullptr) {
+        const auto index = ctx_.selection.next();
+        if (!index) {
+            ctx_.server = nullptr;
+            co_return nullptr;
+        }
+        upstream::ServerState* candidate = ctx_.upstream->servers()[*index].get();
+        if (!candidate->tryAcquire()) continue;  // filled up since the selection saw it
+        server = candidate;
+        ctx_.server = server;
+        if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
     }
-    upstream::ServerState* server = ctx_.upstream->servers()[*index].get();
-    ctx_.server = server;
-    if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
 
     const auto begin = Clock::now();
     auto up = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor(), server->key);
@@ -414,9 +472,12 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
     if (ec) {
         timedOut = timedOut_;
         timedOut_ = false;
+        server->release();
         server->failures.fetch_add(1, std::memory_order_relaxed);
+        server->health->transportFailed(ctx_.upstream->passive(), Clock::now());
         co_return nullptr;
     }
+    server->health->connected();
     asio::error_code ignored;
     up->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     up->socket.non_blocking(true, ignored);  // lets the pool peek for a close without blocking
@@ -428,11 +489,10 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     const auto& cfg = *snapshot_->config;
     upstream::UpstreamConnection& up = *upPtr;
     upstream::ServerState& server = *ctx_.server;
-    server.active.fetch_add(1, std::memory_order_relaxed);
     server.requests.fetch_add(1, std::memory_order_relaxed);
-    struct ActiveGuard {
+    struct ActiveGuard {  // gives back the slot connectUpstream() took
         upstream::ServerState& s;
-        ~ActiveGuard() { s.active.fetch_sub(1, std::memory_order_relaxed); }
+        ~ActiveGuard() { s.release(); }
     } guard{server};
     upstreamSocket_ = &up.socket;
     ++up.requests;
@@ -448,11 +508,16 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     {
         auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(out_), kNoThrow);
         if (ec) {
-            if (reused && !timedOut_) {
+            if (!reused) {
+                server.failures.fetch_add(1, std::memory_order_relaxed);
+                server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
+            }
+            if (!timedOut_) {
+                // Nothing of the body was sent: another connection may carry the request.
                 retryable = idempotent(request_.method) || request_.framing == http::BodyFraming::None;
                 if (retryable) co_return false;
             }
-            server.failures.fetch_add(1, std::memory_order_relaxed);
+            if (reused) server.failures.fetch_add(1, std::memory_order_relaxed);
             ctx_.error = filter::ErrorSource::Upstream;
             const bool hasBody = request_.framing != http::BodyFraming::None;
             co_return co_await sendLocalResponse(502, "upstream write failed", hasBody || !request_.keepAlive);
@@ -498,6 +563,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         }
         if (r.status == http::ParseStatus::Error) {
             server.failures.fetch_add(1, std::memory_order_relaxed);
+            server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
             ctx_.error = filter::ErrorSource::Upstream;
             ctx_.errorText = r.error.reason;
             co_return co_await sendLocalResponse(502, "invalid response from upstream", true);
@@ -508,21 +574,30 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         if (ec || n == 0) {
             if (timedOut_) {
                 timedOut_ = false;
+                server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
                 ctx_.error = filter::ErrorSource::Upstream;
                 co_return co_await sendLocalResponse(504, "upstream response timed out", true);
             }
-            if (reused && up.buffer.empty() && bodySent && request_.framing == http::BodyFraming::None &&
+            if (!reused) {
+                server.failures.fetch_add(1, std::memory_order_relaxed);
+                server.health->transportFailed(ctx_.upstream->passive(), Clock::now());
+            }
+            if (up.buffer.empty() && bodySent && request_.framing == http::BodyFraming::None &&
                 idempotent(request_.method)) {
-                retryable = true;  // a keep-alive race: the origin closed as we sent
+                // Reused: a keep-alive race (the origin closed as we sent). Fresh: the server
+                // died before answering. Either way an idempotent bodiless request may go again.
+                retryable = true;
                 co_return false;
             }
-            server.failures.fetch_add(1, std::memory_order_relaxed);
+            if (reused) server.failures.fetch_add(1, std::memory_order_relaxed);
             ctx_.error = filter::ErrorSource::Upstream;
             co_return co_await sendLocalResponse(502, "upstream closed the connection", true);
         }
         up.buffer.commit(n);
     }
     ctx_.upstreamResponse = Clock::now() - waitStart;
+    // Passive health: a 5xx counts toward ejection, anything else ends a run of failures.
+    server.health->responded(response_.status, ctx_.upstream->passive(), Clock::now());
 
     // ResponseHeaders.
     FilterStatus status = runChain(snapshot_->globalFilters, Phase::ResponseHeaders,

@@ -73,7 +73,10 @@ private:
     asio::awaitable<bool> relayResponseBody(upstream::UpstreamConnection& up, bool chunkToClient,
                                             bool& upstreamComplete);
     asio::awaitable<void> tunnel(upstream::UpstreamConnection& up);
-    asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> connectUpstream(bool& timedOut);
+    // The next server of the selection (a pooled connection when one is idle), or with
+    // sameServerFresh a new connection to ctx_.server (after its pooled connection went stale).
+    asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> connectUpstream(bool& timedOut,
+                                                                               bool sameServerFresh);
     asio::awaitable<bool> sendLocalResponse(int status, std::string_view reason, bool close);
     asio::awaitable<bool> writeClient(std::span<const asio::const_buffer> buffers);
 

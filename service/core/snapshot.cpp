@@ -73,10 +73,6 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     snapshot->limits.maxHeaders = config->limits.maxHeaders;
 
     for (const auto& u : config->upstreams) {
-        if (u.balance == config::Balance::Hash)
-            return std::unexpected("upstream '" + u.name +
-                                   "': balance 'hash' is not available in this version "
-                                   "(use round_robin, least_connections or ip_hash)");
         auto group = std::make_unique<upstream::UpstreamGroup>(u, workers);
         if (auto resolved = resolveServers(*group); !resolved) return std::unexpected(resolved.error());
         snapshot->upstreams.push_back(std::move(group));

@@ -1,15 +1,22 @@
 #include "upstream/upstream_group.h"
 
 #include "balancing/selector.h"
+#include "balancing/sticky.h"
 
 namespace proxy::upstream {
 
 UpstreamGroup::UpstreamGroup(const config::Upstream& config, unsigned workers) : config_(config) {
     balancing::ServerList list;
+    std::optional<balancing::StickyKey> stickyKey;
+    if (config_.sticky) stickyKey = balancing::stickyKey(config_.sticky->secret);
     for (const auto& server : config_.servers) {
         auto state = std::make_unique<ServerState>();
         state->config = server;
         state->key = server.address.toString();
+        state->health = std::make_shared<health::ServerHealth>(config_.name, state->key);
+        state->slowStart = config_.slowStart;
+        if (stickyKey)
+            state->stickyToken = balancing::stickyToken(*stickyKey, config_.name, state->key);
         list.push_back(state.get());
         servers_.push_back(std::move(state));
     }
@@ -23,6 +30,34 @@ ServerState* UpstreamGroup::findServer(std::string_view key) {
     for (auto& s : servers_)
         if (s->key == key) return s.get();
     return nullptr;
+}
+
+UpstreamGroup::Unavailable UpstreamGroup::unavailable() const {
+    bool anyAdminUp = false, anyHealthy = false;
+    const auto now = health::Clock::now();
+    for (const auto& s : servers_) {
+        if (s->eligible(now)) return Unavailable::None;
+        if (s->admin.load(std::memory_order_relaxed) != AdminState::Up) continue;
+        anyAdminUp = true;
+        if (s->health->available(now)) anyHealthy = true;
+    }
+    if (!anyAdminUp) return Unavailable::Admin;
+    if (!anyHealthy) return Unavailable::Health;
+    return Unavailable::Full;
+}
+
+std::string_view UpstreamGroup::unavailableReason() const {
+    switch (unavailable()) {
+        case Unavailable::None:
+            break;
+        case Unavailable::Admin:
+            return "every server of the upstream is drained or disabled";
+        case Unavailable::Health:
+            return "every server of the upstream is down (health checks)";
+        case Unavailable::Full:
+            return "every available server of the upstream is at max_connections";
+    }
+    return {};
 }
 
 }  // namespace proxy::upstream

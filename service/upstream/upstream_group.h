@@ -10,8 +10,11 @@
 #include <vector>
 
 #include "config/config.h"
+#include "health/server_health.h"
 
-namespace proxy::balancing { class Selector; }
+namespace proxy::balancing {
+class Selector;
+}
 
 namespace proxy::upstream {
 
@@ -19,23 +22,45 @@ enum class AdminState : std::uint8_t { Up, Draining, Disabled };
 
 struct ServerState {
     config::Server config;
-    std::string key;                  // "host:port": names the server, and its connection pool
+    std::string key;  // "host:port": names the server, and its connection pool
     std::vector<asio::ip::tcp::endpoint> endpoints;  // resolved addresses
     std::atomic<AdminState> admin{AdminState::Up};
-    std::atomic<std::uint32_t> active{0};        // requests in flight
+    std::atomic<std::uint32_t> active{0};  // requests in flight (connecting or exchanging)
     std::atomic<std::uint64_t> requests{0};
-    std::atomic<std::uint64_t> failures{0};      // connect failures and invalid responses
+    std::atomic<std::uint64_t> failures{0};  // connect failures and invalid responses
+    // Active and passive health; shared with the same server in other snapshots (never null).
+    std::shared_ptr<health::ServerHealth> health = std::make_shared<health::ServerHealth>("", "");
+    std::chrono::seconds slowStart{0};  // the upstream's slow-start window
+    std::string stickyToken;            // the sticky cookie value naming this server, if sticky
 
-    // May this server take a new request now?
-    bool eligible() const {
+    // May this server take a new request now? `now` may be zero (the clock is read if needed).
+    bool eligible(health::Clock::time_point now = {}) const {
         if (admin.load(std::memory_order_relaxed) != AdminState::Up) return false;
+        if (!health->available(now)) return false;
         return config.maxConnections == 0 ||
                active.load(std::memory_order_relaxed) < config.maxConnections;
+    }
+    // Takes one of the server's connection slots, or false when it is at max_connections. Every
+    // successful call is matched by one release().
+    bool tryAcquire() {
+        if (config.maxConnections == 0) {
+            active.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
+        std::uint32_t n = active.load(std::memory_order_relaxed);
+        while (n < config.maxConnections)
+            if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+        return false;
+    }
+    void release() { active.fetch_sub(1, std::memory_order_relaxed); }
+    // The weight to balance with: weight * health::kWeightScale, less during slow start.
+    std::uint64_t scaledWeight(health::Clock::time_point now = {}) const {
+        return health->scaledWeight(config.weight, slowStart, now);
     }
 };
 
 class UpstreamGroup {
-public:
+  public:
     UpstreamGroup(const config::Upstream& config, unsigned workers);
     ~UpstreamGroup();
 
@@ -44,13 +69,38 @@ public:
     std::vector<std::unique_ptr<ServerState>>& servers() { return servers_; }
     const std::vector<std::unique_ptr<ServerState>>& servers() const { return servers_; }
     ServerState* findServer(std::string_view key);
+    // Passive-check settings, or null when passive checks are off.
+    const config::PassiveCheck* passive() const {
+        return config_.passive ? &*config_.passive : nullptr;
+    }
+    // Why no server can take a request now.
+    enum class Unavailable : std::uint8_t {
+        None,    // one can
+        Admin,   // every server is drained or disabled
+        Health,  // every server in service is down (active checks) or ejected (passive)
+        Full,    // the servers that could take it are all at max_connections
+    };
+    Unavailable unavailable() const;
+    // The same as a static sentence for the 503 page ("" for None).
+    std::string_view unavailableReason() const;
+
+    // The wait queue (config().queue): a place for one more waiting request, or false when the
+    // queue is full. Every successful enterQueue() is matched by one leaveQueue().
+    bool enterQueue(std::uint32_t size) {
+        if (queued_.fetch_add(1, std::memory_order_relaxed) < size) return true;
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    void leaveQueue() { queued_.fetch_sub(1, std::memory_order_relaxed); }
+    std::uint32_t queued() const { return queued_.load(std::memory_order_relaxed); }
     // Selection state is per worker, so picking never contends across threads.
     balancing::Selector& selector(unsigned worker) { return *selectors_[worker]; }
 
-private:
+  private:
     config::Upstream config_;
     std::vector<std::unique_ptr<ServerState>> servers_;
     std::vector<std::unique_ptr<balancing::Selector>> selectors_;
+    std::atomic<std::uint32_t> queued_{0};  // requests waiting for room, over all workers
 };
 
 }  // namespace proxy::upstream

@@ -241,10 +241,14 @@ std::optional<Cidr> parseCidr(std::string_view text, std::string* error) {
             char buffer[8];
             for (int i = 0; i < 16; i += 2) {
                 std::snprintf(buffer, sizeof buffer, "%x", (network[i] << 8) | network[i + 1]);
-                meant += (i ? ":" : "") + std::string(buffer);
+                if (i) meant += ':';  // piecewise: GCC 12 warns falsely (-Wrestrict) on "" + string
+                meant += buffer;
             }
         } else {
-            for (int i = 12; i < 16; ++i) meant += (i > 12 ? "." : "") + std::to_string(network[i]);
+            for (int i = 12; i < 16; ++i) {
+                if (i > 12) meant += '.';
+                meant += std::to_string(network[i]);
+            }
         }
         setError(error, quoted(text) + " has host bits set after the /" + std::to_string(prefix) +
                             " prefix; the range is " + meant + "/" + std::to_string(prefix));

@@ -144,6 +144,47 @@ struct HealthCheck {
     friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
+// Passive health: the data path's own outcomes eject a server. A server is ejected after
+// `failures` consecutive connect/transport failures or `status5xx` consecutive 5xx answers (0 turns
+// either count off). The ejection lasts `eject`, doubling for each ejection that follows within
+// `maxEject` of the server's return, up to `maxEject`.
+struct PassiveCheck {
+    std::uint32_t failures = 3;
+    std::uint32_t status5xx = 0;
+    std::chrono::seconds eject{10};
+    std::chrono::seconds maxEject{300};
+    friend bool operator==(const PassiveCheck&, const PassiveCheck&) = default;
+};
+
+// What `"balance": "hash"` hashes: one request header, one cookie, or the path.
+struct HashKey {
+    enum class Kind : std::uint8_t { None, Header, Cookie, Path };
+    Kind kind = Kind::None;
+    std::string name;  // header or cookie name
+    friend bool operator==(const HashKey&, const HashKey&) = default;
+};
+
+// Sticky sessions: the proxy names the server that answered in a cookie, and later requests that
+// carry it go to that server while it is available. The value is a keyed hash of the server's
+// identity, never its address.
+struct StickyCookie {
+    std::string name = "PROXYSRV";
+    std::string path = "/";
+    bool httpOnly = true;
+    bool secure = false;
+    std::string sameSite = "Lax";  // "Strict", "Lax", "None" or "" (attribute left out)
+    std::uint32_t maxAge = 0;      // seconds; 0 = a session cookie (no Max-Age)
+    std::string secret;            // keys the hash; empty = a random key per service start
+    friend bool operator==(const StickyCookie&, const StickyCookie&) = default;
+};
+
+// Requests that find every available server at max_connections wait here, instead of a 503.
+struct UpstreamQueue {
+    std::uint32_t size = 100;  // most requests waiting at once, over all workers
+    std::chrono::milliseconds timeout{1'000};
+    friend bool operator==(const UpstreamQueue&, const UpstreamQueue&) = default;
+};
+
 struct Keepalive {
     std::uint32_t maxIdle = 32;  // idle pooled connections per server and worker
     std::chrono::milliseconds idleTimeout{60'000};
@@ -156,6 +197,11 @@ struct Upstream {
     std::vector<Server> servers;
     Keepalive keepalive;
     std::optional<HealthCheck> healthCheck;
+    std::optional<PassiveCheck> passive;  // absent = passive ejection off
+    std::chrono::seconds slowStart{0};    // weight ramp after a server returns; 0 = none
+    HashKey hashKey;                      // required by Balance::Hash, refused otherwise
+    std::optional<StickyCookie> sticky;
+    std::optional<UpstreamQueue> queue;  // absent = a full upstream answers 503 at once
     std::uint32_t retries = 0;
     friend bool operator==(const Upstream&, const Upstream&) = default;
 };

@@ -129,6 +129,30 @@ Json toJson(const Config& config) {
                                  {"rise", h.rise},
                                  {"fall", h.fall}};
         }
+        if (upstream.passive) {
+            const PassiveCheck& p = *upstream.passive;
+            u["passive"] = {{"failures", p.failures},
+                            {"status_5xx", p.status5xx},
+                            {"eject_seconds", p.eject.count()},
+                            {"max_eject_seconds", p.maxEject.count()}};
+        }
+        if (upstream.slowStart.count() > 0) u["slow_start_seconds"] = upstream.slowStart.count();
+        switch (upstream.hashKey.kind) {
+            case HashKey::Kind::None: break;
+            case HashKey::Kind::Header: u["hash_key"] = {{"header", upstream.hashKey.name}}; break;
+            case HashKey::Kind::Cookie: u["hash_key"] = {{"cookie", upstream.hashKey.name}}; break;
+            case HashKey::Kind::Path: u["hash_key"] = {{"path", true}}; break;
+        }
+        if (upstream.sticky) {
+            const StickyCookie& c = *upstream.sticky;
+            u["sticky"] = {{"cookie", c.name},          {"path", c.path},
+                           {"http_only", c.httpOnly},   {"secure", c.secure},
+                           {"same_site", c.sameSite},   {"max_age", c.maxAge}};
+            if (!c.secret.empty()) u["sticky"]["secret"] = c.secret;
+        }
+        if (upstream.queue)
+            u["queue"] = {{"size", upstream.queue->size},
+                          {"timeout_ms", upstream.queue->timeout.count()}};
         u["retries"] = upstream.retries;
         upstreams.push_back(std::move(u));
     }

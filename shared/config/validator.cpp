@@ -70,11 +70,26 @@ constexpr KeySpec kHealthKeys[] = {{"method"},      {"path"},        {"expect_st
                                    {"expect_body"}, {"interval_ms"}, {"timeout_ms"},
                                    {"rise"},        {"fall"}};
 constexpr ObjectSpec kHealthSpec{kHealthKeys};
+constexpr KeySpec kPassiveKeys[] = {
+    {"failures"}, {"status_5xx"}, {"eject_seconds"}, {"max_eject_seconds"}};
+constexpr ObjectSpec kPassiveSpec{kPassiveKeys};
+constexpr KeySpec kHashKeyKeys[] = {{"header"}, {"cookie"}, {"path"}};
+constexpr ObjectSpec kHashKeySpec{kHashKeyKeys};
+constexpr KeySpec kStickyKeys[] = {{"cookie"}, {"path"},    {"http_only"}, {"secure"},
+                                   {"same_site"}, {"max_age"}, {"secret"}};
+constexpr ObjectSpec kStickySpec{kStickyKeys};
+constexpr KeySpec kQueueKeys[] = {{"size"}, {"timeout_ms"}};
+constexpr ObjectSpec kQueueSpec{kQueueKeys};
 constexpr KeySpec kUpstreamKeys[] = {{"name"},
                                      {"balance"},
                                      {"servers", &kServerSpec, true},
                                      {"keepalive", &kKeepaliveSpec},
                                      {"health_check", &kHealthSpec},
+                                     {"passive", &kPassiveSpec},
+                                     {"slow_start_seconds"},
+                                     {"hash_key", &kHashKeySpec},
+                                     {"sticky", &kStickySpec},
+                                     {"queue", &kQueueSpec},
                                      {"retries"}};
 constexpr ObjectSpec kUpstreamSpec{kUpstreamKeys};
 constexpr KeySpec kMatchKeys[] = {{"host"},       {"path_prefix"}, {"path_exact"},
@@ -409,6 +424,9 @@ class Loader {
 
     void parseUpstream(const Json& value, const std::string& path, Upstream& upstream);
     void parseHealthCheck(const Json& value, const std::string& path, HealthCheck& check);
+    void parsePassive(const Json& value, const std::string& path, PassiveCheck& passive);
+    void parseHashKey(const Json& value, const std::string& path, HashKey& key);
+    void parseSticky(const Json& value, const std::string& path, StickyCookie& sticky);
     void parseRoute(const Json& value, const std::string& path, Route& route);
     void parseMatch(const Json& value, const std::string& path, Match& match);
     void parseRewrite(const Json& value, const std::string& path, PathRewrite& rewrite);
@@ -905,7 +923,137 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
             upstream.healthCheck = check;
         }
     }
+    if (const Json* passive = r.get("passive")) {
+        if (expectObject(*passive, r.path("passive"))) {
+            PassiveCheck check;
+            parsePassive(*passive, r.path("passive"), check);
+            upstream.passive = check;
+        }
+    }
+    std::uint64_t slowStart = 0;
+    if (r.uint("slow_start_seconds", 0, 3600, slowStart, "seconds"))
+        upstream.slowStart = std::chrono::seconds(slowStart);
+    const Json* hashKey = r.get("hash_key");
+    if (hashKey && expectObject(*hashKey, r.path("hash_key")))
+        parseHashKey(*hashKey, r.path("hash_key"), upstream.hashKey);
+    if (upstream.balance == Balance::Hash && !hashKey)
+        error(r.path("balance"),
+              "balance 'hash' needs a 'hash_key' saying what to hash: {\"header\": NAME}, "
+              "{\"cookie\": NAME} or {\"path\": true}");
+    if (hashKey && upstream.balance != Balance::Hash)
+        error(r.path("hash_key"),
+              "'hash_key' is used only with \"balance\": \"hash\"; remove it or set the balance "
+              "to hash");
+    if (const Json* sticky = r.get("sticky")) {
+        if (expectObject(*sticky, r.path("sticky"))) {
+            StickyCookie cookie;
+            parseSticky(*sticky, r.path("sticky"), cookie);
+            upstream.sticky = cookie;
+        }
+    }
+    if (const Json* queue = r.get("queue")) {
+        if (expectObject(*queue, r.path("queue"))) {
+            ObjectReader q(*this, *queue, r.path("queue"), kQueueSpec);
+            UpstreamQueue settings;
+            q.uint("size", 1, 100'000, settings.size, "requests");
+            std::uint64_t ms = 0;
+            if (q.uint("timeout_ms", 1, 600'000, ms, "milliseconds (up to 10 minutes)"))
+                settings.timeout = std::chrono::milliseconds(ms);
+            upstream.queue = settings;
+            const bool anyLimit = std::any_of(upstream.servers.begin(), upstream.servers.end(),
+                                              [](const Server& s) { return s.maxConnections > 0; });
+            if (!anyLimit && !upstream.servers.empty())
+                warning(r.path("queue"), "no server of this upstream sets max_connections, so no "
+                                         "request will ever wait in the queue");
+        }
+    }
     r.uint("retries", 0, 10, upstream.retries);
+}
+
+void Loader::parsePassive(const Json& value, const std::string& path, PassiveCheck& passive) {
+    ObjectReader r(*this, value, path, kPassiveSpec);
+    r.uint("failures", 0, 1000, passive.failures, "failures");
+    r.uint("status_5xx", 0, 1000, passive.status5xx, "responses");
+    std::uint64_t seconds = 0;
+    const bool hasEject = r.uint("eject_seconds", 1, 86'400, seconds, "seconds");
+    if (hasEject) passive.eject = std::chrono::seconds(seconds);
+    const bool hasMax = r.uint("max_eject_seconds", 1, 86'400, seconds, "seconds");
+    if (hasMax) passive.maxEject = std::chrono::seconds(seconds);
+    if (passive.failures == 0 && passive.status5xx == 0)
+        error(path, "passive checks with 'failures' and 'status_5xx' both 0 can never eject a "
+                    "server; set one of them, or remove 'passive'");
+    if ((hasEject || hasMax) && passive.maxEject < passive.eject)
+        error(r.path(hasMax ? "max_eject_seconds" : "eject_seconds"),
+              "'max_eject_seconds' (" + std::to_string(passive.maxEject.count()) +
+                  ") is below 'eject_seconds' (" + std::to_string(passive.eject.count()) + ")");
+}
+
+void Loader::parseHashKey(const Json& value, const std::string& path, HashKey& key) {
+    ObjectReader r(*this, value, path, kHashKeySpec);
+    std::vector<std::string_view> given;
+    for (std::string_view kind : {"header", "cookie", "path"})
+        if (r.get(kind)) given.push_back(kind);
+    if (given.size() != 1) {
+        std::string found;
+        for (std::size_t i = 0; i < given.size(); ++i)
+            found += (i ? " and " : "") + std::string(given[i]);
+        error(path, "give exactly one of 'header', 'cookie' or 'path' to hash on; found " +
+                        (found.empty() ? std::string("none") : found));
+        return;
+    }
+    if (given[0] == "path") {
+        bool on = false;
+        if (r.boolean("path", on)) {
+            if (!on)
+                error(r.path("path"), "'path' must be true to hash on the path; to hash on "
+                                      "something else, give 'header' or 'cookie' instead");
+            else
+                key.kind = HashKey::Kind::Path;
+        }
+        return;
+    }
+    std::string name;
+    if (!r.nonEmptyString(given[0], name)) return;
+    if (!isToken(name) || name.size() > 256) {
+        error(r.path(given[0]), shown(name) + " is not a valid " + std::string(given[0]) +
+                                    " name (letters, digits and !#$%&'*+-.^_`|~, up to 256)");
+        return;
+    }
+    key.kind = given[0] == "header" ? HashKey::Kind::Header : HashKey::Kind::Cookie;
+    key.name = name;
+}
+
+void Loader::parseSticky(const Json& value, const std::string& path, StickyCookie& sticky) {
+    ObjectReader r(*this, value, path, kStickySpec);
+    if (r.nonEmptyString("cookie", sticky.name) && (!isToken(sticky.name) || sticky.name.size() > 64))
+        error(r.path("cookie"), shown(sticky.name) + " is not a valid cookie name; use up to 64 "
+                                                     "letters, digits and !#$%&'*+-.^_`|~");
+    if (r.string("path", sticky.path)) {
+        const bool clean = std::all_of(sticky.path.begin(), sticky.path.end(), [](char c) {
+            const auto b = static_cast<unsigned char>(c);
+            return b >= 0x20 && b != 0x7f && c != ';' && b < 0x80;
+        });
+        if (!sticky.path.starts_with('/') || !clean || sticky.path.size() > 1024)
+            error(r.path("path"), "the cookie path " + shown(sticky.path) +
+                                      " must start with '/' and hold no ';', control or "
+                                      "non-ASCII characters (up to 1024 bytes)");
+    }
+    r.boolean("http_only", sticky.httpOnly);
+    r.boolean("secure", sticky.secure);
+    if (const Json* sameSite = r.get("same_site")) {
+        static constexpr std::string_view choices[] = {"Strict", "Lax", "None", ""};
+        std::size_t index = 0;
+        if (readChoice(*sameSite, r.path("same_site"), choices, index)) {
+            sticky.sameSite = std::string(choices[index]);
+            if (sticky.sameSite == "None" && !sticky.secure)
+                error(r.path("same_site"), "browsers drop a SameSite=None cookie that is not "
+                                           "Secure; set \"secure\": true or choose Lax or Strict");
+        }
+    }
+    r.uint("max_age", 0, 315'360'000, sticky.maxAge, "seconds (up to 10 years)");
+    if (r.string("secret", sticky.secret) && !sticky.secret.empty() && sticky.secret.size() < 16)
+        error(r.path("secret"), "the sticky secret must be at least 16 characters long, or "
+                                "absent for a random one per service start");
 }
 
 void Loader::parseHealthCheck(const Json& value, const std::string& path, HealthCheck& check) {
@@ -946,8 +1094,14 @@ void Loader::parseHealthCheck(const Json& value, const std::string& path, Health
             }
         }
     }
-    r.string("expect_body", check.expectBody);
+    if (r.string("expect_body", check.expectBody) && check.expectBody.size() > 1024)
+        error(r.path("expect_body"), "the expected body text is " +
+                                         std::to_string(check.expectBody.size()) +
+                                         " bytes; the limit is 1024");
     const bool hasInterval = r.millis("interval_ms", check.interval);
+    if (hasInterval && check.interval < std::chrono::milliseconds(100))
+        error(r.path("interval_ms"), "a health-check interval under 100 ms would flood the "
+                                     "servers with probes; use 100 or more");
     const bool hasTimeout = r.millis("timeout_ms", check.timeout);
     if ((hasInterval || hasTimeout) && check.timeout > check.interval)
         warning(r.path(hasTimeout ? "timeout_ms" : "interval_ms"),

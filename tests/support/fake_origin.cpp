@@ -111,6 +111,12 @@ std::vector<OriginRequest> FakeOrigin::requests() const {
     return requests_;
 }
 
+std::size_t FakeOrigin::countTarget(const std::string& target) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(std::count_if(requests_.begin(), requests_.end(),
+                                                  [&](const OriginRequest& r) { return r.target == target; }));
+}
+
 std::size_t FakeOrigin::requestCount() const {
     std::lock_guard lock(mutex_);
     return requests_.size();
@@ -177,9 +183,14 @@ void FakeOrigin::serve(int fd, int connection) {
             requests_.push_back(req);
         }
 
+        if (drop_.load()) break;
+        if (const int delay = delayMs_.load(); delay > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay));
         bool keep = true;
         std::string out;
-        if (t == "/echo" || t == "/continue") {
+        if (const int failing = failStatus_.load(); failing != 0) {
+            out = response(failing, "failing " + name_);
+        } else if (t == "/echo" || t == "/continue") {
             out = response(200, req.head + "\n--\n" + req.body);
         } else if (t == "/chunked") {
             out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nalpha\r\n4\r\nbeta\r\n5\r\ngamma\r\n0\r\n\r\n";

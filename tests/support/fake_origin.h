@@ -14,6 +14,8 @@
 //   /status/<code>  that status with no body (204, 304) or a short body
 //   /close          200 with Connection: close, then closes
 //   anything else   200, body "<name> <method> <target>"
+// setFailStatus(code) overrides all of these: every request gets that status. setDelay(ms) slows
+// every answer; setDropRequests(true) closes each connection after reading a request, unanswered.
 // Every request is recorded, so a test can prove what was (or was not) forwarded.
 
 #include <atomic>
@@ -47,6 +49,14 @@ public:
     int connectionsAccepted() const { return connections_.load(); }
     // Stops listening and closes every connection (an origin that dies).
     void stop();
+    // Non-zero: every request, whatever its path, gets this status (an origin that is failing).
+    void setFailStatus(int status) { failStatus_ = status; }
+    // Every answer waits this long first (a slow origin).
+    void setDelay(int ms) { delayMs_ = ms; }
+    // True: read each request, then close without answering (an origin that dies mid-exchange).
+    void setDropRequests(bool drop) { drop_ = drop; }
+    // How many requests had this exact target (e.g. "/health").
+    std::size_t countTarget(const std::string& target) const;
 
 private:
     void acceptLoop();
@@ -57,6 +67,9 @@ private:
     int port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<int> connections_{0};
+    std::atomic<int> failStatus_{0};
+    std::atomic<int> delayMs_{0};
+    std::atomic<bool> drop_{false};
     std::thread acceptThread_;
     mutable std::mutex mutex_;
     std::vector<OriginRequest> requests_;

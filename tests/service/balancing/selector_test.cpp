@@ -197,6 +197,81 @@ private slots:
         QCOMPARE(balancing::HashRingSelector::hash("10.0.0.1"), std::uint64_t(0x49a05b5f5530b88bull));
     }
 
+    void downServersAreSkippedByEveryStrategy() {
+        Servers s({1, 1, 1});
+        config::HealthCheck check;
+        check.fall = 1;
+        s.owned[1]->health->activeResult({false, "refused", {}}, check, health::Clock::now(), {});
+        balancing::RoundRobinSelector rr(s.list, 0);
+        balancing::LeastConnectionsSelector lc(s.list, 0);
+        balancing::HashRingSelector ring(s.list, true);
+        for (int i = 0; i < 50; ++i) {
+            const std::string ip = "10.1.0." + std::to_string(i);
+            QVERIFY(*rr.pick({}, {}) != 1);
+            QVERIFY(*lc.pick({}, {}) != 1);
+            QVERIFY(*ring.pick({ip, {}}, {}) != 1);
+        }
+        // Passive ejection too.
+        config::PassiveCheck passive;
+        passive.failures = 1;
+        s.owned[0]->health->transportFailed(&passive, health::Clock::now());
+        for (int i = 0; i < 10; ++i) QCOMPARE(*rr.pick({}, {}), std::size_t(2));
+        s.owned[2]->health->activeResult({false, "refused", {}}, check, health::Clock::now(), {});
+        QVERIFY(!rr.pick({}, {}).has_value());
+        QVERIFY(!lc.pick({}, {}).has_value());
+        QVERIFY(!ring.pick({"10.1.0.1", {}}, {}).has_value());
+    }
+
+    void slowStartHoldsBackAReturningServer() {
+        // Server 1 just came back (Down -> Up) with a 60 s ramp: it gets almost nothing at first.
+        Servers s({1, 1});
+        config::HealthCheck check;
+        check.rise = 1;
+        check.fall = 1;
+        for (auto& server : s.owned) server->slowStart = std::chrono::seconds(60);
+        s.owned[1]->health->activeResult({false, "refused", {}}, check, health::Clock::now(), {});
+        s.owned[1]->health->activeResult({true, "200", {}}, check, health::Clock::now(), {});
+        balancing::RoundRobinSelector rr(s.list, 0);
+        int toNew = 0;
+        for (int i = 0; i < 1000; ++i) toNew += *rr.pick({}, {}) == 1 ? 1 : 0;
+        // A ramp of 60 s is at most a few percent in after the test's first seconds.
+        QVERIFY2(toNew < 200, qPrintable(QString::number(toNew)));
+        // Without slow start, the same history gives an even split.
+        for (auto& server : s.owned) server->slowStart = std::chrono::seconds(0);
+        balancing::RoundRobinSelector even(s.list, 0);
+        int evenNew = 0;
+        for (int i = 0; i < 1000; ++i) evenNew += *even.pick({}, {}) == 1 ? 1 : 0;
+        QCOMPARE(evenNew, 500);
+    }
+
+    void hashKeyIsStickyAndSpreads() {
+        Servers s({1, 1, 1, 1});
+        balancing::HashRingSelector ring(s.list, false);
+        std::map<std::size_t, int> counts;
+        for (int i = 0; i < 4000; ++i) {
+            const std::string user = "user-" + std::to_string(i);
+            const auto first = ring.pick({"192.0.2.1", user}, {});
+            QCOMPARE(ring.pick({"192.0.2.99", user}, {}), first);  // the key decides, not the address
+            ++counts[*first];
+        }
+        for (std::size_t i = 0; i < 4; ++i)
+            QVERIFY2(counts[i] > 700 && counts[i] < 1300, qPrintable(QString::number(counts[i])));
+        // No key: falls back to the client address.
+        QCOMPARE(ring.pick({"192.0.2.7", {}}, {}), ring.pick({"192.0.2.7", {}}, {}));
+        balancing::HashRingSelector byAddress(s.list, true);
+        QCOMPARE(ring.pick({"192.0.2.7", {}}, {}), byAddress.pick({"192.0.2.7", {}}, {}));
+    }
+
+    void preferredServerComesFirstThenFailover() {
+        Servers s({1, 1, 1});
+        balancing::RoundRobinSelector rr(s.list, 0);
+        balancing::Selection selection(&rr, {}, std::size_t(2));
+        QCOMPARE(*selection.next(), std::size_t(2));
+        std::set<std::size_t> rest;
+        while (auto next = selection.next()) rest.insert(*next);
+        QCOMPARE(rest, (std::set<std::size_t>{0, 1}));  // the preferred one is not repeated
+    }
+
     void emptySelectionYieldsNothing() {
         balancing::Selection selection;
         QVERIFY(!selection.next().has_value());

@@ -84,11 +84,18 @@ void evaluate(const Json& root, const Json& raw, const Json& value, const std::s
         const std::string text = value.get<std::string>();
         if (s.contains("minLength") && text.size() < s["minLength"].get<std::size_t>())
             fail("too short");
+        if (s.contains("maxLength") && text.size() > s["maxLength"].get<std::size_t>())
+            fail("too long");
         if (s.contains("pattern") &&
             !std::regex_search(text, std::regex(s["pattern"].get<std::string>())))
             fail("pattern");
     }
+    if (s.contains("const") && value != s["const"]) fail("not the constant");
     if (value.is_object()) {
+        if (s.contains("minProperties") && value.size() < s["minProperties"].get<std::size_t>())
+            fail("too few properties");
+        if (s.contains("maxProperties") && value.size() > s["maxProperties"].get<std::size_t>())
+            fail("too many properties");
         if (s.contains("required"))
             for (const Json& key : s["required"])
                 if (!value.contains(key.get<std::string>())) fail("missing required key");
@@ -188,8 +195,16 @@ class SchemaTest : public QObject {
                            "keepalive": {"max_idle": 0, "idle_timeout_ms": 1},
                            "health_check": {"method": "HEAD", "path": "/",
                                             "expect_status": [100, 599],
-                                            "expect_body": "", "interval_ms": 10, "timeout_ms": 5,
+                                            "expect_body": "", "interval_ms": 100, "timeout_ms": 5,
                                             "rise": 100, "fall": 1},
+                           "passive": {"failures": 0, "status_5xx": 1000, "eject_seconds": 1,
+                                       "max_eject_seconds": 86400},
+                           "slow_start_seconds": 3600,
+                           "queue": {"size": 1, "timeout_ms": 600000},
+                           "hash_key": {"header": "X-User"},
+                           "sticky": {"cookie": "s", "path": "/", "http_only": false,
+                                      "secure": true, "same_site": "None", "max_age": 315360000,
+                                      "secret": "sixteen chars ok"},
                            "retries": 10}],
             "routes": [{"name": "r", "listener": "web",
                         "match": {"host": "*.a.b", "path_exact": "/x", "methods": ["PATCH"],
@@ -214,6 +229,19 @@ class SchemaTest : public QObject {
             << false;
         QTest::newRow("upstream without servers")
             << QByteArray(R"({"upstreams": [{"name": "u", "servers": []}]})") << false;
+        QTest::newRow("hash key two kinds")
+            << QByteArray(R"({"upstreams": [{"name": "u", "balance": "hash",
+                 "servers": [{"address": "1.2.3.4:1"}],
+                 "hash_key": {"header": "a", "cookie": "b"}}]})")
+            << false;
+        QTest::newRow("sticky path with semicolon")
+            << QByteArray(R"({"upstreams": [{"name": "u", "servers": [{"address": "1.2.3.4:1"}],
+                 "sticky": {"path": "/;x"}}]})")
+            << false;
+        QTest::newRow("slow start over maximum")
+            << QByteArray(R"({"upstreams": [{"name": "u", "servers": [{"address": "1.2.3.4:1"}],
+                 "slow_start_seconds": 3601}]})")
+            << false;
         QTest::newRow("bad header name") << QByteArray(R"({"routes": [{"name": "r", "upstream": "u",
                  "request_headers": {"remove": ["a b"]}}]})")
                                          << false;

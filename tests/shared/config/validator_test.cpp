@@ -80,8 +80,17 @@ const char* const kRich = R"({
                  "health_check": {"method": "HEAD", "path": "/ready", "expect_status": [200, 204],
                                   "expect_body": "ok", "interval_ms": 3000, "timeout_ms": 500,
                                   "rise": 1, "fall": 2},
+                 "passive": {"failures": 5, "status_5xx": 4, "eject_seconds": 5,
+                             "max_eject_seconds": 60},
+                 "slow_start_seconds": 30,
+                 "queue": {"size": 50, "timeout_ms": 2500},
+                 "sticky": {"cookie": "srv", "path": "/app", "http_only": false, "secure": true,
+                            "same_site": "None", "max_age": 3600,
+                            "secret": "0123456789abcdef0123"},
                  "retries": 2},
-                {"name": "static", "balance": "ip_hash", "servers": [{"address": "10.0.0.1:80"}]}],
+                {"name": "static", "balance": "ip_hash", "servers": [{"address": "10.0.0.1:80"}]},
+                {"name": "by-user", "balance": "hash", "hash_key": {"cookie": "uid"},
+                 "servers": [{"address": "10.0.0.2:80"}]}],
   "routes": [
     {"name": "r1", "listener": "v4",
      "match": {"host": "*.Example.com", "path_regex": "^/v[0-9]+/.*$", "methods": ["GET", "POST"],
@@ -548,6 +557,97 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("health timeout over interval")
         << health(R"({"interval_ms": 1000, "timeout_ms": 5000})")
         << "/upstreams/0/health_check/timeout_ms" << QStringList{"overlap"} << false;
+
+    QTest::newRow("health rise 0") << health(R"({"rise": 0})") << "/upstreams/0/health_check/rise"
+                                   << QStringList{"1 to 100", "found 0"} << true;
+    QTest::newRow("health interval 0") << health(R"({"interval_ms": 0})")
+                                       << "/upstreams/0/health_check/interval_ms"
+                                       << QStringList{"from 1"} << true;
+    QTest::newRow("health interval flood") << health(R"({"interval_ms": 5})")
+                                           << "/upstreams/0/health_check/interval_ms"
+                                           << QStringList{"100 ms"} << true;
+    QTest::newRow("health interval huge") << health(R"({"interval_ms": 1e300})")
+                                          << "/upstreams/0/health_check/interval_ms"
+                                          << QStringList{"out of range"} << true;
+    QTest::newRow("health fall huge") << health(R"({"fall": 18446744073709551616})")
+                                      << "/upstreams/0/health_check/fall"
+                                      << QStringList{"1 to 100"} << true;
+    QTest::newRow("health body huge")
+        << health((R"({"expect_body": ")" + std::string(2000, 'x') + R"("})").c_str())
+        << "/upstreams/0/health_check/expect_body" << QStringList{"limit is 1024"} << true;
+
+    // Load-balancing keys beside the servers: passive checks, slow start, hash keys, stickiness.
+    const auto upstream = [](const char* keys) {
+        return based((std::string(R"({"upstreams": [{"name": "app", "servers": [{"address":
+                      "127.0.0.1:9001"}], )") +
+                      keys + "}]}")
+                         .c_str());
+    };
+    QTest::newRow("passive counts nothing")
+        << upstream(R"("passive": {"failures": 0, "status_5xx": 0})") << "/upstreams/0/passive"
+        << QStringList{"never eject"} << true;
+    QTest::newRow("passive max below eject")
+        << upstream(R"("passive": {"eject_seconds": 60, "max_eject_seconds": 10})")
+        << "/upstreams/0/passive/max_eject_seconds" << QStringList{"below"} << true;
+    QTest::newRow("passive eject 0") << upstream(R"("passive": {"eject_seconds": 0})")
+                                     << "/upstreams/0/passive/eject_seconds"
+                                     << QStringList{"1 to 86400"} << true;
+    QTest::newRow("passive negative") << upstream(R"("passive": {"failures": -1})")
+                                      << "/upstreams/0/passive/failures"
+                                      << QStringList{"negative"} << true;
+    QTest::newRow("passive typo") << upstream(R"("passive": {"failure": 3})")
+                                  << "/upstreams/0/passive/failure"
+                                  << QStringList{"did you mean 'failures'"} << true;
+    QTest::newRow("slow start huge") << upstream(R"("slow_start_seconds": 99999)")
+                                     << "/upstreams/0/slow_start_seconds"
+                                     << QStringList{"0 to 3600"} << true;
+    QTest::newRow("hash without key") << upstream(R"("balance": "hash")")
+                                      << "/upstreams/0/balance" << QStringList{"needs a 'hash_key'"}
+                                      << true;
+    QTest::newRow("hash key two kinds")
+        << upstream(R"("balance": "hash", "hash_key": {"header": "X-User", "cookie": "sid"})")
+        << "/upstreams/0/hash_key" << QStringList{"exactly one", "header and cookie"} << true;
+    QTest::newRow("hash key empty") << upstream(R"("balance": "hash", "hash_key": {})")
+                                    << "/upstreams/0/hash_key" << QStringList{"found none"} << true;
+    QTest::newRow("hash key bad header")
+        << upstream(R"("balance": "hash", "hash_key": {"header": "X User"})")
+        << "/upstreams/0/hash_key/header" << QStringList{"not a valid header name"} << true;
+    QTest::newRow("hash key path false")
+        << upstream(R"("balance": "hash", "hash_key": {"path": false})")
+        << "/upstreams/0/hash_key/path" << QStringList{"must be true"} << true;
+    QTest::newRow("hash key without hash")
+        << upstream(R"("balance": "ip_hash", "hash_key": {"path": true})")
+        << "/upstreams/0/hash_key" << QStringList{"only with"} << true;
+    QTest::newRow("sticky bad cookie name")
+        << upstream(R"("sticky": {"cookie": "my cookie;"})") << "/upstreams/0/sticky/cookie"
+        << QStringList{"not a valid cookie name"} << true;
+    QTest::newRow("sticky empty cookie name")
+        << upstream(R"("sticky": {"cookie": ""})") << "/upstreams/0/sticky/cookie"
+        << QStringList{"must not be empty"} << true;
+    QTest::newRow("sticky path injection")
+        << upstream(R"("sticky": {"path": "/; Domain=evil.example"})") << "/upstreams/0/sticky/path"
+        << QStringList{"no ';'"} << true;
+    QTest::newRow("sticky same site") << upstream(R"("sticky": {"same_site": "lax"})")
+                                      << "/upstreams/0/sticky/same_site"
+                                      << QStringList{"did you mean 'Lax'"} << true;
+    QTest::newRow("sticky none needs secure")
+        << upstream(R"("sticky": {"same_site": "None"})") << "/upstreams/0/sticky/same_site"
+        << QStringList{"Secure"} << true;
+    QTest::newRow("sticky short secret") << upstream(R"("sticky": {"secret": "abc"})")
+                                         << "/upstreams/0/sticky/secret"
+                                         << QStringList{"at least 16"} << true;
+    QTest::newRow("sticky max age") << upstream(R"("sticky": {"max_age": 1.5})")
+                                    << "/upstreams/0/sticky/max_age"
+                                    << QStringList{"not a whole number"} << true;
+
+    QTest::newRow("queue size 0") << upstream(R"("queue": {"size": 0})") << "/upstreams/0/queue/size"
+                                  << QStringList{"1 to 100000"} << true;
+    QTest::newRow("queue timeout huge") << upstream(R"("queue": {"timeout_ms": 86400000})")
+                                        << "/upstreams/0/queue/timeout_ms"
+                                        << QStringList{"up to 10 minutes"} << true;
+    QTest::newRow("queue without limits") << upstream(R"("queue": {"size": 10})")
+                                          << "/upstreams/0/queue"
+                                          << QStringList{"max_connections"} << false;
 
     // Document-level.
     QTest::newRow("duplicate key")
