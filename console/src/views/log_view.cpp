@@ -22,6 +22,7 @@
 #include <QTableView>
 #include <QVBoxLayout>
 #include <QValueAxis>
+#include <algorithm>
 
 #include "models/log_model.h"
 #include "models/traffic_model.h"
@@ -29,7 +30,7 @@
 namespace proxy::console {
 
 namespace {
-constexpr int kPageSize = 500;
+constexpr int kMaxPageSize = 1000;  // logs.query's limit (docs/control-protocol.md)
 // Quick ranges: label, minutes (0 = custom).
 const std::pair<const char*, int> kRanges[] = {{"Last 15 minutes", 15}, {"Last hour", 60},
                                                {"Last 6 hours", 360},   {"Last 24 hours", 1440},
@@ -178,6 +179,20 @@ LogView::LogView(ServiceClient* client, QWidget* parent) : QWidget(parent), clie
             &LogView::showRow);
 }
 
+void LogView::setPageSize(int rows) {
+    pageSize_ = std::clamp(rows, 1, kMaxPageSize);
+}
+
+QString LogView::chartTitle() const {
+    return chart_->title();
+}
+
+qint64 LogView::chartedRequests() const {
+    qint64 sum = 0;
+    for (const QPointF& p : requests_->points()) sum += static_cast<qint64>(p.y());
+    return sum;
+}
+
 QString LogView::notice() const {
     return notice_->isHidden() ? QString() : notice_->text();
 }
@@ -257,7 +272,7 @@ void LogView::loadMore() {
 
 void LogView::requestPage(const QString& cursor) {
     Json params = lastParams_;
-    params["limit"] = kPageSize;
+    params["limit"] = pageSize_;
     if (!cursor.isEmpty()) params["cursor"] = cursor.toStdString();
     const quint64 generation = queryGeneration_;
     queryInFlight_ = true;
@@ -289,7 +304,7 @@ void LogView::requestPage(const QString& cursor) {
                 text += tr(" — that is all");
             summary_->setText(text);
             more_->setEnabled(model_->hasMore());
-            if (model_->rowCount() <= kPageSize)
+            if (model_->rowCount() <= pageSize_)
                 table_->resizeColumnsToContents();  // once per query
         },
         30000);

@@ -36,6 +36,14 @@ class LogView : public QWidget {
     QString buildParams(Json& params) const;
     QString notice() const;
     bool querying() const { return queryInFlight_; }
+    // Rows per logs.query page (the service takes 1..1000); clamped. Smaller pages suit a slow
+    // service, and let a test page through a few hundred rows.
+    void setPageSize(int rows);
+    int pageSize() const { return pageSize_; }
+    // What the chart shows for the last query: its title (with logs.aggregate's totals) and the
+    // sum of its per-minute request points.
+    QString chartTitle() const;
+    qint64 chartedRequests() const;
 
   public slots:
     void runQuery();
@@ -57,6 +65,7 @@ class LogView : public QWidget {
     LogModel* model_;
     quint64 queryGeneration_ = 0;
     bool queryInFlight_ = false;
+    int pageSize_ = 500;
     Json lastParams_;
 
     QComboBox* range_;

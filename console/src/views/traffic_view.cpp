@@ -74,11 +74,33 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent)
     details_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     details_->setAccessibleName(tr("Request details"));
     details_->setPlaceholderText(tr("Select a request to see its details."));
+    auto* inflightBox = new QWidget(split);
+    auto* inflightLayout = new QVBoxLayout(inflightBox);
+    inflightLayout->setContentsMargins(0, 0, 0, 0);
+    inflightSummary_ = new QLabel(tr("In flight: not asked yet"), inflightBox);
+    inflightSummary_->setObjectName(QStringLiteral("inflightSummary"));
+    inflight_ = new InflightModel(this);
+    inflightTable_ = new QTableView(inflightBox);
+    inflightTable_->setObjectName(QStringLiteral("inflightTable"));
+    inflightTable_->setModel(inflight_);
+    inflightTable_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    inflightTable_->verticalHeader()->setVisible(false);
+    inflightTable_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 6);
+    inflightTable_->horizontalHeader()->setSectionResizeMode(InflightModel::Path,
+                                                             QHeaderView::Stretch);
+    inflightTable_->setWordWrap(false);
+    inflightTable_->setAccessibleName(tr("Requests in flight"));
+    inflightLayout->addWidget(inflightSummary_);
+    inflightLayout->addWidget(inflightTable_, 1);
     split->addWidget(table_);
+    split->addWidget(inflightBox);
     split->addWidget(details_);
     split->setStretchFactor(0, 4);
     split->setStretchFactor(1, 1);
+    split->setStretchFactor(2, 1);
     layout->addWidget(split, 1);
+    inflightTimer_.setInterval(kInflightIntervalMs);
+    connect(&inflightTimer_, &QTimer::timeout, this, &TrafficView::refreshInflight);
     counters_ = new QLabel(this);
     counters_->setObjectName(QStringLiteral("trafficCounters"));
     layout->addWidget(counters_);
@@ -116,15 +138,76 @@ TrafficView::TrafficView(ServiceClient* client, QWidget* parent)
             &TrafficView::showDetails);
 
     connect(client_, &ServiceClient::connected, this, &TrafficView::subscribe);
+    connect(client_, &ServiceClient::connected, this, [this] {
+        inflightOffered_ = true;  // perhaps a newer service now
+        if (isVisible()) {
+            inflightTimer_.start();
+            refreshInflight();
+        }
+    });
     connect(client_, &ServiceClient::disconnected, this, [this] {
         subscribed_ = false;
         updateCounters();
+        inflight_->clear();  // a stale list would claim requests that may be long done
+        inflightSummary_->setText(tr("In flight: not connected"));
     });
     connect(client_, &ServiceClient::notificationReceived, this,
             [this](const QString& method, const Json& params) {
                 if (method == QLatin1String("traffic.event")) model_->enqueue(params);
             });
     updateCounters();
+}
+
+QString TrafficView::inflightSummary() const {
+    return inflightSummary_->text();
+}
+
+void TrafficView::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    inflightTimer_.start();
+    refreshInflight();
+}
+
+void TrafficView::hideEvent(QHideEvent* event) {
+    QWidget::hideEvent(event);
+    inflightTimer_.stop();  // nobody looks: no need to ask every worker each second
+}
+
+void TrafficView::refreshInflight() {
+    if (inflightPending_ || !inflightOffered_ || !client_->isConnected()) return;
+    inflightPending_ = true;
+    client_->call(
+        QStringLiteral("traffic.inflight"), Json{{"limit", kInflightLimit}}, this,
+        [this](const RpcReply& r) {
+            inflightPending_ = false;
+            if (!r.ok()) {
+                if (r.methodMissing()) {
+                    inflightOffered_ = false;
+                    inflightTimer_.stop();
+                    inflight_->clear();
+                    inflightSummary_->setText(
+                        tr("In flight: this service does not offer traffic.inflight"));
+                } else {
+                    inflightSummary_->setText(tr("In flight: unavailable (%1)").arg(r.describe()));
+                }
+                return;
+            }
+            if (!inflight_->setSnapshot(r.result)) {
+                inflightSummary_->setText(
+                    tr("In flight: the service answered with an unexpected shape"));
+                return;
+            }
+            QString text =
+                tr("In flight: %n request(s)", nullptr, static_cast<int>(inflight_->total()));
+            if (inflight_->rowCount() < inflight_->total())
+                text += tr(", the oldest %1 shown").arg(inflight_->rowCount());
+            if (inflight_->workersAnswered() < inflight_->workers())
+                text += tr(" (%1 of %2 workers answered in time)")
+                            .arg(inflight_->workersAnswered())
+                            .arg(inflight_->workers());
+            inflightSummary_->setText(text);
+        },
+        5000);
 }
 
 QString TrafficView::notice() const {

@@ -1,10 +1,13 @@
 #pragma once
 // Live traffic: traffic.subscribe on every (re)connect, events into a bounded TrafficModel,
 // a filter bar, pause/resume and follow, colours by status class, a details pane, and
-// "show in logs" for the selected request.
+// "show in logs" for the selected request. Below the table, the exchanges in progress now
+// (traffic.inflight, refreshed every second while the view is visible) with their age and stage.
 
+#include <QTimer>
 #include <QWidget>
 
+#include "models/inflight_model.h"
 #include "models/traffic_model.h"
 #include "service_client/service_client.h"
 
@@ -22,6 +25,8 @@ class TrafficView : public QWidget {
 
   public:
     static constexpr int kSubscribeCapacity = 5000;
+    static constexpr int kInflightIntervalMs = 1000;
+    static constexpr int kInflightLimit = 200;  // rows asked for; the total is shown regardless
 
     explicit TrafficView(ServiceClient* client, QWidget* parent = nullptr);
 
@@ -29,14 +34,22 @@ class TrafficView : public QWidget {
     TrafficFilterModel* filter() const { return filter_; }
     bool subscribed() const { return subscribed_; }
     QString notice() const;
+    InflightModel* inflight() const { return inflight_; }
+    QString inflightSummary() const;
 
   public slots:
     void subscribe();
     void setPaused(bool paused);
+    // One traffic.inflight call, unless one is still on its way or the service lacks it.
+    void refreshInflight();
 
   signals:
     void showInLogs(const proxy::console::TrafficEvent& event);
     void statusMessage(const QString& text);
+
+  protected:
+    void showEvent(QShowEvent* event) override;
+    void hideEvent(QHideEvent* event) override;
 
   private:
     void updateCounters();
@@ -55,6 +68,12 @@ class TrafficView : public QWidget {
     QPlainTextEdit* details_;
     QPushButton* pause_;
     QCheckBox* follow_;
+    InflightModel* inflight_;
+    QLabel* inflightSummary_;
+    QTableView* inflightTable_;
+    QTimer inflightTimer_;
+    bool inflightPending_ = false;
+    bool inflightOffered_ = true;  // until the service says the method is missing
 };
 
 }  // namespace proxy::console

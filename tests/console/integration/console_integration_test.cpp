@@ -1,20 +1,29 @@
 // The console against the real proxy-service (Linux, Unix socket endpoint from the config): it
 // connects and says hello, the dashboard shows the service's status and the editor its config;
 // then the UI is driven with QTest input — a route's upstream retyped, Apply clicked, the diff
-// dialog accepted — and real HTTP traffic follows the change. Stopping and restarting the
-// service is survived without a crash or a hang.
+// dialog accepted — and real HTTP traffic follows the change. The live feed shows requests; the
+// log browser is driven by keyboard and mouse over a few hundred real requests (filter, paging,
+// chart totals). Stopping and restarting the service is survived without a crash or a hang.
 #include <QComboBox>
+#include <QDateTime>
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSet>
+#include <QTabBar>
+#include <QTableView>
 #include <QTimer>
 #include <QtTest>
+#include <thread>
 
 #include "app/main_window.h"
 #include "fake_origin.h"
+#include "models/inflight_model.h"
+#include "models/log_model.h"
 #include "models/traffic_model.h"
 #include "models/upstreams_model.h"
 #include "proxy_process.h"
@@ -58,6 +67,34 @@ class ConsoleIntegrationTest : public QObject {
     QString get(const std::string& target) {
         return QString::fromStdString(
             roundTrip(port_, "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n").body);
+    }
+
+    // How many access log rows logs.aggregate counts under a path prefix in the last hour, or -1
+    // when the call fails. Only to wait for the writer thread; the UI is checked on its own.
+    qint64 loggedUnder(const std::string& prefix) {
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        std::optional<RpcReply> reply;
+        client_->call(
+            "logs.aggregate",
+            Json{{"from_ms", now - 3'600'000}, {"to_ms", now + 1000}, {"path_prefix", prefix}},
+            this, [&](const RpcReply& r) { reply = r; });
+        if (!QTest::qWaitFor([&] { return reply.has_value(); }, 10000) || !reply->ok()) return -1;
+        return integer(at(reply->result, {"totals", "requests"}), -1);
+    }
+
+    // Every loaded row's request id, checking that its path is in the family.
+    static QSet<QString> pagedIds(LogView* logs, const QString& family) {
+        QSet<QString> ids;
+        for (int r = 0; r < logs->model()->rowCount(); ++r) {
+            const Json& row = logs->model()->rowJson(r);
+            const QString path = textOf(row, "path");
+            if (!path.startsWith(family)) {
+                qWarning() << "row" << r << "is" << path << "outside" << family;
+                return {};
+            }
+            ids.insert(textOf(row, "request_id"));
+        }
+        return ids;
     }
 
     bool startService() {
@@ -145,13 +182,17 @@ class ConsoleIntegrationTest : public QObject {
         QTRY_VERIFY_WITH_TIMEOUT(window_->dashboard()->statusText().contains("config v2"), 10000);
     }
 
-    void liveFeedOrItsAbsenceIsShown() {
+    void offersTheMethodsTheConsoleUses() {
+        // The service implements these now; a build without them is a regression, not a fallback.
+        for (const char* m : {"logs.query", "logs.aggregate", "traffic.subscribe",
+                              "traffic.unsubscribe", "traffic.inflight", "stats.get"})
+            QVERIFY2(methods_.contains(QLatin1String(m)), m);
+    }
+
+    void liveFeedShowsRequests() {
         TrafficView* traffic = window_->traffic();
-        if (!methods_.contains("traffic.subscribe")) {
-            QTRY_VERIFY(traffic->notice().contains("traffic.subscribe"));
-            return;
-        }
-        QTRY_VERIFY(traffic->subscribed());
+        QTRY_VERIFY_WITH_TIMEOUT(traffic->subscribed(), 15000);
+        QVERIFY2(traffic->notice().isEmpty(), qPrintable(traffic->notice()));
         QCOMPARE(get("/live"), QString("B GET /live"));
         // Events of earlier requests may still be on their way; wait for this one.
         auto shown = [traffic] {
@@ -163,15 +204,122 @@ class ConsoleIntegrationTest : public QObject {
         QTRY_VERIFY_WITH_TIMEOUT(shown(), 15000);
     }
 
-    void logsOrTheirAbsenceAreShown() {
-        LogView* logs = window_->logs();
-        logs->runQuery();
-        if (!methods_.contains("logs.query")) {
-            QTRY_VERIFY(logs->notice().contains("logs.query"));
-            return;
+    // A slow request shows in the "in flight" table while the live view is on screen, with its
+    // stage and a growing age, and leaves it once answered.
+    void inflightShowsASlowRequest() {
+        TrafficView* traffic = window_->traffic();
+        QTabBar* tabBar = window_->tabs()->tabBar();
+        QTest::mouseClick(tabBar, Qt::LeftButton, {},
+                          tabBar->tabRect(window_->tabs()->indexOf(traffic)).center());
+        QTRY_VERIFY(traffic->isVisible());
+        QString body;
+        std::thread slow([&] { body = get("/slow/5000"); });
+        auto row = [traffic]() -> int {
+            for (int r = 0; r < traffic->inflight()->rowCount(); ++r)
+                if (traffic->inflight()->request(r).path == "/slow/5000") return r;
+            return -1;
+        };
+        const bool seen = QTest::qWaitFor([&] { return row() >= 0; }, 4500);
+        qint64 age = -1;
+        QString stage;
+        if (seen) {
+            age = traffic->inflight()->request(row()).ageUs;
+            stage = traffic->inflight()->request(row()).stage;
         }
-        QTRY_VERIFY_WITH_TIMEOUT(!logs->querying(), 15000);
+        slow.join();
+        QCOMPARE(body, QString("slow B"));  // the fake origin's answer to /slow/<ms>
+        QVERIFY2(seen, qPrintable(traffic->inflightSummary()));
+        QCOMPARE(stage, QString("upstream"));  // waiting for the origin's answer
+        QVERIFY(age >= 0);
+        QVERIFY2(traffic->inflightSummary().contains("In flight"),
+                 qPrintable(traffic->inflightSummary()));
+        QTRY_VERIFY_WITH_TIMEOUT(row() < 0, 10000);
+    }
+
+    // Real requests in two path families, then the log view driven only by keyboard and mouse:
+    // a path filter narrows the rows to one family, Load more and scrolling page through it
+    // without repeats, and the chart's totals count the same requests.
+    void logsAreBrowsedFilteredAndPaged() {
+        constexpr int kAlpha = 170, kBeta = 80, kPage = 50;
+        QCOMPARE(loggedUnder("/alpha/"), qint64(0));
+        for (int i = 0; i < kAlpha + kBeta; ++i) {
+            const std::string path =
+                (i % 3 == 2 && i / 3 < kBeta ? "/beta/" : "/alpha/") + std::to_string(i);
+            QCOMPARE(get(path), QString::fromStdString("B GET " + path));
+        }
+        // The access log's writer thread stores rows in batches: wait until all are written.
+        QTRY_COMPARE_WITH_TIMEOUT(loggedUnder("/alpha/"), qint64(kAlpha), 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(loggedUnder("/beta/"), qint64(kBeta), 20000);
+
+        LogView* logs = window_->logs();
+        logs->setPageSize(kPage);
+        window_->resize(1280, 820);  // the table then shows fewer rows than a page
+        QTabBar* tabBar = window_->tabs()->tabBar();
+        QTest::mouseClick(tabBar, Qt::LeftButton, {},
+                          tabBar->tabRect(window_->tabs()->indexOf(logs)).center());
+        QTRY_COMPARE(window_->tabs()->currentWidget(), static_cast<QWidget*>(logs));
+        auto* prefix = logs->findChild<QLineEdit*>("logPathPrefix");
+        auto* contains = logs->findChild<QLineEdit*>("logPathContains");
+        auto* search = logs->findChild<QPushButton*>("logSearch");
+        auto* more = logs->findChild<QPushButton*>("logMore");
+        auto* table = logs->findChild<QTableView*>("logTable");
+        auto* summary = logs->findChild<QLabel*>("logSummary");
+        QVERIFY(prefix && contains && search && more && table && summary);
+
+        QTest::mouseClick(prefix, Qt::LeftButton);
+        QTest::keyClicks(prefix, "/alpha/");
+        QTest::mouseClick(search, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!logs->querying() && logs->model()->rowCount() > 0, 15000);
         QVERIFY2(logs->notice().isEmpty(), qPrintable(logs->notice()));
+        QCOMPARE(logs->model()->rowCount(), kPage);  // one page, and more to come
+        QVERIFY(more->isEnabled());
+
+        // Load more, by mouse.
+        QTest::mouseClick(more, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!logs->querying() && logs->model()->rowCount() > kPage, 15000);
+        QCOMPARE(logs->model()->rowCount(), 2 * kPage);
+        // Scrolling to the end asks for the next page by itself: pick the first row, Ctrl+End.
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, {},
+                          table->visualRect(logs->model()->index(0, 0)).center());
+        QTRY_COMPARE(table->currentIndex().row(), 0);
+        QTest::keyClick(table, Qt::Key_End, Qt::ControlModifier);
+        QTRY_VERIFY_WITH_TIMEOUT(!logs->querying() && logs->model()->rowCount() > 2 * kPage, 15000);
+        QCOMPARE(logs->model()->rowCount(), 3 * kPage);
+        // The rest with the button, until it says that is all.
+        for (int clicks = 0; more->isEnabled() && clicks < 10; ++clicks) {
+            const int before = logs->model()->rowCount();
+            QTest::mouseClick(more, Qt::LeftButton);
+            QTRY_VERIFY_WITH_TIMEOUT(!logs->querying() && logs->model()->rowCount() > before,
+                                     15000);
+        }
+        QTRY_VERIFY(!logs->querying());
+        QVERIFY(!more->isEnabled());
+        QCOMPARE(logs->model()->rowCount(), kAlpha);
+        QVERIFY2(summary->text().contains("that is all"), qPrintable(summary->text()));
+        QSet<QString> ids = pagedIds(logs, "/alpha/");
+        QCOMPARE(ids.size(), kAlpha);  // no row twice, none missing
+        QTRY_VERIFY_WITH_TIMEOUT(logs->chartTitle().contains(QString(" %1 requests").arg(kAlpha)),
+                                 15000);
+        QCOMPARE(logs->chartedRequests(), qint64(kAlpha));
+
+        // The other family, through the other path filter and the Enter key.
+        QTest::mouseClick(prefix, Qt::LeftButton);
+        QTest::keyClick(prefix, Qt::Key_A, Qt::ControlModifier);
+        QTest::keyClick(prefix, Qt::Key_Delete);
+        QVERIFY(prefix->text().isEmpty());
+        QTest::mouseClick(contains, Qt::LeftButton);
+        QTest::keyClicks(contains, "beta");
+        QTest::keyClick(contains, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(!logs->querying() && logs->model()->rowCount() == kPage, 15000);
+        QTest::mouseClick(more, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!logs->querying() && logs->model()->rowCount() == kBeta, 15000);
+        QVERIFY(!more->isEnabled());
+        const QSet<QString> betaIds = pagedIds(logs, "/beta/");
+        QCOMPARE(betaIds.size(), kBeta);
+        QVERIFY(!betaIds.intersects(ids));
+        QTRY_VERIFY_WITH_TIMEOUT(logs->chartTitle().contains(QString(" %1 requests").arg(kBeta)),
+                                 15000);
+        QCOMPARE(logs->chartedRequests(), qint64(kBeta));
     }
 
     void survivesAServiceRestart() {
