@@ -1,16 +1,11 @@
 #include "compression/media_type.h"
 
+#include "http/token.h"
+
 namespace proxy::compression {
 namespace {
 
-bool isTokenChar(char c) {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-        case '.': case '^': case '_': case '`': case '|': case '~': return true;
-        default: return false;
-    }
-}
+using http::isTokenChar;
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 

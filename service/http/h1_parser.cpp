@@ -1,5 +1,7 @@
 #include "http/h1_parser.h"
 
+#include "http/token.h"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -47,10 +49,8 @@ constexpr std::array<std::uint8_t, 256> makeClasses() {
         std::uint8_t v = 0;
         const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         const bool digit = c >= '0' && c <= '9';
-        if (alpha || digit) v |= kTchar | kHostChar;
-        if (c > 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                         std::string_view::npos)
-            v |= kTchar;
+        if (alpha || digit) v |= kHostChar;
+        if (isTokenChar(static_cast<char>(c))) v |= kTchar;
         if (c > 0 && std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) !=
                          std::string_view::npos)
             v |= kHostChar;
