@@ -12,6 +12,7 @@
 #include "app/features.h"
 #include "app/observability.h"
 #include "build_info.h"
+#include "cache/cache.h"
 #include "config/validator.h"
 #include "config_store/config_store.h"
 #include "config_store/file_config_source.h"
@@ -44,6 +45,9 @@ const char* adminStateName(upstream::AdminState s) {
 struct ServiceRuntime::Impl final : control::ControlBackend {
     Options options;
     std::unique_ptr<config_store::ConfigStore> store;
+    // The HTTP cache outlives snapshots (a reload keeps what is stored); declared before the
+    // engine so it is destroyed after it.
+    std::unique_ptr<cache::Cache> cache;
     std::unique_ptr<core::Engine> engine;
     std::chrono::steady_clock::time_point startedAt;
 
@@ -72,7 +76,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     std::expected<std::shared_ptr<const core::Snapshot>, std::string> build(
         std::shared_ptr<const config::Config> config, std::uint64_t version) {
         filter::Filter* const tail[] = {observability->filter()};
-        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail);
+        auto snapshot =
+            core::buildSnapshot(std::move(config), version, engine->workerCount(), tail, cache.get());
         if (!snapshot) return snapshot;
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
@@ -99,6 +104,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         std::lock_guard lock(applyMutex);
         if (!prepared) return;
         engine->commit(std::move(prepared));
+        cache->configure(store->current().config->cache);
         health.activate(engine->current());
         preparedFor.reset();
         const auto& logSettings = store->current().config->logging;
@@ -179,6 +185,65 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     }
 
     // traffic.inflight: the exchanges in progress now, oldest first, with their age.
+    void registerCache(control::MethodRegistry& registry) {
+        using control::HandlerResult;
+        registry.add(
+            "cache.stats", control::MethodRegistry::Access::Read,
+            [this](const control::Json& params, const control::Caller&) {
+                if (auto error = control::requireObject(params)) return HandlerResult{nullptr, error};
+                const auto store = cache->storeStats();
+                const auto& c = cache->counters();
+                auto n = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+                return HandlerResult::ok({{"entries", store.entries},
+                                          {"bytes", store.bytes},
+                                          {"budget_bytes", store.budget},
+                                          {"max_object_bytes", cache->maxObjectBytes()},
+                                          {"evictions", store.evictions},
+                                          {"fills_in_progress", cache->fillsInProgress()},
+                                          {"hits", n(c.hits)},
+                                          {"misses", n(c.misses)},
+                                          {"collapsed", n(c.collapsed)},
+                                          {"stale", n(c.stale)},
+                                          {"expired", n(c.expired)},
+                                          {"revalidated", n(c.revalidated)},
+                                          {"bypassed", n(c.bypassed)},
+                                          {"stored", n(c.stored)},
+                                          {"not_storable", n(c.notStorable)},
+                                          {"too_large", n(c.tooLarge)},
+                                          {"purged", n(c.purged)},
+                                          {"invalidated", n(c.invalidated)}});
+            },
+            "the HTTP cache's size, budget and counters");
+        registry.add(
+            "cache.purge", control::MethodRegistry::Access::Admin,
+            [this](const control::Json& params, const control::Caller&) {
+                std::optional<control::RpcError> error;
+                if ((error = control::requireObject(params))) return HandlerResult{nullptr, error};
+                const auto url = control::stringParam(params, "url", error, false);
+                const auto prefix = control::stringParam(params, "prefix", error, false);
+                const auto tag = control::stringParam(params, "tag", error, false);
+                if (error) return HandlerResult{nullptr, error};
+                const int given = int(url.has_value()) + int(prefix.has_value()) + int(tag.has_value());
+                if (given != 1)
+                    return HandlerResult::fail(control::errc::kInvalidParams,
+                                               "give exactly one of url, prefix or tag");
+                const auto& text = url ? *url : prefix ? *prefix : *tag;
+                if (text.empty() || text.size() > 8192)
+                    return HandlerResult::fail(control::errc::kInvalidParams,
+                                               "the value must be 1..8192 characters");
+                if (!tag && cache::normalizePurgeUrl(text).empty())
+                    return HandlerResult::fail(control::errc::kInvalidParams,
+                                               "not a URL: write http://host/path or host/path");
+                const auto kind = url ? cache::PurgeKind::Url
+                                      : prefix ? cache::PurgeKind::Prefix : cache::PurgeKind::Tag;
+                const std::size_t n = cache->purge(kind, text);
+                logging::log(logging::Level::Info, "cache.purge %s %s: %zu entries removed",
+                             url ? "url" : prefix ? "prefix" : "tag", text.c_str(), n);
+                return HandlerResult::ok({{"purged", n}});
+            },
+            "removes stored responses by exact URL, URL prefix or tag");
+    }
+
     void registerInflight(control::MethodRegistry& registry) {
         registry.add(
             "traffic.inflight", control::MethodRegistry::Access::Read,
@@ -312,6 +377,7 @@ std::optional<std::string> ServiceRuntime::start() {
     auto observability = Observability::create(current.config->logging);
     if (!observability) return observability.error();
     d.observability = std::move(*observability);
+    d.cache = std::make_unique<cache::Cache>(current.config->cache);
     d.engine = std::make_unique<core::Engine>(current.config->workers);
     auto snapshot = d.build(current.config, current.version);
     if (!snapshot) return snapshot.error();
@@ -328,6 +394,7 @@ std::optional<std::string> ServiceRuntime::start() {
     d.controlServer = std::make_unique<control::ControlServer>(d.control, controlOptions, *d.store, d);
     d.observability->registerMethods(d.controlServer->methods(), d.control);
     d.registerInflight(d.controlServer->methods());
+    d.registerCache(d.controlServer->methods());
     if (auto error = d.controlServer->start()) {
         d.engine->stop(std::chrono::milliseconds(0));
         return "control channel: " + *error;

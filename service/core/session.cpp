@@ -15,6 +15,7 @@
 #include "core/engine.h"
 #include "core/error_page.h"
 #include "core/worker.h"
+#include "filter/stored_response.h"
 #include "http/h1_writer.h"
 #include "routing/router.h"
 #include "upstream/connection_pool.h"
@@ -362,6 +363,10 @@ asio::awaitable<bool> Session::exchange() {
                           [&](filter::Filter& f) { return f.onRequestHeaders(ctx_); });
     if (status == FilterStatus::Close) co_return false;
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
+    if (status == FilterStatus::Serve) {
+        if (ctx_.stored == nullptr) co_return false;
+        if (const auto kept = co_await serveStored()) co_return *kept;
+    }
 
     // UpstreamSelect.
     auto selectUpstream = [&] {
@@ -446,6 +451,9 @@ asio::awaitable<bool> Session::exchange() {
         if (retryable) continue;  // the server failed before answering: the next one
         co_return keep;
     }
+    // A stored copy the cache may serve when the origin fails (stale-if-error).
+    if (ctx_.stored != nullptr && ctx_.stored->upstreamFailed())
+        if (const auto kept = co_await serveStored()) co_return *kept;
     if (!anyServer) co_return co_await finishLocal(503, "no upstream server is available");
     ctx_.error = filter::ErrorSource::Upstream;
     if (anyTimeout) co_return co_await finishLocal(504, "upstream connect timed out");
@@ -618,6 +626,19 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     if (status == FilterStatus::Close) co_return false;
     if (status == FilterStatus::Respond)
         co_return co_await sendLocalResponse(ctx_.local.status, ctx_.local.reason, true);
+    if (status == FilterStatus::Serve) {
+        // The stored copy replaces the origin's answer (a 304 refreshed it, or stale-if-error).
+        // A bodiless answer leaves the upstream connection reusable; any other is closed.
+        upstreamSocket_ = nullptr;
+        if (response_.framing == http::BodyFraming::None && response_.keepAlive && bodySent &&
+            up.buffer.empty()) {
+            const auto& keepalive = ctx_.upstream->config().keepalive;
+            worker_.pool().put(std::move(upPtr), keepalive.maxIdle, keepalive.idleTimeout);
+        }
+        if (ctx_.stored == nullptr) co_return false;
+        const auto kept = co_await serveStored();
+        co_return kept.value_or(false);
+    }
 
     // Upgrade: a 101 to an upgrade request turns the connection into a byte tunnel.
     if (response_.status == 101) {
@@ -1026,6 +1047,82 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
         }
     }
     co_return false;
+}
+
+asio::awaitable<std::optional<bool>> Session::serveStored() {
+    filter::StoredResponse& stored = *ctx_.stored;
+    auto readiness = stored.poll();
+    if (readiness == filter::StoredResponse::Readiness::Wait) {
+        // Another exchange is fetching this response (collapsed forwarding). Polled, like the
+        // upstream queue: the fill may run on any worker, and a short poll keeps this one free.
+        asio::steady_timer poll(worker_.io());
+        const auto giveUp = Clock::now() + stored.waitLimit();
+        setDeadline(stored.waitLimit() + std::chrono::seconds(1));
+        while (readiness == filter::StoredResponse::Readiness::Wait && !closing_ &&
+               !worker_.draining() && Clock::now() < giveUp) {
+            poll.expires_after(std::chrono::milliseconds(2));
+            co_await poll.async_wait(kNoThrow);
+            readiness = stored.poll();
+        }
+        if (readiness == filter::StoredResponse::Readiness::Wait) {
+            stored.giveUp();
+            readiness = filter::StoredResponse::Readiness::Upstream;
+        }
+        setDeadline(snapshot_->config->timeouts.upstreamResponse);
+    }
+    if (readiness != filter::StoredResponse::Readiness::Ready) co_return std::nullopt;
+
+    // An unread request body makes the connection unusable for another request.
+    const bool keepClient = request_.keepAlive && !closing_ && !worker_.draining() &&
+                            request_.framing == http::BodyFraming::None;
+    response_.reset();
+    const std::uint64_t size = stored.writeHead(response_);
+    response_.headers.remove("Content-Length");
+    response_.headers.remove("Transfer-Encoding");
+    response_.headers.remove("Connection");
+    const bool bodiless = response_.status == 304 || response_.status == 204;
+    if (!bodiless) {
+        char digits[24];
+        const auto res = std::to_chars(digits, digits + sizeof(digits), size);
+        response_.headers.add("Content-Length",
+                              response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
+    }
+    if (!keepClient)
+        response_.headers.add("Connection", "close");
+    else if (request_.version == http::Version::Http10)
+        response_.headers.add("Connection", "keep-alive");
+    out_.clear();
+    http::writeResponseHead(response_, out_);
+    ctx_.status = response_.status;
+
+    // The body goes out in pieces of at most 256 KiB, so one write never pins the worker long.
+    constexpr std::uint64_t kPiece = 256 * 1024;
+    const std::uint64_t total = (bodiless || request_.method == http::Method::Head) ? 0 : size;
+    std::uint64_t offset = 0;
+    bool ok = true;
+    bool headPending = true;
+    while (ok && (headPending || offset < total)) {
+        std::array<asio::const_buffer, 2> bufs;
+        std::size_t count = 0;
+        if (headPending) bufs[count++] = asio::buffer(out_);
+        if (offset < total) {
+            std::string_view piece = stored.body(offset);
+            piece = piece.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, total - offset)));
+            if (piece.empty()) {  // storage broke its promise: never pass off a short body
+                ctx_.error = filter::ErrorSource::Internal;
+                ctx_.errorText = "stored body shorter than its length";
+                ok = false;
+                break;
+            }
+            bufs[count++] = asio::buffer(piece.data(), piece.size());
+            offset += piece.size();
+        }
+        headPending = false;
+        ok = co_await writeClient(std::span(bufs.data(), count));
+    }
+    clearDeadline();
+    runLogPhase();
+    co_return ok && keepClient;
 }
 
 asio::awaitable<void> Session::tunnel(upstream::UpstreamConnection& up) {

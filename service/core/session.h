@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/buffer.h"
@@ -78,6 +79,11 @@ private:
     asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> connectUpstream(bool& timedOut,
                                                                                bool sameServerFresh);
     asio::awaitable<bool> sendLocalResponse(int status, std::string_view reason, bool close);
+    // Answers with ctx_.stored (filter/stored_response.h: a cache hit) instead of the origin's
+    // response, after waiting (bounded) while it says Wait. nullopt: it said Upstream, so the
+    // request goes to the origin after all; otherwise whether the connection may carry another
+    // request. Runs the log phase when it answers.
+    asio::awaitable<std::optional<bool>> serveStored();
     asio::awaitable<bool> writeClient(std::span<const asio::const_buffer> buffers);
 
     void setDeadline(std::chrono::milliseconds d) {

@@ -5,6 +5,7 @@
 
 #include "balancing/balancer_filter.h"
 #include "build_info.h"
+#include "cache/cache_filter.h"
 #if PROXY_WITH_ZLIB
 #include "compression/compression_filter.h"
 #endif
@@ -68,7 +69,7 @@ upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
 
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail) {
+    std::span<filter::Filter* const> tail, cache::Cache* cache) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->config = config;
     snapshot->version = version;
@@ -135,6 +136,15 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
                                    "': compression is not available in this build (it was built "
                                    "without zlib, PROXY_WITH_ZLIB=OFF); set \"enabled\": false");
 #endif
+        }
+        // The cache comes last: it stores what the client got, after the route's rules and
+        // compression, and what it forwards has passed every other filter.
+        if (r.cache.enabled) {
+            if (cache == nullptr)
+                return std::unexpected("route '" + r.name + "': the cache is not available here");
+            auto filter = std::make_unique<cache::CacheFilter>(r.cache, *cache);
+            route->filters.push_back(filter.get());
+            snapshot->ownedFilters.push_back(std::move(filter));
         }
         routePointers.push_back(route.get());
         snapshot->routes.push_back(std::move(route));

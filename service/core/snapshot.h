@@ -17,6 +17,8 @@
 #include "security/ip_set.h"
 #include "upstream/upstream_group.h"
 
+namespace proxy::cache { class Cache; }
+
 namespace proxy::core {
 
 struct Snapshot {
@@ -38,8 +40,10 @@ struct Snapshot {
 // a server name that does not resolve, or a feature this build lacks.
 // `tail` are process-wide filters owned by the caller (the access log): they end the global chain,
 // so their Log hooks run after every other filter's, and they must outlive every snapshot.
+// `cache` is the process-wide HTTP cache routes with "cache" enabled use (it must outlive every
+// snapshot too); without one such a route is refused.
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail = {});
+    std::span<filter::Filter* const> tail = {}, cache::Cache* cache = nullptr);
 
 }  // namespace proxy::core

@@ -36,6 +36,9 @@ enum class FilterStatus : std::uint8_t {
                // forwarded upstream. After ResponseHeaders has been sent this acts like Close.
     Close,     // stop here and close the client connection without an answer (refused connection,
                // or an error after part of the response was sent)
+    Serve,     // answer with ctx.stored (filter/stored_response.h), a stored head and body, instead
+               // of the origin's: from RequestHeaders (a cache hit: nothing goes upstream) or
+               // ResponseHeaders (the origin's answer is dropped). Elsewhere it acts like Close.
 };
 
 // A piece of body passing through a body hook. A filter may replace `data` with bytes it owns

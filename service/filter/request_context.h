@@ -31,6 +31,7 @@ struct ConnectionInfo {
 enum class ErrorSource : std::uint8_t { None, Downstream, Upstream, Internal };
 
 class Filter;
+class StoredResponse;
 
 // State a filter keeps for one exchange, between its hooks (a compressor's stream, say). Filters
 // live in the shared, immutable snapshot and serve every connection at once, so anything that
@@ -67,6 +68,10 @@ struct RequestContext {
     upstream::ServerState* server = nullptr;        // not owned; the server finally used
 
     LocalResponse local;  // a filter's or the engine's own answer
+    // A stored answer (the cache's), served on FilterStatus::Serve or when the origin fails and it
+    // allows a stale copy. Not owned: it is the owning filter's ExchangeState.
+    StoredResponse* stored = nullptr;
+    std::string_view cacheStatus;  // static text for the access log: "hit", "miss", ...
 
     // Set by a ResponseHeaders filter whose ResponseBody hook changes the body's length (such as
     // compression). The engine then sends no Content-Length and frames the body itself: chunked

@@ -109,6 +109,7 @@ void fillRecord(AccessRecord& r, const filter::RequestContext& ctx) {
     }
     if (ctx.upstream != nullptr) r.set(F::Upstream, ctx.upstream->name());
     r.set(F::SecurityAction, ctx.securityAction);
+    r.set(F::CacheStatus, ctx.cacheStatus);
     if (ctx.server != nullptr) r.set(F::Server, ctx.server->key);
     if (ctx.error != filter::ErrorSource::None) {
         // "upstream: connect refused": who failed, then the engine's static text.

@@ -249,6 +249,48 @@ struct Compression {
     friend bool operator==(const Compression&, const Compression&) = default;
 };
 
+// HTTP cache (docs/cache.md). The top-level "cache" object sizes the storage every route shares;
+// a route's own "cache" object turns caching on for it and holds its rules.
+struct CacheStorage {
+    std::uint64_t memoryMb = 256;         // memory store byte budget (LRU eviction)
+    std::uint64_t maxObjectKb = 8192;     // larger responses pass through uncached
+    // How long a request waits for another request's fill of the same key (collapsed
+    // forwarding) before it goes to the origin itself.
+    std::chrono::milliseconds collapseTimeout{5000};
+    friend bool operator==(const CacheStorage&, const CacheStorage&) = default;
+};
+
+// A TTL that replaces the origin's freshness for matching responses (never makes a private or
+// no-store response storable). Empty fields match everything.
+struct CacheTtlRule {
+    std::string pathPrefix;
+    std::string contentType;  // "image/png" or "image/*", lower case, no parameters
+    std::uint64_t seconds = 0;
+    friend bool operator==(const CacheTtlRule&, const CacheTtlRule&) = default;
+};
+
+struct RouteCache {
+    bool enabled = false;
+    // Freshness for a storable response that states none (no max-age, s-maxage, Expires): used
+    // instead of the heuristic. 0 = the RFC 9111 heuristic (10% of the age of Last-Modified).
+    std::uint64_t defaultTtlSeconds = 0;
+    std::vector<CacheTtlRule> ttlOverrides;  // first match wins
+    // Cache key (docs/cache.md, "The cache key").
+    bool keyIgnoreQuery = false;                 // the whole query string leaves the key
+    std::vector<std::string> keyQueryInclude;    // non-empty: only these parameters count
+    std::vector<std::string> keyQueryIgnore;     // these parameters never count
+    std::vector<std::string> keyHeaders;         // request headers added to the key
+    std::vector<std::string> keyCookies;         // cookies added to the key
+    // Bypass: a request carrying any of these goes to the origin and nothing is stored.
+    std::vector<std::string> bypassCookies;
+    std::vector<std::string> bypassHeaders;
+    // Requests with Authorization are never answered from or stored in the cache unless this is
+    // set; even then only responses RFC 9111 3.5 allows (public, s-maxage, must-revalidate).
+    bool allowAuthorized = false;
+    std::string tagHeader = "Cache-Tag";  // response header whose comma-separated tags purge by
+    friend bool operator==(const RouteCache&, const RouteCache&) = default;
+};
+
 struct Route {
     std::string name;
     std::string listener;  // empty = every listener
@@ -259,6 +301,7 @@ struct Route {
     HeaderRules responseHeaders;
     Compression compression;  // effective settings (the top-level defaults plus the route's own)
     SecurityPolicy security;  // overrides the top-level policy key by key
+    RouteCache cache;
     friend bool operator==(const Route&, const Route&) = default;
 };
 
@@ -271,6 +314,7 @@ struct Config {
     ForwardedHeaders forwarded;
     Compression compression;  // the defaults routes inherit
     SecurityConfig security;
+    CacheStorage cache;
     std::vector<Listener> listeners;
     std::vector<Upstream> upstreams;
     std::vector<Route> routes;

@@ -28,6 +28,29 @@ Json compression(const Compression& c) {
             {"formats", c.formats}};
 }
 
+Json routeCache(const RouteCache& c) {
+    Json overrides = Json::array();
+    for (const CacheTtlRule& rule : c.ttlOverrides) {
+        Json o = Json::object();
+        if (!rule.pathPrefix.empty()) o["path_prefix"] = rule.pathPrefix;
+        if (!rule.contentType.empty()) o["content_type"] = rule.contentType;
+        o["seconds"] = rule.seconds;
+        overrides.push_back(std::move(o));
+    }
+    return {{"enabled", c.enabled},
+            {"default_ttl_seconds", c.defaultTtlSeconds},
+            {"ttl_overrides", std::move(overrides)},
+            {"key",
+             {{"ignore_query", c.keyIgnoreQuery},
+              {"query_include", c.keyQueryInclude},
+              {"query_ignore", c.keyQueryIgnore},
+              {"headers", c.keyHeaders},
+              {"cookies", c.keyCookies}}},
+            {"bypass", {{"cookies", c.bypassCookies}, {"headers", c.bypassHeaders}}},
+            {"allow_authorized", c.allowAuthorized},
+            {"tag_header", c.tagHeader}};
+}
+
 Json cidrList(const std::vector<Cidr>& list) {
     Json out = Json::array();
     for (const Cidr& c : list) out.push_back(c.text);
@@ -99,6 +122,9 @@ Json toJson(const Config& config) {
                         {"via", config.forwarded.via},
                         {"forwarded", config.forwarded.forwarded}};
     out["compression"] = compression(config.compression);
+    out["cache"] = {{"memory_mb", config.cache.memoryMb},
+                    {"max_object_kb", config.cache.maxObjectKb},
+                    {"collapse_timeout_ms", config.cache.collapseTimeout.count()}};
     {
         const SecurityConfig& s = config.security;
         Json security = securityPolicy(s.policy);
@@ -191,6 +217,7 @@ Json toJson(const Config& config) {
         r["response_headers"] = headerRules(route.responseHeaders);
         r["compression"] = compression(route.compression);
         if (!route.security.empty()) r["security"] = securityPolicy(route.security);
+        if (!(route.cache == RouteCache{})) r["cache"] = routeCache(route.cache);
         routes.push_back(std::move(r));
     }
     out["routes"] = std::move(routes);

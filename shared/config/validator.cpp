@@ -122,6 +122,27 @@ constexpr KeySpec kSecurityKeys[] = {{"allow"},
                                      {"waf", &kWafSpec}};
 constexpr ObjectSpec kSecuritySpec{kSecurityKeys};
 constexpr std::size_t kMaxAddressRanges = 1'000'000;
+// cache (docs/cache.md)
+constexpr KeySpec kCacheDiskKeys[] = {{"path"}, {"max_mb"}};
+constexpr ObjectSpec kCacheDiskSpec{kCacheDiskKeys};
+constexpr KeySpec kCacheKeys[] = {
+    {"memory_mb"}, {"max_object_kb"}, {"collapse_timeout_ms"}, {"disk", &kCacheDiskSpec}};
+constexpr ObjectSpec kCacheSpec{kCacheKeys};
+constexpr KeySpec kCacheTtlKeys[] = {{"path_prefix"}, {"content_type"}, {"seconds"}};
+constexpr ObjectSpec kCacheTtlSpec{kCacheTtlKeys};
+constexpr KeySpec kCacheKeyKeys[] = {
+    {"ignore_query"}, {"query_include"}, {"query_ignore"}, {"headers"}, {"cookies"}};
+constexpr ObjectSpec kCacheKeySpec{kCacheKeyKeys};
+constexpr KeySpec kCacheBypassKeys[] = {{"cookies"}, {"headers"}};
+constexpr ObjectSpec kCacheBypassSpec{kCacheBypassKeys};
+constexpr KeySpec kRouteCacheKeys[] = {{"enabled"},
+                                       {"default_ttl_seconds"},
+                                       {"ttl_overrides", &kCacheTtlSpec, true},
+                                       {"key", &kCacheKeySpec},
+                                       {"bypass", &kCacheBypassSpec},
+                                       {"allow_authorized"},
+                                       {"tag_header"}};
+constexpr ObjectSpec kRouteCacheSpec{kRouteCacheKeys};
 constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"listener"},
                                   {"match", &kMatchSpec},
@@ -130,7 +151,8 @@ constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"request_headers", &kHeaderRulesSpec},
                                   {"response_headers", &kHeaderRulesSpec},
                                   {"compression", &kCompressionSpec},
-                                  {"security", &kRouteSecuritySpec}};
+                                  {"security", &kRouteSecuritySpec},
+                                  {"cache", &kRouteCacheSpec}};
 constexpr ObjectSpec kRouteSpec{kRouteKeys};
 
 constexpr std::array<std::string_view, 5> kHeaderVariables = {"client_ip", "client_port",
@@ -428,6 +450,10 @@ class Loader {
     void parseSecurity(const Json& value, const std::string& path);
     void parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy);
     void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
+    void parseCache(const Json& value, const std::string& path);
+    void parseRouteCache(const Json& value, const std::string& path, RouteCache& out);
+    void parseNameList(const Json* value, const std::string& path, std::vector<std::string>& out,
+                       std::string_view what);
 
     void parseUpstream(const Json& value, const std::string& path, Upstream& upstream);
     void parseHealthCheck(const Json& value, const std::string& path, HealthCheck& check);
@@ -617,6 +643,7 @@ std::span<const Loader::Section> Loader::sections() {
         // Before routes: a route's compression starts from these defaults.
         {{"compression", &kCompressionSpec}, &Loader::parseCompressionDefaults},
         {{"security", &kSecuritySpec}, &Loader::parseSecurity},
+        {{"cache", &kCacheSpec}, &Loader::parseCache},
         {{"listeners", &kListenerSpec, true}, &Loader::parseListeners},
         {{"upstreams", &kUpstreamSpec, true}, &Loader::parseUpstreams},
         {{"routes", &kRouteSpec, true}, &Loader::parseRoutes},
@@ -1253,6 +1280,100 @@ void Loader::parseRoute(const Json& value, const std::string& path, Route& route
             ObjectReader sr(*this, *security, r.path("security"), kRouteSecuritySpec);
             parseSecurityPolicy(sr, route.security);
         }
+    }
+    if (const Json* cache = r.get("cache")) parseRouteCache(*cache, r.path("cache"), route.cache);
+}
+
+// ---- cache --------------------------------------------------------------------------------------
+
+void Loader::parseCache(const Json& value, const std::string& path) {
+    if (!expectObject(value, path)) return;
+    ObjectReader r(*this, value, path, kCacheSpec);
+    r.uint("memory_mb", 1, 1u << 20, config_.cache.memoryMb, "MiB");
+    r.uint("max_object_kb", 1, 1u << 22, config_.cache.maxObjectKb, "KiB");
+    if (r.millis("collapse_timeout_ms", config_.cache.collapseTimeout) &&
+        config_.cache.collapseTimeout > std::chrono::minutes(5))
+        error(r.path("collapse_timeout_ms"), "must be at most 300000 (5 minutes)");
+    if (config_.cache.maxObjectKb > config_.cache.memoryMb * 1024)
+        error(r.path("max_object_kb"), "is larger than the whole memory budget (memory_mb)");
+    if (r.get("disk") != nullptr)
+        error(r.path("disk"), "the disk store is not part of this build yet (docs/cache.md); "
+                              "remove \"disk\" to cache in memory only");
+}
+
+void Loader::parseNameList(const Json* value, const std::string& path,
+                           std::vector<std::string>& out, std::string_view what) {
+    if (value == nullptr || !expectArray(*value, path)) return;
+    std::vector<std::string> parsed;
+    for (std::size_t i = 0; i < value->size(); ++i) {
+        const std::string itemPath = pointerAppend(path, i);
+        if (!expectString((*value)[i], itemPath)) continue;
+        const std::string& name = *(*value)[i].get_ptr<const std::string*>();
+        if (!isToken(name) || name.size() > 256) {
+            error(itemPath, shown(name) + " is not a valid " + std::string(what) + " name");
+            continue;
+        }
+        if (std::find(parsed.begin(), parsed.end(), name) != parsed.end()) {
+            warning(itemPath, "the " + std::string(what) + " " + name + " is listed twice");
+            continue;
+        }
+        parsed.push_back(name);
+    }
+    out = std::move(parsed);
+}
+
+void Loader::parseRouteCache(const Json& value, const std::string& path, RouteCache& out) {
+    if (!expectObject(value, path)) return;
+    ObjectReader r(*this, value, path, kRouteCacheSpec);
+    r.boolean("enabled", out.enabled);
+    r.uint("default_ttl_seconds", 0, 10u * 365 * 86400, out.defaultTtlSeconds, "seconds");
+    r.boolean("allow_authorized", out.allowAuthorized);
+    if (r.string("tag_header", out.tagHeader) && !isToken(out.tagHeader))
+        error(r.path("tag_header"), shown(out.tagHeader) + " is not a valid header name");
+    if (const Json* rules = r.get("ttl_overrides"); rules && expectArray(*rules, r.path("ttl_overrides"))) {
+        for (std::size_t i = 0; i < rules->size(); ++i) {
+            const std::string itemPath = pointerAppend(r.path("ttl_overrides"), i);
+            if (!expectObject((*rules)[i], itemPath)) continue;
+            ObjectReader tr(*this, (*rules)[i], itemPath, kCacheTtlSpec);
+            CacheTtlRule rule;
+            if (tr.string("path_prefix", rule.pathPrefix) && !rule.pathPrefix.starts_with('/'))
+                error(tr.path("path_prefix"), "must start with /");
+            if (tr.string("content_type", rule.contentType)) {
+                rule.contentType = lower(rule.contentType);
+                const std::size_t slash = rule.contentType.find('/');
+                if (slash == std::string::npos ||
+                    !isToken(std::string_view(rule.contentType).substr(0, slash)) ||
+                    !isToken(std::string_view(rule.contentType).substr(slash + 1)))
+                    error(tr.path("content_type"),
+                          shown(rule.contentType) + " is not a media type; write type/subtype or type/*");
+            }
+            if (tr.get("seconds") == nullptr)
+                error(itemPath, "a TTL override needs \"seconds\"");
+            tr.uint("seconds", 0, 10u * 365 * 86400, rule.seconds, "seconds");
+            if (rule.pathPrefix.empty() && rule.contentType.empty())
+                warning(itemPath, "matches every response (no path_prefix, no content_type)");
+            out.ttlOverrides.push_back(std::move(rule));
+        }
+    }
+    if (const Json* key = r.get("key"); key && expectObject(*key, r.path("key"))) {
+        ObjectReader kr(*this, *key, r.path("key"), kCacheKeySpec);
+        kr.boolean("ignore_query", out.keyIgnoreQuery);
+        parseNameList(kr.get("query_include"), kr.path("query_include"), out.keyQueryInclude,
+                      "query parameter");
+        parseNameList(kr.get("query_ignore"), kr.path("query_ignore"), out.keyQueryIgnore,
+                      "query parameter");
+        parseNameList(kr.get("headers"), kr.path("headers"), out.keyHeaders, "header");
+        parseNameList(kr.get("cookies"), kr.path("cookies"), out.keyCookies, "cookie");
+        if (!out.keyQueryInclude.empty() && !out.keyQueryIgnore.empty())
+            error(kr.path("query_ignore"), "use query_include or query_ignore, not both");
+        if (out.keyIgnoreQuery && (!out.keyQueryInclude.empty() || !out.keyQueryIgnore.empty()))
+            warning(kr.path("ignore_query"), "ignore_query drops the whole query; the parameter "
+                                             "lists have no effect");
+    }
+    if (const Json* bypass = r.get("bypass"); bypass && expectObject(*bypass, r.path("bypass"))) {
+        ObjectReader br(*this, *bypass, r.path("bypass"), kCacheBypassSpec);
+        parseNameList(br.get("cookies"), br.path("cookies"), out.bypassCookies, "cookie");
+        parseNameList(br.get("headers"), br.path("headers"), out.bypassHeaders, "header");
     }
 }
 
