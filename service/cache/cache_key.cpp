@@ -65,7 +65,9 @@ void normalizeComponent(std::string_view in, std::string& out) {
             const int hi = hexValue(in[i + 1]), lo = hexValue(in[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 const unsigned char decoded = static_cast<unsigned char>(hi * 16 + lo);
-                if (unreserved(decoded)) {
+                // '.' stays encoded: "%2E%2E" must not turn into a dot-segment that an origin
+                // (or a path filter in front of it) resolves differently from the raw form.
+                if (unreserved(decoded) && decoded != '.') {
                     out += static_cast<char>(decoded);
                 } else {
                     out += '%';

@@ -3,10 +3,11 @@
 // origin must treat them alike, so the normalisation is deliberately small (RFC 3986 6.2.2):
 // - scheme: "http" or "https", from the connection;
 // - host: lower case, a trailing dot and the scheme's default port removed;
-// - path and query: percent-escapes of unreserved characters (A-Z a-z 0-9 - . _ ~) decoded, every
-//   other escape's hex digits upper-cased, bytes that may not appear raw (controls, space,
-//   non-ASCII, '"' '<' '>' '\' '^' '`' '{' '|' '}') encoded. Nothing else: "%2F" stays distinct
-//   from "/", "+" from "%20", and dot-segments are kept, because origins differ on those;
+// - path and query: percent-escapes of unreserved characters (A-Z a-z 0-9 - _ ~; not '.')
+//   decoded, every other escape's hex digits upper-cased, bytes that may not appear raw
+//   (controls, space, non-ASCII, '"' '<' '>' '\' '^' '`' '{' '|' '}') encoded. Nothing else:
+//   "%2F" stays distinct from "/", "+" from "%20", "%2E" from ".", and dot-segments are kept,
+//   because origins (and path filters in front of them) differ on those;
 // - query parameters may be filtered (ignore all, keep only some, drop some); their order is kept.
 // The extra parts the route adds (headers, cookies) follow, each tagged and length-prefixed, so
 // no value can forge another part.

@@ -55,6 +55,9 @@ constexpr const char* kUsageText =
     "  traffic watch [COUNT]               follow finished requests live (COUNT: stop after\n"
     "                                      that many; --timeout also ends it)\n"
     "  traffic inflight [LIMIT]            requests in progress now, oldest first\n"
+    "  cache stats                         HTTP cache size, budget and counters\n"
+    "  cache purge url|prefix|tag VALUE    remove stored responses: one URL\n"
+    "                                      (http://host/path?query), a URL prefix, or a tag\n"
     "  call METHOD [JSON]                  any method; prints the raw result\n"
     "\n"
     "options:\n"
@@ -478,6 +481,8 @@ int run(const Args& args) {
         Logs,
         Traffic,
         Inflight,
+        CacheStats,
+        CachePurge,
         Call
     };
     Cmd cmd;
@@ -508,6 +513,12 @@ int run(const Args& args) {
         cmd = Cmd::Inflight;
     } else if (command == "traffic" && sub == "watch" && operands(args, 2, 0, 1)) {
         cmd = Cmd::Traffic;
+    } else if (command == "cache" && sub == "stats" && operands(args, 2, 0, 0)) {
+        cmd = Cmd::CacheStats;
+    } else if (command == "cache" && sub == "purge" && operands(args, 2, 2, 2)) {
+        if (w[2] != "url" && w[2] != "prefix" && w[2] != "tag")
+            return usage("cache purge takes url, prefix or tag, not " + w[2]);
+        cmd = Cmd::CachePurge;
     } else if (command == "call" && operands(args, 1, 1, 2)) {
         cmd = Cmd::Call;
     } else {
@@ -679,6 +690,10 @@ int run(const Args& args) {
                 std::fflush(stdout);
             }
         }
+        case Cmd::CacheStats:
+            return session.show("cache.stats", Json::object());
+        case Cmd::CachePurge:
+            return session.show("cache.purge", {{w[2], w[3]}});
         case Cmd::Call: {
             int exit = kOk;
             const auto result = session.call(w[1], callParams, exit);

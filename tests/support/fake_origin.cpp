@@ -119,6 +119,35 @@ std::string generatedResponse(const std::string& target, const std::string& meth
     return method == "HEAD" ? out : out + body;
 }
 
+// /cache/<anything>?h=Name:Value&etag=E&echo=Header&len=N (see fake_origin.h).
+std::string cacheResponse(const OriginRequest& req, const std::string& name, std::size_t serial) {
+    std::string extra, etag, echo;
+    std::size_t len = 0;
+    const std::string& target = req.target;
+    std::size_t pos = target.find('?');
+    while (pos != std::string::npos && pos + 1 < target.size()) {
+        const std::size_t end = target.find('&', pos + 1);
+        const std::string pair = target.substr(pos + 1, end == std::string::npos ? end : end - pos - 1);
+        pos = end;
+        const std::size_t eq = pair.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string key = pair.substr(0, eq), value = percentDecode(pair.substr(eq + 1));
+        if (key == "h") extra += value + "\r\n";
+        if (key == "etag") etag = value;
+        if (key == "echo") echo = value;
+        if (key == "len") len = std::strtoull(value.c_str(), nullptr, 10);
+    }
+    if (!etag.empty()) {
+        extra += "ETag: \"" + etag + "\"\r\n";
+        if (req.header("If-None-Match").find("\"" + etag + "\"") != std::string::npos)
+            return "HTTP/1.1 304 Not Modified\r\n" + extra + "\r\n";
+    }
+    std::string body = name + " n=" + std::to_string(serial) + " path=" + target;
+    if (!echo.empty()) body += " " + echo + "=" + req.header(echo);
+    if (body.size() < len) body.append(len - body.size(), '.');
+    return response(200, body, extra);
+}
+
 }  // namespace
 
 std::string FakeOrigin::generatedBody(const std::string& kind, std::size_t size) {
@@ -308,6 +337,13 @@ void FakeOrigin::serve(int fd, int connection) {
                 out = "HTTP/1.1 " + std::to_string(code) + " X\r\n\r\n";
             else
                 out = response(code, "status " + std::to_string(code));
+        } else if (t.rfind("/cache/", 0) == 0) {
+            std::size_t serial = 0;
+            {
+                std::lock_guard lock(mutex_);
+                serial = requests_.size();
+            }
+            out = cacheResponse(req, name_, serial);
         } else if (t.rfind("/gen?", 0) == 0) {
             out = generatedResponse(t, req.method, keep);
             if (!sendAll(fd, out) || !keep) break;

@@ -18,6 +18,11 @@
 //                   kind=text|random (the body: generatedBody(kind, len)), framing=cl|chunked|close
 //                   (cl), piece=N (chunk size for chunked, 4096), h=Name:Value (an extra header,
 //                   repeatable); values are percent-decoded
+//   /cache/<any>?.. for cache tests: 200 with body "<name> n=<serial> path=<target>" (serial:
+//                   how many requests the origin had so far, so a test tells a stored copy
+//                   from a fresh one) and, with echo=Header, " Header=<its value>"; h=Name:Value
+//                   adds a header (repeatable), len=N pads the body with '.' to N bytes, and
+//                   etag=E sends ETag: "E" and answers 304 to an If-None-Match holding it
 //   anything else   200, body "<name> <method> <target>"
 // setFailStatus(code) overrides all of these: every request gets that status. setDelay(ms) slows
 // every answer; setDropRequests(true) closes each connection after reading a request, unanswered.
