@@ -172,6 +172,10 @@ public:
 
     std::shared_ptr<Fill> fill;
     bool leader = false;
+    // The client's conditionals, kept when the cache's own validators replace them upstream.
+    bool conditionalsReplaced = false;
+    std::vector<std::string> clientInm;
+    std::optional<std::string> clientIms;
 
     void lead() {
         fill = cache_.joinFill(primary, leader);
@@ -280,19 +284,26 @@ public:
 
 private:
     bool clientConditionalMatches(const CachedResponse& e) const {
-        const http::HeaderList& h = ctx_.request->headers;
-        bool anyInm = false;
-        for (const http::Header& f : h.fields()) {
-            if (!http::iequals(f.name, "If-None-Match")) continue;
-            anyInm = true;
-            if (!e.etag.empty() && etagListMatches(f.value, e.etag)) return true;
-            if (f.value.find('*') != std::string_view::npos && etagListMatches(f.value, "\"*\""))
+        // The client's own conditionals: as it sent them, even after a revalidation replaced them
+        // with the cache's validators on the way upstream.
+        std::vector<std::string_view> inm;
+        std::optional<std::string_view> ims;
+        if (conditionalsReplaced) {
+            for (const std::string& v : clientInm) inm.push_back(v);
+            if (clientIms) ims = *clientIms;
+        } else {
+            for (const http::Header& f : ctx_.request->headers.fields())
+                if (http::iequals(f.name, "If-None-Match")) inm.push_back(f.value);
+            if (const http::Header* h = ctx_.request->headers.find("If-Modified-Since")) ims = h->value;
+        }
+        for (std::string_view list : inm) {
+            if (!e.etag.empty() && etagListMatches(list, e.etag)) return true;
+            if (list.find('*') != std::string_view::npos && etagListMatches(list, "\"*\""))
                 return true;
         }
-        if (anyInm) return false;  // If-Modified-Since is ignored when If-None-Match is present
-        const http::Header* ims = h.find("If-Modified-Since");
-        if (ims == nullptr || e.lastModified.empty()) return false;
-        const auto since = parseHttpDate(ims->value);
+        if (!inm.empty()) return false;  // If-Modified-Since is ignored when If-None-Match is present
+        if (!ims || e.lastModified.empty()) return false;
+        const auto since = parseHttpDate(*ims);
         const auto modified = parseHttpDate(e.lastModified);
         return since && modified && *modified <= *since;
     }
@@ -446,6 +457,11 @@ FilterStatus CacheFilter::onRequestHeaders(filter::RequestContext& ctx) {
         // Our own validators replace the client's: the cache answers the client's conditional
         // itself from whatever comes back.
         if (!found->etag.empty() || !found->lastModified.empty()) {
+            for (const http::Header& h : request.headers.fields())
+                if (http::iequals(h.name, "If-None-Match")) s.clientInm.emplace_back(h.value);
+            if (const http::Header* h = request.headers.find("If-Modified-Since"))
+                s.clientIms = std::string(h->value);
+            s.conditionalsReplaced = true;
             request.headers.remove("If-None-Match");
             request.headers.remove("If-Modified-Since");
             if (!found->etag.empty()) request.headers.add("If-None-Match", found->etag);
