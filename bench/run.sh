@@ -8,8 +8,13 @@
 # body), gzip20k (a 20 KiB HTML page compressed with gzip level 6 by the proxy: proxy-service's
 # compression filter against nginx's "gzip on" at the same level, min length and buffers as
 # configured below; HAProxy sits this one out). Compressed sizes are checked and recorded.
+# hit1k / hit100k: cache hits of a 1 KiB and a 100 KiB response (Cache-Control: max-age=3600 from
+# the origin): proxy-service's memory cache against nginx's proxy_cache (keys zone + cache files
+# in the page cache, as shipped); HAProxy sits these out. Both caches are checked to answer hits
+# before anything is measured; c50 (the same 1 KiB, proxied) is the "plain response" reference.
 #
-# usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib gzip20k"]
+# usage: bench/run.sh [--quick] [--rounds N] [--duration S]
+#                     [--scenarios "c50 c256 close 1mib gzip20k hit1k hit100k"]
 #                     [--proxies "proxy-service nginx haproxy"] [--proxy-bin PATH]
 #   proxies: proxy-service, nginx, haproxy, and proxy-service-log (proxy-service with the SQLite
 #              access log on, for the logging-cost figure: --proxies "proxy-service proxy-service-log")
@@ -30,7 +35,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 ROUNDS=3
 DURATION=10
-SCENARIOS="c50 c256 close 1mib gzip20k"
+SCENARIOS="c50 c256 close 1mib gzip20k hit1k hit100k"
 PROXIES="proxy-service nginx haproxy"
 PROXY_BIN=$ROOT/build/h-bench/service/proxy-service
 IDLE=1
@@ -64,7 +69,8 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ && $DURATION -le 60 ]] || die "--duration must be 1..60 seconds"
 for s in $SCENARIOS; do
-    [[ $s =~ ^(c50|c256|close|1mib|gzip20k)$ ]] || die "unknown scenario '$s' (c50 c256 close 1mib gzip20k)"
+    [[ $s =~ ^(c50|c256|close|1mib|gzip20k|hit1k|hit100k)$ ]] ||
+        die "unknown scenario '$s' (c50 c256 close 1mib gzip20k hit1k hit100k)"
 done
 for p in $PROXIES; do
     [[ $p =~ ^(proxy-service|proxy-service-log|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
@@ -167,6 +173,11 @@ mkdir -p "$TMP/origin/www/gz"
 python3 "$HERE/benchlib.py" html-page --bytes 20480 --out "$TMP/origin/www/gz/page.html"
 chmod 755 "$TMP/origin/www/gz"
 chmod 644 "$TMP/origin/www/gz/page.html"
+# hit1k / hit100k: what the caches store (the origin says max-age=3600).
+mkdir -p "$TMP/origin/www/cached"
+head -c $((100 * 1024)) /dev/zero | tr '\0' 'c' >"$TMP/origin/www/cached/100k.bin"
+chmod 755 "$TMP/origin/www/cached"
+chmod 644 "$TMP/origin/www/cached/100k.bin"
 # nginx started as root serves files as its unprivileged worker user: let it read the docroot.
 chmod 755 "$TMP" "$TMP/origin" "$TMP/origin/www"
 chmod 644 "$TMP/origin/www/big.bin"
@@ -190,6 +201,11 @@ http {
         listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
         location = /big.bin { root $TMP/origin/www; default_type application/octet-stream; }
         location = /gz/page.html { root $TMP/origin/www; default_type text/html; }
+        location = /cached/100k.bin {
+            root $TMP/origin/www; default_type application/octet-stream;
+            add_header Cache-Control "max-age=3600";
+        }
+        location = /cached/1k { default_type text/plain; add_header Cache-Control "max-age=3600"; return 200 "$BODY_1K"; }
         location / { default_type text/plain; return 200 "$BODY_1K"; }
     }
 }
@@ -214,12 +230,15 @@ writeProxyServiceConfig() {  # port file [log]
   "logging": { $logging, "level": "warn" },
   "timeouts": { "shutdown_ms": 2000 },
   "forwarded": { "x_forwarded": false, "via": false },
+  "cache": { "memory_mb": 64 },
   "listeners": [ { "name": "bench", "address": "127.0.0.1:$1" } ],
   "upstreams": [ { "name": "origin", "servers": [ { "address": "127.0.0.1:$ORIGIN_PORT" } ],
                    "keepalive": { "max_idle": 64 } } ],
   "routes": [ { "name": "gz", "match": { "path_prefix": "/gz/" }, "upstream": "origin",
                 "compression": { "enabled": true, "level": 6, "min_size": 1024,
                                  "formats": ["gzip"] } },
+              { "name": "cached", "match": { "path_prefix": "/cached/" }, "upstream": "origin",
+                "cache": { "enabled": true } },
               { "name": "all", "upstream": "origin" } ]
 }
 EOF
@@ -254,6 +273,10 @@ http {
     fastcgi_temp_path $TMP/nginx/tmp_fcgi;
     uwsgi_temp_path $TMP/nginx/tmp_uwsgi;
     scgi_temp_path $TMP/nginx/tmp_scgi;
+    # hit1k / hit100k: nginx's own cache, as documented (keys in shared memory, bodies in files
+    # that stay in the page cache).
+    proxy_cache_path $TMP/nginx/cache levels=1:2 keys_zone=bench:16m max_size=256m inactive=1h
+                     use_temp_path=off;
     upstream origin {
         server 127.0.0.1:$ORIGIN_PORT;
         keepalive 64;
@@ -267,6 +290,14 @@ http {
             proxy_set_header Connection "";
             # Stream large bodies instead of spilling them to a temp file, like the others do.
             proxy_max_temp_file_size 0;
+        }
+        location /cached/ {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_lock on;
+            add_header X-Cache-Status \$upstream_cache_status;
         }
         # gzip20k: the same compression as proxy-service's "gz" route (level 6, min 1024 bytes).
         location /gz/ {
@@ -356,6 +387,21 @@ if [[ " $SCENARIOS " == *" gzip20k "* ]]; then
     echo "run.sh: gzip20k: page $(stat -c %s "$TMP/origin/www/gz/page.html") bytes; compressed: $GZIP_SIZES"
 fi
 
+# hit1k / hit100k: the second GET of each object must be a hit in every caching proxy.
+if [[ " $SCENARIOS " == *" hit1k "* || " $SCENARIOS " == *" hit100k "* ]]; then
+    for p in $PROXIES; do
+        [[ $p == haproxy ]] && continue
+        for obj in 1k:1024 100k.bin:102400; do
+            url="http://127.0.0.1:${PORT[$p]}/cached/${obj%%:*}"
+            curl -s -o /dev/null "$url" || die "$p: GET $url failed"
+            got=$(curl -s -D "$TMP/hit-$p.head" -o /dev/null -w '%{http_code} %{size_download}' "$url")
+            [[ $got == "200 ${obj##*:}" ]] || die "$p: GET $url gave '$got'"
+            grep -qiE '^(cache-status: proxy; hit|x-cache-status: HIT)' "$TMP/hit-$p.head" ||
+                die "$p: the second GET $url was not a cache hit: $(tr -d '\r' <"$TMP/hit-$p.head")"
+        done
+    done
+fi
+
 # ---- CPU accounting ----------------------------------------------------------------------------
 CPU_METHOD=perf
 if [[ ${BENCH_CPU:-} == proc ]]; then
@@ -379,6 +425,8 @@ runOne() {  # scenario proxy round
         close) extra=(-H "Connection: close") ;;
         1mib) path=/big.bin ;;
         gzip20k) path=/gz/page.html; extra=(-H "Accept-Encoding: gzip") ;;
+        hit1k) path=/cached/1k ;;
+        hit100k) path=/cached/100k.bin ;;
     esac
     local tag="$scenario-$proxy-$round" perfPid="" cpuFile="$TMP/cpu-$scenario-$proxy-$round"
     local la
@@ -441,7 +489,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
         # Rotate the order each round so no proxy always runs right after the same neighbour.
         for ((i = 0; i < NP; i++)); do
             p=${PROXY_LIST[$(((i + r - 1) % NP))]}
-            [[ $s == gzip20k && $p == haproxy ]] && continue  # compared with nginx only
+            [[ ($s == gzip20k || $s == hit1k || $s == hit100k) && $p == haproxy ]] &&
+                continue  # compared with nginx only
             runOne "$s" "$p" "$r"
         done
     done

@@ -604,6 +604,11 @@ FilterStatus CacheFilter::onResponseHeaders(filter::RequestContext& ctx) {
     }
     if (!ok) {
         if (why != "too large") cache_.counters().notStorable.fetch_add(1, std::memory_order_relaxed);
+        if (s->entry) {
+            // The origin no longer lets this be stored: drop the stale copy it replaces.
+            const CachedResponse* old = s->entry.get();
+            cache_.store().erase([old](const CachedResponse& e) { return &e == old; });
+        }
         s->endFill(false);
         s->mode = Mode::Pass;
         addStatus(fwdStatus(fwd) + "; detail=" + std::string(why == "too large" ? "too-large" : "uncacheable"));
