@@ -125,26 +125,30 @@ enum class Mode : std::uint8_t {
 bool storable(const StorableInputs& in, std::string_view& why) {
     static const ResponseDirectives kNoCc;
     const ResponseDirectives& cc = in.directives ? *in.directives : kNoCc;
-    if (in.method != http::Method::Get) return why = "method", false;
+    auto refuse = [&why](std::string_view reason) {
+        why = reason;
+        return false;
+    };
+    if (in.method != http::Method::Get) return refuse("method");
     switch (in.status) {
         case 200: case 203: case 204: case 300: case 301: case 302: case 307: case 308: case 404:
         case 405: case 410: case 414: case 501: break;
-        default: return why = "status", false;
+        default: return refuse("status");
     }
-    if (in.request && in.request->noStore) return why = "request no-store", false;
-    if (cc.malformed) return why = "malformed Cache-Control", false;
-    if (cc.noStore) return why = "no-store", false;
-    if (cc.isPrivate) return why = "private", false;
+    if (in.request && in.request->noStore) return refuse("request no-store");
+    if (cc.malformed) return refuse("malformed Cache-Control");
+    if (cc.noStore) return refuse("no-store");
+    if (cc.isPrivate) return refuse("private");
     if (in.authorization) {
-        if (!in.allowAuthorized) return why = "authorization", false;
-        if (!cc.isPublic && !cc.sMaxAge && !cc.mustRevalidate) return why = "authorization", false;
+        if (!in.allowAuthorized) return refuse("authorization");
+        if (!cc.isPublic && !cc.sMaxAge && !cc.mustRevalidate) return refuse("authorization");
     }
-    if (in.setCookie) return why = "set-cookie", false;
-    if (in.varyStar) return why = "vary *", false;
-    if (in.contentRange) return why = "range", false;
+    if (in.setCookie) return refuse("set-cookie");
+    if (in.varyStar) return refuse("vary *");
+    if (in.contentRange) return refuse("range");
     // A 302/307 is stored only with explicit freshness (not heuristically cacheable); the caller
     // folds that into hasLifetime.
-    if (!in.hasLifetime && !(cc.noCache && in.hasValidator)) return why = "no freshness", false;
+    if (!in.hasLifetime && !(cc.noCache && in.hasValidator)) return refuse("no freshness");
     return true;
 }
 
@@ -153,7 +157,7 @@ namespace {
 class CacheState final : public filter::ExchangeState, public filter::StoredResponse {
 public:
     CacheState(const CacheFilter& owner, filter::RequestContext& ctx)
-        : owner_(owner), cache_(owner.cache()), ctx_(ctx) {}
+        : cache_(owner.cache()), ctx_(ctx) {}
     ~CacheState() override { endFill(false); }
 
     Mode mode = Mode::Pass;
@@ -308,8 +312,7 @@ private:
         return since && modified && *modified <= *since;
     }
 
-    const CacheFilter& owner_;
-    Cache& cache_;
+    Cache& cache_;  // not owned; the filter's
     filter::RequestContext& ctx_;  // not owned; the exchange this state belongs to
 };
 
