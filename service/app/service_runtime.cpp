@@ -23,6 +23,9 @@
 #include "health/health_monitor.h"
 #include "logging/log.h"
 #include "security/security_filter.h"
+#if PROXY_WITH_MODSECURITY
+#include "waf/waf_filter.h"
+#endif
 #include "upstream/upstream_group.h"
 
 namespace proxy::app {
@@ -170,6 +173,18 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                     out["security"]["refused_at_accept"] = c.refusedAtAccept.load();
                     out["security"]["since_config_version"] = snapshot->version;
                 }
+#if PROXY_WITH_MODSECURITY
+                if (const auto* waf = dynamic_cast<const waf::WafFilter*>(f.get())) {
+                    const auto& c = waf->counters();
+                    out["security"]["waf"] = {{"inspected", c.inspected.load()},
+                                              {"blocked", c.blocked.load()},
+                                              {"detected", c.detected.load()},
+                                              {"matched", c.matched.load()},
+                                              {"body_over_limit", c.bodyOverLimit.load()},
+                                              {"rule_sets", waf->ruleSets()},
+                                              {"since_config_version", snapshot->version}};
+                }
+#endif
             }
         }
         out["time_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -41,10 +41,26 @@ struct RateLimit {
     friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
+// CRS rules switched off for requests whose path starts with pathPrefix (a false positive fix).
+struct WafExclusion {
+    std::string pathPrefix;
+    std::vector<std::uint32_t> rules;  // CRS rule ids
+    friend bool operator==(const WafExclusion&, const WafExclusion&) = default;
+};
+
 struct Waf {
     enum class Mode : std::uint8_t { Off, Detect, Block };
+    enum class OverLimit : std::uint8_t { Reject, InspectPartial };
     Mode mode = Mode::Off;
     std::uint32_t paranoia = 1;  // 1..4 (OWASP CRS paranoia level)
+    // Request body bytes held back and inspected before any is forwarded (0 = bodies are not
+    // inspected). Past it: Reject answers 413, InspectPartial decides on the first bytes and
+    // forwards the rest uninspected.
+    std::uint32_t requestBodyLimit = 1u << 20;
+    OverLimit overLimit = OverLimit::Reject;
+    std::vector<std::uint32_t> excludeRules;  // CRS rule ids switched off everywhere
+    std::vector<WafExclusion> exclusions;     // ... or under a path prefix
+    std::string crsPath;  // the CRS folder (holding rules/*.conf); empty = the build's default
     friend bool operator==(const Waf&, const Waf&) = default;
 };
 

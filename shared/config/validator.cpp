@@ -105,7 +105,11 @@ constexpr ObjectSpec kCompressionSpec{kCompressionKeys};
 constexpr std::string_view kCompressionFormats[] = {"gzip", "deflate"};
 constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}};
 constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
-constexpr KeySpec kWafKeys[] = {{"mode"}, {"paranoia"}};
+constexpr KeySpec kWafExclusionKeys[] = {{"path_prefix"}, {"rules"}};
+constexpr ObjectSpec kWafExclusionSpec{kWafExclusionKeys};
+constexpr KeySpec kWafKeys[] = {{"mode"},          {"paranoia"},   {"request_body_limit"},
+                                {"over_limit"},    {"exclude_rules"}, {"exclusions"},
+                                {"crs_path"}};
 constexpr ObjectSpec kWafSpec{kWafKeys};
 constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}};
 constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
@@ -427,6 +431,7 @@ class Loader {
     void parseRoutes(const Json& value, const std::string& path);
     void parseSecurity(const Json& value, const std::string& path);
     void parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy);
+    void parseRuleIds(const Json& value, const std::string& path, std::vector<std::uint32_t>& out);
     void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
 
     void parseUpstream(const Json& value, const std::string& path, Upstream& upstream);
@@ -821,6 +826,24 @@ void Loader::parseCidrList(const Json& value, const std::string& path, std::vect
     }
 }
 
+void Loader::parseRuleIds(const Json& value, const std::string& path, std::vector<std::uint32_t>& out) {
+    if (!expectArray(value, path)) return;
+    if (value.size() > 10'000) {
+        error(path, "at most 10,000 rule ids");
+        return;
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const Json& item = value[i];
+        if (!item.is_number_unsigned() || item.get<std::uint64_t>() < 1 ||
+            item.get<std::uint64_t>() > 99'999'999) {
+            error(pointerAppend(path, i), "a rule id is a whole number from 1 to 99999999 "
+                                          "(such as 942100)");
+            continue;
+        }
+        out.push_back(static_cast<std::uint32_t>(item.get<std::uint64_t>()));
+    }
+}
+
 void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
     if (const Json* allow = r.get("allow")) {
         std::vector<Cidr> list;
@@ -856,6 +879,51 @@ void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
                     settings.mode = static_cast<Waf::Mode>(index);
             }
             wr.uint("paranoia", 1, 4, settings.paranoia);
+            wr.uint("request_body_limit", 0, 64u << 20, settings.requestBodyLimit,
+                    "bytes (0 = request bodies are not inspected)");
+            if (const Json* over = wr.get("over_limit")) {
+                static constexpr std::string_view choices[] = {"reject", "inspect_partial"};
+                std::size_t index = 0;
+                if (readChoice(*over, wr.path("over_limit"), choices, index))
+                    settings.overLimit = static_cast<Waf::OverLimit>(index);
+            }
+            if (const Json* ids = wr.get("exclude_rules"))
+                parseRuleIds(*ids, wr.path("exclude_rules"), settings.excludeRules);
+            if (const Json* list = wr.get("exclusions")) {
+                const std::string listPath = wr.path("exclusions");
+                if (expectArray(*list, listPath)) {
+                    for (std::size_t i = 0; i < list->size(); ++i) {
+                        const std::string itemPath = pointerAppend(listPath, i);
+                        const Json& item = (*list)[i];
+                        if (!expectObject(item, itemPath)) continue;
+                        ObjectReader er(*this, item, itemPath, kWafExclusionSpec);
+                        WafExclusion exclusion;
+                        const Json* prefix = er.get("path_prefix");
+                        if (prefix == nullptr || !prefix->is_string() ||
+                            !prefix->get<std::string>().starts_with('/')) {
+                            error(er.path("path_prefix"),
+                                  "an exclusion needs \"path_prefix\": a path starting with /");
+                        } else {
+                            exclusion.pathPrefix = prefix->get<std::string>();
+                            if (exclusion.pathPrefix.find_first_of("\"'\\ \t\r\n") != std::string::npos)
+                                error(er.path("path_prefix"),
+                                      "path_prefix must not contain quotes, backslashes or spaces "
+                                      "(percent-encode them)");
+                        }
+                        if (const Json* ids = er.get("rules"))
+                            parseRuleIds(*ids, er.path("rules"), exclusion.rules);
+                        else
+                            error(itemPath, "an exclusion needs \"rules\": the CRS rule ids to switch off");
+                        settings.exclusions.push_back(std::move(exclusion));
+                    }
+                }
+            }
+            if (const Json* crs = wr.get("crs_path")) {
+                if (!crs->is_string() || crs->get<std::string>().empty())
+                    error(wr.path("crs_path"), "crs_path must be a folder name (a non-empty string)");
+                else
+                    settings.crsPath = crs->get<std::string>();
+            }
             policy.waf = settings;
         }
     }
