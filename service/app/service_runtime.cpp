@@ -75,7 +75,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     std::expected<std::shared_ptr<const core::Snapshot>, std::string> build(
         std::shared_ptr<const config::Config> config, std::uint64_t version) {
         filter::Filter* const tail[] = {observability->filter()};
-        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail);
+        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail,
+                                            &engine->edgeState());
         if (!snapshot) return snapshot;
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
@@ -160,7 +161,10 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         // Blocks by the edge's lists and limits: the connection limiter's since start, the
         // filter's since the running config version was applied.
         const auto& limiter = engine->connectionLimiter();
-        out["security"] = {{"connections_limited", limiter.total()},
+        const auto& bans = engine->edgeState().bans();
+        out["security"] = {{"bans_total", bans.bansTotal()},
+                           {"banned_refused_at_accept", bans.refusedTotal()},
+                           {"connections_limited", limiter.total()},
                            {"refused_per_client_limit", limiter.refusedPerClient()},
                            {"refused_total_limit", limiter.refusedTotal()}};
         if (const auto snapshot = engine->current()) {
@@ -171,6 +175,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                     out["security"]["not_allowed"] = c.notAllowed.load();
                     out["security"]["rate_limited"] = c.rateLimited.load();
                     out["security"]["refused_at_accept"] = c.refusedAtAccept.load();
+                    out["security"]["banned"] = c.banned.load();
                     out["security"]["since_config_version"] = snapshot->version;
                 }
 #if PROXY_WITH_MODSECURITY
@@ -223,6 +228,58 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                                                    {"workers_answered", list.workersAnswered}});
             },
             "exchanges in progress, oldest first, with their age and stage");
+    }
+
+    // security.bans and security.unban: the temporary bans (docs/security.md#temporary-bans).
+    void registerBans(control::MethodRegistry& registry) {
+        registry.add(
+            "security.bans", control::MethodRegistry::Access::Read,
+            [this](const control::Json& params, const control::Caller&) {
+                std::optional<control::RpcError> error;
+                if ((error = control::requireObject(params))) return control::HandlerResult{nullptr, error};
+                const auto limit = control::uintParam(params, "limit", error, false);
+                if (error) return control::HandlerResult{nullptr, error};
+                if (limit && (*limit < 1 || *limit > 100'000))
+                    return control::HandlerResult::fail(control::errc::kInvalidParams, "limit must be 1..100000");
+                const security::BanList& bans = engine->edgeState().bans();
+                control::Json rows = control::Json::array();
+                std::size_t active = 0;
+                for (const auto& e : bans.list(limit.value_or(1000))) {
+                    if (e.bannedForMs > 0) ++active;
+                    rows.push_back({{"address", e.address},
+                                    {"banned", e.bannedForMs > 0},
+                                    {"remaining_ms", e.bannedForMs},
+                                    {"ban_ms", e.banLengthMs},
+                                    {"bans", e.bans},
+                                    {"strikes", e.strikes},
+                                    {"reason", e.reason}});
+                }
+                const auto s = bans.settings();
+                return control::HandlerResult::ok({{"clients", std::move(rows)},
+                                                   {"banned_now", active},
+                                                   {"tracked", bans.tracked()},
+                                                   {"bans_total", bans.bansTotal()},
+                                                   {"refused_at_accept", bans.refusedTotal()},
+                                                   {"enabled", s.strikes > 0},
+                                                   {"strikes", s.strikes},
+                                                   {"capacity", s.capacity}});
+            },
+            "temporarily banned clients (banned first) and the addresses with strikes");
+        registry.add(
+            "security.unban", control::MethodRegistry::Access::Admin,
+            [this](const control::Json& params, const control::Caller&) {
+                std::optional<control::RpcError> error;
+                if ((error = control::requireObject(params))) return control::HandlerResult{nullptr, error};
+                const auto address = control::stringParam(params, "address", error, true);
+                if (error) return control::HandlerResult{nullptr, error};
+                security::IpKey ip;
+                if (!security::parseClientIp(*address, ip))
+                    return control::HandlerResult::fail(control::errc::kInvalidParams,
+                                                        "address must be an IPv4 or IPv6 address");
+                const bool lifted = engine->edgeState().bans().unban(ip);
+                return control::HandlerResult::ok({{"address", *address}, {"unbanned", lifted}});
+            },
+            "lifts a client's ban and forgets its strikes");
     }
 
     // The engine's own gauges for each Prometheus scrape.
@@ -343,6 +400,7 @@ std::optional<std::string> ServiceRuntime::start() {
     d.controlServer = std::make_unique<control::ControlServer>(d.control, controlOptions, *d.store, d);
     d.observability->registerMethods(d.controlServer->methods(), d.control);
     d.registerInflight(d.controlServer->methods());
+    d.registerBans(d.controlServer->methods());
     if (auto error = d.controlServer->start()) {
         d.engine->stop(std::chrono::milliseconds(0));
         return "control channel: " + *error;

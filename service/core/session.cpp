@@ -214,6 +214,8 @@ bool Session::admitConnection() {
                                                              exempt ? 0 : sec.connectionsPerClient,
                                                              sec.connectionsTotal);
     if (verdict != security::ConnectionLimiter::Verdict::Accepted) {
+        if (limitedByAddress_ && !exempt && snapshot_->edge != nullptr)
+            snapshot_->edge->bans().strike(limitedIp_, info_.clientAddress, "connection-limit");
         limitedByAddress_ = false;
         return false;  // closed before a byte is read (counted by the limiter)
     }

@@ -71,7 +71,7 @@ upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
 
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail) {
+    std::span<filter::Filter* const> tail, security::EdgeState* edge) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->config = config;
     snapshot->version = version;
@@ -161,12 +161,17 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
         return std::unexpected(std::string("security.waf: ") + std::string(kNoWaf));
 #endif
     snapshot->trustedProxies = security::IpSet(config->security.trustedProxies);
-    auto security = std::make_unique<security::SecurityFilter>(*config, snapshot->routes.size());
+    snapshot->edge = edge;
+    if (edge != nullptr) {
+        const config::BanPolicy& b = config->security.bans;
+        edge->bans().configure({b.strikes, b.window, b.ban, b.maxBan, b.maxClients});
+    }
+    auto security = std::make_unique<security::SecurityFilter>(*config, snapshot->routes.size(), edge);
     if (security->active()) addGlobal(std::move(security));
 #if PROXY_WITH_MODSECURITY
     // The WAF after the lists and limits (a refused client costs no inspection), before the
     // forwarding headers change the request. Its rules load here, off the data path.
-    auto waf = waf::WafFilter::create(*config, snapshot->routes.size());
+    auto waf = waf::WafFilter::create(*config, snapshot->routes.size(), edge);
     if (!waf) return std::unexpected(waf.error());
     if ((*waf)->active()) addGlobal(std::move(*waf));
 #endif

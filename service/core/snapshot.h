@@ -14,6 +14,7 @@
 #include "filter/filter.h"
 #include "http/h1_parser.h"
 #include "routing/router.h"
+#include "security/edge_state.h"
 #include "security/ip_set.h"
 #include "upstream/upstream_group.h"
 
@@ -30,6 +31,7 @@ struct Snapshot {
     std::vector<filter::Filter*> globalFilters;  // not owned; run before the route's own filters
     unsigned globalPhases = 0;                   // union of the global filters' phase bits
     security::IpSet trustedProxies;              // exempt from the per-client connection limit
+    security::EdgeState* edge = nullptr;  // not owned (the engine's); null in tests without one
 
     upstream::UpstreamGroup* findUpstream(std::string_view name) const;
 };
@@ -38,8 +40,10 @@ struct Snapshot {
 // a server name that does not resolve, or a feature this build lacks.
 // `tail` are process-wide filters owned by the caller (the access log): they end the global chain,
 // so their Log hooks run after every other filter's, and they must outlive every snapshot.
+// `edge` (the engine's, outliving every snapshot) keeps rate-limit buckets and bans across
+// versions; without it each snapshot has fresh buckets and no bans.
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail = {});
+    std::span<filter::Filter* const> tail = {}, security::EdgeState* edge = nullptr);
 
 }  // namespace proxy::core

@@ -55,6 +55,8 @@ constexpr const char* kUsageText =
     "  traffic watch [COUNT]               follow finished requests live (COUNT: stop after\n"
     "                                      that many; --timeout also ends it)\n"
     "  traffic inflight [LIMIT]            requests in progress now, oldest first\n"
+    "  security bans                       temporarily banned clients, and those with strikes\n"
+    "  security unban ADDRESS              lift a client's ban (and forget its strikes)\n"
     "  call METHOD [JSON]                  any method; prints the raw result\n"
     "\n"
     "options:\n"
@@ -440,6 +442,31 @@ std::string renderInflight(const Json& result) {
     return out + "\n";
 }
 
+std::string renderBans(const Json& result) {
+    const Json rows = result.value("clients", Json::array());
+    std::string out;
+    if (!result.value("enabled", false)) out = "bans are off (security.bans is not configured)\n";
+    if (rows.is_array() && !rows.empty()) {
+        Json table = Json::array();
+        for (const auto& r : rows) {
+            if (!r.is_object()) continue;
+            Json row = r;
+            row["banned"] = r.value("banned", false) ? "yes" : "no";
+            row["remaining_s"] = std::to_string(r.value("remaining_ms", std::int64_t{0}) / 1000);
+            table.push_back(std::move(row));
+        }
+        out += proxy::proxyctl::renderTable(table, {"address", "banned", "remaining_s", "bans", "strikes", "reason"});
+    }
+    return out + proxy::proxyctl::cellText(result.value("banned_now", Json())) + " banned now, " +
+           proxy::proxyctl::cellText(result.value("tracked", Json())) + " tracked, " +
+           proxy::proxyctl::cellText(result.value("bans_total", Json())) + " bans since start\n";
+}
+
+std::string renderUnban(const Json& result) {
+    return proxy::proxyctl::cellText(result.value("address", Json())) +
+           (result.value("unbanned", false) ? ": unbanned\n" : ": was not banned or tracked\n");
+}
+
 std::string renderTrafficEvent(const Json& e) {
     if (!e.is_object()) return proxy::control::dumpJson(e) + "\n";
     if (e.contains("dropped"))
@@ -478,6 +505,8 @@ int run(const Args& args) {
         Logs,
         Traffic,
         Inflight,
+        Bans,
+        Unban,
         Call
     };
     Cmd cmd;
@@ -508,6 +537,10 @@ int run(const Args& args) {
         cmd = Cmd::Inflight;
     } else if (command == "traffic" && sub == "watch" && operands(args, 2, 0, 1)) {
         cmd = Cmd::Traffic;
+    } else if (command == "security" && sub == "bans" && operands(args, 2, 0, 0)) {
+        cmd = Cmd::Bans;
+    } else if (command == "security" && sub == "unban" && operands(args, 2, 1, 1)) {
+        cmd = Cmd::Unban;
     } else if (command == "call" && operands(args, 1, 1, 2)) {
         cmd = Cmd::Call;
     } else {
@@ -641,6 +674,10 @@ int run(const Args& args) {
                                 renderServerState);
         case Cmd::Inflight:
             return session.show("traffic.inflight", inflightParams, renderInflight);
+        case Cmd::Bans:
+            return session.show("security.bans", Json::object(), renderBans);
+        case Cmd::Unban:
+            return session.show("security.unban", {{"address", w[2]}}, renderUnban);
         case Cmd::Logs:
             return session.show("logs.query", logParams, renderLogRows);
         case Cmd::Traffic: {

@@ -78,8 +78,11 @@ public:
 };
 
 std::expected<std::unique_ptr<WafFilter>, std::string> WafFilter::create(const config::Config& config,
-                                                                         std::size_t routeCount) {
+                                                                         std::size_t routeCount,
+                                                                         security::EdgeState* edge) {
     auto f = std::unique_ptr<WafFilter>(new WafFilter());
+    f->edge_ = edge;
+    f->bans_ = edge != nullptr && config.security.bans.strikes > 0;
     auto build = [](const std::optional<config::Waf>& waf)
         -> std::expected<std::shared_ptr<const WafRules>, std::string> {
         if (!waf || waf->mode == config::Waf::Mode::Off) return std::shared_ptr<const WafRules>();
@@ -156,6 +159,12 @@ filter::FilterStatus WafFilter::decide(filter::RequestContext& ctx, Exchange& x)
     if (block) {
         x.blocked = true;
         counters_.blocked.fetch_add(1, std::memory_order_relaxed);
+        if (bans_) {
+            const std::string_view client =
+                ctx.clientAddress.empty() ? ctx.connection->clientAddress : ctx.clientAddress;
+            security::IpKey ip;
+            if (security::parseClientIp(client, ip)) edge_->bans().strike(ip, client, "waf");
+        }
         // The rules' status when they name an error (400 for a body that does not parse).
         const int status = it.status >= 400 && it.status <= 599 ? it.status : 403;
         ctx.local = {status, status == 400 ? "the request body does not parse (web application firewall)"

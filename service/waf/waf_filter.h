@@ -31,6 +31,7 @@
 
 #include "config/config.h"
 #include "filter/filter.h"
+#include "security/edge_state.h"
 #include "waf/waf_rules.h"
 
 namespace proxy::waf {
@@ -47,8 +48,11 @@ class WafFilter final : public filter::Filter {
 public:
     // Compiles (or reuses) the rules for the top-level policy and each route's own. Fails with a
     // sentence naming the route when the rules cannot be loaded.
+    // edge (not owned, outlives the filter; may be null): a block counts as a strike toward a
+    // temporary ban there.
     static std::expected<std::unique_ptr<WafFilter>, std::string> create(const config::Config& config,
-                                                                         std::size_t routeCount);
+                                                                         std::size_t routeCount,
+                                                                         security::EdgeState* edge = nullptr);
 
     std::string_view name() const override { return "waf"; }
     unsigned phases() const override;
@@ -71,6 +75,8 @@ private:
 
     std::shared_ptr<const WafRules> global_;               // null: off
     std::vector<std::shared_ptr<const WafRules>> routes_;  // by route order; null: off
+    security::EdgeState* edge_ = nullptr;  // not owned
+    bool bans_ = false;
     bool active_ = false;
     mutable WafCounters counters_;
 };

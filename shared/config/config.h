@@ -75,6 +75,16 @@ struct SecurityPolicy {
     friend bool operator==(const SecurityPolicy&, const SecurityPolicy&) = default;
 };
 
+// Temporary bans for clients that trip the limits again and again (security.bans).
+struct BanPolicy {
+    std::uint32_t strikes = 0;  // refusals within window that ban a client; 0 = no bans
+    std::chrono::milliseconds window{60'000};
+    std::chrono::milliseconds ban{60'000};        // the first ban; each next one is twice as long
+    std::chrono::milliseconds maxBan{3'600'000};  // ... up to this
+    std::uint32_t maxClients = 10'000;            // addresses tracked at once (bounded memory)
+    friend bool operator==(const BanPolicy&, const BanPolicy&) = default;
+};
+
 struct SecurityConfig {
     SecurityPolicy policy;
     // Peers whose X-Forwarded-For is believed: the client is the right-most address in it that
@@ -82,6 +92,7 @@ struct SecurityConfig {
     std::vector<Cidr> trustedProxies;
     std::uint32_t connectionsPerClient = 0;  // concurrent, by peer address; 0 = unlimited
     std::uint32_t connectionsTotal = 0;      // concurrent, over every listener; 0 = unlimited
+    BanPolicy bans;
     friend bool operator==(const SecurityConfig&, const SecurityConfig&) = default;
 };
 

@@ -118,6 +118,12 @@ Json toJson(const Config& config) {
         security["trusted_proxies"] = cidrList(s.trustedProxies);
         security["connection_limit"] = {{"per_client", s.connectionsPerClient},
                                         {"total", s.connectionsTotal}};
+        if (s.bans.strikes != 0)
+            security["bans"] = {{"strikes", s.bans.strikes},
+                                {"window_ms", s.bans.window.count()},
+                                {"ban_ms", s.bans.ban.count()},
+                                {"max_ban_ms", s.bans.maxBan.count()},
+                                {"max_clients", s.bans.maxClients}};
         out["security"] = std::move(security);
     }
 

@@ -118,7 +118,10 @@ constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
 constexpr KeySpec kRouteSecurityKeys[] = {
     {"allow"}, {"deny"}, {"rate_limit", &kRateLimitSpec}, {"waf", &kWafSpec}};
 constexpr ObjectSpec kRouteSecuritySpec{kRouteSecurityKeys};
+constexpr KeySpec kBanKeys[] = {{"strikes"}, {"window_ms"}, {"ban_ms"}, {"max_ban_ms"}, {"max_clients"}};
+constexpr ObjectSpec kBanSpec{kBanKeys};
 constexpr KeySpec kSecurityKeys[] = {{"allow"},
+                                     {"bans", &kBanSpec},
                                      {"deny"},
                                      {"trusted_proxies"},
                                      {"rate_limit", &kRateLimitSpec},
@@ -942,6 +945,20 @@ void Loader::parseSecurity(const Json& value, const std::string& path) {
             lr.uint("per_client", 0, 1'000'000, security.connectionsPerClient,
                     "connections (0 = unlimited)");
             lr.uint("total", 0, 10'000'000, security.connectionsTotal, "connections (0 = unlimited)");
+        }
+    }
+    if (const Json* bans = r.get("bans")) {
+        if (expectObject(*bans, r.path("bans"))) {
+            ObjectReader br(*this, *bans, r.path("bans"), kBanSpec);
+            BanPolicy& b = security.bans;
+            b.strikes = 10;  // the object's presence turns bans on
+            br.uint("strikes", 0, 1'000'000, b.strikes, "refusals (0 = no bans)");
+            br.millis("window_ms", b.window);
+            br.millis("ban_ms", b.ban);
+            br.millis("max_ban_ms", b.maxBan);
+            br.uint("max_clients", 1, 1'000'000, b.maxClients, "addresses");
+            if (b.maxBan < b.ban)
+                error(br.path("max_ban_ms"), "max_ban_ms must be at least ban_ms");
         }
     }
 }
