@@ -197,6 +197,9 @@ asio::awaitable<void> Session::run() {
     }
     while (!closing_ && !worker_.draining()) {
         if (co_await readRequestHead() != HeadResult::Ready) break;
+        // connection_limit.requests_per_connection: the last one is answered with Connection: close.
+        if (const auto max = snapshot_->config->security.requestsPerConnection; max != 0 && ++requestsServed_ >= max)
+            request_.keepAlive = false;
         if (!co_await exchange()) break;
     }
     asio::error_code ignored;

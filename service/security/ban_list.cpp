@@ -29,19 +29,25 @@ std::size_t BanList::tracked() const {
 }
 
 void BanList::evictOne(Clock::time_point now) {
+    // A sample, not a scan: up to kSample entries from a rotating bucket, so a flood of new
+    // addresses costs a bounded amount per strike whatever the capacity. Among them: an address
+    // that is not banned, least recently struck first; else the ban that ends first.
+    constexpr std::size_t kSample = 32;
+    if (records_.empty()) return;
+    const std::size_t buckets = records_.bucket_count();
+    cursor_ = (cursor_ + 1) % buckets;
     auto victim = records_.end();
-    for (auto it = records_.begin(); it != records_.end(); ++it) {
-        if (victim == records_.end()) {
-            victim = it;
-            continue;
-        }
-        const bool itBanned = it->second.bannedUntil > now;
-        const bool victimBanned = victim->second.bannedUntil > now;
-        if (itBanned != victimBanned) {
-            if (!itBanned) victim = it;  // prefer an address that is not banned
-        } else if (itBanned ? it->second.bannedUntil < victim->second.bannedUntil
-                            : it->second.lastStrike < victim->second.lastStrike) {
-            victim = it;
+    std::size_t seen = 0;
+    auto better = [&](const Record& a, const Record& b) {  // is a the better victim than b?
+        const bool aBanned = a.bannedUntil > now, bBanned = b.bannedUntil > now;
+        if (aBanned != bBanned) return !aBanned;
+        return aBanned ? a.bannedUntil < b.bannedUntil : a.lastStrike < b.lastStrike;
+    };
+    for (std::size_t step = 0; step < buckets && seen < kSample; ++step) {
+        const std::size_t b = (cursor_ + step) % buckets;
+        for (auto it = records_.begin(b); it != records_.end(b) && seen < kSample; ++it, ++seen) {
+            if (victim == records_.end() || better(it->second, victim->second))
+                victim = records_.find(it->first);
         }
     }
     if (victim != records_.end()) records_.erase(victim);

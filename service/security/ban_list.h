@@ -5,7 +5,8 @@
 // A client collects strikes; `strikes` of them within `window` ban it for `ban`, and each further
 // ban of the same address doubles the length, up to `maxBan`. The list is bounded: it tracks at
 // most `capacity` addresses, and a new one takes the place of the least recently struck address
-// that is not banned now (or, when every tracked address is banned, of the ban that ends first).
+// that is not banned now (or, when all are banned, of the ban that ends first) among a sample of
+// 32, so a flood of new addresses costs the same per strike whatever the capacity.
 // Lookups on the data path cost one relaxed atomic load while nobody is banned, else a shared
 // lock and a hash lookup. The list belongs to the process, not to a config version: a reload
 // keeps it (and applies the new settings from then on).
@@ -85,6 +86,7 @@ private:
     mutable std::shared_mutex mutex_;
     Settings settings_;
     std::unordered_map<Key, Record, KeyHash> records_;
+    std::size_t cursor_ = 0;  // where the next eviction sample starts
     std::atomic<std::uint32_t> activeBans_{0};  // upper bound of bans in force (0: skip lookups)
     std::atomic<std::uint64_t> bansTotal_{0};
     mutable std::atomic<std::uint64_t> refused_{0};

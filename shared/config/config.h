@@ -93,6 +93,7 @@ struct SecurityConfig {
     std::uint32_t connectionsPerClient = 0;  // concurrent, by peer address; 0 = unlimited
     std::uint32_t connectionsTotal = 0;      // concurrent, over every listener; 0 = unlimited
     BanPolicy bans;
+    std::uint32_t requestsPerConnection = 0;  // then the connection is closed; 0 = unlimited
     friend bool operator==(const SecurityConfig&, const SecurityConfig&) = default;
 };
 

@@ -118,6 +118,8 @@ Json toJson(const Config& config) {
         security["trusted_proxies"] = cidrList(s.trustedProxies);
         security["connection_limit"] = {{"per_client", s.connectionsPerClient},
                                         {"total", s.connectionsTotal}};
+        if (s.requestsPerConnection != 0)
+            security["connection_limit"]["requests_per_connection"] = s.requestsPerConnection;
         if (s.bans.strikes != 0)
             security["bans"] = {{"strikes", s.bans.strikes},
                                 {"window_ms", s.bans.window.count()},

@@ -111,7 +111,7 @@ constexpr KeySpec kWafKeys[] = {{"mode"},          {"paranoia"},   {"request_bod
                                 {"over_limit"},    {"exclude_rules"}, {"exclusions"},
                                 {"crs_path"}};
 constexpr ObjectSpec kWafSpec{kWafKeys};
-constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}};
+constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}, {"requests_per_connection"}};
 constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
 // A route's security object overrides the request-level keys; the connection-level ones
 // (trusted_proxies, connection_limit) exist only at the top level.
@@ -945,6 +945,8 @@ void Loader::parseSecurity(const Json& value, const std::string& path) {
             lr.uint("per_client", 0, 1'000'000, security.connectionsPerClient,
                     "connections (0 = unlimited)");
             lr.uint("total", 0, 10'000'000, security.connectionsTotal, "connections (0 = unlimited)");
+            lr.uint("requests_per_connection", 0, 100'000'000, security.requestsPerConnection,
+                    "requests (0 = unlimited)");
         }
     }
     if (const Json* bans = r.get("bans")) {

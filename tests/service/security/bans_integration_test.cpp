@@ -170,6 +170,30 @@ private slots:
         QCOMPARE(banOf(banned)["banned"].get<bool>(), true);
     }
 
+    void requestsPerConnection() {
+        FakeOrigin origin("C");
+        const int port = freePort();
+        json c = config_;
+        c["control"]["endpoint"] = endpoint_ + ".c";
+        c["listeners"][0]["address"] = "127.0.0.1:" + std::to_string(port);
+        c["upstreams"][0]["servers"][0]["address"] = "127.0.0.1:" + std::to_string(origin.port());
+        c["security"]["connection_limit"] = {{"requests_per_connection", 3}};
+        ProxyProcess proxy;
+        QVERIFY2(proxy.start(c.dump(), port), qPrintable(proxy.output()));
+        RawClient client;
+        QVERIFY(client.connect(port));
+        for (int i = 1; i <= 3; ++i) {
+            QVERIFY(client.send("GET /x HTTP/1.1\r\nHost: c\r\n\r\n"));
+            const auto r = client.readResponse();
+            QCOMPARE(r.status, 200);
+            QCOMPARE(r.header("connection") == "close", i == 3);
+        }
+        QVERIFY(client.closedByPeer(5s));
+        // A new connection starts over.
+        QCOMPARE(roundTrip(port, "GET /y HTTP/1.1\r\nHost: c\r\n\r\n").status, 200);
+        QCOMPARE(proxy.stop(), 0);
+    }
+
     void bannedPeerIsRefusedAtAccept() {
         // Without trusted proxies the peer itself is the client: once banned, its connections are
         // closed before a byte is read.
