@@ -39,28 +39,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-std::expected<void, std::string> resolveServers(upstream::UpstreamGroup& group) {
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    for (auto& server : group.servers()) {
-        const auto& address = server->config.address;
-        asio::error_code ec;
-        if (address.kind != config::HostPort::Kind::Name) {
-            const auto ip = asio::ip::make_address(address.host, ec);
-            if (ec) return std::unexpected("upstream '" + group.name() + "': bad address " + server->key);
-            server->endpoints.emplace_back(ip, address.port);
-            continue;
-        }
-        // Names are resolved here, at load time on the control thread, never on the data path.
-        const auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
-        if (ec || results.empty())
-            return std::unexpected("upstream '" + group.name() + "': cannot resolve " + server->key +
-                                   ": " + ec.message());
-        for (const auto& entry : results) server->endpoints.push_back(entry.endpoint());
-    }
-    return {};
-}
-
 }  // namespace
 
 upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
@@ -71,7 +49,8 @@ upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
 
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail, security::EdgeState* edge) {
+    std::span<filter::Filter* const> tail, const upstream::AddressSource& names,
+    security::EdgeState* edge) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->config = config;
     snapshot->version = version;
@@ -79,11 +58,15 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     snapshot->limits.maxHeaderBytes = config->limits.maxHeaderBytes;
     snapshot->limits.maxHeaders = config->limits.maxHeaders;
 
-    for (const auto& u : config->upstreams) {
-        auto group = std::make_unique<upstream::UpstreamGroup>(u, workers);
-        if (auto resolved = resolveServers(*group); !resolved) return std::unexpected(resolved.error());
-        snapshot->upstreams.push_back(std::move(group));
-    }
+    // Without a resolver (tests, tools), names are looked up here, synchronously: never on the
+    // data path, since snapshots are built off it.
+    const upstream::AddressSource lookupNow = [](const std::string& host) {
+        auto found = upstream::systemLookup(host);
+        return found ? *found : std::vector<asio::ip::address>{};
+    };
+    for (const auto& u : config->upstreams)
+        snapshot->upstreams.push_back(
+            std::make_unique<upstream::UpstreamGroup>(u, workers, names ? names : lookupNow));
 
     std::vector<routing::CompiledRoute*> routePointers;
     for (std::size_t i = 0; i < config->routes.size(); ++i) {

@@ -184,6 +184,8 @@ Json toJson(const Config& config) {
             u["queue"] = {{"size", upstream.queue->size},
                           {"timeout_ms", upstream.queue->timeout.count()}};
         u["retries"] = upstream.retries;
+        if (upstream.resolveInterval != Upstream{}.resolveInterval)
+            u["resolve_interval_seconds"] = upstream.resolveInterval.count();
         upstreams.push_back(std::move(u));
     }
     out["upstreams"] = std::move(upstreams);
