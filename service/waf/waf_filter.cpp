@@ -72,7 +72,8 @@ public:
     std::string held;         // request body bytes held back until the decision
     std::uint64_t fed = 0;    // bytes given to ModSecurity
     bool bodyDecided = false; // the body's verdict is in; the rest streams through
-    bool blocked = false;
+    bool blocked = false;     // answered (403/413): later phases have nothing to inspect
+    bool detected = false;    // detect mode: would have been refused (counted once)
     std::string action;       // the access log's security column (ctx.securityAction views it)
     std::unique_ptr<bridge::Transaction> tx;  // last: destroyed first (it points at *this)
 };
@@ -171,8 +172,8 @@ filter::FilterStatus WafFilter::decide(filter::RequestContext& ctx, Exchange& x)
                                            : "the request was blocked by the web application firewall"};
         return filter::FilterStatus::Respond;
     }
-    if (!blocking && wouldBlock && !x.blocked) {
-        x.blocked = true;  // counted once per exchange
+    if (!blocking && wouldBlock && !x.detected) {
+        x.detected = true;  // counted once per exchange
         counters_.detected.fetch_add(1, std::memory_order_relaxed);
     }
     return filter::FilterStatus::Continue;
