@@ -109,7 +109,7 @@ constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
 constexpr KeySpec kWafExclusionKeys[] = {{"path_prefix"}, {"rules"}};
 constexpr ObjectSpec kWafExclusionSpec{kWafExclusionKeys};
 constexpr KeySpec kWafKeys[] = {{"mode"},          {"paranoia"},   {"request_body_limit"},
-                                {"over_limit"},    {"exclude_rules"}, {"exclusions"},
+                                {"over_limit"},    {"exclude_rules"}, {"exclusions", &kWafExclusionSpec, true},
                                 {"crs_path"}};
 constexpr ObjectSpec kWafSpec{kWafKeys};
 constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}, {"requests_per_connection"}};
