@@ -111,9 +111,6 @@ class WafIntegrationTest : public QObject {
 
 private slots:
     void initTestCase() {
-#if !PROXY_WITH_MODSECURITY
-        QSKIP("this build has no libmodsecurity (PROXY_WITH_MODSECURITY=OFF)");
-#endif
         origin_ = std::make_unique<FakeOrigin>("A");
         port_ = freePort();
         endpoint_ = "/tmp/proxy-waf-test-" + std::to_string(port_) + "/control.sock";
