@@ -10,6 +10,7 @@ run_packages=(
   cmake ninja-build g++ pkg-config python3 curl
   libasio-dev nlohmann-json3-dev libssl-dev zlib1g-dev libsqlite3-dev
   qt6-base-dev qt6-charts-dev
+  libmodsecurity-dev modsecurity-crs             # the WAF (ModSecurity v3, OWASP CRS)
 )
 test_packages=(
   "${run_packages[@]}"
@@ -17,6 +18,7 @@ test_packages=(
   mingw-w64 g++-mingw-w64-x86-64-posix libz-mingw-w64-dev   # the Windows cross build
   wine wine64 wixl msitools                      # running it, and the MSI
   openssl procps psmisc xvfb xauth
+  libnginx-mod-http-modsecurity                  # bench/: the WAF comparison against nginx
 )
 
 case "$profile" in

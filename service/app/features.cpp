@@ -14,7 +14,10 @@ std::vector<std::pair<std::string, std::string>> featureList() {
                                          : "JSON lines, live feed, metrics (SQLite not built: "
                                            "logs.query and logs.aggregate are unavailable)"},
         {"security", "IP allow/deny lists, trusted proxies (X-Forwarded-For), per-client rate limits"},
-        {"waf", "not implemented yet (ModSecurity v3 is not linked); waf.mode must be off"},
+        {"waf", PROXY_WITH_MODSECURITY
+                    ? "ModSecurity v3 with the OWASP Core Rule Set (modes off, detect, block)"
+                    : "not built (build option PROXY_WITH_MODSECURITY=OFF: no libmodsecurity); "
+                      "waf.mode must be off"},
         {"compression", PROXY_WITH_ZLIB ? "gzip, deflate (zlib)"
                                         : "not built (build option PROXY_WITH_ZLIB=OFF)"},
     };

@@ -26,6 +26,9 @@
 #include "security/security_filter.h"
 #include "upstream/name_resolver.h"
 #include "upstream/upstream_group.h"
+#if PROXY_WITH_MODSECURITY
+#include "waf/waf_filter.h"
+#endif
 
 namespace proxy::app {
 namespace {
@@ -124,7 +127,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         filter::Filter* const tail[] = {observability->filter()};
         preparedGeneration = resolver->generation();  // before the build reads any address
         auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail,
-                                            resolver->source(), cache.get());
+                                            resolver->source(), &engine->edgeState(), cache.get());
         if (!snapshot) return snapshot;
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
@@ -245,7 +248,10 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         // Blocks by the edge's lists and limits: the connection limiter's since start, the
         // filter's since the running config version was applied.
         const auto& limiter = engine->connectionLimiter();
-        out["security"] = {{"connections_limited", limiter.total()},
+        const auto& bans = engine->edgeState().bans();
+        out["security"] = {{"bans_total", bans.bansTotal()},
+                           {"banned_refused_at_accept", bans.refusedTotal()},
+                           {"connections_limited", limiter.total()},
                            {"refused_per_client_limit", limiter.refusedPerClient()},
                            {"refused_total_limit", limiter.refusedTotal()}};
         if (const auto snapshot = engine->current()) {
@@ -256,8 +262,21 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                     out["security"]["not_allowed"] = c.notAllowed.load();
                     out["security"]["rate_limited"] = c.rateLimited.load();
                     out["security"]["refused_at_accept"] = c.refusedAtAccept.load();
+                    out["security"]["banned"] = c.banned.load();
                     out["security"]["since_config_version"] = snapshot->version;
                 }
+#if PROXY_WITH_MODSECURITY
+                if (const auto* waf = dynamic_cast<const waf::WafFilter*>(f.get())) {
+                    const auto& c = waf->counters();
+                    out["security"]["waf"] = {{"inspected", c.inspected.load()},
+                                              {"blocked", c.blocked.load()},
+                                              {"detected", c.detected.load()},
+                                              {"matched", c.matched.load()},
+                                              {"body_over_limit", c.bodyOverLimit.load()},
+                                              {"rule_sets", waf->ruleSets()},
+                                              {"since_config_version", snapshot->version}};
+                }
+#endif
             }
         }
         out["time_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -355,6 +374,58 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                                                    {"workers_answered", list.workersAnswered}});
             },
             "exchanges in progress, oldest first, with their age and stage");
+    }
+
+    // security.bans and security.unban: the temporary bans (docs/security.md#temporary-bans).
+    void registerBans(control::MethodRegistry& registry) {
+        registry.add(
+            "security.bans", control::MethodRegistry::Access::Read,
+            [this](const control::Json& params, const control::Caller&) {
+                std::optional<control::RpcError> error;
+                if ((error = control::requireObject(params))) return control::HandlerResult{nullptr, error};
+                const auto limit = control::uintParam(params, "limit", error, false);
+                if (error) return control::HandlerResult{nullptr, error};
+                if (limit && (*limit < 1 || *limit > 100'000))
+                    return control::HandlerResult::fail(control::errc::kInvalidParams, "limit must be 1..100000");
+                const security::BanList& bans = engine->edgeState().bans();
+                control::Json rows = control::Json::array();
+                std::size_t active = 0;
+                for (const auto& e : bans.list(limit.value_or(1000))) {
+                    if (e.bannedForMs > 0) ++active;
+                    rows.push_back({{"address", e.address},
+                                    {"banned", e.bannedForMs > 0},
+                                    {"remaining_ms", e.bannedForMs},
+                                    {"ban_ms", e.banLengthMs},
+                                    {"bans", e.bans},
+                                    {"strikes", e.strikes},
+                                    {"reason", e.reason}});
+                }
+                const auto s = bans.settings();
+                return control::HandlerResult::ok({{"clients", std::move(rows)},
+                                                   {"banned_now", active},
+                                                   {"tracked", bans.tracked()},
+                                                   {"bans_total", bans.bansTotal()},
+                                                   {"refused_at_accept", bans.refusedTotal()},
+                                                   {"enabled", s.strikes > 0},
+                                                   {"strikes", s.strikes},
+                                                   {"capacity", s.capacity}});
+            },
+            "temporarily banned clients (banned first) and the addresses with strikes");
+        registry.add(
+            "security.unban", control::MethodRegistry::Access::Admin,
+            [this](const control::Json& params, const control::Caller&) {
+                std::optional<control::RpcError> error;
+                if ((error = control::requireObject(params))) return control::HandlerResult{nullptr, error};
+                const auto address = control::stringParam(params, "address", error, true);
+                if (error) return control::HandlerResult{nullptr, error};
+                security::IpKey ip;
+                if (!security::parseClientIp(*address, ip))
+                    return control::HandlerResult::fail(control::errc::kInvalidParams,
+                                                        "address must be an IPv4 or IPv6 address");
+                const bool lifted = engine->edgeState().bans().unban(ip);
+                return control::HandlerResult::ok({{"address", *address}, {"unbanned", lifted}});
+            },
+            "lifts a client's ban and forgets its strikes");
     }
 
     // The engine's own gauges for each Prometheus scrape.
@@ -515,6 +586,7 @@ std::optional<std::string> ServiceRuntime::start() {
     d.observability->registerMethods(d.controlServer->methods(), d.control);
     d.registerInflight(d.controlServer->methods());
     d.registerCache(d.controlServer->methods());
+    d.registerBans(d.controlServer->methods());
     if (auto error = d.controlServer->start()) {
         d.engine->stop(std::chrono::milliseconds(0));
         return "control channel: " + *error;

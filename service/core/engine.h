@@ -20,6 +20,7 @@
 
 #include "core/snapshot.h"
 #include "security/connection_limiter.h"
+#include "security/edge_state.h"
 
 namespace proxy::core {
 
@@ -84,6 +85,9 @@ public:
 
     EngineStatus status() const;
     const security::ConnectionLimiter& connectionLimiter() const { return limiter_; }
+    // Rate-limit buckets and bans, kept across config versions (buildSnapshot takes it).
+    security::EdgeState& edgeState() { return edge_; }
+    const security::EdgeState& edgeState() const { return edge_; }
     // Asks every worker (on its own thread) for its exchanges in progress; waits at most `wait`
     // for them (a worker stuck in a long callback is left out). Not for a worker thread.
     InflightList inflight(std::size_t limit, std::chrono::milliseconds wait) const;
@@ -99,6 +103,7 @@ private:
 
     // Before workers_: sessions (destroyed with their worker) release into it.
     security::ConnectionLimiter limiter_;
+    security::EdgeState edge_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::map<std::string, std::unique_ptr<ListenerRuntime>> listeners_;  // key: name + address
     mutable std::mutex mutex_;  // guards current_ and listeners_ (control thread vs status)

@@ -198,6 +198,9 @@ asio::awaitable<void> Session::run() {
     }
     while (!closing_ && !worker_.draining()) {
         if (co_await readRequestHead() != HeadResult::Ready) break;
+        // connection_limit.requests_per_connection: the last one is answered with Connection: close.
+        if (const auto max = snapshot_->config->security.requestsPerConnection; max != 0 && ++requestsServed_ >= max)
+            request_.keepAlive = false;
         if (!co_await exchange()) break;
     }
     asio::error_code ignored;
@@ -215,6 +218,8 @@ bool Session::admitConnection() {
                                                              exempt ? 0 : sec.connectionsPerClient,
                                                              sec.connectionsTotal);
     if (verdict != security::ConnectionLimiter::Verdict::Accepted) {
+        if (limitedByAddress_ && !exempt && snapshot_->edge != nullptr)
+            snapshot_->edge->bans().strike(limitedIp_, info_.clientAddress, "connection-limit");
         limitedByAddress_ = false;
         return false;  // closed before a byte is read (counted by the limiter)
     }
@@ -813,8 +818,18 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     http::ChunkedDecoder decoder;
     std::uint64_t total = 0;
     constexpr std::size_t kMaxPieces = 16;
-    std::array<std::array<char, 20>, kMaxPieces> sizeLines;
-    std::array<asio::const_buffer, kMaxPieces * 3 + 1> gather;
+    // One more piece for what a filter releases on the body's final hook call (the WAF's held body).
+    std::array<std::array<char, 20>, kMaxPieces + 1> sizeLines;
+    std::array<asio::const_buffer, (kMaxPieces + 1) * 3 + 1> gather;
+    auto addPiece = [&](std::string_view data, std::size_t& pieces, std::size_t& count) {
+        if (data.empty()) return;  // an empty chunk would end the body: a filter is holding it
+        const int len = std::snprintf(sizeLines[pieces].data(), sizeLines[pieces].size(), "%zx\r\n",
+                                      data.size());
+        gather[count++] = asio::buffer(sizeLines[pieces].data(), static_cast<std::size_t>(len));
+        gather[count++] = asio::buffer(data.data(), data.size());
+        gather[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
+        ++pieces;
+    };
     for (;;) {
         std::size_t pieces = 0, count = 0;
         bool done = false;
@@ -837,15 +852,18 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
                                                ctx_.local.reason, true);
                     co_return false;
                 }
-                const int len = std::snprintf(sizeLines[pieces].data(), sizeLines[pieces].size(),
-                                              "%zx\r\n", chunk.data.size());
-                gather[count++] = asio::buffer(sizeLines[pieces].data(), static_cast<std::size_t>(len));
-                gather[count++] = asio::buffer(chunk.data.data(), chunk.data.size());
-                gather[count++] = asio::buffer(kCrlf.data(), kCrlf.size());
-                ++pieces;
+                addPiece(chunk.data, pieces, count);
             }
             in.consume(step.consumed);
             if (step.status == http::ParseStatus::Complete) {
+                // The final hook call (last = true), so a filter can release what it holds.
+                filter::BodyChunk chunk{std::string_view(), true};
+                if (runBodyFilters(chunk) != FilterStatus::Continue) {
+                    co_await sendLocalResponse(ctx_.local.status ? ctx_.local.status : 400,
+                                               ctx_.local.reason, true);
+                    co_return false;
+                }
+                addPiece(chunk.data, pieces, count);
                 gather[count++] = asio::buffer(http::kLastChunk.data(), http::kLastChunk.size());
                 done = true;
                 break;

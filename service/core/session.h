@@ -116,6 +116,7 @@ private:
     bool limited_ = false;
     bool limitedByAddress_ = false;
     std::array<std::uint8_t, 16> limitedIp_{};
+    std::uint32_t requestsServed_ = 0;  // on this connection (connection_limit.requests_per_connection)
     asio::ip::tcp::socket* upstreamSocket_ = nullptr;  // not owned; the exchange's upstream, if any
     std::shared_ptr<const struct Snapshot> snapshot_;  // the snapshot this exchange started with
 };

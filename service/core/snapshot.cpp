@@ -12,10 +12,13 @@
 #include "rewrite/rewrite_filters.h"
 #include "routing/routing_filter.h"
 #include "security/security_filter.h"
+#if PROXY_WITH_MODSECURITY
+#include "waf/waf_filter.h"
+#endif
 
 namespace proxy::core {
 namespace {
-constexpr std::string_view kNoWaf =
+[[maybe_unused]] constexpr std::string_view kNoWaf =
     "the WAF (ModSecurity v3 with the OWASP Core Rule Set) is not part of this build; set "
     "waf.mode to \"off\" (docs/security.md)";
 
@@ -48,7 +51,7 @@ upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
     std::span<filter::Filter* const> tail, const upstream::AddressSource& names,
-    cache::Cache* cache) {
+    security::EdgeState* edge, cache::Cache* cache) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->config = config;
     snapshot->version = version;
@@ -143,14 +146,28 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     };
     addGlobal(std::make_unique<routing::RoutingFilter>(*snapshot->router));
     // Security reads the X-Forwarded-For that arrived, so it runs before the proxy headers change it.
+#if !PROXY_WITH_MODSECURITY
     for (const auto& r : config->routes)
         if (r.security.waf && r.security.waf->mode != config::Waf::Mode::Off)
             return std::unexpected("route '" + r.name + "': " + std::string(kNoWaf));
     if (config->security.policy.waf && config->security.policy.waf->mode != config::Waf::Mode::Off)
         return std::unexpected(std::string("security.waf: ") + std::string(kNoWaf));
+#endif
     snapshot->trustedProxies = security::IpSet(config->security.trustedProxies);
-    auto security = std::make_unique<security::SecurityFilter>(*config, snapshot->routes.size());
+    snapshot->edge = edge;
+    if (edge != nullptr) {
+        const config::BanPolicy& b = config->security.bans;
+        edge->bans().configure({b.strikes, b.window, b.ban, b.maxBan, b.maxClients});
+    }
+    auto security = std::make_unique<security::SecurityFilter>(*config, snapshot->routes.size(), edge);
     if (security->active()) addGlobal(std::move(security));
+#if PROXY_WITH_MODSECURITY
+    // The WAF after the lists and limits (a refused client costs no inspection), before the
+    // forwarding headers change the request. Its rules load here, off the data path.
+    auto waf = waf::WafFilter::create(*config, snapshot->routes.size(), edge);
+    if (!waf) return std::unexpected(waf.error());
+    if ((*waf)->active()) addGlobal(std::move(*waf));
+#endif
     addGlobal(std::make_unique<rewrite::ProxyHeadersFilter>(config->forwarded));
     addGlobal(std::make_unique<balancing::BalancerFilter>());
     for (filter::Filter* f : tail) {

@@ -14,6 +14,7 @@
 #include "filter/filter.h"
 #include "http/h1_parser.h"
 #include "routing/router.h"
+#include "security/edge_state.h"
 #include "security/ip_set.h"
 #include "upstream/upstream_group.h"
 
@@ -32,6 +33,7 @@ struct Snapshot {
     std::vector<filter::Filter*> globalFilters;  // not owned; run before the route's own filters
     unsigned globalPhases = 0;                   // union of the global filters' phase bits
     security::IpSet trustedProxies;              // exempt from the per-client connection limit
+    security::EdgeState* edge = nullptr;  // not owned (the engine's); null in tests without one
 
     upstream::UpstreamGroup* findUpstream(std::string_view name) const;
 };
@@ -42,11 +44,13 @@ struct Snapshot {
 // so their Log hooks run after every other filter's, and they must outlive every snapshot.
 // `names` gives the addresses of servers configured by DNS name (the runtime's NameResolver);
 // without it they are looked up synchronously. A name with no address yet has no servers.
+// `edge` (the engine's, outliving every snapshot) keeps rate-limit buckets and bans across
+// versions; without it each snapshot has fresh buckets and no bans.
 // `cache` is the process-wide HTTP cache routes with "cache" enabled use (it must outlive every
 // snapshot too); without one such a route is refused.
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
     std::span<filter::Filter* const> tail = {}, const upstream::AddressSource& names = {},
-    cache::Cache* cache = nullptr);
+    security::EdgeState* edge = nullptr, cache::Cache* cache = nullptr);
 
 }  // namespace proxy::core

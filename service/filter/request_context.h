@@ -58,7 +58,9 @@ struct RequestContext {
     // The client as the edge sees it: the peer, or the address trusted proxies reported in
     // X-Forwarded-For (set by the security filter; empty = connection->clientAddress).
     std::string_view clientAddress;
-    std::string_view securityAction;  // static text: "deny", "not-allowed", "rate-limit", ...
+    // "deny", "not-allowed", "rate-limit", "waf-block 942100,949110", ...: static text, or text
+    // held by a filter's ExchangeState (which lives until after the Log phase).
+    std::string_view securityAction;
 
     // Set by routing (RequestHeaders):
     const routing::CompiledRoute* route = nullptr;  // not owned; lives in the config snapshot

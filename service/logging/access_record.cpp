@@ -22,7 +22,7 @@ constexpr std::array<FieldInfo, AccessRecord::kFieldCount> kFields{{
     {"request_id", 64},  {"client_addr", 64},  {"listener", 64},   {"route", 96},
     {"method", 24},      {"host", 192},        {"path", 640},      {"query", 320},
     {"http_version", 12}, {"upstream", 96},    {"upstream_server", 128}, {"user_agent", 256},
-    {"referer", 256},    {"tls_version", 16},  {"cache_status", 16}, {"security_action", 32},
+    {"referer", 256},    {"tls_version", 16},  {"cache_status", 16}, {"security_action", 96},
     {"error", 96},
 }};
 

@@ -6,7 +6,7 @@ namespace proxy::logging {
 
 control::Json FeedEvent::toJson() const {
     if (isDropMarker()) return control::Json{{"dropped", dropped}};
-    return control::Json{{"time", formatTimeUs(timeUs)},
+    control::Json out{{"time", formatTimeUs(timeUs)},
                          {"request_id", sanitizeUtf8(requestId)},
                          {"client", sanitizeUtf8(client)},
                          {"method", sanitizeUtf8(method)},
@@ -17,6 +17,8 @@ control::Json FeedEvent::toJson() const {
                          {"status", status},
                          {"duration_us", durationUs},
                          {"bytes_out", bytesOut}};
+    if (!security.empty()) out["security"] = sanitizeUtf8(security);
+    return out;
 }
 
 LiveFeed::SubscriberId LiveFeed::subscribe(std::size_t capacity, Wake wake) {
@@ -95,6 +97,7 @@ void LiveFeed::publish(std::span<const AccessRecord> records) {
         e.path = r.field(F::Path).substr(0, kMaxPathBytes);
         e.route = r.field(F::Route);
         e.server = r.field(F::Server);
+        e.security = r.field(F::SecurityAction);
         e.status = r.status;
         e.durationUs = r.durationUs;
         e.bytesOut = r.bytesOut;

@@ -25,13 +25,14 @@ struct FeedEvent {
     std::uint64_t dropped = 0;  // > 0: a marker, "dropped N events here"; the other fields are empty
     std::int64_t timeUs = 0;
     std::string requestId, client, method, host, path, route, server;
+    std::string security;  // the access log's security action ("rate-limit", "waf-block 942100")
     int status = 0;
     std::int64_t durationUs = 0;
     std::uint64_t bytesOut = 0;
 
     bool isDropMarker() const { return dropped > 0; }
     // {"time", "request_id", "client", "method", "host", "path", "route", "server", "status",
-    //  "duration_us", "bytes_out"} or {"dropped": N}
+    //  "duration_us", "bytes_out"}, and "security" when a defence acted; or {"dropped": N}
     control::Json toJson() const;
 };
 

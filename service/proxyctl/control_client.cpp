@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "control/frame_codec.h"
+#include "control/pipe_client.h"
 
 #ifdef _WIN32
 #include <windows.h>
@@ -29,15 +30,6 @@ int remainingMs(Clock::time_point deadline) {
 }
 
 #ifdef _WIN32
-
-std::wstring widen(const std::string& text) {
-    if (text.empty()) return {};
-    const int n =
-        MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
-    std::wstring out(static_cast<std::size_t>(n), L'\0');
-    MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), out.data(), n);
-    return out;
-}
 
 std::string errorText(DWORD code) {
     char* buffer = nullptr;
@@ -196,28 +188,13 @@ std::unique_ptr<Transport> openTransport(const std::string& endpoint, Clock::tim
                                          std::string& error, bool& timedOut) {
     timedOut = false;
 #ifdef _WIN32
-    const std::wstring name = widen(endpoint);
-    for (;;) {
-        // Identification level: the server may check who we are but cannot act as us.
-        HANDLE h = CreateFileW(
-            name.c_str(), GENERIC_READ | FILE_WRITE_DATA, 0, nullptr, OPEN_EXISTING,
-            FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
-        if (h != INVALID_HANDLE_VALUE) return std::make_unique<PipeTransport>(h);
-        const DWORD code = GetLastError();
-        if (code != ERROR_PIPE_BUSY) {
-            error = "cannot open " + endpoint + ": " + errorText(code);
-            return nullptr;
-        }
-        const int left = remainingMs(deadline);
-        if (left <= 0 || !WaitNamedPipeW(name.c_str(), static_cast<DWORD>(left))) {
-            if (remainingMs(deadline) <= 0) {
-                timedOut = true;
-                error = "every instance of " + endpoint + " stayed busy";
-                return nullptr;
-            }
-            Sleep(10);
-        }
+    auto pipe = control::openControlPipe(endpoint, deadline);
+    if (pipe.handle == -1) {
+        timedOut = pipe.timedOut;
+        error = pipe.error;
+        return nullptr;
     }
+    return std::make_unique<PipeTransport>(reinterpret_cast<HANDLE>(pipe.handle));
 #else
     sockaddr_un address{};
     address.sun_family = AF_UNIX;

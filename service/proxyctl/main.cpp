@@ -58,6 +58,8 @@ constexpr const char* kUsageText =
     "  cache stats                         HTTP cache size, budget and counters\n"
     "  cache purge url|prefix|tag VALUE    remove stored responses: one URL\n"
     "                                      (http://host/path?query), a URL prefix, or a tag\n"
+    "  security bans                       temporarily banned clients, and those with strikes\n"
+    "  security unban ADDRESS              lift a client's ban (and forget its strikes)\n"
     "  call METHOD [JSON]                  any method; prints the raw result\n"
     "\n"
     "options:\n"
@@ -447,6 +449,31 @@ std::string renderInflight(const Json& result) {
     return out + "\n";
 }
 
+std::string renderBans(const Json& result) {
+    const Json rows = result.value("clients", Json::array());
+    std::string out;
+    if (!result.value("enabled", false)) out = "bans are off (security.bans is not configured)\n";
+    if (rows.is_array() && !rows.empty()) {
+        Json table = Json::array();
+        for (const auto& r : rows) {
+            if (!r.is_object()) continue;
+            Json row = r;
+            row["banned"] = r.value("banned", false) ? "yes" : "no";
+            row["remaining_s"] = std::to_string(r.value("remaining_ms", std::int64_t{0}) / 1000);
+            table.push_back(std::move(row));
+        }
+        out += proxy::proxyctl::renderTable(table, {"address", "banned", "remaining_s", "bans", "strikes", "reason"});
+    }
+    return out + proxy::proxyctl::cellText(result.value("banned_now", Json())) + " banned now, " +
+           proxy::proxyctl::cellText(result.value("tracked", Json())) + " tracked, " +
+           proxy::proxyctl::cellText(result.value("bans_total", Json())) + " bans since start\n";
+}
+
+std::string renderUnban(const Json& result) {
+    return proxy::proxyctl::cellText(result.value("address", Json())) +
+           (result.value("unbanned", false) ? ": unbanned\n" : ": was not banned or tracked\n");
+}
+
 std::string renderTrafficEvent(const Json& e) {
     if (!e.is_object()) return proxy::control::dumpJson(e) + "\n";
     if (e.contains("dropped"))
@@ -487,6 +514,8 @@ int run(const Args& args) {
         Inflight,
         CacheStats,
         CachePurge,
+        Bans,
+        Unban,
         Call
     };
     Cmd cmd;
@@ -523,6 +552,10 @@ int run(const Args& args) {
         if (w[2] != "url" && w[2] != "prefix" && w[2] != "tag")
             return usage("cache purge takes url, prefix or tag, not " + w[2]);
         cmd = Cmd::CachePurge;
+    } else if (command == "security" && sub == "bans" && operands(args, 2, 0, 0)) {
+        cmd = Cmd::Bans;
+    } else if (command == "security" && sub == "unban" && operands(args, 2, 1, 1)) {
+        cmd = Cmd::Unban;
     } else if (command == "call" && operands(args, 1, 1, 2)) {
         cmd = Cmd::Call;
     } else {
@@ -656,6 +689,10 @@ int run(const Args& args) {
                                 renderServerState);
         case Cmd::Inflight:
             return session.show("traffic.inflight", inflightParams, renderInflight);
+        case Cmd::Bans:
+            return session.show("security.bans", Json::object(), renderBans);
+        case Cmd::Unban:
+            return session.show("security.unban", {{"address", w[2]}}, renderUnban);
         case Cmd::Logs:
             return session.show("logs.query", logParams, renderLogRows);
         case Cmd::Traffic: {

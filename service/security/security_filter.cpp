@@ -26,31 +26,35 @@ std::string_view stripPort(std::string_view s) {
 
 }  // namespace
 
-SecurityFilter::SecurityFilter(const config::Config& config, std::size_t routeCount)
-    : trusted_(config.security.trustedProxies) {
-    global_ = compile(config.security.policy, nullptr);
+SecurityFilter::SecurityFilter(const config::Config& config, std::size_t routeCount, EdgeState* edge)
+    : trusted_(config.security.trustedProxies), edge_(edge),
+      bans_(edge != nullptr && config.security.bans.strikes > 0) {
+    global_ = compile(config.security.policy, nullptr, "global");
     bool routeLists = false;
     routes_.reserve(routeCount);
     for (std::size_t i = 0; i < routeCount && i < config.routes.size(); ++i) {
         const config::SecurityPolicy& own = config.routes[i].security;
-        routes_.push_back(compile(own, &global_));
+        routes_.push_back(compile(own, &global_, "route:" + config.routes[i].name));
         routeLists = routeLists || own.allow || own.deny;
     }
     auto listed = [](const Policy& p) { return (p.allow && !p.allow->empty()) || (p.deny && !p.deny->empty()); };
-    checkAtAccept_ = !routeLists && listed(global_);
-    active_ = listed(global_) || global_.rate != nullptr || !trusted_.empty();
+    listsAtAccept_ = !routeLists && listed(global_);
+    checkAtAccept_ = listsAtAccept_ || bans_;
+    active_ = listed(global_) || global_.rate != nullptr || !trusted_.empty() || bans_;
     for (const Policy& p : routes_) active_ = active_ || listed(p) || p.rate != nullptr;
 }
 
-SecurityFilter::Policy SecurityFilter::compile(const config::SecurityPolicy& own,
-                                               const Policy* inherit) const {
+SecurityFilter::Policy SecurityFilter::compile(const config::SecurityPolicy& own, const Policy* inherit,
+                                               const std::string& scope) const {
     Policy p = inherit ? *inherit : Policy{};
     if (own.allow) p.allow = std::make_shared<const IpSet>(*own.allow);
     if (own.deny) p.deny = std::make_shared<const IpSet>(*own.deny);
     if (own.rateLimit) {
-        p.rate = own.rateLimit->requestsPerSecond == 0
-                     ? nullptr
-                     : std::make_shared<RateLimiter>(own.rateLimit->requestsPerSecond, own.rateLimit->burst);
+        const std::uint32_t rate = own.rateLimit->requestsPerSecond, burst = own.rateLimit->burst;
+        // With an edge, the buckets of an unchanged limit carry over from the last config version.
+        p.rate = rate == 0        ? nullptr
+                 : edge_ != nullptr ? edge_->rateLimiter(scope, rate, burst)
+                                    : std::make_shared<RateLimiter>(rate, burst);
     }
     return p;
 }
@@ -65,6 +69,11 @@ filter::FilterStatus SecurityFilter::onAccept(filter::ConnectionInfo& connection
     IpKey ip;
     if (!parseClientIp(connection.clientAddress, ip)) return filter::FilterStatus::Continue;
     if (trusted_.contains(ip)) return filter::FilterStatus::Continue;  // judged per request
+    if (bans_ && edge_->bans().banned(ip)) {
+        edge_->bans().countRefused();
+        return filter::FilterStatus::Close;
+    }
+    if (!listsAtAccept_) return filter::FilterStatus::Continue;
     const bool denied = global_.deny && global_.deny->contains(ip);
     const bool notAllowed = global_.allow && !global_.allow->empty() && !global_.allow->contains(ip);
     if (denied || notAllowed) {
@@ -102,6 +111,12 @@ filter::FilterStatus SecurityFilter::onRequestHeaders(filter::RequestContext& ct
     IpKey ip{};
     ctx.clientAddress = resolveClient(ctx, ip);
     const Policy& p = ctx.route != nullptr && ctx.route->order < routes_.size() ? routes_[ctx.route->order] : global_;
+    if (bans_ && edge_->bans().banned(ip)) {
+        counters_.banned.fetch_add(1, std::memory_order_relaxed);
+        ctx.securityAction = "banned";
+        ctx.local = {403, "the client is banned for a while after repeated refusals"};
+        return filter::FilterStatus::Respond;
+    }
     if (p.deny && p.deny->contains(ip)) {
         counters_.denied.fetch_add(1, std::memory_order_relaxed);
         ctx.securityAction = "deny";
@@ -118,6 +133,7 @@ filter::FilterStatus SecurityFilter::onRequestHeaders(filter::RequestContext& ct
         const auto verdict = p.rate->take(ip, RateLimiter::nowMs());
         if (!verdict.allowed) {
             counters_.rateLimited.fetch_add(1, std::memory_order_relaxed);
+            if (bans_) edge_->bans().strike(ip, ctx.clientAddress, "rate-limit");
             ctx.securityAction = "rate-limit";
             ctx.local = {429, "too many requests from this client"};
             ctx.local.retryAfterSeconds = (verdict.retryAfterMs + 999) / 1000;

@@ -10,6 +10,8 @@
 //   2. deny list: a match gets 403                              (action "deny")
 //   3. allow list: when non-empty, no match gets 403            (action "not-allowed")
 //   4. rate limit: an empty bucket gets 429 with Retry-After     (action "rate-limit")
+// Before all of them, a banned client (security.bans, ban_list.h) gets 403 (action "banned"); a
+// banned peer is refused at accept already. A 429 here counts as a strike toward a ban.
 // Lists and limits come from the route's own "security" object where it sets them, else from the
 // top level. The Accept phase refuses a denied peer before reading a byte, when no route has its
 // own allow or deny list and the peer is not a trusted proxy.
@@ -20,6 +22,7 @@
 #include "config/config.h"
 #include "filter/filter.h"
 #include "security/ip_set.h"
+#include "security/edge_state.h"
 #include "security/rate_limiter.h"
 
 namespace proxy::routing { struct CompiledRoute; }
@@ -31,12 +34,15 @@ struct SecurityCounters {
     std::atomic<std::uint64_t> notAllowed{0};
     std::atomic<std::uint64_t> rateLimited{0};
     std::atomic<std::uint64_t> refusedAtAccept{0};
+    std::atomic<std::uint64_t> banned{0};  // requests refused (403) because the client is banned
 };
 
 class SecurityFilter final : public filter::Filter {
 public:
     // routes: the snapshot's compiled routes, in config order (route->order indexes them).
-    SecurityFilter(const config::Config& config, std::size_t routeCount);
+    // edge: the engine's buckets and bans (not owned; outlives the filter); null = this filter's
+    // own buckets and no bans.
+    SecurityFilter(const config::Config& config, std::size_t routeCount, EdgeState* edge = nullptr);
 
     std::string_view name() const override { return "security"; }
     unsigned phases() const override;
@@ -52,14 +58,17 @@ private:
         std::shared_ptr<const IpSet> deny;
         std::shared_ptr<RateLimiter> rate;   // null: no limit
     };
-    Policy compile(const config::SecurityPolicy& own, const Policy* inherit) const;
+    Policy compile(const config::SecurityPolicy& own, const Policy* inherit, const std::string& scope) const;
     // The client address for this request: the peer, or what trusted proxies say.
     std::string_view resolveClient(filter::RequestContext& ctx, IpKey& ip) const;
 
     IpSet trusted_;
     Policy global_;
     std::vector<Policy> routes_;  // by route order; inherits global_ key by key
-    bool checkAtAccept_ = false;
+    EdgeState* edge_ = nullptr;  // not owned
+    bool bans_ = false;          // security.bans is on (and there is an edge to keep them)
+    bool listsAtAccept_ = false;  // the top-level lists are checked at accept too
+    bool checkAtAccept_ = false;  // ... or bans are
     bool active_ = false;
     SecurityCounters counters_;
 };

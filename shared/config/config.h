@@ -41,10 +41,26 @@ struct RateLimit {
     friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
+// CRS rules switched off for requests whose path starts with pathPrefix (a false positive fix).
+struct WafExclusion {
+    std::string pathPrefix;
+    std::vector<std::uint32_t> rules;  // CRS rule ids
+    friend bool operator==(const WafExclusion&, const WafExclusion&) = default;
+};
+
 struct Waf {
     enum class Mode : std::uint8_t { Off, Detect, Block };
+    enum class OverLimit : std::uint8_t { Reject, InspectPartial };
     Mode mode = Mode::Off;
     std::uint32_t paranoia = 1;  // 1..4 (OWASP CRS paranoia level)
+    // Request body bytes held back and inspected before any is forwarded (0 = bodies are not
+    // inspected). Past it: Reject answers 413, InspectPartial decides on the first bytes and
+    // forwards the rest uninspected.
+    std::uint32_t requestBodyLimit = 1u << 20;
+    OverLimit overLimit = OverLimit::Reject;
+    std::vector<std::uint32_t> excludeRules;  // CRS rule ids switched off everywhere
+    std::vector<WafExclusion> exclusions;     // ... or under a path prefix
+    std::string crsPath;  // the CRS folder (holding rules/*.conf); empty = the build's default
     friend bool operator==(const Waf&, const Waf&) = default;
 };
 
@@ -59,6 +75,16 @@ struct SecurityPolicy {
     friend bool operator==(const SecurityPolicy&, const SecurityPolicy&) = default;
 };
 
+// Temporary bans for clients that trip the limits again and again (security.bans).
+struct BanPolicy {
+    std::uint32_t strikes = 0;  // refusals within window that ban a client; 0 = no bans
+    std::chrono::milliseconds window{60'000};
+    std::chrono::milliseconds ban{60'000};        // the first ban; each next one is twice as long
+    std::chrono::milliseconds maxBan{3'600'000};  // ... up to this
+    std::uint32_t maxClients = 10'000;            // addresses tracked at once (bounded memory)
+    friend bool operator==(const BanPolicy&, const BanPolicy&) = default;
+};
+
 struct SecurityConfig {
     SecurityPolicy policy;
     // Peers whose X-Forwarded-For is believed: the client is the right-most address in it that
@@ -66,6 +92,8 @@ struct SecurityConfig {
     std::vector<Cidr> trustedProxies;
     std::uint32_t connectionsPerClient = 0;  // concurrent, by peer address; 0 = unlimited
     std::uint32_t connectionsTotal = 0;      // concurrent, over every listener; 0 = unlimited
+    BanPolicy bans;
+    std::uint32_t requestsPerConnection = 0;  // then the connection is closed; 0 = unlimited
     friend bool operator==(const SecurityConfig&, const SecurityConfig&) = default;
 };
 

@@ -68,8 +68,21 @@ Json securityPolicy(const SecurityPolicy& policy) {
     }
     if (policy.waf) {
         static constexpr const char* kModes[] = {"off", "detect", "block"};
-        out["waf"] = {{"mode", kModes[static_cast<int>(policy.waf->mode)]},
-                      {"paranoia", policy.waf->paranoia}};
+        const Waf& waf = *policy.waf;
+        Json& w = out["waf"];
+        w = {{"mode", kModes[static_cast<int>(waf.mode)]}, {"paranoia", waf.paranoia}};
+        const Waf defaults;
+        if (waf.requestBodyLimit != defaults.requestBodyLimit) w["request_body_limit"] = waf.requestBodyLimit;
+        if (waf.overLimit != defaults.overLimit)
+            w["over_limit"] = waf.overLimit == Waf::OverLimit::Reject ? "reject" : "inspect_partial";
+        if (!waf.excludeRules.empty()) w["exclude_rules"] = waf.excludeRules;
+        if (!waf.exclusions.empty()) {
+            Json list = Json::array();
+            for (const WafExclusion& e : waf.exclusions)
+                list.push_back({{"path_prefix", e.pathPrefix}, {"rules", e.rules}});
+            w["exclusions"] = std::move(list);
+        }
+        if (!waf.crsPath.empty()) w["crs_path"] = waf.crsPath;
     }
     return out;
 }
@@ -131,6 +144,14 @@ Json toJson(const Config& config) {
         security["trusted_proxies"] = cidrList(s.trustedProxies);
         security["connection_limit"] = {{"per_client", s.connectionsPerClient},
                                         {"total", s.connectionsTotal}};
+        if (s.requestsPerConnection != 0)
+            security["connection_limit"]["requests_per_connection"] = s.requestsPerConnection;
+        if (s.bans.strikes != 0)
+            security["bans"] = {{"strikes", s.bans.strikes},
+                                {"window_ms", s.bans.window.count()},
+                                {"ban_ms", s.bans.ban.count()},
+                                {"max_ban_ms", s.bans.maxBan.count()},
+                                {"max_clients", s.bans.maxClients}};
         out["security"] = std::move(security);
     }
 

@@ -106,16 +106,23 @@ constexpr ObjectSpec kCompressionSpec{kCompressionKeys};
 constexpr std::string_view kCompressionFormats[] = {"gzip", "deflate"};
 constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}};
 constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
-constexpr KeySpec kWafKeys[] = {{"mode"}, {"paranoia"}};
+constexpr KeySpec kWafExclusionKeys[] = {{"path_prefix"}, {"rules"}};
+constexpr ObjectSpec kWafExclusionSpec{kWafExclusionKeys};
+constexpr KeySpec kWafKeys[] = {{"mode"},          {"paranoia"},   {"request_body_limit"},
+                                {"over_limit"},    {"exclude_rules"}, {"exclusions", &kWafExclusionSpec, true},
+                                {"crs_path"}};
 constexpr ObjectSpec kWafSpec{kWafKeys};
-constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}};
+constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}, {"requests_per_connection"}};
 constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
 // A route's security object overrides the request-level keys; the connection-level ones
 // (trusted_proxies, connection_limit) exist only at the top level.
 constexpr KeySpec kRouteSecurityKeys[] = {
     {"allow"}, {"deny"}, {"rate_limit", &kRateLimitSpec}, {"waf", &kWafSpec}};
 constexpr ObjectSpec kRouteSecuritySpec{kRouteSecurityKeys};
+constexpr KeySpec kBanKeys[] = {{"strikes"}, {"window_ms"}, {"ban_ms"}, {"max_ban_ms"}, {"max_clients"}};
+constexpr ObjectSpec kBanSpec{kBanKeys};
 constexpr KeySpec kSecurityKeys[] = {{"allow"},
+                                     {"bans", &kBanSpec},
                                      {"deny"},
                                      {"trusted_proxies"},
                                      {"rate_limit", &kRateLimitSpec},
@@ -450,6 +457,7 @@ class Loader {
     void parseRoutes(const Json& value, const std::string& path);
     void parseSecurity(const Json& value, const std::string& path);
     void parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy);
+    void parseRuleIds(const Json& value, const std::string& path, std::vector<std::uint32_t>& out);
     void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
     void parseCache(const Json& value, const std::string& path);
     void parseRouteCache(const Json& value, const std::string& path, RouteCache& out);
@@ -849,6 +857,24 @@ void Loader::parseCidrList(const Json& value, const std::string& path, std::vect
     }
 }
 
+void Loader::parseRuleIds(const Json& value, const std::string& path, std::vector<std::uint32_t>& out) {
+    if (!expectArray(value, path)) return;
+    if (value.size() > 10'000) {
+        error(path, "at most 10,000 rule ids");
+        return;
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const Json& item = value[i];
+        if (!item.is_number_unsigned() || item.get<std::uint64_t>() < 1 ||
+            item.get<std::uint64_t>() > 99'999'999) {
+            error(pointerAppend(path, i), "a rule id is a whole number from 1 to 99999999 "
+                                          "(such as 942100)");
+            continue;
+        }
+        out.push_back(static_cast<std::uint32_t>(item.get<std::uint64_t>()));
+    }
+}
+
 void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
     if (const Json* allow = r.get("allow")) {
         std::vector<Cidr> list;
@@ -884,6 +910,51 @@ void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
                     settings.mode = static_cast<Waf::Mode>(index);
             }
             wr.uint("paranoia", 1, 4, settings.paranoia);
+            wr.uint("request_body_limit", 0, 64u << 20, settings.requestBodyLimit,
+                    "bytes (0 = request bodies are not inspected)");
+            if (const Json* over = wr.get("over_limit")) {
+                static constexpr std::string_view choices[] = {"reject", "inspect_partial"};
+                std::size_t index = 0;
+                if (readChoice(*over, wr.path("over_limit"), choices, index))
+                    settings.overLimit = static_cast<Waf::OverLimit>(index);
+            }
+            if (const Json* ids = wr.get("exclude_rules"))
+                parseRuleIds(*ids, wr.path("exclude_rules"), settings.excludeRules);
+            if (const Json* list = wr.get("exclusions")) {
+                const std::string listPath = wr.path("exclusions");
+                if (expectArray(*list, listPath)) {
+                    for (std::size_t i = 0; i < list->size(); ++i) {
+                        const std::string itemPath = pointerAppend(listPath, i);
+                        const Json& item = (*list)[i];
+                        if (!expectObject(item, itemPath)) continue;
+                        ObjectReader er(*this, item, itemPath, kWafExclusionSpec);
+                        WafExclusion exclusion;
+                        const Json* prefix = er.get("path_prefix");
+                        if (prefix == nullptr || !prefix->is_string() ||
+                            !prefix->get<std::string>().starts_with('/')) {
+                            error(er.path("path_prefix"),
+                                  "an exclusion needs \"path_prefix\": a path starting with /");
+                        } else {
+                            exclusion.pathPrefix = prefix->get<std::string>();
+                            if (exclusion.pathPrefix.find_first_of("\"'\\ \t\r\n") != std::string::npos)
+                                error(er.path("path_prefix"),
+                                      "path_prefix must not contain quotes, backslashes or spaces "
+                                      "(percent-encode them)");
+                        }
+                        if (const Json* ids = er.get("rules"))
+                            parseRuleIds(*ids, er.path("rules"), exclusion.rules);
+                        else
+                            error(itemPath, "an exclusion needs \"rules\": the CRS rule ids to switch off");
+                        settings.exclusions.push_back(std::move(exclusion));
+                    }
+                }
+            }
+            if (const Json* crs = wr.get("crs_path")) {
+                if (!crs->is_string() || crs->get<std::string>().empty())
+                    error(wr.path("crs_path"), "crs_path must be a folder name (a non-empty string)");
+                else
+                    settings.crsPath = crs->get<std::string>();
+            }
             policy.waf = settings;
         }
     }
@@ -902,6 +973,22 @@ void Loader::parseSecurity(const Json& value, const std::string& path) {
             lr.uint("per_client", 0, 1'000'000, security.connectionsPerClient,
                     "connections (0 = unlimited)");
             lr.uint("total", 0, 10'000'000, security.connectionsTotal, "connections (0 = unlimited)");
+            lr.uint("requests_per_connection", 0, 100'000'000, security.requestsPerConnection,
+                    "requests (0 = unlimited)");
+        }
+    }
+    if (const Json* bans = r.get("bans")) {
+        if (expectObject(*bans, r.path("bans"))) {
+            ObjectReader br(*this, *bans, r.path("bans"), kBanSpec);
+            BanPolicy& b = security.bans;
+            b.strikes = 10;  // the object's presence turns bans on
+            br.uint("strikes", 0, 1'000'000, b.strikes, "refusals (0 = no bans)");
+            br.millis("window_ms", b.window);
+            br.millis("ban_ms", b.ban);
+            br.millis("max_ban_ms", b.maxBan);
+            br.uint("max_clients", 1, 1'000'000, b.maxClients, "addresses");
+            if (b.maxBan < b.ban)
+                error(br.path("max_ban_ms"), "max_ban_ms must be at least ban_ms");
         }
     }
 }

@@ -1,5 +1,7 @@
 #include "proxy_process.h"
 
+#include <QElapsedTimer>
+
 #include <signal.h>
 
 #include <QFile>
@@ -44,8 +46,11 @@ bool ProxyProcess::start(const std::string& configJson, int port) {
     process_->setProcessChannelMode(QProcess::MergedChannels);
     process_->start(QStringLiteral(PROXY_SERVICE_EXE), {QStringLiteral("--config"), configPath()});
     if (!process_->waitForStarted(5000)) return false;
+    // Up to 30 s: a config with WAF rules compiles the OWASP CRS before it listens (slow under ASan).
     RawClient probe;
-    for (int i = 0; i < 100; ++i) {
+    QElapsedTimer waited;
+    waited.start();
+    while (waited.elapsed() < 30000) {
         if (!running()) return false;
         if (probe.connect(port, std::chrono::milliseconds(50))) return true;
         QThread::msleep(20);

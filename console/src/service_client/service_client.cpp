@@ -2,9 +2,12 @@
 
 #include <QLocalSocket>
 #include <algorithm>
+#include <chrono>
 
 #ifdef _WIN32
 #include <windows.h>
+
+#include "control/pipe_client.h"
 #endif
 
 namespace proxy::console {
@@ -18,37 +21,14 @@ QString fromStd(std::string_view text) {
 }
 
 #ifdef _WIN32
-// QLocalSocket opens a pipe with GENERIC_READ | GENERIC_WRITE. GENERIC_WRITE includes
-// FILE_CREATE_PIPE_INSTANCE, which the server's DACL withholds from the read-only group on
-// purpose (docs/control-protocol.md), so a read-only admin could never connect. Open the handle
-// the way the protocol asks (read + write data only, identification-level impersonation,
-// overlapped as QLocalSocket needs) and hand it over.
+// QLocalSocket opens a pipe with GENERIC_READ | GENERIC_WRITE, which the server's DACL refuses
+// to the read-only group on purpose (docs/control-protocol.md). The shared opener asks for what
+// the protocol needs, as proxyctl does; QLocalSocket then adopts the handle.
 qintptr openPipe(const QString& endpoint, QString& error) {
-    QString name = endpoint;
-    if (!name.startsWith(QLatin1String("\\\\.\\pipe\\")))
-        name.prepend(QLatin1String("\\\\.\\pipe\\"));
-    const std::wstring wide = name.toStdWString();
-    HANDLE pipe = CreateFileW(
-        wide.c_str(), GENERIC_READ | FILE_WRITE_DATA, 0, nullptr, OPEN_EXISTING,
-        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
-    if (pipe == INVALID_HANDLE_VALUE) {
-        const DWORD code = GetLastError();
-        if (code == ERROR_FILE_NOT_FOUND)
-            error = QStringLiteral("no service listens on %1").arg(name);
-        else if (code == ERROR_ACCESS_DENIED)
-            error = QStringLiteral(
-                        "access to %1 is denied (run as an administrator, or join the "
-                        "read-only group)")
-                        .arg(name);
-        else if (code == ERROR_PIPE_BUSY)
-            error = QStringLiteral("every instance of %1 is busy").arg(name);
-        else
-            error = QStringLiteral("cannot open %1 (error %2)").arg(name).arg(code);
-        return -1;
-    }
-    DWORD mode = PIPE_READMODE_BYTE;
-    SetNamedPipeHandleState(pipe, &mode, nullptr, nullptr);
-    return reinterpret_cast<qintptr>(pipe);
+    const auto opened = control::openControlPipe(endpoint.toStdString(),
+                                                 std::chrono::steady_clock::now());  // busy: retried by the backoff
+    if (opened.handle == -1) error = fromStd(opened.error);
+    return static_cast<qintptr>(opened.handle);
 }
 #endif
 

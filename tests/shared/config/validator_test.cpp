@@ -70,8 +70,13 @@ const char* const kRich = R"({
   "security": {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.6.6.6"],
                "trusted_proxies": ["192.0.2.0/24"],
                "rate_limit": {"requests_per_second": 50, "burst": 100},
-               "connection_limit": {"per_client": 10, "total": 1000},
-               "waf": {"mode": "detect", "paranoia": 2}},
+               "connection_limit": {"per_client": 10, "total": 1000, "requests_per_connection": 500},
+               "bans": {"strikes": 5, "window_ms": 10000, "ban_ms": 30000, "max_ban_ms": 600000,
+                        "max_clients": 500},
+               "waf": {"mode": "detect", "paranoia": 2, "request_body_limit": 65536,
+                       "over_limit": "inspect_partial", "exclude_rules": [920350, 911100],
+                       "exclusions": [{"path_prefix": "/api/", "rules": [942100]}],
+                       "crs_path": "/opt/crs"}},
   "listeners": [{"name": "v4", "address": "0.0.0.0:8080"}, {"name": "v6", "address": "[::1]:8443"}],
   "upstreams": [{"name": "api", "balance": "least_connections",
                  "servers": [{"address": "app.internal:80", "weight": 5, "max_connections": 100},
@@ -260,6 +265,31 @@ void ValidatorTest::diagnostics_data() {
                               << "/security/waf/mode" << QStringList{"off, detect, block"} << true;
     QTest::newRow("waf paranoia") << based(R"({"security": {"waf": {"paranoia": 5}}})")
                                   << "/security/waf/paranoia" << QStringList{"1 to 4"} << true;
+    QTest::newRow("waf over_limit") << based(R"({"security": {"waf": {"over_limit": "drop"}}})")
+                                    << "/security/waf/over_limit" << QStringList{"reject, inspect_partial"} << true;
+    QTest::newRow("waf body limit") << based(R"({"security": {"waf": {"request_body_limit": 67108865}}})")
+                                    << "/security/waf/request_body_limit" << QStringList{"0 to"} << true;
+    QTest::newRow("waf rule id zero") << based(R"({"security": {"waf": {"exclude_rules": [942100, 0]}}})")
+                                      << "/security/waf/exclude_rules/1" << QStringList{"rule id"} << true;
+    QTest::newRow("waf rule id text") << based(R"({"security": {"waf": {"exclude_rules": ["942100"]}}})")
+                                      << "/security/waf/exclude_rules/0" << QStringList{"rule id"} << true;
+    QTest::newRow("waf exclusion without rules")
+        << based(R"({"security": {"waf": {"exclusions": [{"path_prefix": "/a"}]}}})")
+        << "/security/waf/exclusions/0" << QStringList{"rules"} << true;
+    QTest::newRow("waf exclusion quote in path")
+        << based(R"({"security": {"waf": {"exclusions": [{"path_prefix": "/a\" x", "rules": [1]}]}}})")
+        << "/security/waf/exclusions/0/path_prefix" << QStringList{"quotes"} << true;
+    QTest::newRow("waf exclusion relative path")
+        << based(R"({"security": {"waf": {"exclusions": [{"path_prefix": "api", "rules": [1]}]}}})")
+        << "/security/waf/exclusions/0/path_prefix" << QStringList{"starting with /"} << true;
+    QTest::newRow("waf crs path empty") << based(R"({"security": {"waf": {"crs_path": ""}}})")
+                                        << "/security/waf/crs_path" << QStringList{"folder"} << true;
+    QTest::newRow("bans max below ban")
+        << based(R"({"security": {"bans": {"ban_ms": 60000, "max_ban_ms": 1000}}})")
+        << "/security/bans/max_ban_ms" << QStringList{"at least ban_ms"} << true;
+    QTest::newRow("bans per route")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "security": {"bans": {}}}]})")
+        << "/routes/0/security/bans" << QStringList{"unknown"} << true;
     QTest::newRow("log queue too small") << based(R"({"logging": {"queue_size": 0}})")
                                          << "/logging/queue_size" << QStringList{"64"} << true;
     QTest::newRow("log keep files zero")
