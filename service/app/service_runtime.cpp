@@ -74,6 +74,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         filter::Filter* const tail[] = {observability->filter()};
         auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail);
         if (!snapshot) return snapshot;
+        for (const std::string& warning : (*snapshot)->warnings)
+            logging::log(logging::Level::Warn, "config: %s", warning.c_str());
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
                 if (auto it = adminStates.find({group->name(), server->key}); it != adminStates.end())

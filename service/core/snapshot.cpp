@@ -11,12 +11,20 @@
 #include "rewrite/rewrite_filters.h"
 #include "routing/routing_filter.h"
 #include "security/security_filter.h"
+#if PROXY_WITH_OPENSSL
+#include "tls/client_tls.h"
+#include "tls/server_tls.h"
+#endif
 
 namespace proxy::core {
 namespace {
 constexpr std::string_view kNoWaf =
     "the WAF (ModSecurity v3 with the OWASP Core Rule Set) is not part of this build; set "
     "waf.mode to \"off\" (docs/security.md)";
+
+[[maybe_unused]] constexpr std::string_view kNoTls =
+    "this build has no TLS (PROXY_WITH_OPENSSL=OFF); remove the \"tls\" block or use a build "
+    "with OpenSSL";
 
 std::uint32_t methodMask(const std::vector<std::string>& methods, std::vector<std::string>& other) {
     std::uint32_t mask = 0;
@@ -60,6 +68,12 @@ std::expected<void, std::string> resolveServers(upstream::UpstreamGroup& group) 
 
 }  // namespace
 
+const std::shared_ptr<const tls::ServerTls>* Snapshot::findListenerTls(std::string_view listener) const {
+    for (const auto& [name, tls] : listenerTls)
+        if (name == listener) return &tls;
+    return nullptr;
+}
+
 upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
     for (const auto& u : upstreams)
         if (u->name() == name) return u.get();
@@ -76,9 +90,31 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     snapshot->limits.maxHeaderBytes = config->limits.maxHeaderBytes;
     snapshot->limits.maxHeaders = config->limits.maxHeaders;
 
+    // TLS: the files are read and checked here, on the control thread; a problem refuses the
+    // whole snapshot (a reload keeps the old one), and the sentence names listener and file.
+    for (const auto& l : config->listeners) {
+        if (!l.tls) continue;
+#if PROXY_WITH_OPENSSL
+        auto tls = tls::ServerTls::build(*l.tls, snapshot->warnings);
+        if (!tls) return std::unexpected("listener '" + l.name + "': " + tls.error());
+        snapshot->listenerTls.emplace_back(l.name, std::move(*tls));
+#else
+        return std::unexpected("listener '" + l.name + "': " + std::string(kNoTls));
+#endif
+    }
+
     for (const auto& u : config->upstreams) {
         auto group = std::make_unique<upstream::UpstreamGroup>(u, workers);
         if (auto resolved = resolveServers(*group); !resolved) return std::unexpected(resolved.error());
+        if (u.tls) {
+#if PROXY_WITH_OPENSSL
+            auto tls = tls::ClientTls::build(*u.tls);
+            if (!tls) return std::unexpected("upstream '" + u.name + "': " + tls.error());
+            group->setTls(std::move(*tls));
+#else
+            return std::unexpected("upstream '" + u.name + "': " + std::string(kNoTls));
+#endif
+        }
         snapshot->upstreams.push_back(std::move(group));
     }
 

@@ -15,6 +15,9 @@
 namespace proxy::balancing {
 class Selector;
 }
+namespace proxy::tls {
+class ClientTls;
+}
 
 namespace proxy::upstream {
 
@@ -22,7 +25,8 @@ enum class AdminState : std::uint8_t { Up, Draining, Disabled };
 
 struct ServerState {
     config::Server config;
-    std::string key;  // "host:port": names the server, and its connection pool
+    std::string key;      // "host:port": names the server
+    std::string poolKey;  // its connection pool: key, or "tls/<upstream>/" + key over TLS
     std::vector<asio::ip::tcp::endpoint> endpoints;  // resolved addresses
     std::atomic<AdminState> admin{AdminState::Up};
     std::atomic<std::uint32_t> active{0};  // requests in flight (connecting or exchanging)
@@ -93,6 +97,9 @@ class UpstreamGroup {
     }
     void leaveQueue() { queued_.fetch_sub(1, std::memory_order_relaxed); }
     std::uint32_t queued() const { return queued_.load(std::memory_order_relaxed); }
+    // TLS towards the servers (null: plain HTTP). Set once by the snapshot builder.
+    const tls::ClientTls* tls() const { return tls_.get(); }
+    void setTls(std::shared_ptr<const tls::ClientTls> tls) { tls_ = std::move(tls); }
     // Selection state is per worker, so picking never contends across threads.
     balancing::Selector& selector(unsigned worker) { return *selectors_[worker]; }
 
@@ -101,6 +108,7 @@ class UpstreamGroup {
     std::vector<std::unique_ptr<ServerState>> servers_;
     std::vector<std::unique_ptr<balancing::Selector>> selectors_;
     std::atomic<std::uint32_t> queued_{0};  // requests waiting for room, over all workers
+    std::shared_ptr<const tls::ClientTls> tls_;
 };
 
 }  // namespace proxy::upstream
