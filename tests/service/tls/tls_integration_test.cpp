@@ -53,7 +53,12 @@ class TlsIntegrationTest : public QObject {
                  {{{"name", "app"}, {"servers", json::array({{{"address", origin}}})}},
                   {{"name", "reencrypt"},
                    {"servers", json::array({{{"address", "127.0.0.1:" + std::to_string(tlsOrigin_->port())}}})},
-                   {"tls", {{"ca", path("ca.pem")}, {"server_name", "origin.test"}}}},
+                   {"tls", {{"ca", path("ca.pem")}, {"server_name", "origin.test"}}},
+                   {"health_check", {{"path", "/health"}, {"interval_ms", 200}, {"timeout_ms", 2000}, {"fall", 1}}}},
+                  {{"name", "rogue-checked"},
+                   {"servers", json::array({{{"address", "127.0.0.1:" + std::to_string(rogueOrigin_->port())}}})},
+                   {"tls", {{"ca", path("ca.pem")}, {"server_name", "origin.test"}}},
+                   {"health_check", {{"path", "/health"}, {"interval_ms", 200}, {"timeout_ms", 2000}, {"fall", 1}}}},
                   {{"name", "wrongname"},
                    {"servers", json::array({{{"address", "127.0.0.1:" + std::to_string(tlsOrigin_->port())}}})},
                    {"tls", {{"ca", path("ca.pem")}, {"server_name", "other.test"}}}},
@@ -62,6 +67,7 @@ class TlsIntegrationTest : public QObject {
                    {"tls", {{"ca", path("ca.pem")}, {"server_name", "origin.test"}}}}})},
             {"routes", json::array({{{"name", "up-ok"}, {"listener", "plain"}, {"match", {{"path_prefix", "/ok/"}}}, {"upstream", "reencrypt"}},
                                     {{"name", "up-name"}, {"listener", "plain"}, {"match", {{"path_prefix", "/name/"}}}, {"upstream", "wrongname"}},
+                                    {{"name", "up-rogue-checked"}, {"listener", "plain"}, {"match", {{"path_prefix", "/rogue-checked/"}}}, {"upstream", "rogue-checked"}},
                                     {{"name", "up-rogue"}, {"listener", "plain"}, {"match", {{"path_prefix", "/rogue/"}}}, {"upstream", "rogue"}},
                                     {{"name", "main"}, {"upstream", "app"}}})}};
     }
@@ -279,6 +285,20 @@ private slots:
         QCOMPARE(tlsOrigin_->lastServerName(), std::string("origin.test"));
         // Pooled: three requests, at most one new connection per worker.
         QVERIFY(tlsOrigin_->connections() - before <= 2);
+    }
+
+    void healthChecksProbeOverTls() {
+        // Probes of the verified origin handshake (and pass: a failed probe would take the only
+        // server down, fall = 1); probes of the rogue one fail and take it down.
+        const int before = tlsOrigin_->handshakes();
+        bool down = false;
+        for (int i = 0; i < 100 && !down; ++i) {
+            down = roundTrip(plain_, get("/rogue-checked/x")).status == 503;
+            if (!down) QThread::msleep(50);
+        }
+        QVERIFY(down);
+        QTRY_VERIFY_WITH_TIMEOUT(tlsOrigin_->handshakes() >= before + 3, 10000);
+        QCOMPARE(roundTrip(plain_, get("/ok/after-probes")).status, 200);
     }
 
     void reencryptionRefusesAnUnverifiedUpstream_data() {
