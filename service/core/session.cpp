@@ -929,7 +929,7 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
         setDeadline(cfg.timeouts.upstreamResponse);
         auto [ec, n] = co_await up.stream.readSome(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
         if (ec || n == 0) {
-            eof = (ec == asio::error::eof || (!ec && n == 0));
+            eof = (Stream::isEof(ec) || (!ec && n == 0));
             co_return false;
         }
         up.buffer.commit(n);
@@ -1060,7 +1060,7 @@ asio::awaitable<void> Session::tunnel(upstream::UpstreamConnection& up) {
             auto [ec, n] = co_await from.readSome(asio::buffer(buffer.get(), kBodyBuffer), kNoThrow);
             if (ec || n == 0) {
                 // A TLS side cannot half-close (a close_notify ends both directions): close.
-                if (ec == asio::error::eof && !from.tls() && !to.tls()) {
+                if (Stream::isEof(ec) && !from.tls() && !to.tls()) {
                     to.shutdownSend();  // pass the half-close on
                 } else {
                     from.close();

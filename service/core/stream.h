@@ -11,6 +11,7 @@
 
 #include "build_info.h"
 #if PROXY_WITH_OPENSSL
+#include <asio/ssl/error.hpp>
 #include <asio/ssl/stream.hpp>
 #endif
 
@@ -65,6 +66,14 @@ public:
     void shutdownSend() {
         asio::error_code ignored;
         socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+    // The peer's end of the stream: a TCP FIN, a TLS close_notify, or over TLS a close without
+    // close_notify (which many servers do; a length-delimited body is checked by its framing).
+    static bool isEof(const asio::error_code& ec) {
+#if PROXY_WITH_OPENSSL
+        if (ec == asio::ssl::error::stream_truncated) return true;
+#endif
+        return ec == asio::error::eof;
     }
     // Gives back the staging buffer of an idle connection.
     void trim() { staging_ = std::string(); }

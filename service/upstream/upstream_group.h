@@ -99,6 +99,7 @@ class UpstreamGroup {
     std::uint32_t queued() const { return queued_.load(std::memory_order_relaxed); }
     // TLS towards the servers (null: plain HTTP). Set once by the snapshot builder.
     const tls::ClientTls* tls() const { return tls_.get(); }
+    const std::shared_ptr<const tls::ClientTls>& sharedTls() const { return tls_; }
     void setTls(std::shared_ptr<const tls::ClientTls> tls) { tls_ = std::move(tls); }
     // Selection state is per worker, so picking never contends across threads.
     balancing::Selector& selector(unsigned worker) { return *selectors_[worker]; }
