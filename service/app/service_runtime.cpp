@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -22,6 +23,9 @@
 #include "health/health_json.h"
 #include "health/health_monitor.h"
 #include "logging/log.h"
+#if PROXY_WITH_OPENSSL
+#include "tls/server_tls.h"
+#endif
 #include "security/security_filter.h"
 #include "upstream/upstream_group.h"
 
@@ -138,7 +142,44 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             {"requests", s.requests},
             {"dropped_log_records", droppedLogRecords()},
             {"features", features()},
+            {"tls_certificates", tlsCertificates()},
         };
+    }
+
+    // Each TLS listener's certificates as the running snapshot loaded them, with a warning
+    // when one expires within 30 days (or has expired).
+    nlohmann::json tlsCertificates() const {
+        nlohmann::json out = nlohmann::json::array();
+#if PROXY_WITH_OPENSSL
+        const auto snapshot = engine->current();
+        if (!snapshot) return out;
+        const auto now = static_cast<std::int64_t>(std::time(nullptr));
+        for (const auto& [listener, tls] : snapshot->listenerTls) {
+            std::size_t index = 0;
+            for (const tls::CertificateInfo& c : tls->certificates()) {
+                const std::int64_t days = tls::daysLeft(c, now);
+                std::string warning;
+                if (c.notAfter < now)
+                    warning = "expired";
+                else if (c.notBefore > now)
+                    warning = "not valid yet";
+                else if (days < 30)
+                    warning = "expires in " + std::to_string(days) + " days";
+                out.push_back({{"listener", listener},
+                               {"index", index++},
+                               {"source", c.source},
+                               {"subject", c.subject},
+                               {"issuer", c.issuer},
+                               {"names", c.names},
+                               {"not_before", c.notBefore},
+                               {"not_after", c.notAfter},
+                               {"days_left", days},
+                               {"ocsp_responder", c.hasOcspResponder},
+                               {"warning", warning}});
+            }
+        }
+#endif
+        return out;
     }
 
     std::uint64_t droppedLogRecords() const {

@@ -1162,6 +1162,11 @@ asio::awaitable<bool> Session::acceptTls(const std::shared_ptr<const tls::Server
         co_return false;
     }
     clearDeadline();
+    if (!tls->clientSubjectHeader().empty()) {
+        clientSubject_ = tls::ServerTls::clientSubject(client_.ssl());
+        info_.clientSubjectHeader = tls->clientSubjectHeader();
+        info_.clientSubject = clientSubject_;
+    }
     co_return true;
 #else
     (void)tls;

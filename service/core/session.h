@@ -99,6 +99,7 @@ private:
     Stream client_;
     std::shared_ptr<const ListenerInfo> listener_;
     std::shared_ptr<const tls::ServerTls> tls_;  // the listener's TLS when the connection began
+    std::string clientSubject_;  // mTLS: the client certificate's subject (info_ points here)
     filter::ConnectionInfo info_;
     char clientAddress_[64] = {};
     Buffer in_;

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <fstream>
 
 namespace proxy::tls {
 namespace {
@@ -58,6 +59,24 @@ std::expected<void, std::string> configure(SSL_CTX* ctx, const config::ListenerT
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20'000);
     SSL_CTX_set_timeout(ctx, 3600);
+    if (!config.clientCa.empty()) {
+        std::ifstream probe(config.clientCa, std::ios::binary);
+        if (!probe)
+            return std::unexpected("client_ca: cannot read the CA file '" + config.clientCa + "'");
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config.clientCa.c_str());
+        if (names == nullptr ||
+            SSL_CTX_load_verify_locations(ctx, config.clientCa.c_str(), nullptr) != 1) {
+            if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
+            return std::unexpected("client_ca: '" + config.clientCa +
+                                   "' holds no PEM CA certificate: " + opensslError());
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);  // the CAs the client is told to pick from
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (config.clientCertRequired
+                                                       ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                                       : 0),
+                           nullptr);
+        SSL_CTX_set_verify_depth(ctx, 10);
+    }
     return {};
 }
 
@@ -67,6 +86,7 @@ std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
     const config::ListenerTls& config, std::vector<std::string>& warnings) {
     std::shared_ptr<ServerTls> tls(new ServerTls());
     tls->handshakeTimeout_ = config.handshakeTimeout;
+    if (!config.clientCa.empty()) tls->clientSubjectHeader_ = config.clientSubjectHeader;
     if (config.certificates.empty()) return std::unexpected("tls: no certificate is configured");
     for (std::size_t i = 0; i < config.certificates.size(); ++i) {
         const std::string where = "tls.certificates[" + std::to_string(i) + "]: ";
@@ -113,6 +133,22 @@ std::size_t ServerTls::select(std::string_view serverName) const {
             return it->second;
     }
     return 0;
+}
+
+std::string ServerTls::clientSubject(SSL* ssl) {
+    X509* peer = SSL_get0_peer_certificate(ssl);
+    if (peer == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+    CertificateInfo info;
+    BIO* bio = BIO_new(BIO_s_mem());
+    std::string text;
+    if (bio != nullptr &&
+        X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+        char* data = nullptr;
+        const long n = BIO_get_mem_data(bio, &data);
+        if (n > 0) text.assign(data, static_cast<std::size_t>(n));
+    }
+    BIO_free(bio);
+    return text;
 }
 
 int ServerTls::onServerName(SSL* ssl, int*, void* arg) {

@@ -34,6 +34,10 @@ public:
     // The context a connection starts its handshake with; SNI may move it to another one.
     asio::ssl::context& context() const { return *contexts_.front(); }
     std::chrono::milliseconds handshakeTimeout() const { return handshakeTimeout_; }
+    // mTLS: the header for the client certificate's subject ("" when the listener asks for none).
+    const std::string& clientSubjectHeader() const { return clientSubjectHeader_; }
+    // The verified client certificate's subject (RFC 2253), or "" when the client sent none.
+    static std::string clientSubject(SSL* ssl);
     std::span<const CertificateInfo> certificates() const { return certificates_; }
     // Index of the certificate a client asking for `serverName` gets.
     std::size_t select(std::string_view serverName) const;
@@ -49,6 +53,7 @@ private:
     std::unordered_map<std::string, std::size_t> exact_;     // "www.example.com" -> index
     std::unordered_map<std::string, std::size_t> wildcard_;  // "example.com" for "*.example.com"
     std::chrono::milliseconds handshakeTimeout_{10'000};
+    std::string clientSubjectHeader_;
 };
 
 // The TLS 1.2 cipher list used when the config gives none: forward secrecy and AEAD only

@@ -135,6 +135,10 @@ struct ListenerTls {
     std::string ciphers;       // TLS 1.2 cipher list in OpenSSL syntax; "" = the built-in default
     std::string ciphersuites;  // TLS 1.3 suites in OpenSSL syntax; "" = OpenSSL's default
     std::chrono::milliseconds handshakeTimeout{10'000};
+    // mTLS: with clientCa set, clients present a certificate issued by one of these CAs.
+    std::string clientCa;                 // PEM CA bundle; "" = no client certificates asked for
+    bool clientCertRequired = true;       // false: asked for, optional, verified when given
+    std::string clientSubjectHeader = "X-Client-Cert-Subject";  // the subject, to the upstream
     friend bool operator==(const ListenerTls&, const ListenerTls&) = default;
 };
 

@@ -130,6 +130,11 @@ Json toJson(const Config& config) {
                         {"handshake_timeout_ms", lt.handshakeTimeout.count()}};
             if (!lt.ciphers.empty()) tls["ciphers"] = lt.ciphers;
             if (!lt.ciphersuites.empty()) tls["ciphersuites"] = lt.ciphersuites;
+            if (!lt.clientCa.empty()) {
+                tls["client_ca"] = lt.clientCa;
+                tls["client_certificate"] = lt.clientCertRequired ? "required" : "optional";
+            }
+            tls["client_subject_header"] = lt.clientSubjectHeader;
             l["tls"] = std::move(tls);
         }
         listeners.push_back(std::move(l));

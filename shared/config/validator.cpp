@@ -66,7 +66,10 @@ constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, t
                                         {"min_version"},
                                         {"ciphers"},
                                         {"ciphersuites"},
-                                        {"handshake_timeout_ms"}};
+                                        {"handshake_timeout_ms"},
+                                        {"client_ca"},
+                                        {"client_certificate"},
+                                        {"client_subject_header"}};
 constexpr ObjectSpec kListenerTlsSpec{kListenerTlsKeys};
 constexpr KeySpec kListenerKeys[] = {{"name"}, {"address"}, {"tls", &kListenerTlsSpec}};
 constexpr ObjectSpec kListenerSpec{kListenerKeys};
@@ -1155,6 +1158,27 @@ void Loader::parseListenerTls(const Json& value, const std::string& path, Listen
         std::uint64_t ms = 0;
         if (r.uint("handshake_timeout_ms", 100, 300'000, ms, "milliseconds"))
             tls.handshakeTimeout = std::chrono::milliseconds(ms);
+    }
+    filePath(r, "client_ca", tls.clientCa);
+    if (const Json* mode = r.get("client_certificate")) {
+        static constexpr std::string_view modes[] = {"required", "optional"};
+        std::size_t index = 0;
+        if (readChoice(*mode, r.path("client_certificate"), modes, index))
+            tls.clientCertRequired = index == 0;
+        if (!r.get("client_ca"))
+            error(r.path("client_certificate"), "needs 'client_ca', the CAs client certificates "
+                                                "are verified against");
+    }
+    if (r.get("client_subject_header")) {
+        std::string name;
+        if (r.string("client_subject_header", name)) {
+            if (!isToken(name))
+                error(r.path("client_subject_header"), shown(name) + " is not a header name");
+            else if (isHopByHopOrFraming(lower(name)))
+                error(r.path("client_subject_header"), shown(name) + " is a connection header");
+            else
+                tls.clientSubjectHeader = name;
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 // reload that leaves open connections alone, and re-encryption to a verified and a rejected
 // TLS upstream with pooling.
 #include <QElapsedTimer>
+#include <QProcess>
 #include <QThread>
 #include <QtTest>
 #include <csignal>
@@ -35,6 +36,7 @@ class TlsIntegrationTest : public QObject {
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;   // the TLS listener
     int plain_ = 0;  // a plain listener (routes to the TLS upstreams)
+    int mtls_ = 0;   // a TLS listener that requires client certificates
 
     std::string path(const char* file) const { return certs_.filePath(file).toStdString(); }
 
@@ -47,6 +49,11 @@ class TlsIntegrationTest : public QObject {
              json::array({{{"name", "secure"},
                            {"address", "127.0.0.1:" + std::to_string(port_)},
                            {"tls", {{"certificates", certificates}, {"handshake_timeout_ms", 700}}}},
+                          {{"name", "mtls"},
+                           {"address", "127.0.0.1:" + std::to_string(mtls_)},
+                           {"tls", {{"certificates", json::array({{{"cert", path("a.pem")}, {"key", path("a.key")}}})},
+                                    {"client_ca", path("ca.pem")},
+                                    {"client_subject_header", "X-Client-Subject"}}}},
                           {{"name", "plain"}, {"address", "127.0.0.1:" + std::to_string(plain_)}}})},
             {"upstreams",
              json::array(
@@ -86,6 +93,15 @@ class TlsIntegrationTest : public QObject {
         return false;
     }
 
+    json status() {
+        QProcess p;
+        p.start(QStringLiteral(PROXYCTL_EXE),
+                {"--endpoint", proxy_->dir() + "/control.sock", "--json", "status"});
+        p.waitForFinished(15000);
+        const QByteArray out = p.readAllStandardOutput();
+        return json::parse(out.begin(), out.end(), nullptr, false);
+    }
+
     std::string subjectFor(const std::string& sni) {
         TlsClient client(path("ca.pem"));
         if (!client.connect(port_, sni)) return "handshake failed: " + client.result().error;
@@ -102,6 +118,7 @@ private slots:
         QVERIFY(makePfx(dir, "b", "pfx secret"));
         QVERIFY(makeLeaf(dir, "c", {"a.test"}, 3));  // the replacement for a.test (expires soon)
         QVERIFY(makeLeaf(dir, "origin", {"origin.test"}));
+        QVERIFY(makeLeaf(dir, "client", {"client.test"}));
         QVERIFY(runOpenssl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                  "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "2",
                                  "-subj", "/CN=origin.test", "-addext", "subjectAltName=DNS:origin.test"}));
@@ -111,6 +128,7 @@ private slots:
         proxy_ = std::make_unique<ProxyProcess>();
         port_ = freePort();
         plain_ = freePort();
+        mtls_ = freePort();
         QVERIFY2(proxy_->start(config(goodCertificates()).dump(), port_), qPrintable(proxy_->output()));
         QVERIFY(waitForOutput("started"));
     }
@@ -271,8 +289,47 @@ private slots:
             if (!changed) QThread::msleep(50);
         }
         QVERIFY(changed);
+
+        // status (and proxyctl status) describe the certificates now in use.
+        const json certs = status().value("tls_certificates", json::array());
+        QCOMPARE(certs.size(), std::size_t{3});  // secure's two, then mtls's one
+        QCOMPARE(certs[0].value("listener", ""), std::string("secure"));
+        QCOMPARE(certs[0].value("subject", ""), std::string("CN=a.test"));
+        QCOMPARE(certs[0].value("warning", ""), std::string("expires in 2 days"));
+        QCOMPARE(certs[0].value("days_left", -1), 2);
+        QCOMPARE(certs[1]["names"], json::array({"b.test"}));
+        QCOMPARE(certs[1].value("warning", "?"), std::string());
+        QCOMPARE(certs[1].value("issuer", ""), std::string("CN=Proxy Test CA"));
         QVERIFY(proxy_->writeConfig(config(goodCertificates()).dump()));
         proxy_->signal(SIGHUP);
+    }
+
+    void clientCertificatesAreRequiredAndPassedOn() {
+        const std::string spoof = "GET /echo HTTP/1.1\r\nHost: a.test\r\nX-Client-Subject: CN=admin\r\n\r\n";
+        {
+            TlsClient anonymous(path("ca.pem"));
+            // TLS 1.3 finishes the client's side first; the server's refusal arrives as an alert.
+            if (anonymous.connect(mtls_, "a.test")) {
+                anonymous.send(spoof);
+                QCOMPARE(anonymous.readResponse(5000), std::string());
+            }
+        }
+        QVERIFY(waitForOutput("tls: handshake with 127.0.0.1 on 'mtls' failed"));
+        TlsClient client(path("ca.pem"));
+        client.useCertificate(path("client.pem"), path("client.key"));
+        QVERIFY2(client.connect(mtls_, "a.test"), client.result().error.c_str());
+        QVERIFY(client.send(spoof));
+        const std::string response = client.readResponse();
+        QVERIFY2(response.starts_with("HTTP/1.1 200"), response.c_str());
+        QVERIFY2(response.find("X-Client-Subject: CN=client.test\r\n") != std::string::npos, response.c_str());
+        QVERIFY2(response.find("CN=admin") == std::string::npos, response.c_str());
+        // A certificate from another issuer is refused.
+        TlsClient rogue(path("ca.pem"));
+        rogue.useCertificate(path("rogue.pem"), path("rogue.key"));
+        if (rogue.connect(mtls_, "a.test")) {
+            rogue.send(spoof);
+            QCOMPARE(rogue.readResponse(5000), std::string());
+        }
     }
 
     void reencryptionToAVerifiedUpstream() {

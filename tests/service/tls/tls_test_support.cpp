@@ -182,6 +182,11 @@ std::string TlsClient::readResponse(int timeoutMs) {
     return {};
 }
 
+void TlsClient::useCertificate(const std::string& cert, const std::string& key) {
+    SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM);
+}
+
 void TlsClient::close() {
     if (ssl_) {
         SSL_shutdown(ssl_);

@@ -21,7 +21,7 @@ bool runOpenssl(const QString& dir, const QStringList& args, QString* error = nu
 // In `dir`: ca.pem/ca.key (a test CA) and, signed by it, NAME.pem/NAME.key for each leaf with
 // the given subjectAltName DNS names. `days` may be small to test expiry warnings.
 bool makeCa(const QString& dir);
-bool makeLeaf(const QString& dir, const QString& name, const QStringList& dnsNames, int days = 30);
+bool makeLeaf(const QString& dir, const QString& name, const QStringList& dnsNames, int days = 90);
 // NAME.pfx from NAME.pem + NAME.key, with `password`.
 bool makePfx(const QString& dir, const QString& name, const QString& password);
 
@@ -46,6 +46,8 @@ public:
     // Reads one response with a Content-Length body (the proxy's answers to /echo etc.).
     std::string readResponse(int timeoutMs = 10000);
     void close();
+    // Presents this certificate (PEM files) when the server asks for one.
+    void useCertificate(const std::string& cert, const std::string& key);
     TlsResult& result() { return result_; }
     SSL_SESSION* session() const { return lastSession_; }
     void setSession(SSL_SESSION* s) { resume_ = s; }

@@ -244,6 +244,15 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
                     "tls": {"certificates": [{"pfx": "a.pfx"}], "min_versoin": "1.3"}}]})")
         << "/listeners/0/tls/min_versoin" << QStringList{"did you mean 'min_version'"} << true;
+    QTest::newRow("tls client_certificate without client_ca")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "client_certificate": "optional"}}]})")
+        << "/listeners/0/tls/client_certificate" << QStringList{"needs 'client_ca'"} << true;
+    QTest::newRow("tls client_subject_header not a token")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "client_ca": "ca.pem",
+                            "client_subject_header": "X Subject"}}]})")
+        << "/listeners/0/tls/client_subject_header" << QStringList{"not a header name"} << true;
     QTest::newRow("upstream tls key without cert")
         << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
                                     "tls": {"key": "c.key"}}]})")
@@ -859,7 +868,9 @@ void ValidatorTest::roundTrip_data() {
                                                 {"pfx": "b.pfx", "password": "p"}],
                                "min_version": "1.3", "ciphers": "ECDHE-RSA-AES128-GCM-SHA256",
                                "ciphersuites": "TLS_AES_128_GCM_SHA256",
-                               "handshake_timeout_ms": 3000}}],
+                               "handshake_timeout_ms": 3000, "client_ca": "ca.pem",
+                               "client_certificate": "optional",
+                               "client_subject_header": "X-Subject"}}],
         "upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
                        "tls": {"ca": "ca.pem", "server_name": "app.internal",
                                "verify_hostname": false, "sni": false,
