@@ -7,9 +7,12 @@
 # Scenarios: c50 / c256 (keep-alive, 1 KiB body), close (a connection per request), 1mib (a 1 MiB
 # body), gzip20k (a 20 KiB HTML page compressed with gzip level 6 by the proxy: proxy-service's
 # compression filter against nginx's "gzip on" at the same level, min length and buffers as
-# configured below; HAProxy sits this one out). Compressed sizes are checked and recorded.
+# configured below; HAProxy sits this one out). Compressed sizes are checked and recorded. rr4
+# (keep-alive c50, round robin over four origins with pooled connections: proxy-service's
+# round_robin upstream against nginx's upstream block with keepalive 64 and HAProxy's balance
+# roundrobin; the origins are four listening ports of the origin nginx).
 #
-# usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib gzip20k"]
+# usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--scenarios "c50 c256 close 1mib gzip20k rr4"]
 #                     [--proxies "proxy-service nginx haproxy"] [--proxy-bin PATH]
 #   proxies: proxy-service, nginx, haproxy, and proxy-service-log (proxy-service with the SQLite
 #              access log on, for the logging-cost figure: --proxies "proxy-service proxy-service-log")
@@ -30,7 +33,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 ROUNDS=3
 DURATION=10
-SCENARIOS="c50 c256 close 1mib gzip20k"
+SCENARIOS="c50 c256 close 1mib gzip20k rr4"
 PROXIES="proxy-service nginx haproxy"
 PROXY_BIN=$ROOT/build/h-bench/service/proxy-service
 IDLE=1
@@ -64,7 +67,7 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ && $DURATION -le 60 ]] || die "--duration must be 1..60 seconds"
 for s in $SCENARIOS; do
-    [[ $s =~ ^(c50|c256|close|1mib|gzip20k)$ ]] || die "unknown scenario '$s' (c50 c256 close 1mib gzip20k)"
+    [[ $s =~ ^(c50|c256|close|1mib|gzip20k|rr4)$ ]] || die "unknown scenario '$s' (c50 c256 close 1mib gzip20k rr4)"
 done
 for p in $PROXIES; do
     [[ $p =~ ^(proxy-service|proxy-service-log|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
@@ -156,7 +159,9 @@ childPid() {  # the first child of an nginx master: its worker, which forks just
     return 1
 }
 
-read -r ORIGIN_PORT P_PORT N_PORT H_PORT IDLE_PORT L_PORT < <(python3 "$HERE/benchlib.py" free-ports 6)
+read -r ORIGIN_PORT P_PORT N_PORT H_PORT IDLE_PORT L_PORT O2_PORT O3_PORT O4_PORT < <(python3 "$HERE/benchlib.py" free-ports 9)
+# rr4: four origins (four listening ports of the origin nginx; each a server of its own upstream).
+RR4_PORTS=("$ORIGIN_PORT" "$O2_PORT" "$O3_PORT" "$O4_PORT")
 
 # ---- the origin: nginx, one worker, CPU 1 -------------------------------------------------------
 mkdir -p "$TMP/origin/www" "$TMP/origin/logs"
@@ -188,9 +193,12 @@ http {
     scgi_temp_path $TMP/origin/tmp_scgi;
     server {
         listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+        listen 127.0.0.1:$O2_PORT backlog=4096;
+        listen 127.0.0.1:$O3_PORT backlog=4096;
+        listen 127.0.0.1:$O4_PORT backlog=4096;
         location = /big.bin { root $TMP/origin/www; default_type application/octet-stream; }
         location = /gz/page.html { root $TMP/origin/www; default_type text/html; }
-        location / { default_type text/plain; return 200 "$BODY_1K"; }
+        location / { default_type text/plain; add_header X-Origin-Port \$server_port; return 200 "$BODY_1K"; }
     }
 }
 EOF
@@ -216,8 +224,13 @@ writeProxyServiceConfig() {  # port file [log]
   "forwarded": { "x_forwarded": false, "via": false },
   "listeners": [ { "name": "bench", "address": "127.0.0.1:$1" } ],
   "upstreams": [ { "name": "origin", "servers": [ { "address": "127.0.0.1:$ORIGIN_PORT" } ],
+                   "keepalive": { "max_idle": 64 } },
+                 { "name": "four", "balance": "round_robin",
+                   "servers": [ { "address": "127.0.0.1:${RR4_PORTS[0]}" }, { "address": "127.0.0.1:${RR4_PORTS[1]}" },
+                                { "address": "127.0.0.1:${RR4_PORTS[2]}" }, { "address": "127.0.0.1:${RR4_PORTS[3]}" } ],
                    "keepalive": { "max_idle": 64 } } ],
-  "routes": [ { "name": "gz", "match": { "path_prefix": "/gz/" }, "upstream": "origin",
+  "routes": [ { "name": "rr4", "match": { "path_prefix": "/rr4/" }, "upstream": "four" },
+              { "name": "gz", "match": { "path_prefix": "/gz/" }, "upstream": "origin",
                 "compression": { "enabled": true, "level": 6, "min_size": 1024,
                                  "formats": ["gzip"] } },
               { "name": "all", "upstream": "origin" } ]
@@ -259,6 +272,14 @@ http {
         keepalive 64;
         keepalive_requests 100000000;
     }
+    upstream four {
+        server 127.0.0.1:${RR4_PORTS[0]};
+        server 127.0.0.1:${RR4_PORTS[1]};
+        server 127.0.0.1:${RR4_PORTS[2]};
+        server 127.0.0.1:${RR4_PORTS[3]};
+        keepalive 64;
+        keepalive_requests 100000000;
+    }
     server {
         listen 127.0.0.1:$N_PORT backlog=4096;
         location / {
@@ -266,6 +287,12 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             # Stream large bodies instead of spilling them to a temp file, like the others do.
+            proxy_max_temp_file_size 0;
+        }
+        location /rr4/ {
+            proxy_pass http://four;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_max_temp_file_size 0;
         }
         # gzip20k: the same compression as proxy-service's "gz" route (level 6, min 1024 bytes).
@@ -309,9 +336,16 @@ defaults
     http-reuse always
 frontend fe
     bind 127.0.0.1:$H_PORT
+    use_backend four if { path_beg /rr4/ }
     default_backend be
 backend be
     server origin 127.0.0.1:$ORIGIN_PORT
+backend four
+    balance roundrobin
+    server o1 127.0.0.1:${RR4_PORTS[0]}
+    server o2 127.0.0.1:${RR4_PORTS[1]}
+    server o3 127.0.0.1:${RR4_PORTS[2]}
+    server o4 127.0.0.1:${RR4_PORTS[3]}
 EOF
     "$HAPROXY" -c -q -f "$TMP/haproxy.cfg" || die "haproxy rejects its config"
     "${PRIO[@]}" taskset -c $PROXY_CPU "$HAPROXY" -f "$TMP/haproxy.cfg" -db >"$TMP/haproxy.log" 2>&1 &
@@ -340,6 +374,12 @@ for p in $PROXIES; do
     [[ $got == "200 1024" ]] || die "$p: GET / gave '$got', expected '200 1024'"
     got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:${PORT[$p]}/big.bin")
     [[ $got == "200 1048576" ]] || die "$p: GET /big.bin gave '$got', expected '200 1048576'"
+    if [[ " $SCENARIOS " == *" rr4 "* ]]; then  # round robin reaches all four origins
+        seen=$(for i in 1 2 3 4 5 6 7 8; do
+                   curl -s -D - -o /dev/null "http://127.0.0.1:${PORT[$p]}/rr4/"
+               done | tr -d '\r' | awk -F': ' 'tolower($1) == "x-origin-port" { print $2 }' | sort -u | wc -l)
+        [[ $seen == 4 ]] || die "$p: 8 GETs of /rr4/ reached $seen origin(s), expected 4"
+    fi
 done
 # gzip20k: each compressing proxy sends gzip that inflates to the page; the sizes go in the JSON.
 GZIP_SIZES=""
@@ -379,6 +419,7 @@ runOne() {  # scenario proxy round
         close) extra=(-H "Connection: close") ;;
         1mib) path=/big.bin ;;
         gzip20k) path=/gz/page.html; extra=(-H "Accept-Encoding: gzip") ;;
+        rr4) path=/rr4/ ;;
     esac
     local tag="$scenario-$proxy-$round" perfPid="" cpuFile="$TMP/cpu-$scenario-$proxy-$round"
     local la

@@ -27,10 +27,51 @@
 #include "tls/server_tls.h"
 #endif
 #include "security/security_filter.h"
+#include "upstream/name_resolver.h"
 #include "upstream/upstream_group.h"
 
 namespace proxy::app {
 namespace {
+
+using namespace std::chrono_literals;
+
+// How long a start or a config change waits for the first answer about a name it adds. A name
+// still unanswered then has no servers until it resolves (retried in the background).
+constexpr auto kFirstLookupWait = 5s;
+
+// Every host name the config's upstream servers use, with the shortest resolve interval of the
+// upstreams that use it.
+std::map<std::string, std::chrono::seconds> configNames(const config::Config& config) {
+    std::map<std::string, std::chrono::seconds> out;
+    for (const auto& u : config.upstreams)
+        for (const auto& s : u.servers) {
+            if (s.address.kind != config::HostPort::Kind::Name) continue;
+            auto [it, inserted] = out.try_emplace(s.address.host, u.resolveInterval);
+            if (!inserted) it->second = std::min(it->second, u.resolveInterval);
+        }
+    return out;
+}
+
+std::map<std::string, std::chrono::seconds> unionOf(std::map<std::string, std::chrono::seconds> a,
+                                                    const std::map<std::string, std::chrono::seconds>& b) {
+    for (const auto& [host, interval] : b) {
+        auto [it, inserted] = a.try_emplace(host, interval);
+        if (!inserted) it->second = std::min(it->second, interval);
+    }
+    return a;
+}
+
+void logUnresolved(const std::vector<std::string>& hosts) {
+    for (const auto& host : hosts)
+        logging::log(logging::Level::Warn,
+                     "upstream name %s has no address yet: its servers take no requests until it "
+                     "resolves (retried in the background)",
+                     host.c_str());
+}
+
+std::int64_t epochMs(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
 
 const char* adminStateName(upstream::AdminState s) {
     switch (s) {
@@ -62,6 +103,11 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
 
     asio::io_context control;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> controlWork;
+    // Upstream servers given by DNS name (upstream/name_resolver.h). Declared after `control`, so
+    // it stops (and never posts again) before the io_context goes.
+    std::unique_ptr<upstream::NameResolver> resolver;
+    std::uint64_t liveGeneration = 0;      // the resolver generation the live snapshot was built from
+    std::uint64_t preparedGeneration = 0;  // ... and the prepared one (guarded by applyMutex)
     std::thread controlThread;
     std::unique_ptr<control::ControlServer> controlServer;
 
@@ -76,14 +122,17 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     std::expected<std::shared_ptr<const core::Snapshot>, std::string> build(
         std::shared_ptr<const config::Config> config, std::uint64_t version) {
         filter::Filter* const tail[] = {observability->filter()};
-        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail);
+        preparedGeneration = resolver->generation();  // before the build reads any address
+        auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail,
+                                            resolver->source());
         if (!snapshot) return snapshot;
         for (const std::string& warning : (*snapshot)->warnings)
             logging::log(logging::Level::Warn, "config: %s", warning.c_str());
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
-                if (auto it = adminStates.find({group->name(), server->key}); it != adminStates.end())
-                    server->admin = it->second;
+                for (const auto& key : {server->key, server->config.address.toString()})
+                    if (auto it = adminStates.find({group->name(), key}); it != adminStates.end())
+                        server->admin = it->second;
         for (const auto& group : (*snapshot)->upstreams) health.adopt(*group);
         return snapshot;
     }
@@ -92,8 +141,14 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         std::lock_guard lock(applyMutex);
         // The store passes its validated config by reference; the snapshot needs to own one.
         auto owned = std::make_shared<const config::Config>(config);
+        // Names the change adds are looked up now; the running config's stay tracked meanwhile.
+        const auto runningNames = configNames(*store->current().config);
+        logUnresolved(resolver->track(unionOf(configNames(config), runningNames), kFirstLookupWait));
         auto snapshot = build(owned, store->current().version + 1);
-        if (!snapshot) return snapshot.error();
+        if (!snapshot) {
+            resolver->track(runningNames, 0ms);
+            return snapshot.error();
+        }
         auto ready = engine->prepare(*snapshot);
         if (!ready) return ready.error();
         prepared = std::move(*ready);
@@ -107,6 +162,9 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         engine->commit(std::move(prepared));
         health.activate(engine->current());
         preparedFor.reset();
+        liveGeneration = preparedGeneration;
+        resolver->track(configNames(*store->current().config), 0ms);  // forget names it dropped
+        if (resolver->generation() != liveGeneration) asio::post(control, [this] { refreshAddresses(); });
         const auto& logSettings = store->current().config->logging;
         logging::setLevel(logging::parseLevel(logSettings.level));
         logging::log(logging::Level::Info, "config version %llu is live",
@@ -117,6 +175,31 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             logging::log(logging::Level::Warn,
                          "the logging settings changed: files, database, queue and metrics listener "
                          "keep their start-time settings until the service restarts");
+    }
+
+    // Control thread, after the resolver saw a name's addresses change: the same config version is
+    // built again with the new addresses and swapped in like a reload, so exchanges in flight
+    // finish on the servers they started with.
+    void refreshAddresses() {
+        std::lock_guard lock(applyMutex);
+        if (prepared) return;  // a config change is between precheck and commit; commit rechecks
+        if (resolver->generation() == liveGeneration) return;
+        const auto current = store->current();
+        auto snapshot = build(current.config, current.version);
+        if (!snapshot) {
+            logging::log(logging::Level::Error, "upstream addresses changed, but the config could "
+                         "not be rebuilt: %s", snapshot.error().c_str());
+            return;
+        }
+        if (auto error = engine->apply(*snapshot)) {
+            logging::log(logging::Level::Error, "upstream addresses changed, but applying them "
+                         "failed: %s", error->c_str());
+            return;
+        }
+        health.activate(*snapshot);
+        liveGeneration = preparedGeneration;
+        logging::log(logging::Level::Info, "upstream addresses changed: config version %llu now "
+                     "uses them", static_cast<unsigned long long>(current.version));
     }
 
     static nlohmann::json features() {
@@ -279,7 +362,34 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         return out;
     }
 
+    // A configured "name:port": what it resolves to now and how its lookups go.
+    static nlohmann::json nameStatusJson(const config::HostPort& address,
+                                         const std::vector<upstream::NameStatus>& statuses) {
+        nlohmann::json entry = {{"address", address.toString()}, {"state", "unresolved"}};
+        for (const auto& s : statuses) {
+            if (s.host != address.host) continue;
+            nlohmann::json addresses = nlohmann::json::array();
+            for (const auto& a : s.addresses)
+                addresses.push_back((a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
+                                    std::to_string(address.port));
+            auto when = [](std::chrono::system_clock::time_point t) {
+                return t == std::chrono::system_clock::time_point{} ? nlohmann::json(nullptr)
+                                                                   : nlohmann::json(epochMs(t));
+            };
+            entry["state"] = !s.resolved ? "unresolved" : s.failures > 0 ? "stale" : "resolved";
+            entry["addresses"] = std::move(addresses);
+            entry["error"] = logging::sanitizeUtf8(s.error);
+            entry["consecutive_failures"] = s.failures;
+            entry["resolve_interval_seconds"] = s.interval.count();
+            entry["last_lookup_ms"] = when(s.lastAttempt);
+            entry["last_success_ms"] = when(s.lastSuccess);
+            entry["last_change_ms"] = when(s.lastChange);
+        }
+        return entry;
+    }
+
     nlohmann::json upstreams() override {
+        const auto statuses = resolver->status();
         nlohmann::json out = nlohmann::json::array();
         const auto snapshot = engine->current();
         if (!snapshot) return {{"upstreams", out}};
@@ -297,9 +407,15 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                 servers.push_back(std::move(entry));
             }
             static constexpr const char* kBalance[] = {"round_robin", "least_connections", "ip_hash", "hash"};
-            out.push_back({{"name", group->name()},
-                           {"balance", kBalance[static_cast<int>(group->config().balance)]},
-                           {"servers", servers}});
+            nlohmann::json entry = {{"name", group->name()},
+                                    {"balance", kBalance[static_cast<int>(group->config().balance)]},
+                                    {"servers", servers}};
+            nlohmann::json names = nlohmann::json::array();
+            for (const auto& server : group->config().servers)
+                if (server.address.kind == config::HostPort::Kind::Name)
+                    names.push_back(nameStatusJson(server.address, statuses));
+            if (!names.empty()) entry["names"] = std::move(names);
+            out.push_back(std::move(entry));
         }
         return {{"upstreams", out}};
     }
@@ -314,10 +430,11 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         const auto snapshot = engine->current();
         upstream::UpstreamGroup* group = snapshot ? snapshot->findUpstream(upstreamName) : nullptr;
         if (group == nullptr) return "no upstream named '" + upstreamName + "'";
-        upstream::ServerState* server = group->findServer(serverKey);
-        if (server == nullptr) return "upstream '" + upstreamName + "' has no server " + serverKey;
+        // A "name:port" as configured applies to every address it resolved to, now and later.
+        const auto servers = group->findServers(serverKey);
+        if (servers.empty()) return "upstream '" + upstreamName + "' has no server " + serverKey;
         std::lock_guard lock(applyMutex);
-        server->admin = next;  // new requests avoid it at once; in-flight ones finish
+        for (auto* server : servers) server->admin = next;  // new requests avoid it at once; in-flight ones finish
         adminStates[{upstreamName, serverKey}] = next;
         logging::log(logging::Level::Info, "upstream %s server %s: %s", upstreamName.c_str(),
                      serverKey.c_str(), adminStateName(next));
@@ -325,8 +442,9 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     }
 };
 
-ServiceRuntime::ServiceRuntime(Options options) : impl_(std::make_unique<Impl>()) {
+ServiceRuntime::ServiceRuntime(Options options, upstream::LookupFn lookup) : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
+    impl_->resolver = std::make_unique<upstream::NameResolver>(lookup ? std::move(lookup) : upstream::systemLookup);
 }
 
 ServiceRuntime::~ServiceRuntime() {
@@ -356,10 +474,13 @@ std::optional<std::string> ServiceRuntime::start() {
     if (!observability) return observability.error();
     d.observability = std::move(*observability);
     d.engine = std::make_unique<core::Engine>(current.config->workers);
+    d.resolver->setChangeCallback([&d] { asio::post(d.control, [&d] { d.refreshAddresses(); }); });
+    logUnresolved(d.resolver->track(configNames(*current.config), kFirstLookupWait));
     auto snapshot = d.build(current.config, current.version);
     if (!snapshot) return snapshot.error();
     if (auto error = d.engine->start(*snapshot)) return error;
     d.health.activate(*snapshot);
+    d.liveGeneration = d.preparedGeneration;
 
     // From here every config change goes: validate -> precheck (build + bind) -> persist -> commit.
     d.store->setPrecheck([&d](const config::Config& c) { return d.precheck(c); });
@@ -426,6 +547,7 @@ int ServiceRuntime::wait() {
                  static_cast<long long>(grace.count()));
     // Reverse order of start. The control channel goes first so no change lands mid-drain.
     d.controlServer->stop();
+    d.resolver->stop();  // no more address refreshes
     d.controlWork.reset();
     d.control.stop();
     if (d.controlThread.joinable()) d.controlThread.join();

@@ -8,12 +8,14 @@
 #include <string>
 
 #include "app/options.h"
+#include "upstream/name_resolver.h"
 
 namespace proxy::app {
 
 class ServiceRuntime {
 public:
-    explicit ServiceRuntime(Options options);
+    // `lookup` resolves upstream server names (tests give their own; empty = the system's).
+    explicit ServiceRuntime(Options options, upstream::LookupFn lookup = {});
     ~ServiceRuntime();
     ServiceRuntime(const ServiceRuntime&) = delete;
     ServiceRuntime& operator=(const ServiceRuntime&) = delete;

@@ -44,28 +44,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-std::expected<void, std::string> resolveServers(upstream::UpstreamGroup& group) {
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    for (auto& server : group.servers()) {
-        const auto& address = server->config.address;
-        asio::error_code ec;
-        if (address.kind != config::HostPort::Kind::Name) {
-            const auto ip = asio::ip::make_address(address.host, ec);
-            if (ec) return std::unexpected("upstream '" + group.name() + "': bad address " + server->key);
-            server->endpoints.emplace_back(ip, address.port);
-            continue;
-        }
-        // Names are resolved here, at load time on the control thread, never on the data path.
-        const auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
-        if (ec || results.empty())
-            return std::unexpected("upstream '" + group.name() + "': cannot resolve " + server->key +
-                                   ": " + ec.message());
-        for (const auto& entry : results) server->endpoints.push_back(entry.endpoint());
-    }
-    return {};
-}
-
 }  // namespace
 
 const std::shared_ptr<const tls::ServerTls>* Snapshot::findListenerTls(std::string_view listener) const {
@@ -82,7 +60,7 @@ upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
 
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail) {
+    std::span<filter::Filter* const> tail, const upstream::AddressSource& names) {
     auto snapshot = std::make_shared<Snapshot>();
     snapshot->config = config;
     snapshot->version = version;
@@ -103,20 +81,27 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
 #endif
     }
 
-    for (const auto& u : config->upstreams) {
-        auto group = std::make_unique<upstream::UpstreamGroup>(u, workers);
-        if (auto resolved = resolveServers(*group); !resolved) return std::unexpected(resolved.error());
-        if (u.tls) {
+    // Without a resolver (tests, tools), names are looked up here, synchronously: never on the
+    // data path, since snapshots are built off it.
+    const upstream::AddressSource lookupNow = [](const std::string& host) {
+        auto found = upstream::systemLookup(host);
+        return found ? *found : std::vector<asio::ip::address>{};
+    };
+    for (const auto& u : config->upstreams)
+        snapshot->upstreams.push_back(
+            std::make_unique<upstream::UpstreamGroup>(u, workers, names ? names : lookupNow));
 #if PROXY_WITH_OPENSSL
-            auto tls = tls::ClientTls::build(*u.tls);
-            if (!tls) return std::unexpected("upstream '" + u.name + "': " + tls.error());
-            group->setTls(std::move(*tls));
-#else
-            return std::unexpected("upstream '" + u.name + "': " + std::string(kNoTls));
-#endif
-        }
-        snapshot->upstreams.push_back(std::move(group));
+    for (std::size_t i = 0; i < config->upstreams.size(); ++i) {
+        const config::Upstream& u = config->upstreams[i];
+        if (!u.tls) continue;
+        auto tls = tls::ClientTls::build(*u.tls);
+        if (!tls) return std::unexpected("upstream '" + u.name + "': " + tls.error());
+        snapshot->upstreams[i]->setTls(std::move(*tls));
     }
+#else
+    for (const auto& u : config->upstreams)
+        if (u.tls) return std::unexpected("upstream '" + u.name + "': " + std::string(kNoTls));
+#endif
 
     std::vector<routing::CompiledRoute*> routePointers;
     for (std::size_t i = 0; i < config->routes.size(); ++i) {

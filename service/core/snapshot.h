@@ -44,12 +44,14 @@ struct Snapshot {
     const std::shared_ptr<const tls::ServerTls>* findListenerTls(std::string_view listener) const;
 };
 
-// Compiles a validated config. Fails (with a sentence) only on what validation cannot know:
-// a server name that does not resolve, or a feature this build lacks.
+// Compiles a validated config. Fails (with a sentence) only on what validation cannot know, such
+// as a feature this build lacks.
 // `tail` are process-wide filters owned by the caller (the access log): they end the global chain,
 // so their Log hooks run after every other filter's, and they must outlive every snapshot.
+// `names` gives the addresses of servers configured by DNS name (the runtime's NameResolver);
+// without it they are looked up synchronously. A name with no address yet has no servers.
 std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     std::shared_ptr<const config::Config> config, std::uint64_t version, unsigned workers,
-    std::span<filter::Filter* const> tail = {});
+    std::span<filter::Filter* const> tail = {}, const upstream::AddressSource& names = {});
 
 }  // namespace proxy::core

@@ -286,6 +286,10 @@ std::string renderUpstreams(const Json& result) {
         if (u.contains("servers") && u["servers"].is_array() && !u["servers"].empty()) {
             out += proxy::proxyctl::renderValue(u["servers"], 2);
         }
+        if (u.contains("names") && u["names"].is_array() && !u["names"].empty()) {
+            out += "  DNS names:\n";
+            out += proxy::proxyctl::renderValue(u["names"], 2);
+        }
     }
     return out;
 }

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "health/server_health.h"
+#include "upstream/name_resolver.h"
 
 namespace proxy::balancing {
 class Selector;
@@ -24,10 +25,12 @@ namespace proxy::upstream {
 enum class AdminState : std::uint8_t { Up, Draining, Disabled };
 
 struct ServerState {
-    config::Server config;
-    std::string key;      // "host:port": names the server
-    std::string poolKey;  // its connection pool: key, or "tls/<upstream>/" + key over TLS
-    std::vector<asio::ip::tcp::endpoint> endpoints;  // resolved addresses
+    config::Server config;  // as configured: a server given by name keeps its name here
+    // Names the server, its connection pool and its health: "ip:port" for a server given by
+    // address, "name:port@ip" for each address a DNS name resolved to.
+    std::string key;
+    std::string poolKey;  // its connection pool: key, or "tls/<upstream>/<settings>/" + key
+    std::vector<asio::ip::tcp::endpoint> endpoints;  // the one address to connect to
     std::atomic<AdminState> admin{AdminState::Up};
     std::atomic<std::uint32_t> active{0};  // requests in flight (connecting or exchanging)
     std::atomic<std::uint64_t> requests{0};
@@ -65,7 +68,9 @@ struct ServerState {
 
 class UpstreamGroup {
   public:
-    UpstreamGroup(const config::Upstream& config, unsigned workers);
+    // Every server given by address becomes one ServerState; one given by DNS name becomes one
+    // per address `names` has for it now (none while it has never resolved).
+    UpstreamGroup(const config::Upstream& config, unsigned workers, const AddressSource& names);
     ~UpstreamGroup();
 
     const config::Upstream& config() const { return config_; }
@@ -73,6 +78,8 @@ class UpstreamGroup {
     std::vector<std::unique_ptr<ServerState>>& servers() { return servers_; }
     const std::vector<std::unique_ptr<ServerState>>& servers() const { return servers_; }
     ServerState* findServer(std::string_view key);
+    // The server with this key, or every server a configured "name:port" resolved to.
+    std::vector<ServerState*> findServers(std::string_view keyOrName);
     // Passive-check settings, or null when passive checks are off.
     const config::PassiveCheck* passive() const {
         return config_.passive ? &*config_.passive : nullptr;
@@ -83,6 +90,7 @@ class UpstreamGroup {
         Admin,   // every server is drained or disabled
         Health,  // every server in service is down (active checks) or ejected (passive)
         Full,    // the servers that could take it are all at max_connections
+        NoServers,  // it has none: its servers are DNS names that have not resolved yet
     };
     Unavailable unavailable() const;
     // The same as a static sentence for the 503 page ("" for None).

@@ -242,6 +242,9 @@ struct Upstream {
     std::optional<StickyCookie> sticky;
     std::optional<UpstreamQueue> queue;  // absent = a full upstream answers 503 at once
     std::uint32_t retries = 0;
+    // Servers given by DNS name are resolved again this often (off the data path). Every address a
+    // name resolves to becomes a server; a failed lookup keeps the last good set.
+    std::chrono::seconds resolveInterval{30};
     std::optional<UpstreamTls> tls;  // absent = plain HTTP to the servers
     friend bool operator==(const Upstream&, const Upstream&) = default;
 };

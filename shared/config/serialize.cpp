@@ -191,6 +191,8 @@ Json toJson(const Config& config) {
             u["queue"] = {{"size", upstream.queue->size},
                           {"timeout_ms", upstream.queue->timeout.count()}};
         u["retries"] = upstream.retries;
+        if (upstream.resolveInterval != Upstream{}.resolveInterval)
+            u["resolve_interval_seconds"] = upstream.resolveInterval.count();
         if (upstream.tls) {
             const UpstreamTls& ut = *upstream.tls;
             Json tls = {{"verify", ut.verify}, {"sni", ut.sni}, {"verify_hostname", ut.verifyHostname}};

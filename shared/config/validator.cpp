@@ -105,6 +105,7 @@ constexpr KeySpec kUpstreamKeys[] = {{"name"},
                                      {"sticky", &kStickySpec},
                                      {"queue", &kQueueSpec},
                                      {"retries"},
+                                     {"resolve_interval_seconds"},
                                      {"tls", &kUpstreamTlsSpec}};
 constexpr ObjectSpec kUpstreamSpec{kUpstreamKeys};
 constexpr KeySpec kMatchKeys[] = {{"host"},       {"path_prefix"}, {"path_exact"},
@@ -1072,6 +1073,15 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
         }
     }
     r.uint("retries", 0, 10, upstream.retries);
+    std::uint64_t resolveInterval = 0;
+    if (r.uint("resolve_interval_seconds", 1, 86'400, resolveInterval, "seconds (up to a day)"))
+        upstream.resolveInterval = std::chrono::seconds(resolveInterval);
+    const bool anyName = std::any_of(upstream.servers.begin(), upstream.servers.end(), [](const Server& s) {
+        return s.address.kind == HostPort::Kind::Name;
+    });
+    if (r.get("resolve_interval_seconds") && !anyName && !upstream.servers.empty())
+        warning(r.path("resolve_interval_seconds"),
+                "no server of this upstream is given by DNS name, so nothing is resolved again");
     if (const Json* tls = r.get("tls")) {
         if (expectObject(*tls, r.path("tls"))) {
             UpstreamTls settings;

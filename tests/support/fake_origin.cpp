@@ -156,18 +156,22 @@ std::string OriginRequest::header(const std::string& name) const {
     return {};
 }
 
-FakeOrigin::FakeOrigin(std::string name) : name_(std::move(name)) {
+FakeOrigin::FakeOrigin(std::string name) : FakeOrigin(std::move(name), "127.0.0.1", 0) {}
+
+FakeOrigin::FakeOrigin(std::string name, const std::string& ipv4, int port) : name_(std::move(name)) {
     listenFd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     const int one = 1;
     ::setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::inet_pton(AF_INET, ipv4.c_str(), &addr.sin_addr) != 1) addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+        port = -1;  // reported through port() == 0 below
     ::listen(listenFd_, 128);
     socklen_t len = sizeof(addr);
     ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    port_ = port < 0 ? 0 : ntohs(addr.sin_port);
     acceptThread_ = std::thread([this] { acceptLoop(); });
 }
 

@@ -47,6 +47,9 @@ public:
     static std::string generatedBody(const std::string& kind, std::size_t size);
 
     explicit FakeOrigin(std::string name);
+    // Listens on another loopback IPv4 address (such as 127.0.0.2) and/or a given port (0 = any).
+    // port() is 0 when that address and port cannot be bound.
+    FakeOrigin(std::string name, const std::string& ipv4, int port);
     ~FakeOrigin();
     FakeOrigin(const FakeOrigin&) = delete;
     FakeOrigin& operator=(const FakeOrigin&) = delete;
