@@ -1104,6 +1104,7 @@ void Session::runLogPhase() {
 
 // ---- TLS -----------------------------------------------------------------------------------------
 
+#if PROXY_WITH_OPENSSL
 namespace {
 
 // Plaintext HTTP sent to a TLS port starts with a method token and a space ("GET /").
@@ -1123,6 +1124,7 @@ constexpr std::string_view kPlainHttpToTls =
 static_assert(kPlainHttpToTls.size() - kPlainHttpToTls.find("\r\n\r\n") - 4 == 73);
 
 }  // namespace
+#endif
 
 asio::awaitable<bool> Session::acceptTls(const std::shared_ptr<const tls::ServerTls>& tls) {
 #if PROXY_WITH_OPENSSL
