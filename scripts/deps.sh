@@ -17,7 +17,7 @@ test_packages=(
   clang libclang-rt-14-dev                       # libFuzzer targets
   mingw-w64 g++-mingw-w64-x86-64-posix libz-mingw-w64-dev   # the Windows cross build
   wine wine64 wixl msitools                      # running it, and the MSI
-  openssl procps psmisc xvfb xauth
+  openssl testssl.sh procps psmisc xvfb xauth
   libnginx-mod-http-modsecurity                  # bench/: the WAF comparison against nginx
 )
 

@@ -8,8 +8,11 @@ std::vector<std::pair<std::string, std::string>> featureList() {
     return {
         {"http", "HTTP/1.1 reverse proxy, WebSocket tunnels"},
         {"balancing", "round_robin, least_connections, ip_hash"},
-        {"tls", PROXY_WITH_OPENSSL ? "not implemented yet (OpenSSL is linked)"
-                                   : "not built (build option PROXY_WITH_OPENSSL=OFF)"},
+        {"tls", PROXY_WITH_OPENSSL
+                    ? "TLS 1.2/1.3 termination (PEM or PFX, SNI, ALPN http/1.1, resumption) and "
+                      "re-encryption to upstreams (OpenSSL)"
+                    : "not built (build option PROXY_WITH_OPENSSL=OFF): a \"tls\" block is "
+                      "refused"},
         {"access_log", PROXY_WITH_SQLITE ? "SQLite and JSON lines, live feed, metrics"
                                          : "JSON lines, live feed, metrics (SQLite not built: "
                                            "logs.query and logs.aggregate are unavailable)"},

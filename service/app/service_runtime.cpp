@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,9 @@
 #include "health/health_json.h"
 #include "health/health_monitor.h"
 #include "logging/log.h"
+#if PROXY_WITH_OPENSSL
+#include "tls/server_tls.h"
+#endif
 #include "security/security_filter.h"
 #include "upstream/name_resolver.h"
 #include "upstream/upstream_group.h"
@@ -129,6 +133,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         auto snapshot = core::buildSnapshot(std::move(config), version, engine->workerCount(), tail,
                                             resolver->source(), &engine->edgeState(), cache.get());
         if (!snapshot) return snapshot;
+        for (const std::string& warning : (*snapshot)->warnings)
+            logging::log(logging::Level::Warn, "config: %s", warning.c_str());
         for (const auto& group : (*snapshot)->upstreams)
             for (const auto& server : group->servers())
                 for (const auto& key : {server->key, server->config.address.toString()})
@@ -227,7 +233,44 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             {"requests", s.requests},
             {"dropped_log_records", droppedLogRecords()},
             {"features", features()},
+            {"tls_certificates", tlsCertificates()},
         };
+    }
+
+    // Each TLS listener's certificates as the running snapshot loaded them, with a warning
+    // when one expires within 30 days (or has expired).
+    nlohmann::json tlsCertificates() const {
+        nlohmann::json out = nlohmann::json::array();
+#if PROXY_WITH_OPENSSL
+        const auto snapshot = engine->current();
+        if (!snapshot) return out;
+        const auto now = static_cast<std::int64_t>(std::time(nullptr));
+        for (const auto& [listener, tls] : snapshot->listenerTls) {
+            std::size_t index = 0;
+            for (const tls::CertificateInfo& c : tls->certificates()) {
+                const std::int64_t days = tls::daysLeft(c, now);
+                std::string warning;
+                if (c.notAfter < now)
+                    warning = "expired";
+                else if (c.notBefore > now)
+                    warning = "not valid yet";
+                else if (days < 30)
+                    warning = "expires in " + std::to_string(days) + " days";
+                out.push_back({{"listener", listener},
+                               {"index", index++},
+                               {"source", c.source},
+                               {"subject", c.subject},
+                               {"issuer", c.issuer},
+                               {"names", c.names},
+                               {"not_before", c.notBefore},
+                               {"not_after", c.notAfter},
+                               {"days_left", days},
+                               {"ocsp_responder", c.hasOcspResponder},
+                               {"warning", warning}});
+            }
+        }
+#endif
+        return out;
     }
 
     std::uint64_t droppedLogRecords() const {

@@ -20,6 +20,10 @@
 #include "routing/router.h"
 #include "upstream/connection_pool.h"
 #include "upstream/upstream_group.h"
+#if PROXY_WITH_OPENSSL
+#include "tls/client_tls.h"
+#include "tls/server_tls.h"
+#endif
 
 namespace proxy::core {
 namespace {
@@ -70,9 +74,9 @@ bool idempotent(http::Method m) {
 
 Session::Session(Worker& worker, asio::ip::tcp::socket socket,
                  std::shared_ptr<const ListenerInfo> listener)
-    : worker_(worker), socket_(std::move(socket)), listener_(std::move(listener)), in_(kSmallBuffer) {
+    : worker_(worker), client_(std::move(socket)), listener_(std::move(listener)), in_(kSmallBuffer) {
     asio::error_code ec;
-    const auto remote = socket_.remote_endpoint(ec);
+    const auto remote = client_.socket().remote_endpoint(ec);
     if (!ec) {
         const std::string text = remote.address().to_string();
         const std::size_t n = std::min(text.size(), sizeof(clientAddress_) - 1);
@@ -80,7 +84,7 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket,
         info_.clientAddress = std::string_view(clientAddress_, n);
         info_.clientPort = remote.port();
     }
-    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    client_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
     info_.listenerName = listener_->name;
     info_.localAddress = listener_->localAddress;
     info_.tls = listener_->tls;
@@ -103,14 +107,14 @@ void Session::checkDeadline(Clock::time_point now) {
     if (now < deadline_) return;
     timedOut_ = true;
     deadline_ = Clock::time_point::max();
-    asio::error_code ignored;
-    socket_.cancel(ignored);
-    if (upstreamSocket_ != nullptr) upstreamSocket_->cancel(ignored);
+    client_.cancel();
+    if (upstreamStream_ != nullptr) upstreamStream_->cancel();
 }
 
 void Session::trimIfIdle(Clock::time_point now) {
     if (state_ != State::Idle || trimmed_ || now - idleSince_ < std::chrono::seconds(1)) return;
     trimmed_ = true;
+    client_.trim();
     out_ = std::string();
     body_ = Buffer(0);
     request_.release();
@@ -119,17 +123,13 @@ void Session::trimIfIdle(Clock::time_point now) {
 
 void Session::closeIfIdle() {
     closing_ = true;
-    if (state_ == State::Idle) {
-        asio::error_code ignored;
-        socket_.cancel(ignored);
-    }
+    if (state_ == State::Idle) client_.cancel();
 }
 
 void Session::abort() {
     closing_ = true;
-    asio::error_code ignored;
-    socket_.cancel(ignored);
-    if (upstreamSocket_ != nullptr) upstreamSocket_->cancel(ignored);
+    client_.cancel();
+    if (upstreamStream_ != nullptr) upstreamStream_->cancel();
 }
 
 bool Session::describeInflight(InflightRequest& out, std::chrono::steady_clock::time_point now) const {
@@ -162,7 +162,7 @@ void Session::makeRequestId() {
 
 asio::awaitable<bool> Session::writeClient(std::span<const asio::const_buffer> buffers) {
     setDeadline(snapshot_->config->timeouts.clientIdle);
-    auto [ec, n] = co_await asio::async_write(socket_, buffers, kNoThrow);
+    auto [ec, n] = co_await client_.write(buffers, kNoThrow);
     ctx_.bytesOut += n;
     co_return !ec;
 }
@@ -196,6 +196,12 @@ asio::awaitable<void> Session::run() {
                                      [&](filter::Filter& f) { return f.onAccept(info_); });
         if (status != FilterStatus::Continue) co_return;
     }
+    if (const auto* tls = snapshot_ ? snapshot_->findListenerTls(listener_->name) : nullptr) {
+        if (!co_await acceptTls(*tls)) {
+            client_.close();
+            co_return;
+        }
+    }
     while (!closing_ && !worker_.draining()) {
         if (co_await readRequestHead() != HeadResult::Ready) break;
         // connection_limit.requests_per_connection: the last one is answered with Connection: close.
@@ -203,9 +209,14 @@ asio::awaitable<void> Session::run() {
             request_.keepAlive = false;
         if (!co_await exchange()) break;
     }
-    asio::error_code ignored;
-    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
-    socket_.close(ignored);
+#if PROXY_WITH_OPENSSL
+    if (client_.tls()) {
+        setDeadline(std::chrono::seconds(2));  // close_notify; a peer that reads nothing waits no longer
+        co_await client_.closeNotify(kNoThrow);
+    }
+#endif
+    client_.shutdownSend();
+    client_.close();
 }
 
 bool Session::admitConnection() {
@@ -296,7 +307,7 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
             }
         }
         if (in_.writable().size() < 512) in_.compact();
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.writable().data(), in_.writable().size()), kNoThrow);
+        auto [ec, n] = co_await client_.readSome(asio::buffer(in_.writable().data(), in_.writable().size()), kNoThrow);
         if (ec || n == 0) {
             if (timedOut_ && started && !in_.empty()) {
                 // Slowloris: the head did not arrive in time.
@@ -446,7 +457,7 @@ asio::awaitable<bool> Session::exchange() {
         const bool reused = up->requests > 0;
         bool retryable = false;
         const bool keep = co_await forward(up, reused, retryable);
-        upstreamSocket_ = nullptr;
+        upstreamStream_ = nullptr;
         if (retryable && reused) {
             // The pooled connection died before answering; one fresh connection to the same server.
             --attempt;
@@ -481,16 +492,18 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
         if (!candidate->tryAcquire()) continue;  // filled up since the selection saw it
         server = candidate;
         ctx_.server = server;
-        if (auto pooled = worker_.pool().take(server->key)) co_return pooled;
+        if (auto pooled = worker_.pool().take(server->poolKey)) co_return pooled;
     }
 
     const auto begin = Clock::now();
-    auto up = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor(), server->key);
-    upstreamSocket_ = &up->socket;
+    auto up = std::make_unique<upstream::UpstreamConnection>(worker_.io().get_executor(), server->poolKey);
+    upstreamStream_ = &up->stream;
     setDeadline(snapshot_->config->timeouts.upstreamConnect);
     timedOut_ = false;
-    auto [ec, endpoint] = co_await asio::async_connect(up->socket, server->endpoints, kNoThrow);
-    upstreamSocket_ = nullptr;
+    auto [ec, endpoint] = co_await asio::async_connect(up->stream.socket(), server->endpoints, kNoThrow);
+    if (!ec && ctx_.upstream->tls() != nullptr && !co_await connectTls(*up, *server))
+        ec = asio::error::connection_aborted;  // counted as a failed connect (logged there)
+    upstreamStream_ = nullptr;
     ctx_.upstreamConnect = Clock::now() - begin;
     if (ec) {
         timedOut = timedOut_;
@@ -502,8 +515,8 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
     }
     server->health->connected();
     asio::error_code ignored;
-    up->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    up->socket.non_blocking(true, ignored);  // lets the pool peek for a close without blocking
+    up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    up->stream.socket().non_blocking(true, ignored);  // lets the pool peek for a close without blocking
     co_return up;
 }
 
@@ -517,7 +530,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         upstream::ServerState& s;
         ~ActiveGuard() { s.release(); }
     } guard{server};
-    upstreamSocket_ = &up.socket;
+    upstreamStream_ = &up.stream;
     ++up.requests;
 
     // Request head: our framing, never the client's raw Transfer-Encoding/Content-Length mix.
@@ -529,7 +542,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     http::writeRequestHead(request_, out_);
     setDeadline(cfg.timeouts.upstreamResponse);
     {
-        auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(out_), kNoThrow);
+        auto [ec, n] = co_await up.stream.write(asio::buffer(out_), kNoThrow);
         if (ec) {
             if (!reused) {
                 server.failures.fetch_add(1, std::memory_order_relaxed);
@@ -593,7 +606,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         }
         if (up.buffer.full()) up.buffer.grow(snapshot_->limits.maxHeaderBytes + 1024);
         if (up.buffer.writable().size() < 512) up.buffer.compact();
-        auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
+        auto [ec, n] = co_await up.stream.readSome(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
         if (ec || n == 0) {
             if (timedOut_) {
                 timedOut_ = false;
@@ -634,7 +647,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     if (status == FilterStatus::Serve) {
         // The stored copy replaces the origin's answer (a 304 refreshed it, or stale-if-error).
         // A bodiless answer leaves the upstream connection reusable; any other is closed.
-        upstreamSocket_ = nullptr;
+        upstreamStream_ = nullptr;
         if (response_.framing == http::BodyFraming::None && response_.keepAlive && bodySent &&
             up.buffer.empty()) {
             const auto& keepalive = ctx_.upstream->config().keepalive;
@@ -728,7 +741,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
             co_return false;  // mid-body failure: the client sees a close, never a fake complete
         }
     }
-    upstreamSocket_ = nullptr;
+    upstreamStream_ = nullptr;
     clearDeadline();
     if (upstreamComplete && response_.keepAlive && bodySent && up.buffer.empty()) {
         // Safe to reuse: the exchange is complete on both sides and nothing extra arrived.
@@ -761,7 +774,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     auto readClient = [&]() -> asio::awaitable<bool> {
         if (in.writable().size() < 1024) in.compact();
         setDeadline(cfg.timeouts.clientIdle);
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in.writable().data(), in.writable().size()), kNoThrow);
+        auto [ec, n] = co_await client_.readSome(asio::buffer(in.writable().data(), in.writable().size()), kNoThrow);
         if (ec || n == 0) {
             ctx_.error = filter::ErrorSource::Downstream;
             if (timedOut_) {
@@ -776,7 +789,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     };
     auto writeUpstream = [&](std::span<const asio::const_buffer> buffers) -> asio::awaitable<bool> {
         setDeadline(cfg.timeouts.upstreamResponse);
-        auto [ec, n] = co_await asio::async_write(up.socket, buffers, kNoThrow);
+        auto [ec, n] = co_await up.stream.write(buffers, kNoThrow);
         if (ec) {
             ctx_.error = filter::ErrorSource::Upstream;
             ctx_.server->failures.fetch_add(1, std::memory_order_relaxed);
@@ -953,9 +966,9 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
     auto readUpstream = [&](bool& eof) -> asio::awaitable<bool> {
         up.buffer.compact();
         setDeadline(cfg.timeouts.upstreamResponse);
-        auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
+        auto [ec, n] = co_await up.stream.readSome(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);
         if (ec || n == 0) {
-            eof = (ec == asio::error::eof || (!ec && n == 0));
+            eof = (Stream::isEof(ec) || (!ec && n == 0));
             co_return false;
         }
         up.buffer.commit(n);
@@ -1147,45 +1160,43 @@ asio::awaitable<void> Session::tunnel(upstream::UpstreamConnection& up) {
     using namespace asio::experimental::awaitable_operators;
     state_ = State::Tunnel;
     const auto idle = snapshot_->config->timeouts.tunnelIdle;
-    upstreamSocket_ = &up.socket;
+    upstreamStream_ = &up.stream;
     // Bytes the client sent after its upgrade request belong to the tunnel.
     if (!in_.empty()) {
         setDeadline(idle);
-        auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(in_.readable().data(), in_.readable().size()), kNoThrow);
+        auto [ec, n] = co_await up.stream.write(asio::buffer(in_.readable().data(), in_.readable().size()), kNoThrow);
         if (ec) co_return;
         in_.clear();
     }
-    auto pump = [this, idle](asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
-                             std::uint64_t& counter) -> asio::awaitable<void> {
+    auto pump = [this, idle](Stream& from, Stream& to, std::uint64_t& counter) -> asio::awaitable<void> {
         std::unique_ptr<char[]> buffer(new char[kBodyBuffer]);
         for (;;) {
             setDeadline(idle);
-            auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.get(), kBodyBuffer), kNoThrow);
+            auto [ec, n] = co_await from.readSome(asio::buffer(buffer.get(), kBodyBuffer), kNoThrow);
             if (ec || n == 0) {
-                asio::error_code ignored;
-                if (ec == asio::error::eof) {
-                    to.shutdown(asio::socket_base::shutdown_send, ignored);  // pass the half-close on
+                // A TLS side cannot half-close (a close_notify ends both directions): close.
+                if (Stream::isEof(ec) && !from.tls() && !to.tls()) {
+                    to.shutdownSend();  // pass the half-close on
                 } else {
-                    from.close(ignored);
-                    to.close(ignored);
+                    from.close();
+                    to.close();
                 }
                 co_return;
             }
             setDeadline(idle);
-            auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), kNoThrow);
+            auto [wec, wn] = co_await to.write(asio::buffer(buffer.get(), n), kNoThrow);
             counter += wn;
             if (wec) {
-                asio::error_code ignored;
-                from.close(ignored);
-                to.close(ignored);
+                from.close();
+                to.close();
                 co_return;
             }
         }
     };
     std::uint64_t toUpstream = 0;
-    co_await (pump(socket_, up.socket, toUpstream) && pump(up.socket, socket_, ctx_.bytesOut));
+    co_await (pump(client_, up.stream, toUpstream) && pump(up.stream, client_, ctx_.bytesOut));
     ctx_.bytesIn += toUpstream;
-    upstreamSocket_ = nullptr;
+    upstreamStream_ = nullptr;
 }
 
 void Session::runLogPhase() {
@@ -1204,6 +1215,107 @@ void Session::runLogPhase() {
         for (filter::Filter* f : snapshot_->globalFilters)
             if (f->phases() & bit) f->onLog(ctx_);
     ctx_.clearStates();  // the exchange is over; an idle connection keeps no filter state
+}
+
+// ---- TLS -----------------------------------------------------------------------------------------
+
+#if PROXY_WITH_OPENSSL
+namespace {
+
+// Plaintext HTTP sent to a TLS port starts with a method token and a space ("GET /").
+bool looksLikeHttp(std::span<const char> bytes) {
+    std::size_t i = 0;
+    while (i < bytes.size() && i < 16 && bytes[i] >= 'A' && bytes[i] <= 'Z') ++i;
+    return i >= 3 && (i == bytes.size() || bytes[i] == ' ');
+}
+
+constexpr std::string_view kPlainHttpToTls =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 73\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "This port speaks HTTPS: the request was sent in plain HTTP. Use https://\n";
+static_assert(kPlainHttpToTls.size() - kPlainHttpToTls.find("\r\n\r\n") - 4 == 73);
+
+}  // namespace
+#endif
+
+asio::awaitable<bool> Session::acceptTls(const std::shared_ptr<const tls::ServerTls>& tls) {
+#if PROXY_WITH_OPENSSL
+    tls_ = tls;
+    info_.tls = true;
+    setDeadline(tls->handshakeTimeout());
+    // The first bytes decide: a TLS handshake record starts with 0x16; plaintext HTTP with a method.
+    auto [ec, n] = co_await client_.readSome(asio::buffer(in_.writable().data(), in_.writable().size()), kNoThrow);
+    if (ec || n == 0) {
+        if (timedOut_)
+            logging::log(logging::Level::Info, "tls: client %s on '%s' sent nothing within the handshake timeout",
+                         clientAddress_, listener_->name.c_str());
+        co_return false;
+    }
+    in_.commit(n);
+    const std::span<const char> first = in_.readable();
+    if (static_cast<unsigned char>(first[0]) != 0x16) {
+        if (looksLikeHttp(first)) {
+            logging::log(logging::Level::Info, "tls: client %s sent plaintext HTTP to the TLS listener '%s'; answered 400",
+                         clientAddress_, listener_->name.c_str());
+            co_await client_.write(asio::buffer(kPlainHttpToTls.data(), kPlainHttpToTls.size()), kNoThrow);
+        } else {
+            logging::log(logging::Level::Info, "tls: client %s on '%s' did not start a TLS handshake (first byte 0x%02x)",
+                         clientAddress_, listener_->name.c_str(), static_cast<unsigned char>(first[0]));
+        }
+        co_return false;
+    }
+    client_.startTls(tls->context());
+    // The bytes already read are the start of the ClientHello: the handshake begins with them.
+    auto [hec, used] = co_await client_.tlsStream()->async_handshake(
+        asio::ssl::stream_base::server, asio::buffer(first.data(), first.size()), kNoThrow);
+    (void)used;
+    in_.clear();
+    if (hec) {
+        logging::log(logging::Level::Info, "tls: handshake with %s on '%s' failed: %s", clientAddress_,
+                     listener_->name.c_str(), timedOut_ ? "timed out" : hec.message().c_str());
+        co_return false;
+    }
+    clearDeadline();
+    if (!tls->clientSubjectHeader().empty()) {
+        clientSubject_ = tls::ServerTls::clientSubject(client_.ssl());
+        info_.clientSubjectHeader = tls->clientSubjectHeader();
+        info_.clientSubject = clientSubject_;
+    }
+    co_return true;
+#else
+    (void)tls;
+    co_return false;
+#endif
+}
+
+asio::awaitable<bool> Session::connectTls(upstream::UpstreamConnection& up, upstream::ServerState& server) {
+#if PROXY_WITH_OPENSSL
+    const tls::ClientTls& tls = *ctx_.upstream->tls();
+    up.stream.startTls(tls.context());
+    if (!tls.prepare(up.stream.ssl(), server.config.address.host)) {
+        logging::log(logging::Level::Warn, "tls: upstream %s server %s: cannot use its name for SNI or the certificate check",
+                     ctx_.upstream->name().c_str(), server.key.c_str());
+        co_return false;
+    }
+    auto [ec] = co_await up.stream.tlsStream()->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    if (ec) {
+        std::string why = timedOut_ ? std::string("timed out") : ec.message();
+        const long verify = SSL_get_verify_result(up.stream.ssl());
+        if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+        logging::log(logging::Level::Warn, "tls: handshake with upstream %s server %s failed: %s",
+                     ctx_.upstream->name().c_str(), server.key.c_str(), why.c_str());
+        ctx_.errorText = "upstream TLS handshake failed";
+        co_return false;
+    }
+    co_return true;
+#else
+    (void)up;
+    (void)server;
+    co_return false;
+#endif
 }
 
 }  // namespace proxy::core

@@ -11,11 +11,13 @@
 #include <string>
 
 #include "core/buffer.h"
+#include "core/stream.h"
 #include "filter/request_context.h"
 #include "http/h1_parser.h"
 #include "http/message.h"
 
-namespace proxy::upstream { struct UpstreamConnection; }
+namespace proxy::upstream { struct UpstreamConnection; struct ServerState; }
+namespace proxy::tls { class ServerTls; }
 
 namespace proxy::core {
 
@@ -92,10 +94,18 @@ private:
     void clearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
     void runLogPhase();
     void makeRequestId();
+    // TLS listeners: tells a ClientHello from plaintext HTTP (answered with a plain 400) and
+    // garbage, then runs the handshake within the listener's handshake timeout. False: the
+    // connection is to be closed (the reason is logged).
+    asio::awaitable<bool> acceptTls(const std::shared_ptr<const tls::ServerTls>& tls);
+    // TLS upstreams: the client handshake on a connected `up`, within the connect timeout.
+    asio::awaitable<bool> connectTls(upstream::UpstreamConnection& up, upstream::ServerState& server);
 
     Worker& worker_;
-    asio::ip::tcp::socket socket_;
+    Stream client_;
     std::shared_ptr<const ListenerInfo> listener_;
+    std::shared_ptr<const tls::ServerTls> tls_;  // the listener's TLS when the connection began
+    std::string clientSubject_;  // mTLS: the client certificate's subject (info_ points here)
     filter::ConnectionInfo info_;
     char clientAddress_[64] = {};
     Buffer in_;
@@ -117,7 +127,7 @@ private:
     bool limitedByAddress_ = false;
     std::array<std::uint8_t, 16> limitedIp_{};
     std::uint32_t requestsServed_ = 0;  // on this connection (connection_limit.requests_per_connection)
-    asio::ip::tcp::socket* upstreamSocket_ = nullptr;  // not owned; the exchange's upstream, if any
+    Stream* upstreamStream_ = nullptr;  // not owned; the exchange's upstream, if any
     std::shared_ptr<const struct Snapshot> snapshot_;  // the snapshot this exchange started with
 };
 

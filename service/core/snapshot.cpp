@@ -15,12 +15,20 @@
 #if PROXY_WITH_MODSECURITY
 #include "waf/waf_filter.h"
 #endif
+#if PROXY_WITH_OPENSSL
+#include "tls/client_tls.h"
+#include "tls/server_tls.h"
+#endif
 
 namespace proxy::core {
 namespace {
 [[maybe_unused]] constexpr std::string_view kNoWaf =
     "the WAF (ModSecurity v3 with the OWASP Core Rule Set) is not part of this build; set "
     "waf.mode to \"off\" (docs/security.md)";
+
+[[maybe_unused]] constexpr std::string_view kNoTls =
+    "this build has no TLS (PROXY_WITH_OPENSSL=OFF); remove the \"tls\" block or use a build "
+    "with OpenSSL";
 
 std::uint32_t methodMask(const std::vector<std::string>& methods, std::vector<std::string>& other) {
     std::uint32_t mask = 0;
@@ -42,6 +50,12 @@ std::string lower(std::string s) {
 
 }  // namespace
 
+const std::shared_ptr<const tls::ServerTls>* Snapshot::findListenerTls(std::string_view listener) const {
+    for (const auto& [name, tls] : listenerTls)
+        if (name == listener) return &tls;
+    return nullptr;
+}
+
 upstream::UpstreamGroup* Snapshot::findUpstream(std::string_view name) const {
     for (const auto& u : upstreams)
         if (u->name() == name) return u.get();
@@ -59,6 +73,19 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     snapshot->limits.maxHeaderBytes = config->limits.maxHeaderBytes;
     snapshot->limits.maxHeaders = config->limits.maxHeaders;
 
+    // TLS: the files are read and checked here, on the control thread; a problem refuses the
+    // whole snapshot (a reload keeps the old one), and the sentence names listener and file.
+    for (const auto& l : config->listeners) {
+        if (!l.tls) continue;
+#if PROXY_WITH_OPENSSL
+        auto tls = tls::ServerTls::build(*l.tls, snapshot->warnings);
+        if (!tls) return std::unexpected("listener '" + l.name + "': " + tls.error());
+        snapshot->listenerTls.emplace_back(l.name, std::move(*tls));
+#else
+        return std::unexpected("listener '" + l.name + "': " + std::string(kNoTls));
+#endif
+    }
+
     // Without a resolver (tests, tools), names are looked up here, synchronously: never on the
     // data path, since snapshots are built off it.
     const upstream::AddressSource lookupNow = [](const std::string& host) {
@@ -68,6 +95,18 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     for (const auto& u : config->upstreams)
         snapshot->upstreams.push_back(
             std::make_unique<upstream::UpstreamGroup>(u, workers, names ? names : lookupNow));
+#if PROXY_WITH_OPENSSL
+    for (std::size_t i = 0; i < config->upstreams.size(); ++i) {
+        const config::Upstream& u = config->upstreams[i];
+        if (!u.tls) continue;
+        auto tls = tls::ClientTls::build(*u.tls);
+        if (!tls) return std::unexpected("upstream '" + u.name + "': " + tls.error());
+        snapshot->upstreams[i]->setTls(std::move(*tls));
+    }
+#else
+    for (const auto& u : config->upstreams)
+        if (u.tls) return std::unexpected("upstream '" + u.name + "': " + std::string(kNoTls));
+#endif
 
     std::vector<routing::CompiledRoute*> routePointers;
     for (std::size_t i = 0; i < config->routes.size(); ++i) {

@@ -19,6 +19,9 @@
 #include "upstream/upstream_group.h"
 
 namespace proxy::cache { class Cache; }
+namespace proxy::tls {
+class ServerTls;
+}
 
 namespace proxy::core {
 
@@ -34,8 +37,14 @@ struct Snapshot {
     unsigned globalPhases = 0;                   // union of the global filters' phase bits
     security::IpSet trustedProxies;              // exempt from the per-client connection limit
     security::EdgeState* edge = nullptr;  // not owned (the engine's); null in tests without one
+    // TLS termination by listener name (a listener without "tls" is absent). Sessions hold the
+    // shared_ptr for their life, so a reload never pulls a context from under a connection.
+    std::vector<std::pair<std::string, std::shared_ptr<const tls::ServerTls>>> listenerTls;
+    // What the snapshot builder found worth telling (certificates near expiry, ...).
+    std::vector<std::string> warnings;
 
     upstream::UpstreamGroup* findUpstream(std::string_view name) const;
+    const std::shared_ptr<const tls::ServerTls>* findListenerTls(std::string_view listener) const;
 };
 
 // Compiles a validated config. Fails (with a sentence) only on what validation cannot know, such

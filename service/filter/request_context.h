@@ -25,6 +25,10 @@ struct ConnectionInfo {
     std::string_view localAddress;
     bool tls = false;
     unsigned worker = 0;
+    // mTLS listeners: the header that carries the client certificate's subject to the upstream
+    // (a client's own copy is always removed), and the subject ("" = no certificate).
+    std::string_view clientSubjectHeader;
+    std::string_view clientSubject;
 };
 
 // Who is to blame for a failed exchange, and whether retrying it elsewhere is allowed.

@@ -11,9 +11,13 @@
 
 #include "core/awaitable.h"
 #include "core/snapshot.h"
+#include "core/stream.h"
 #include "health/probe.h"
 #include "logging/log.h"
 #include "upstream/upstream_group.h"
+#if PROXY_WITH_OPENSSL
+#include "tls/client_tls.h"
+#endif
 
 namespace proxy::health {
 namespace {
@@ -40,27 +44,29 @@ std::chrono::milliseconds since(Clock::time_point start) {
 
 struct HealthMonitor::Probe {
     Probe(asio::io_context& io, std::shared_ptr<ServerHealth> h, config::HealthCheck c,
-          std::vector<asio::ip::tcp::endpoint> e, std::string host)
+          std::vector<asio::ip::tcp::endpoint> e, std::string host,
+          std::shared_ptr<const tls::ClientTls> t, std::string name)
         : health(std::move(h)),
           check(std::move(c)),
           endpoints(std::move(e)),
           request(probeRequest(check, host)),
+          tls(std::move(t)),
+          tlsName(std::move(name)),
           wait(io) {}
     std::shared_ptr<ServerHealth> health;
     config::HealthCheck check;
     std::vector<asio::ip::tcp::endpoint> endpoints;
     std::string request;
-    asio::steady_timer wait;                        // the pause between probes
-    std::shared_ptr<asio::ip::tcp::socket> socket;  // the probe in progress, if any
+    std::shared_ptr<const tls::ClientTls> tls;  // a TLS upstream: probes speak TLS too
+    std::string tlsName;                        // the server's host, for SNI and the name check
+    asio::steady_timer wait;                    // the pause between probes
+    std::shared_ptr<core::Stream> socket;       // the probe in progress, if any
     bool stopped = false;
 
     void stop() {
         stopped = true;
         wait.cancel();
-        if (socket) {
-            asio::error_code ignored;
-            socket->close(ignored);
-        }
+        if (socket) socket->close();
     }
 };
 
@@ -146,14 +152,15 @@ void HealthMonitor::reconcile(std::shared_ptr<const core::Snapshot> snapshot) {
             if (auto it = probes_.find(key); it != probes_.end()) {
                 const Probe& old = *it->second;
                 if (old.check == *check && old.endpoints == server->endpoints &&
-                    old.health == server->health) {
+                    old.health == server->health && old.tls == group->sharedTls()) {
                     next.emplace(key, it->second);
                     probes_.erase(it);
                     continue;
                 }
             }
             auto probe = std::make_shared<Probe>(io_, server->health, *check, server->endpoints,
-                                                 server->config.address.toString());
+                                                 server->config.address.toString(),
+                                                 group->sharedTls(), server->config.address.host);
             next.emplace(key, probe);
             // The first probe comes soon (a dead server is found within about one timeout of a
             // start or reload), spread over up to a second so many servers are not probed at once.
@@ -201,7 +208,7 @@ namespace {
 
 asio::awaitable<ProbeOutcome> probeOnce(std::shared_ptr<HealthMonitor::Probe> p) {
     auto executor = co_await asio::this_coro::executor;
-    auto socket = std::make_shared<asio::ip::tcp::socket>(executor);
+    auto socket = std::make_shared<core::Stream>(executor);
     p->socket = socket;
     const auto start = Clock::now();
     // The deadline closes the socket, which ends whichever step is waiting.
@@ -210,13 +217,11 @@ asio::awaitable<ProbeOutcome> probeOnce(std::shared_ptr<HealthMonitor::Probe> p)
     deadline.async_wait([socket, timedOut](const asio::error_code& ec) {
         if (ec) return;
         *timedOut = true;
-        asio::error_code ignored;
-        socket->close(ignored);
+        socket->close();
     });
     auto finish = [&](bool ok, std::string detail) {
         deadline.cancel();
-        asio::error_code ignored;
-        socket->close(ignored);
+        socket->close();
         p->socket.reset();
         return ProbeOutcome{ok, std::move(detail), since(start)};
     };
@@ -229,20 +234,29 @@ asio::awaitable<ProbeOutcome> probeOnce(std::shared_ptr<HealthMonitor::Probe> p)
 
     if (p->endpoints.empty()) co_return finish(false, "no address to probe");
     {
-        auto [ec, endpoint] = co_await asio::async_connect(*socket, p->endpoints, kNoThrow);
+        auto [ec, endpoint] = co_await asio::async_connect(socket->socket(), p->endpoints, kNoThrow);
         if (ec) co_return failed("connect", ec);
     }
+#if PROXY_WITH_OPENSSL
+    if (p->tls) {
+        socket->startTls(p->tls->context());
+        if (!p->tls->prepare(socket->ssl(), p->tlsName))
+            co_return finish(false, "TLS: the server name cannot be used for SNI or the check");
+        auto [ec] = co_await socket->tlsStream()->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+        if (ec) co_return failed("TLS handshake", ec);
+    }
+#endif
     {
-        auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(p->request), kNoThrow);
+        auto [ec, n] = co_await socket->write(asio::buffer(p->request), kNoThrow);
         if (ec) co_return failed("send", ec);
     }
     std::string bytes;
     constexpr std::size_t kMaxBytes = kMaxProbeBody + 80 * 1024;  // body plus a generous head
     std::array<char, 8192> chunk;
     for (;;) {
-        auto [ec, n] = co_await socket->async_read_some(asio::buffer(chunk), kNoThrow);
+        auto [ec, n] = co_await socket->readSome(asio::buffer(chunk), kNoThrow);
         if (n > 0) bytes.append(chunk.data(), std::min(n, kMaxBytes - bytes.size()));
-        const bool eof = ec == asio::error::eof;
+        const bool eof = core::Stream::isEof(ec);
         if (ec && !eof) co_return failed("read", ec);
         const ProbeVerdict verdict = judgeProbe(bytes, eof || bytes.size() >= kMaxBytes, p->check);
         if (verdict.decided) {

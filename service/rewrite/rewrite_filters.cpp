@@ -123,6 +123,12 @@ filter::FilterStatus ProxyHeadersFilter::onRequestHeaders(filter::RequestContext
     removeHopByHop(request.headers, upgrade);
     if (upgrade) request.headers.add("Connection", "upgrade");
     request.headers.set("X-Request-Id", ctx.requestId);
+    if (!ctx.connection->clientSubjectHeader.empty()) {
+        // Only the proxy vouches for a client certificate: a client's own header never passes.
+        request.headers.remove(ctx.connection->clientSubjectHeader);
+        if (!ctx.connection->clientSubject.empty())
+            request.headers.add(ctx.connection->clientSubjectHeader, ctx.connection->clientSubject);
+    }
     const std::string_view client = ctx.connection->clientAddress;
     const std::string_view scheme = ctx.connection->tls ? "https" : "http";
     if (forwarded_.xForwarded) {

@@ -6,7 +6,8 @@ namespace proxy::upstream {
 namespace {
 
 // A pooled connection is reusable only if the origin has neither closed it nor sent anything
-// unasked-for while it sat idle.
+// unasked-for while it sat idle. Over TLS the peek sees records: a close_notify, or anything
+// else the server sent unasked, makes the connection unusable just the same.
 bool stillUsable(asio::ip::tcp::socket& socket) {
     char probe;
     asio::error_code ec;
@@ -23,9 +24,8 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key) {
     while (!list.empty()) {
         auto connection = std::move(list.back());  // most recently used first: warmest
         list.pop_back();
-        if (stillUsable(connection->socket)) return connection;
-        asio::error_code ignored;
-        connection->socket.close(ignored);
+        if (stillUsable(connection->stream.socket())) return connection;
+        connection->stream.close();
     }
     return nullptr;
 }
@@ -34,8 +34,7 @@ void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::ui
                          std::chrono::milliseconds idleTimeout) {
     auto& list = idle_[connection->key];
     if (list.size() >= maxIdle) {
-        asio::error_code ignored;
-        connection->socket.close(ignored);
+        connection->stream.close();
         return;
     }
     connection->idleDeadline = std::chrono::steady_clock::now() + idleTimeout;

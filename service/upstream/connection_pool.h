@@ -10,16 +10,17 @@
 #include <vector>
 
 #include "core/buffer.h"
+#include "core/stream.h"
 #include "routing/router.h"
 
 namespace proxy::upstream {
 
 struct UpstreamConnection {
     UpstreamConnection(asio::any_io_executor executor, std::string poolKey)
-        : socket(executor), buffer(16 * 1024), key(std::move(poolKey)) {}
-    asio::ip::tcp::socket socket;
+        : stream(executor), buffer(16 * 1024), key(std::move(poolKey)) {}
+    core::Stream stream;   // plain TCP, or TLS for an upstream with a "tls" block
     core::Buffer buffer;   // response bytes read but not yet relayed
-    std::string key;       // the pool it returns to ("host:port")
+    std::string key;       // the pool it returns to (ServerState::poolKey)
     std::chrono::steady_clock::time_point idleDeadline;  // closed by the sweep after this
     std::uint32_t requests = 0;  // requests sent over this connection
 };

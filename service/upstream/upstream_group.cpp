@@ -3,6 +3,8 @@
 #include "balancing/selector.h"
 #include "balancing/sticky.h"
 
+#include <functional>
+
 namespace proxy::upstream {
 
 UpstreamGroup::UpstreamGroup(const config::Upstream& config, unsigned workers, const AddressSource& names)
@@ -15,6 +17,16 @@ UpstreamGroup::UpstreamGroup(const config::Upstream& config, unsigned workers, c
         state->config = server;
         state->key = std::move(key);
         state->endpoints.emplace_back(address, server.address.port);
+        state->poolKey = state->key;
+        if (config_.tls) {
+            // Connections made under other TLS settings (before a reload) are not reused.
+            const config::UpstreamTls& t = *config_.tls;
+            const std::string settings = t.ca + '\n' + t.serverName + '\n' + t.cert + '\n' + t.key +
+                                         (t.verify ? "v" : "") + (t.verifyHostname ? "h" : "") +
+                                         (t.sni ? "s" : "");
+            state->poolKey = "tls/" + config_.name + "/" +
+                             std::to_string(std::hash<std::string>{}(settings)) + "/" + state->key;
+        }
         state->health = std::make_shared<health::ServerHealth>(config_.name, state->key);
         state->slowStart = config_.slowStart;
         if (stickyKey)

@@ -16,6 +16,9 @@
 namespace proxy::balancing {
 class Selector;
 }
+namespace proxy::tls {
+class ClientTls;
+}
 
 namespace proxy::upstream {
 
@@ -26,6 +29,7 @@ struct ServerState {
     // Names the server, its connection pool and its health: "ip:port" for a server given by
     // address, "name:port@ip" for each address a DNS name resolved to.
     std::string key;
+    std::string poolKey;  // its connection pool: key, or "tls/<upstream>/<settings>/" + key
     std::vector<asio::ip::tcp::endpoint> endpoints;  // the one address to connect to
     std::atomic<AdminState> admin{AdminState::Up};
     std::atomic<std::uint32_t> active{0};  // requests in flight (connecting or exchanging)
@@ -101,6 +105,10 @@ class UpstreamGroup {
     }
     void leaveQueue() { queued_.fetch_sub(1, std::memory_order_relaxed); }
     std::uint32_t queued() const { return queued_.load(std::memory_order_relaxed); }
+    // TLS towards the servers (null: plain HTTP). Set once by the snapshot builder.
+    const tls::ClientTls* tls() const { return tls_.get(); }
+    const std::shared_ptr<const tls::ClientTls>& sharedTls() const { return tls_; }
+    void setTls(std::shared_ptr<const tls::ClientTls> tls) { tls_ = std::move(tls); }
     // Selection state is per worker, so picking never contends across threads.
     balancing::Selector& selector(unsigned worker) { return *selectors_[worker]; }
 
@@ -109,6 +117,7 @@ class UpstreamGroup {
     std::vector<std::unique_ptr<ServerState>> servers_;
     std::vector<std::unique_ptr<balancing::Selector>> selectors_;
     std::atomic<std::uint32_t> queued_{0};  // requests waiting for room, over all workers
+    std::shared_ptr<const tls::ClientTls> tls_;
 };
 
 }  // namespace proxy::upstream

@@ -144,9 +144,36 @@ struct ForwardedHeaders {
     friend bool operator==(const ForwardedHeaders&, const ForwardedHeaders&) = default;
 };
 
+// ---- TLS (docs/tls.md) ----
+// One certificate of a listener: PEM files (the certificate followed by its chain, and the
+// private key; they may be one file) or a PKCS#12 / PFX bundle with its password.
+struct TlsCertificate {
+    std::string cert;
+    std::string key;
+    std::string pfx;
+    std::string password;  // of the PFX (may be empty)
+    friend bool operator==(const TlsCertificate&, const TlsCertificate&) = default;
+};
+
+// TLS termination on a listener. The certificate is chosen by the client's SNI against the names
+// the certificates carry (exact names before wildcards); the first certificate is the default.
+struct ListenerTls {
+    std::vector<TlsCertificate> certificates;  // at least one
+    std::string minVersion = "1.2";            // "1.2" or "1.3"; older versions are never offered
+    std::string ciphers;       // TLS 1.2 cipher list in OpenSSL syntax; "" = the built-in default
+    std::string ciphersuites;  // TLS 1.3 suites in OpenSSL syntax; "" = OpenSSL's default
+    std::chrono::milliseconds handshakeTimeout{10'000};
+    // mTLS: with clientCa set, clients present a certificate issued by one of these CAs.
+    std::string clientCa;                 // PEM CA bundle; "" = no client certificates asked for
+    bool clientCertRequired = true;       // false: asked for, optional, verified when given
+    std::string clientSubjectHeader = "X-Client-Cert-Subject";  // the subject, to the upstream
+    friend bool operator==(const ListenerTls&, const ListenerTls&) = default;
+};
+
 struct Listener {
     std::string name;
     HostPort address;
+    std::optional<ListenerTls> tls;  // absent = plain HTTP
     friend bool operator==(const Listener&, const Listener&) = default;
 };
 
@@ -219,6 +246,18 @@ struct Keepalive {
     friend bool operator==(const Keepalive&, const Keepalive&) = default;
 };
 
+// TLS towards an upstream's servers (re-encryption).
+struct UpstreamTls {
+    bool verify = true;          // verify the server's certificate chain
+    std::string ca;              // PEM CA bundle; "" = the system's trust store
+    std::string serverName;      // SNI and the name checked; "" = the server's host
+    bool verifyHostname = true;  // check the certificate names the server (needs verify)
+    bool sni = true;             // send the server name in the handshake
+    std::string cert;            // optional client certificate (PEM) for servers that demand one
+    std::string key;
+    friend bool operator==(const UpstreamTls&, const UpstreamTls&) = default;
+};
+
 struct Upstream {
     std::string name;
     Balance balance = Balance::RoundRobin;
@@ -234,6 +273,7 @@ struct Upstream {
     // Servers given by DNS name are resolved again this often (off the data path). Every address a
     // name resolves to becomes a server; a failed lookup keeps the last good set.
     std::chrono::seconds resolveInterval{30};
+    std::optional<UpstreamTls> tls;  // absent = plain HTTP to the servers
     friend bool operator==(const Upstream&, const Upstream&) = default;
 };
 

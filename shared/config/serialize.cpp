@@ -156,8 +156,36 @@ Json toJson(const Config& config) {
     }
 
     Json listeners = Json::array();
-    for (const Listener& listener : config.listeners)
-        listeners.push_back({{"name", listener.name}, {"address", listener.address.toString()}});
+    for (const Listener& listener : config.listeners) {
+        Json l = {{"name", listener.name}, {"address", listener.address.toString()}};
+        if (listener.tls) {
+            const ListenerTls& lt = *listener.tls;
+            Json certificates = Json::array();
+            for (const TlsCertificate& c : lt.certificates) {
+                Json item = Json::object();
+                if (!c.pfx.empty()) {
+                    item["pfx"] = c.pfx;
+                    item["password"] = c.password;
+                } else {
+                    item["cert"] = c.cert;
+                    item["key"] = c.key;
+                }
+                certificates.push_back(std::move(item));
+            }
+            Json tls = {{"certificates", std::move(certificates)},
+                        {"min_version", lt.minVersion},
+                        {"handshake_timeout_ms", lt.handshakeTimeout.count()}};
+            if (!lt.ciphers.empty()) tls["ciphers"] = lt.ciphers;
+            if (!lt.ciphersuites.empty()) tls["ciphersuites"] = lt.ciphersuites;
+            if (!lt.clientCa.empty()) {
+                tls["client_ca"] = lt.clientCa;
+                tls["client_certificate"] = lt.clientCertRequired ? "required" : "optional";
+            }
+            tls["client_subject_header"] = lt.clientSubjectHeader;
+            l["tls"] = std::move(tls);
+        }
+        listeners.push_back(std::move(l));
+    }
     out["listeners"] = std::move(listeners);
 
     Json upstreams = Json::array();
@@ -212,6 +240,17 @@ Json toJson(const Config& config) {
         u["retries"] = upstream.retries;
         if (upstream.resolveInterval != Upstream{}.resolveInterval)
             u["resolve_interval_seconds"] = upstream.resolveInterval.count();
+        if (upstream.tls) {
+            const UpstreamTls& ut = *upstream.tls;
+            Json tls = {{"verify", ut.verify}, {"sni", ut.sni}, {"verify_hostname", ut.verifyHostname}};
+            if (!ut.ca.empty()) tls["ca"] = ut.ca;
+            if (!ut.serverName.empty()) tls["server_name"] = ut.serverName;
+            if (!ut.cert.empty()) {
+                tls["cert"] = ut.cert;
+                tls["key"] = ut.key;
+            }
+            u["tls"] = std::move(tls);
+        }
         upstreams.push_back(std::move(u));
     }
     out["upstreams"] = std::move(upstreams);

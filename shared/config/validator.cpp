@@ -60,7 +60,18 @@ constexpr KeySpec kTimeoutsKeys[] = {{"header_ms"},           {"client_idle_ms"}
 constexpr ObjectSpec kTimeoutsSpec{kTimeoutsKeys};
 constexpr KeySpec kForwardedKeys[] = {{"x_forwarded"}, {"via"}, {"forwarded"}};
 constexpr ObjectSpec kForwardedSpec{kForwardedKeys};
-constexpr KeySpec kListenerKeys[] = {{"name"}, {"address"}};
+constexpr KeySpec kTlsCertificateKeys[] = {{"cert"}, {"key"}, {"pfx"}, {"password"}};
+constexpr ObjectSpec kTlsCertificateSpec{kTlsCertificateKeys};
+constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, true},
+                                        {"min_version"},
+                                        {"ciphers"},
+                                        {"ciphersuites"},
+                                        {"handshake_timeout_ms"},
+                                        {"client_ca"},
+                                        {"client_certificate"},
+                                        {"client_subject_header"}};
+constexpr ObjectSpec kListenerTlsSpec{kListenerTlsKeys};
+constexpr KeySpec kListenerKeys[] = {{"name"}, {"address"}, {"tls", &kListenerTlsSpec}};
 constexpr ObjectSpec kListenerSpec{kListenerKeys};
 constexpr KeySpec kServerKeys[] = {{"address"}, {"weight"}, {"max_connections"}};
 constexpr ObjectSpec kServerSpec{kServerKeys};
@@ -80,6 +91,9 @@ constexpr KeySpec kStickyKeys[] = {{"cookie"}, {"path"},    {"http_only"}, {"sec
 constexpr ObjectSpec kStickySpec{kStickyKeys};
 constexpr KeySpec kQueueKeys[] = {{"size"}, {"timeout_ms"}};
 constexpr ObjectSpec kQueueSpec{kQueueKeys};
+constexpr KeySpec kUpstreamTlsKeys[] = {{"verify"}, {"ca"},   {"server_name"}, {"verify_hostname"},
+                                        {"sni"},    {"cert"}, {"key"}};
+constexpr ObjectSpec kUpstreamTlsSpec{kUpstreamTlsKeys};
 constexpr KeySpec kUpstreamKeys[] = {{"name"},
                                      {"balance"},
                                      {"servers", &kServerSpec, true},
@@ -91,7 +105,8 @@ constexpr KeySpec kUpstreamKeys[] = {{"name"},
                                      {"sticky", &kStickySpec},
                                      {"queue", &kQueueSpec},
                                      {"retries"},
-                                     {"resolve_interval_seconds"}};
+                                     {"resolve_interval_seconds"},
+                                     {"tls", &kUpstreamTlsSpec}};
 constexpr ObjectSpec kUpstreamSpec{kUpstreamKeys};
 constexpr KeySpec kMatchKeys[] = {{"host"},       {"path_prefix"}, {"path_exact"},
                                   {"path_regex"}, {"methods"},     {"headers"}};
@@ -469,6 +484,9 @@ class Loader {
     void parsePassive(const Json& value, const std::string& path, PassiveCheck& passive);
     void parseHashKey(const Json& value, const std::string& path, HashKey& key);
     void parseSticky(const Json& value, const std::string& path, StickyCookie& sticky);
+    void parseListenerTls(const Json& value, const std::string& path, ListenerTls& tls);
+    void parseUpstreamTls(const Json& value, const std::string& path, UpstreamTls& tls);
+    bool filePath(ObjectReader& r, std::string_view key, std::string& out);
     void parseRoute(const Json& value, const std::string& path, Route& route);
     void parseMatch(const Json& value, const std::string& path, Match& match);
     void parseRewrite(const Json& value, const std::string& path, PathRewrite& rewrite);
@@ -1024,6 +1042,13 @@ void Loader::parseListeners(const Json& value, const std::string& path) {
         } else {
             error(itemPath, "listener is missing the required key 'address'");
         }
+        if (const Json* tls = r.get("tls")) {
+            if (expectObject(*tls, r.path("tls"))) {
+                ListenerTls settings;
+                parseListenerTls(*tls, r.path("tls"), settings);
+                listener.tls = std::move(settings);
+            }
+        }
         config_.listeners.push_back(std::move(listener));
         listenerPaths_.push_back(itemPath);
         listenerAddressOk_.push_back(addressOk);
@@ -1171,6 +1196,144 @@ void Loader::parseUpstream(const Json& value, const std::string& path, Upstream&
     if (r.get("resolve_interval_seconds") && !anyName && !upstream.servers.empty())
         warning(r.path("resolve_interval_seconds"),
                 "no server of this upstream is given by DNS name, so nothing is resolved again");
+    if (const Json* tls = r.get("tls")) {
+        if (expectObject(*tls, r.path("tls"))) {
+            UpstreamTls settings;
+            parseUpstreamTls(*tls, r.path("tls"), settings);
+            upstream.tls = std::move(settings);
+        }
+    }
+}
+
+// A file name in the TLS settings. Only its form is checked here: the console validates on
+// another machine, so whether the file exists and holds a usable key is the service's check
+// (when it builds the snapshot, docs/tls.md).
+bool Loader::filePath(ObjectReader& r, std::string_view key, std::string& out) {
+    std::string text;
+    if (!r.nonEmptyString(key, text)) return false;
+    if (text.size() > 4096 || std::any_of(text.begin(), text.end(), [](char c) {
+            return static_cast<unsigned char>(c) < 0x20;
+        })) {
+        error(r.path(key), shown(text) + " is not a usable file name");
+        return false;
+    }
+    out = std::move(text);
+    return true;
+}
+
+void Loader::parseListenerTls(const Json& value, const std::string& path, ListenerTls& tls) {
+    ObjectReader r(*this, value, path, kListenerTlsSpec);
+    const Json* certificates = r.get("certificates");
+    if (!certificates) {
+        error(path, "tls is missing the required key 'certificates'");
+    } else if (expectArray(*certificates, r.path("certificates"))) {
+        if (certificates->empty())
+            error(r.path("certificates"), "a TLS listener needs at least one certificate");
+        if (certificates->size() > 1000)
+            error(r.path("certificates"), "at most 1000 certificates per listener");
+        for (std::size_t i = 0; i < certificates->size() && i < 1000; ++i) {
+            const std::string itemPath = pointerAppend(r.path("certificates"), i);
+            const Json& item = (*certificates)[i];
+            if (!expectObject(item, itemPath)) continue;
+            ObjectReader c(*this, item, itemPath, kTlsCertificateSpec);
+            TlsCertificate cert;
+            const bool hasCert = filePath(c, "cert", cert.cert);
+            const bool hasKey = filePath(c, "key", cert.key);
+            const bool hasPfx = filePath(c, "pfx", cert.pfx);
+            if (c.get("password")) c.string("password", cert.password);
+            if (hasPfx && (c.get("cert") || c.get("key")))
+                error(itemPath, "give either 'pfx' (with its 'password') or 'cert' and 'key', "
+                                "not both");
+            else if (!hasPfx && c.get("password") && !c.get("pfx"))
+                error(c.path("password"), "'password' belongs to a 'pfx' certificate");
+            else if (!hasPfx && !c.get("pfx") && !c.get("cert") && !c.get("key"))
+                error(itemPath, "a certificate needs 'cert' and 'key' (PEM files) or 'pfx' (a "
+                                "PKCS#12 file)");
+            else if (!hasPfx && c.get("cert") && !c.get("key"))
+                error(itemPath, "the certificate is missing its private key: add 'key' (a PEM "
+                                "file; it may be the same file as 'cert')");
+            else if (!hasPfx && c.get("key") && !c.get("cert"))
+                error(itemPath, "'key' needs its certificate: add 'cert' (a PEM file)");
+            (void)hasCert;
+            (void)hasKey;
+            tls.certificates.push_back(std::move(cert));
+        }
+    }
+    if (const Json* version = r.get("min_version")) {
+        static constexpr std::string_view versions[] = {"1.2", "1.3"};
+        std::size_t index = 0;
+        if (readChoice(*version, r.path("min_version"), versions, index))
+            tls.minVersion = std::string(versions[index]);
+    }
+    for (std::string_view key : {std::string_view("ciphers"), std::string_view("ciphersuites")}) {
+        std::string text;
+        if (!r.nonEmptyString(key, text)) continue;
+        const bool printable = text.size() <= 4096 && std::all_of(text.begin(), text.end(), [](char c) {
+                                   return c > 0x20 && c < 0x7f;
+                               });
+        if (!printable) {
+            error(r.path(key), shown(text) + " is not an OpenSSL cipher string (no spaces; "
+                               "entries are separated by ':')");
+            continue;
+        }
+        (key == "ciphers" ? tls.ciphers : tls.ciphersuites) = std::move(text);
+    }
+    if (r.get("handshake_timeout_ms")) {
+        std::uint64_t ms = 0;
+        if (r.uint("handshake_timeout_ms", 100, 300'000, ms, "milliseconds"))
+            tls.handshakeTimeout = std::chrono::milliseconds(ms);
+    }
+    filePath(r, "client_ca", tls.clientCa);
+    if (const Json* mode = r.get("client_certificate")) {
+        static constexpr std::string_view modes[] = {"required", "optional"};
+        std::size_t index = 0;
+        if (readChoice(*mode, r.path("client_certificate"), modes, index))
+            tls.clientCertRequired = index == 0;
+        if (!r.get("client_ca"))
+            error(r.path("client_certificate"), "needs 'client_ca', the CAs client certificates "
+                                                "are verified against");
+    }
+    if (r.get("client_subject_header")) {
+        std::string name;
+        if (r.string("client_subject_header", name)) {
+            if (!isToken(name))
+                error(r.path("client_subject_header"), shown(name) + " is not a header name");
+            else if (isHopByHopOrFraming(lower(name)))
+                error(r.path("client_subject_header"), shown(name) + " is a connection header");
+            else
+                tls.clientSubjectHeader = name;
+        }
+    }
+}
+
+void Loader::parseUpstreamTls(const Json& value, const std::string& path, UpstreamTls& tls) {
+    ObjectReader r(*this, value, path, kUpstreamTlsSpec);
+    r.boolean("verify", tls.verify);
+    filePath(r, "ca", tls.ca);
+    if (r.nonEmptyString("server_name", tls.serverName)) {
+        const bool ok = tls.serverName.size() <= 253 &&
+                        std::all_of(tls.serverName.begin(), tls.serverName.end(), [](char c) {
+                            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                                   (c >= 'A' && c <= 'Z') || c == '-' || c == '.';
+                        });
+        if (!ok) {
+            error(r.path("server_name"), shown(tls.serverName) + " is not a DNS name");
+            tls.serverName.clear();
+        }
+    }
+    r.boolean("verify_hostname", tls.verifyHostname);
+    r.boolean("sni", tls.sni);
+    filePath(r, "cert", tls.cert);
+    filePath(r, "key", tls.key);
+    if (r.get("cert") && !r.get("key"))
+        error(path, "the client certificate is missing its private key: add 'key'");
+    if (r.get("key") && !r.get("cert"))
+        error(path, "'key' needs its client certificate: add 'cert'");
+    if (!tls.verify && (r.get("ca") || r.get("verify_hostname")))
+        warning(path, "'verify' is false, so 'ca' and 'verify_hostname' have no effect");
+    if (!tls.verify)
+        warning(r.path("verify"), "the servers' certificates are not verified: anyone on the "
+                                  "path can pose as them");
 }
 
 void Loader::parsePassive(const Json& value, const std::string& path, PassiveCheck& passive) {

@@ -213,6 +213,63 @@ void ValidatorTest::diagnostics_data() {
     QTest::addColumn<QStringList>("words");
     QTest::addColumn<bool>("isError");
 
+    // TLS (docs/tls.md): the form of the block; the files are the service's check.
+    QTest::newRow("tls without certificates")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443", "tls": {}}]})")
+        << "/listeners/0/tls" << QStringList{"'certificates'"} << true;
+    QTest::newRow("tls empty certificates")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                                    "tls": {"certificates": []}}]})")
+        << "/listeners/0/tls/certificates" << QStringList{"at least one"} << true;
+    QTest::newRow("tls cert without key")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                                    "tls": {"certificates": [{"cert": "a.pem"}]}}]})")
+        << "/listeners/0/tls/certificates/0" << QStringList{"missing its private key"} << true;
+    QTest::newRow("tls pfx and pem")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx", "cert": "a.pem", "key": "a.key"}]}}]})")
+        << "/listeners/0/tls/certificates/0" << QStringList{"not both"} << true;
+    QTest::newRow("tls password without pfx")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"cert": "a.pem", "key": "a.key", "password": "x"}]}}]})")
+        << "/listeners/0/tls/certificates/0/password" << QStringList{"belongs to a 'pfx'"} << true;
+    QTest::newRow("tls min_version 1.0")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "min_version": "1.0"}}]})")
+        << "/listeners/0/tls/min_version" << QStringList{"1.2, 1.3"} << true;
+    QTest::newRow("tls ciphers with spaces")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "ciphers": "AES GCM"}}]})")
+        << "/listeners/0/tls/ciphers" << QStringList{"cipher string"} << true;
+    QTest::newRow("tls handshake timeout too small")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "handshake_timeout_ms": 5}}]})")
+        << "/listeners/0/tls/handshake_timeout_ms" << QStringList{"from 100"} << true;
+    QTest::newRow("tls unknown key")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "min_versoin": "1.3"}}]})")
+        << "/listeners/0/tls/min_versoin" << QStringList{"did you mean 'min_version'"} << true;
+    QTest::newRow("tls client_certificate without client_ca")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "client_certificate": "optional"}}]})")
+        << "/listeners/0/tls/client_certificate" << QStringList{"needs 'client_ca'"} << true;
+    QTest::newRow("tls client_subject_header not a token")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "client_ca": "ca.pem",
+                            "client_subject_header": "X Subject"}}]})")
+        << "/listeners/0/tls/client_subject_header" << QStringList{"not a header name"} << true;
+    QTest::newRow("upstream tls key without cert")
+        << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
+                                    "tls": {"key": "c.key"}}]})")
+        << "/upstreams/0/tls" << QStringList{"add 'cert'"} << true;
+    QTest::newRow("upstream tls bad server name")
+        << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
+                                    "tls": {"server_name": "a b"}}]})")
+        << "/upstreams/0/tls/server_name" << QStringList{"not a DNS name"} << true;
+    QTest::newRow("upstream tls verify off warns")
+        << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
+                                    "tls": {"verify": false}}]})")
+        << "/upstreams/0/tls/verify" << QStringList{"not verified"} << false;
     // Unknown keys and types.
     QTest::newRow("unknown top key, suggestion") << based(R"({"listners": []})") << "/listners"
                                                  << QStringList{"unknown", "listeners"} << true;
@@ -835,6 +892,19 @@ void ValidatorTest::roundTrip_data() {
     QTest::newRow("empty") << QByteArray("{}");
     QTest::newRow("base") << QByteArray(kBase);
     QTest::newRow("rich") << QByteArray(kRich);
+    QTest::newRow("tls") << based(R"({
+        "listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                       "tls": {"certificates": [{"cert": "a.pem", "key": "a.key"},
+                                                {"pfx": "b.pfx", "password": "p"}],
+                               "min_version": "1.3", "ciphers": "ECDHE-RSA-AES128-GCM-SHA256",
+                               "ciphersuites": "TLS_AES_128_GCM_SHA256",
+                               "handshake_timeout_ms": 3000, "client_ca": "ca.pem",
+                               "client_certificate": "optional",
+                               "client_subject_header": "X-Subject"}}],
+        "upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
+                       "tls": {"ca": "ca.pem", "server_name": "app.internal",
+                               "verify_hostname": false, "sni": false,
+                               "cert": "c.pem", "key": "c.key"}}]})");
 }
 
 void ValidatorTest::roundTrip() {
