@@ -2,19 +2,10 @@
 
 #include <algorithm>
 
+#include "http/message.h"
+
 namespace proxy::cache {
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-        if (x != y) return false;
-    }
-    return true;
-}
 
 bool isSpace(char c) { return c == ' ' || c == '\t'; }
 
@@ -133,18 +124,18 @@ std::optional<std::uint32_t> parseDeltaSeconds(std::string_view text) {
 
 void parseResponseCacheControl(std::string_view value, ResponseDirectives& out) {
     const auto error = forEachDirective(value, [&](const Directive& d) {
-        if (iequal(d.name, "no-store")) out.noStore = true;
-        else if (iequal(d.name, "no-cache")) out.noCache = true;
-        else if (iequal(d.name, "private")) out.isPrivate = true;
-        else if (iequal(d.name, "public")) out.isPublic = true;
-        else if (iequal(d.name, "must-revalidate")) out.mustRevalidate = true;
-        else if (iequal(d.name, "proxy-revalidate")) out.proxyRevalidate = true;
-        else if (iequal(d.name, "no-transform")) out.noTransform = true;
-        else if (iequal(d.name, "immutable")) out.immutable = true;
-        else if (iequal(d.name, "max-age")) mergeDelta(out.maxAge, d);
-        else if (iequal(d.name, "s-maxage")) mergeDelta(out.sMaxAge, d);
-        else if (iequal(d.name, "stale-while-revalidate")) mergeDelta(out.staleWhileRevalidate, d);
-        else if (iequal(d.name, "stale-if-error")) mergeDelta(out.staleIfError, d);
+        if (http::iequals(d.name, "no-store")) out.noStore = true;
+        else if (http::iequals(d.name, "no-cache")) out.noCache = true;
+        else if (http::iequals(d.name, "private")) out.isPrivate = true;
+        else if (http::iequals(d.name, "public")) out.isPublic = true;
+        else if (http::iequals(d.name, "must-revalidate")) out.mustRevalidate = true;
+        else if (http::iequals(d.name, "proxy-revalidate")) out.proxyRevalidate = true;
+        else if (http::iequals(d.name, "no-transform")) out.noTransform = true;
+        else if (http::iequals(d.name, "immutable")) out.immutable = true;
+        else if (http::iequals(d.name, "max-age")) mergeDelta(out.maxAge, d);
+        else if (http::iequals(d.name, "s-maxage")) mergeDelta(out.sMaxAge, d);
+        else if (http::iequals(d.name, "stale-while-revalidate")) mergeDelta(out.staleWhileRevalidate, d);
+        else if (http::iequals(d.name, "stale-if-error")) mergeDelta(out.staleIfError, d);
         // Unknown directives are ignored (RFC 9111 5.2.3).
     });
     if (error && !out.malformed) {
@@ -155,13 +146,13 @@ void parseResponseCacheControl(std::string_view value, ResponseDirectives& out) 
 
 void parseRequestCacheControl(std::string_view value, RequestDirectives& out) {
     const auto error = forEachDirective(value, [&](const Directive& d) {
-        if (iequal(d.name, "no-store")) out.noStore = true;
-        else if (iequal(d.name, "no-cache")) out.noCache = true;
-        else if (iequal(d.name, "only-if-cached")) out.onlyIfCached = true;
-        else if (iequal(d.name, "no-transform")) out.noTransform = true;
-        else if (iequal(d.name, "max-age")) mergeDelta(out.maxAge, d);
-        else if (iequal(d.name, "min-fresh")) mergeDelta(out.minFresh, d);
-        else if (iequal(d.name, "max-stale")) {
+        if (http::iequals(d.name, "no-store")) out.noStore = true;
+        else if (http::iequals(d.name, "no-cache")) out.noCache = true;
+        else if (http::iequals(d.name, "only-if-cached")) out.onlyIfCached = true;
+        else if (http::iequals(d.name, "no-transform")) out.noTransform = true;
+        else if (http::iequals(d.name, "max-age")) mergeDelta(out.maxAge, d);
+        else if (http::iequals(d.name, "min-fresh")) mergeDelta(out.minFresh, d);
+        else if (http::iequals(d.name, "max-stale")) {
             if (!d.hasArgument) out.maxStaleAny = true;
             else mergeDelta(out.maxStale, d);
         }

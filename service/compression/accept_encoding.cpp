@@ -1,5 +1,6 @@
 #include "compression/accept_encoding.h"
 
+#include "http/message.h"
 #include "http/token.h"
 
 namespace proxy::compression {
@@ -8,17 +9,6 @@ namespace {
 using http::isTokenChar;
 
 bool isOws(char c) { return c == ' ' || c == '\t'; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-        if (x != y) return false;
-    }
-    return true;
-}
 
 // A cursor over one field value.
 struct Cursor {
@@ -104,9 +94,9 @@ std::string_view codingName(Coding coding) {
 }
 
 std::optional<Coding> codingFromName(std::string_view name) {
-    if (iequals(name, "gzip") || iequals(name, "x-gzip")) return Coding::Gzip;
-    if (iequals(name, "deflate")) return Coding::Deflate;
-    if (iequals(name, "identity")) return Coding::Identity;
+    if (http::iequals(name, "gzip") || http::iequals(name, "x-gzip")) return Coding::Gzip;
+    if (http::iequals(name, "deflate")) return Coding::Deflate;
+    if (http::iequals(name, "identity")) return Coding::Identity;
     return std::nullopt;
 }
 
@@ -150,7 +140,7 @@ void parseAcceptEncoding(std::string_view fieldValue, AcceptEncoding& into) {
                 break;
             }
             ++in.pos;
-            if (iequals(param, "q")) {
+            if (http::iequals(param, "q")) {
                 const std::string_view value = in.token();
                 const int q = parseQValue(value);
                 if (q < 0) {

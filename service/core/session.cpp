@@ -714,21 +714,9 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     if ((request_.method == http::Method::Head || response_.status == 304) &&
         response_.framing == http::BodyFraming::None) {
         // parseResponseHead leaves contentLength from the header for these.
-        if (response_.contentLength > 0) {
-            char digits[24];
-            const auto res = std::to_chars(digits, digits + sizeof(digits), response_.contentLength);
-            response_.headers.add("Content-Length",
-                                  response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
-        }
+        if (response_.contentLength > 0) addContentLength(response_.contentLength);
     }
-    if (!keepClient)
-        response_.headers.add("Connection", "close");
-    else if (request_.version == http::Version::Http10)
-        response_.headers.add("Connection", "keep-alive");
-
-    out_.clear();
-    http::writeResponseHead(response_, out_);
-    ctx_.status = response_.status;
+    writeClientHead(keepClient);
 
     bool upstreamComplete = false;
     if (response_.framing == http::BodyFraming::None) {
@@ -1112,19 +1100,8 @@ asio::awaitable<std::optional<bool>> Session::serveStored() {
     response_.headers.remove("Transfer-Encoding");
     response_.headers.remove("Connection");
     const bool bodiless = response_.status == 304 || response_.status == 204;
-    if (!bodiless) {
-        char digits[24];
-        const auto res = std::to_chars(digits, digits + sizeof(digits), size);
-        response_.headers.add("Content-Length",
-                              response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
-    }
-    if (!keepClient)
-        response_.headers.add("Connection", "close");
-    else if (request_.version == http::Version::Http10)
-        response_.headers.add("Connection", "keep-alive");
-    out_.clear();
-    http::writeResponseHead(response_, out_);
-    ctx_.status = response_.status;
+    if (!bodiless) addContentLength(size);
+    writeClientHead(keepClient);
 
     // The body goes out in pieces of at most 256 KiB, so one write never pins the worker long.
     constexpr std::uint64_t kPiece = 256 * 1024;
@@ -1197,6 +1174,23 @@ asio::awaitable<void> Session::tunnel(upstream::UpstreamConnection& up) {
     co_await (pump(client_, up.stream, toUpstream) && pump(up.stream, client_, ctx_.bytesOut));
     ctx_.bytesIn += toUpstream;
     upstreamStream_ = nullptr;
+}
+
+void Session::addContentLength(std::uint64_t length) {
+    char digits[24];
+    const auto res = std::to_chars(digits, digits + sizeof(digits), length);
+    response_.headers.add("Content-Length",
+                          response_.arena.store({digits, static_cast<std::size_t>(res.ptr - digits)}));
+}
+
+void Session::writeClientHead(bool keepClient) {
+    if (!keepClient)
+        response_.headers.add("Connection", "close");
+    else if (request_.version == http::Version::Http10)
+        response_.headers.add("Connection", "keep-alive");
+    out_.clear();
+    http::writeResponseHead(response_, out_);
+    ctx_.status = response_.status;
 }
 
 void Session::runLogPhase() {

@@ -94,6 +94,10 @@ private:
     void clearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
     void runLogPhase();
     void makeRequestId();
+    // The response head for the client: Content-Length, then the Connection header this answer
+    // needs, then the head rendered into out_ (and ctx_.status set).
+    void addContentLength(std::uint64_t length);
+    void writeClientHead(bool keepClient);
     // TLS listeners: tells a ClientHello from plaintext HTTP (answered with a plain 400) and
     // garbage, then runs the handshake within the listener's handshake timeout. False: the
     // connection is to be closed (the reason is logged).
