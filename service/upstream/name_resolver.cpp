@@ -170,8 +170,8 @@ void NameResolver::run() {
             wake_.wait(lock);
             continue;
         }
-        if (next->second.due > Clock::now()) {
-            wake_.wait_until(lock, next->second.due);
+        if (const Clock::time_point due = next->second.due; due > Clock::now()) {
+            wake_.wait_until(lock, due);  // a copy: track() may erase the entry meanwhile
             continue;
         }
         const std::string host = next->first;

@@ -219,7 +219,7 @@ private slots:
     void garbageIsClosed() {
         RawClient raw;
         QVERIFY(raw.connect(port_));
-        QVERIFY(raw.send(std::string("\x01\x02\x03 this is not TLS\r\n\r\n", 25)));
+        QVERIFY(raw.send(std::string("\x01\x02\x03 this is not TLS\r\n\r\n")));
         QVERIFY(raw.closedByPeer(std::chrono::seconds(5)));
         // A record header that claims TLS, then nonsense.
         RawClient bad;

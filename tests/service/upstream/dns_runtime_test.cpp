@@ -187,7 +187,9 @@ private slots:
         const std::string name = "app.test:" + std::to_string(originPort_);
         const json drained = ctl({"upstreams", "drain", "app", QString::fromStdString(name)});
         QVERIFY2(!drained.is_discarded(), "proxyctl upstreams drain failed");
-        for (const auto& s : upstream("app")["servers"]) QCOMPARE(s["state"].get<std::string>(), std::string("draining"));
+        const json app = upstream("app");  // the loop must not iterate into a temporary
+        QVERIFY(app.is_object());
+        for (const auto& s : app["servers"]) QCOMPARE(s["state"].get<std::string>(), std::string("draining"));
         QCOMPARE(roundTrip(port_, get("/x")).status, 503);
         // A new address of the name is drained too.
         dns_.set("app.test", ips({"127.0.0.1"}));
