@@ -75,10 +75,9 @@ std::string percentDecode(const std::string& in) {
 
 // /gen?status=..&type=..&len=..&kind=..&framing=..&piece=..&h=Name:Value (see fake_origin.h).
 // Returns the bytes to send and whether the connection closes after them.
-std::string generatedResponse(const std::string& target, const std::string& method, bool& keep) {
-    int status = 200;
-    std::string type, kind = "text", framing = "cl", extra;
-    std::size_t len = 0, piece = 4096;
+// Calls fn(key, percent-decoded value) for each key=value pair of the target's query.
+template <typename Fn>
+void forEachQueryParam(const std::string& target, Fn fn) {
     std::size_t pos = target.find('?');
     while (pos != std::string::npos && pos + 1 < target.size()) {
         const std::size_t end = target.find('&', pos + 1);
@@ -86,7 +85,15 @@ std::string generatedResponse(const std::string& target, const std::string& meth
         pos = end;
         const std::size_t eq = pair.find('=');
         if (eq == std::string::npos) continue;
-        const std::string key = pair.substr(0, eq), value = percentDecode(pair.substr(eq + 1));
+        fn(pair.substr(0, eq), percentDecode(pair.substr(eq + 1)));
+    }
+}
+
+std::string generatedResponse(const std::string& target, const std::string& method, bool& keep) {
+    int status = 200;
+    std::string type, kind = "text", framing = "cl", extra;
+    std::size_t len = 0, piece = 4096;
+    forEachQueryParam(target, [&](const std::string& key, const std::string& value) {
         if (key == "status") status = std::atoi(value.c_str());
         if (key == "type") type = value;
         if (key == "len") len = std::strtoull(value.c_str(), nullptr, 10);
@@ -94,7 +101,7 @@ std::string generatedResponse(const std::string& target, const std::string& meth
         if (key == "framing") framing = value;
         if (key == "piece") piece = std::max<std::size_t>(1, std::strtoull(value.c_str(), nullptr, 10));
         if (key == "h") extra += value + "\r\n";
-    }
+    });
     const std::string body = FakeOrigin::generatedBody(kind, len);
     std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\n" + extra;
     if (!type.empty()) out += "Content-Type: " + type + "\r\n";
@@ -124,19 +131,12 @@ std::string cacheResponse(const OriginRequest& req, const std::string& name, std
     std::string extra, etag, echo;
     std::size_t len = 0;
     const std::string& target = req.target;
-    std::size_t pos = target.find('?');
-    while (pos != std::string::npos && pos + 1 < target.size()) {
-        const std::size_t end = target.find('&', pos + 1);
-        const std::string pair = target.substr(pos + 1, end == std::string::npos ? end : end - pos - 1);
-        pos = end;
-        const std::size_t eq = pair.find('=');
-        if (eq == std::string::npos) continue;
-        const std::string key = pair.substr(0, eq), value = percentDecode(pair.substr(eq + 1));
+    forEachQueryParam(target, [&](const std::string& key, const std::string& value) {
         if (key == "h") extra += value + "\r\n";
         if (key == "etag") etag = value;
         if (key == "echo") echo = value;
         if (key == "len") len = std::strtoull(value.c_str(), nullptr, 10);
-    }
+    });
     if (!etag.empty()) {
         extra += "ETag: \"" + etag + "\"\r\n";
         if (req.header("If-None-Match").find("\"" + etag + "\"") != std::string::npos)
