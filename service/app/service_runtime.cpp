@@ -45,23 +45,24 @@ constexpr auto kFirstLookupWait = 5s;
 
 // Every host name the config's upstream servers use, with the shortest resolve interval of the
 // upstreams that use it.
-std::map<std::string, std::chrono::seconds> configNames(const config::Config& config) {
-    std::map<std::string, std::chrono::seconds> out;
+using NameIntervals = std::map<std::string, std::chrono::seconds>;
+
+// A name used twice is looked up at the shorter interval.
+void addName(NameIntervals& names, const std::string& host, std::chrono::seconds interval) {
+    auto [it, inserted] = names.try_emplace(host, interval);
+    if (!inserted) it->second = std::min(it->second, interval);
+}
+
+NameIntervals configNames(const config::Config& config) {
+    NameIntervals out;
     for (const auto& u : config.upstreams)
-        for (const auto& s : u.servers) {
-            if (s.address.kind != config::HostPort::Kind::Name) continue;
-            auto [it, inserted] = out.try_emplace(s.address.host, u.resolveInterval);
-            if (!inserted) it->second = std::min(it->second, u.resolveInterval);
-        }
+        for (const auto& s : u.servers)
+            if (s.address.kind == config::HostPort::Kind::Name) addName(out, s.address.host, u.resolveInterval);
     return out;
 }
 
-std::map<std::string, std::chrono::seconds> unionOf(std::map<std::string, std::chrono::seconds> a,
-                                                    const std::map<std::string, std::chrono::seconds>& b) {
-    for (const auto& [host, interval] : b) {
-        auto [it, inserted] = a.try_emplace(host, interval);
-        if (!inserted) it->second = std::min(it->second, interval);
-    }
+NameIntervals unionOf(NameIntervals a, const NameIntervals& b) {
+    for (const auto& [host, interval] : b) addName(a, host, interval);
     return a;
 }
 
