@@ -59,6 +59,15 @@ void appendPart(std::string& key, char tag, std::string_view name, std::string_v
 
 void normalizeComponent(std::string_view in, std::string& out) {
     out.reserve(out.size() + in.size());
+    // Where in `out` the last lone '%' went (npos: none). A decoded hex digit right after it
+    // would turn it into an escape on the next pass ("%7%41" -> "%7A" -> "z"), so such a digit
+    // stays encoded: normalising twice gives what normalising once gave.
+    std::size_t lonePercent = std::string::npos;
+    const auto completesLonePercent = [&] {
+        if (lonePercent == std::string::npos) return false;
+        if (lonePercent + 1 == out.size()) return true;
+        return lonePercent + 2 == out.size() && hexValue(out.back()) >= 0;
+    };
     for (std::size_t i = 0; i < in.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(in[i]);
         if (c == '%' && i + 2 < in.size()) {
@@ -67,7 +76,8 @@ void normalizeComponent(std::string_view in, std::string& out) {
                 const unsigned char decoded = static_cast<unsigned char>(hi * 16 + lo);
                 // '.' stays encoded: "%2E%2E" must not turn into a dot-segment that an origin
                 // (or a path filter in front of it) resolves differently from the raw form.
-                if (unreserved(decoded) && decoded != '.') {
+                if (unreserved(decoded) && decoded != '.' &&
+                    !(hexValue(static_cast<char>(decoded)) >= 0 && completesLonePercent())) {
                     out += static_cast<char>(decoded);
                 } else {
                     out += '%';
@@ -81,6 +91,7 @@ void normalizeComponent(std::string_view in, std::string& out) {
         if (c == '%') {
             // A lone '%' (no two hex digits after it) stays literal: it is not an escape, and
             // "%zz" must not collapse into anything an origin might decode differently.
+            lonePercent = out.size();
             out += '%';
             continue;
         }
