@@ -58,7 +58,9 @@ class NameResolver {
     NameResolver& operator=(const NameResolver&) = delete;
 
     // Runs on the resolver thread after any name's address set changed (not after a failure that
-    // keeps the last good set). Set it before the first track().
+    // keeps the last good set). Set it before the first track(). It runs after the answer is
+    // recorded, so it may still be running (or not yet have run) when track() returns with that
+    // answer: callers compare generation() to see whether they already have it.
     void setChangeCallback(std::function<void()> callback);
 
     // Any thread. The names the config in use (or about to be) refers to, each with how often to
