@@ -26,12 +26,15 @@ struct Origin {
     std::unique_ptr<UpstreamConnection> connect(const std::string& key) {
         auto connection = std::make_unique<UpstreamConnection>(io.get_executor(), key);
         connection->stream.socket().connect(acceptor.local_endpoint());
+        // As Session::connectUpstream leaves it: the pool's liveness peek must never block.
+        connection->stream.socket().non_blocking(true);
         peers.push_back(acceptor.accept());
         return connection;
     }
 };
 
-// Runs the loop long enough for readiness to be seen (the pool's watch runs on it).
+// Lets the kernel deliver the origin's FIN or bytes (and runs the loop, in case a pool version
+// watches idle sockets with async waits).
 void settle(asio::io_context& io) {
     for (int i = 0; i < 20; ++i) {
         io.restart();
@@ -59,8 +62,9 @@ private slots:
         QVERIFY(taken != nullptr);
         QCOMPARE(taken.get(), second);  // the most recently returned
         QVERIFY(pool.take("other") == nullptr);
-        // The taken connection still works both ways, and its cancelled watch does not fire.
+        // The taken connection still works both ways.
         settle(io);
+        taken->stream.socket().non_blocking(false);  // for this test's blocking reads
         asio::write(taken->stream.socket(), asio::buffer("ping", 4));
         char got[4];
         asio::read(origin.peers[1], asio::buffer(got));
@@ -69,6 +73,7 @@ private slots:
         asio::read(taken->stream.socket(), asio::buffer(got));
         QCOMPARE(std::string(got, 4), std::string("pong"));
         // Back into the pool after a clean exchange: reusable again.
+        taken->stream.socket().non_blocking(true);
         pool.put(std::move(taken), 8, 10s);
         settle(io);
         QVERIFY(pool.take("s1") != nullptr);
