@@ -184,12 +184,12 @@ void ValidatorTest::validDocuments() {
         QCOMPARE(c.security.policy.minBodyRate->grace.count(), 3000);
         QCOMPARE(c.security.policy.rateLimit->key, RateLimit::Key::Client);
         QCOMPARE(c.routes.at(1).security.minBodyRate->bytesPerSecond, 0u);
-        QCOMPARE(c.routes.at(3).security.rateLimit->key, RateLimit::Key::Header);
-        QCOMPARE(c.routes.at(3).security.rateLimit->keyName, std::string("X-Api-Key"));
-        QCOMPARE(c.routes.at(4).security.rateLimit->key, RateLimit::Key::Cookie);
-        QCOMPARE(c.routes.at(4).security.rateLimit->keyName, std::string("session"));
-        QCOMPARE(c.routes.at(5).security.rateLimit->key, RateLimit::Key::Route);
-        QVERIFY(!c.routes.at(2).security.minBodyRate);
+        QCOMPARE(c.routes.at(2).security.rateLimit->key, RateLimit::Key::Header);
+        QCOMPARE(c.routes.at(2).security.rateLimit->keyName, std::string("X-Api-Key"));
+        QCOMPARE(c.routes.at(3).security.rateLimit->key, RateLimit::Key::Cookie);
+        QCOMPARE(c.routes.at(3).security.rateLimit->keyName, std::string("session"));
+        QCOMPARE(c.routes.at(4).security.rateLimit->key, RateLimit::Key::Route);
+        QVERIFY(!c.routes.at(5).security.minBodyRate);  // r3 sets none (inherits the top level's)
     }
 }
 
