@@ -1567,7 +1567,7 @@ void Loader::parseCache(const Json& value, const std::string& path) {
         const bool absolute = p.starts_with('/') || p.starts_with("\\\\") ||
                               (p.size() >= 3 && std::isalpha(static_cast<unsigned char>(p[0])) &&
                                p[1] == ':' && (p[2] == '\\' || p[2] == '/'));
-        if (d.get("path") != nullptr && !absolute)
+        if (!p.empty() && !absolute)
             error(d.path("path"), "must be an absolute path (or omitted for the OS default)");
         if (p.find('\0') != std::string::npos) error(d.path("path"), "contains a NUL character");
         d.uint("max_mb", 1, 1u << 24, config_.cache.diskMaxMb, "MiB");
