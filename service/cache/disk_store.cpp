@@ -123,6 +123,7 @@ void DiskStore::run() {
                     items_[name].lru = std::prev(lru_.end());
                 }
                 evictLocked();
+                if (ops_.empty()) idle_.notify_all();
             }
         }
         Op op;
