@@ -332,6 +332,23 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     }
 
     // traffic.inflight: the exchanges in progress now, oldest first, with their age.
+    static control::Json diskStatsJson(const cache::DiskStats& d) {
+        if (!d.enabled) return nullptr;
+        return {{"path", d.path},
+                {"available", d.available},
+                {"error", d.error},
+                {"scanning", d.scanning},
+                {"entries", d.entries},
+                {"bytes", d.bytes},
+                {"budget_bytes", d.budget},
+                {"evictions", d.evictions},
+                {"corrupt", d.corrupt},
+                {"reads", d.reads},
+                {"writes", d.writes},
+                {"write_errors", d.writeErrors},
+                {"writes_skipped", d.writesSkipped}};
+    }
+
     void registerCache(control::MethodRegistry& registry) {
         using control::HandlerResult;
         registry.add(
@@ -358,7 +375,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                                           {"not_storable", n(c.notStorable)},
                                           {"too_large", n(c.tooLarge)},
                                           {"purged", n(c.purged)},
-                                          {"invalidated", n(c.invalidated)}});
+                                          {"invalidated", n(c.invalidated)},
+                                          {"disk", diskStatsJson(cache->diskStats())}});
             },
             "the HTTP cache's size, budget and counters");
         registry.add(

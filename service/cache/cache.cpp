@@ -3,11 +3,12 @@
 #include <algorithm>
 
 #include "cache/memory_store.h"
+#include "logging/log.h"
 
 namespace proxy::cache {
 
 Cache::Cache(const config::CacheStorage& settings)
-    : store_(std::make_unique<MemoryStore>(settings.memoryMb * 1024 * 1024)) {
+    : store_(std::make_unique<TieredStore>(settings.memoryMb * 1024 * 1024)) {
     configure(settings);
 }
 
@@ -15,6 +16,34 @@ void Cache::configure(const config::CacheStorage& settings) {
     maxObject_.store(settings.maxObjectKb * 1024, std::memory_order_relaxed);
     collapseMs_.store(settings.collapseTimeout.count(), std::memory_order_relaxed);
     store_->setBudget(settings.memoryMb * 1024 * 1024);
+    if (!settings.diskEnabled) {
+        store_->setDisk(nullptr);
+        return;
+    }
+    // The configured path is UTF-8; path(u8string) keeps it so on Windows (wide API underneath).
+    const std::filesystem::path dir =
+        settings.diskPath.empty()
+            ? DiskStore::defaultPath()
+            : std::filesystem::path(std::u8string(settings.diskPath.begin(), settings.diskPath.end()));
+    const std::uint64_t budget = settings.diskMaxMb * 1024 * 1024;
+    if (const auto current = store_->disk(); current && current->path() == dir && current->stats().available) {
+        current->setBudget(budget);
+        return;
+    }
+    auto disk = std::make_shared<DiskStore>(dir, budget);
+    std::string error;
+    if (disk->open(error))
+        logging::log(logging::Level::Info, "cache: disk store in %s (%llu MiB)", disk->stats().path.c_str(),
+                     static_cast<unsigned long long>(settings.diskMaxMb));
+    else
+        logging::log(logging::Level::Error, "cache: the disk store is off, caching in memory only: %s",
+                     error.c_str());
+    store_->setDisk(std::move(disk));
+}
+
+DiskStats Cache::diskStats() const {
+    const auto disk = store_->disk();
+    return disk ? disk->stats() : DiskStats{};
 }
 
 std::shared_ptr<Fill> Cache::joinFill(const std::string& key, bool& leader) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "cache/disk_store.h"
 #include "cache/store.h"
 #include "config/config.h"
 
@@ -36,7 +37,9 @@ public:
     Cache(const Cache&) = delete;
     Cache& operator=(const Cache&) = delete;
 
-    // A reload's new settings (budget shrinks evict at once).
+    // A reload's new settings (budget shrinks evict at once). A disk path that changes (or that
+    // could not be used before) opens a new disk store; one that cannot be used is logged as an
+    // error and reported by diskStats(), and the cache then runs in memory only.
     void configure(const config::CacheStorage& settings);
     std::uint64_t maxObjectBytes() const { return maxObject_.load(std::memory_order_relaxed); }
     std::chrono::milliseconds collapseTimeout() const {
@@ -57,10 +60,11 @@ public:
     CacheCounters& counters() { return counters_; }
     const CacheCounters& counters() const { return counters_; }
     StoreStats storeStats() const { return store_->stats(); }
+    DiskStats diskStats() const;
     std::size_t fillsInProgress() const;
 
 private:
-    std::unique_ptr<Store> store_;
+    std::unique_ptr<TieredStore> store_;
     std::atomic<std::uint64_t> maxObject_{0};
     std::atomic<std::int64_t> collapseMs_{0};
     mutable std::mutex fillsMutex_;

@@ -344,6 +344,11 @@ struct CacheStorage {
     // How long a request waits for another request's fill of the same key (collapsed
     // forwarding) before it goes to the origin itself.
     std::chrono::milliseconds collapseTimeout{5000};
+    // The disk store (docs/cache.md): off unless "disk" is given. An empty path means the OS
+    // default (%ProgramData%\proxy\cache, /var/cache/proxy).
+    bool diskEnabled = false;
+    std::string diskPath;
+    std::uint64_t diskMaxMb = 4096;
     friend bool operator==(const CacheStorage&, const CacheStorage&) = default;
 };
 

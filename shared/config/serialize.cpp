@@ -148,6 +148,11 @@ Json toJson(const Config& config) {
     out["cache"] = {{"memory_mb", config.cache.memoryMb},
                     {"max_object_kb", config.cache.maxObjectKb},
                     {"collapse_timeout_ms", config.cache.collapseTimeout.count()}};
+    if (config.cache.diskEnabled) {
+        Json disk = {{"max_mb", config.cache.diskMaxMb}};
+        if (!config.cache.diskPath.empty()) disk["path"] = config.cache.diskPath;
+        out["cache"]["disk"] = std::move(disk);
+    }
     {
         const SecurityConfig& s = config.security;
         Json security = securityPolicy(s.policy);

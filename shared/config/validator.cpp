@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -1600,9 +1601,23 @@ void Loader::parseCache(const Json& value, const std::string& path) {
         error(r.path("collapse_timeout_ms"), "must be at most 300000 (5 minutes)");
     if (config_.cache.maxObjectKb > config_.cache.memoryMb * 1024)
         error(r.path("max_object_kb"), "is larger than the whole memory budget (memory_mb)");
-    if (r.get("disk") != nullptr)
-        error(r.path("disk"), "the disk store is not part of this build yet (docs/cache.md); "
-                              "remove \"disk\" to cache in memory only");
+    if (const Json* disk = r.get("disk")) {
+        if (!expectObject(*disk, r.path("disk"))) return;
+        ObjectReader d(*this, *disk, r.path("disk"), kCacheDiskSpec);
+        config_.cache.diskEnabled = true;
+        d.nonEmptyString("path", config_.cache.diskPath);
+        // Relative paths would depend on the service's working directory: refuse them.
+        const std::string& p = config_.cache.diskPath;
+        const bool absolute = p.starts_with('/') || p.starts_with("\\\\") ||
+                              (p.size() >= 3 && std::isalpha(static_cast<unsigned char>(p[0])) &&
+                               p[1] == ':' && (p[2] == '\\' || p[2] == '/'));
+        if (!p.empty() && !absolute)
+            error(d.path("path"), "must be an absolute path (or omitted for the OS default)");
+        if (p.find('\0') != std::string::npos) error(d.path("path"), "contains a NUL character");
+        d.uint("max_mb", 1, 1u << 24, config_.cache.diskMaxMb, "MiB");
+        if (config_.cache.maxObjectKb > config_.cache.diskMaxMb * 1024)
+            error(r.path("max_object_kb"), "is larger than the whole disk budget (disk.max_mb)");
+    }
 }
 
 void Loader::parseNameList(const Json* value, const std::string& path,

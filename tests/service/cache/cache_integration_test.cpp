@@ -95,6 +95,11 @@ private slots:
                  {"upstream", "o"}},
                 {{"name", "slow"}, {"match", {{"host", "slow.test"}}}, {"cache", cacheOn}, {"upstream", "s"}},
                 {{"name", "mortal"}, {"match", {{"host", "mortal.test"}}}, {"cache", cacheOn}, {"upstream", "m"}},
+                {{"name", "gz"},
+                 {"match", {{"host", "gz.test"}}},
+                 {"compression", {{"enabled", true}, {"min_size", 256}, {"formats", json::array({"gzip"})}}},
+                 {"cache", cacheOn},
+                 {"upstream", "o"}},
                 {{"name", "cached"}, {"cache", cacheOn}, {"upstream", "o"}},
             })},
         };
@@ -331,6 +336,34 @@ private slots:
                                                 "cache.purge", "{\"url\":\"http:///\",\"tag\":\"x\"}"});
         QVERIFY(p.waitForFinished(15000));
         QVERIFY(p.exitCode() != 0);
+    }
+
+    // No response filter runs on a hit: what is stored is what the first client got, after
+    // compression. Compression marks every compressible response Vary: Accept-Encoding, so an
+    // identity copy is never served to a gzip client as if it were all there is: the gzip client
+    // is another variant (fetched once, then a hit, compressed), and each keeps its own.
+    void compressionOnHits() {
+        const std::string t = "/gen?type=text/html&len=4000&kind=text&h=Cache-Control:max-age%3D60";
+        const std::string gzip = "Accept-Encoding: gzip\r\n";
+        const auto plain1 = fetch(get(t, "gz.test"));
+        QCOMPARE(plain1.status, 200);
+        QVERIFY(!plain1.has("content-encoding"));
+        QCOMPARE(plain1.body.size(), std::size_t(4000));
+        QVERIFY2(plain1.header("vary").find("Accept-Encoding") != std::string::npos, plain1.head.c_str());
+        const auto gz1 = fetch(get(t, "gz.test", gzip));
+        QCOMPARE(gz1.header("content-encoding"), std::string("gzip"));
+        QVERIFY2(gz1.header("cache-status").find("fwd=miss") != std::string::npos, gz1.head.c_str());
+        QVERIFY(gz1.body.size() < 4000);
+        QCOMPARE(origin_->countTarget(t), std::size_t(2));
+        const auto gz2 = fetch(get(t, "gz.test", gzip));
+        QVERIFY2(gz2.header("cache-status").find("hit") != std::string::npos, gz2.head.c_str());
+        QCOMPARE(gz2.header("content-encoding"), std::string("gzip"));
+        QCOMPARE(gz2.body, gz1.body);
+        const auto plain2 = fetch(get(t, "gz.test"));
+        QVERIFY2(plain2.header("cache-status").find("hit") != std::string::npos, plain2.head.c_str());
+        QVERIFY(!plain2.has("content-encoding"));
+        QCOMPARE(plain2.body, plain1.body);
+        QCOMPARE(origin_->countTarget(t), std::size_t(2));
     }
 
     void encodedPathsDoNotConfuseTheKey() {

@@ -76,8 +76,15 @@ private slots:
         QTest::addColumn<QString>("routeCache");
         QTest::addColumn<QString>("path");
         QTest::addColumn<QString>("words");
-        QTest::newRow("disk not built") << "{\"disk\": {\"path\": \"/var/cache/proxy\"}}" << ""
-                                        << "/cache/disk" << "not part of this build";
+        QTest::newRow("disk relative path") << "{\"disk\": {\"path\": \"cache\"}}" << ""
+                                            << "/cache/disk/path" << "absolute";
+        QTest::newRow("disk empty path") << "{\"disk\": {\"path\": \"\"}}" << ""
+                                         << "/cache/disk/path" << "not be empty";
+        QTest::newRow("disk zero budget") << "{\"disk\": {\"max_mb\": 0}}" << "" << "/cache/disk/max_mb" << "";
+        QTest::newRow("disk under object") << "{\"max_object_kb\": 4096, \"disk\": {\"max_mb\": 2}}" << ""
+                                           << "/cache/max_object_kb" << "disk budget";
+        QTest::newRow("disk not object") << "{\"disk\": true}" << "" << "/cache/disk" << "";
+        QTest::newRow("disk unknown key") << "{\"disk\": {\"size_mb\": 1}}" << "" << "/cache/disk/size_mb" << "";
         QTest::newRow("zero memory") << "{\"memory_mb\": 0}" << "" << "/cache/memory_mb" << "";
         QTest::newRow("object over budget") << "{\"memory_mb\": 1, \"max_object_kb\": 2048}" << ""
                                             << "/cache/max_object_kb" << "memory budget";
@@ -117,6 +124,22 @@ private slots:
         QVERIFY2(found, qPrintable(dump(r.diagnostics)));
     }
 
+    void disk() {
+        LoadResult r = loadConfig(document("{\"disk\": {}}", nullptr));
+        QVERIFY2(r.ok(), qPrintable(dump(r.diagnostics)));
+        QVERIFY(r.config->cache.diskEnabled);
+        QVERIFY(r.config->cache.diskPath.empty());  // the OS default
+        QCOMPARE(r.config->cache.diskMaxMb, std::uint64_t{4096});
+        r = loadConfig(document("{\"disk\": {\"path\": \"C:\\\\cache\", \"max_mb\": 10}}", nullptr));
+        QVERIFY2(r.ok(), qPrintable(dump(r.diagnostics)));
+        QCOMPARE(r.config->cache.diskPath, std::string("C:\\cache"));
+        QCOMPARE(r.config->cache.diskMaxMb, std::uint64_t{10});
+        r = loadConfig(document("{\"disk\": {\"path\": \"/var/cache/proxy\"}}", nullptr));
+        QVERIFY2(r.ok(), qPrintable(dump(r.diagnostics)));
+        r = loadConfig(document(nullptr, nullptr));
+        QVERIFY(!r.config->cache.diskEnabled);
+    }
+
     void duplicateNameWarns() {
         const LoadResult r = loadConfig(document(nullptr, "{\"key\": {\"cookies\": [\"a\", \"a\"]}}"));
         QVERIFY(r.ok());
@@ -126,7 +149,8 @@ private slots:
 
     void roundTrip() {
         const LoadResult first = loadConfig(document(
-            "{\"memory_mb\": 8, \"max_object_kb\": 100, \"collapse_timeout_ms\": 250}",
+            "{\"memory_mb\": 8, \"max_object_kb\": 100, \"collapse_timeout_ms\": 250,"
+            " \"disk\": {\"path\": \"/srv/cache\", \"max_mb\": 5}}",
             "{\"enabled\": true, \"ttl_overrides\": [{\"content_type\": \"text/css\", \"seconds\": 9}],"
             " \"key\": {\"ignore_query\": true, \"cookies\": [\"c\"]}, \"bypass\": {\"headers\": [\"X-A\"]}}"));
         QVERIFY2(first.ok(), qPrintable(dump(first.diagnostics)));
@@ -135,6 +159,8 @@ private slots:
         QVERIFY2(second.ok(), qPrintable(dump(second.diagnostics)));
         QVERIFY(*second.config == *first.config);
         Config changed = *first.config;
+        QVERIFY(second.config->cache.diskEnabled);
+        QCOMPARE(second.config->cache.diskPath, std::string("/srv/cache"));
         changed.routes.at(0).cache.keyIgnoreQuery = false;
         QVERIFY(!(changed == *first.config));
     }
