@@ -576,8 +576,12 @@ std::expected<void, std::string> SqliteAccessSink::writeBatch(std::span<const Ac
     };
     const std::int64_t now = nowUs(std::chrono::system_clock::now());
     const std::int64_t maxAgeUs = std::chrono::duration_cast<std::chrono::microseconds>(segments_.maxAge).count();
+    // The age is measured in the rows' own time (the batch's newest row against the segment's
+    // oldest), so a replayed or back-dated log still makes segments of maxAge, not one per batch.
+    std::int64_t batchNewest = batch.front().timeUs;
+    for (const AccessRecord& r : batch) batchNewest = std::max(batchNewest, r.timeUs);
     if (openRows_ > 0 && (openRows_ >= static_cast<std::int64_t>(segments_.maxRows) ||
-                          (maxAgeUs > 0 && now - openMinTs_ >= maxAgeUs))) {
+                          (maxAgeUs > 0 && batchNewest - openMinTs_ >= maxAgeUs))) {
         if (auto rolled = rollover(openSeg_ + 1, now); !rolled) return abandon("cannot close the segment", SQLITE_ERROR);
         if (auto loaded = loadState(); !loaded) return abandon("cannot open the next segment", SQLITE_ERROR);
     }

@@ -37,8 +37,9 @@ struct RetentionOptions {
 
 // When the open segment closes (its secondary indexes are then built in the background steps).
 struct SegmentOptions {
-    std::uint32_t maxRows = 65536;             // a CREATE INDEX over this many rows takes ~50 ms
-    std::chrono::minutes maxAge{60};           // so a quiet log's segments still get indexed
+    std::uint32_t maxRows = 32768;             // bounds one CREATE INDEX step (docs/logging.md)
+    std::chrono::minutes maxAge{60};           // newest row - oldest row; a quiet log's segments
+                                               // still close (at the next row) and get indexed
 };
 
 // The schema version this build writes. Older databases are migrated on open; a newer one is

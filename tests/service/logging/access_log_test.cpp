@@ -898,14 +898,20 @@ void AccessLogTest::segmentRollover() {
             ") AND c.max_ts = (SELECT MAX(ts_us) FROM " + t + ")";
         QVERIFY2(db.integer(check.c_str()) == 1, t.c_str());
     }
-    // By age too: a segment whose oldest row is older than maxAge closes at the next batch.
+    // By age too, in the rows' own time: a batch with a row maxAge newer than the open segment's
+    // oldest row goes to a new segment; back-dated rows alone do not make a segment per batch.
     SqliteAccessSink aged(path, keep, SegmentOptions{1'000'000, std::chrono::minutes(1)});
     QVERIFY(aged.open().has_value());
-    std::vector<AccessRecord> old{makeRecord(nowUs() - 120'000'000, 200, 1, "/old")};
-    QVERIFY(aged.writeBatch(old).has_value());
-    QVERIFY(aged.writeBatch(old).has_value());  // the open segment now starts 2 minutes ago
-    QVERIFY(aged.writeBatch(old).has_value());
-    QCOMPARE(db.integer("SELECT MAX(seg) FROM access_log_segments"), std::int64_t{12});
+    const std::int64_t t0 = nowUs() - 3600'000'000LL;
+    std::vector<AccessRecord> old{makeRecord(t0, 200, 1, "/old")};
+    QVERIFY(aged.writeBatch(old).has_value());  // seg 10 (40 rows from 10 s ago) takes it: t0 is older
+    old[0].timeUs = t0 + 30'000'000;
+    QVERIFY(aged.writeBatch(old).has_value());  // still in seg 10 (its oldest row is t0)
+    QCOMPARE(db.integer("SELECT MAX(seg) FROM access_log_segments"), std::int64_t{10});
+    old[0].timeUs = t0 + 61'000'000;
+    QVERIFY(aged.writeBatch(old).has_value());  // 61 s after t0: a new segment
+    QCOMPARE(db.integer("SELECT MAX(seg) FROM access_log_segments"), std::int64_t{11});
+    QCOMPARE(db.integer("SELECT rows FROM access_log_segments WHERE seg = 11"), std::int64_t{1});
 }
 
 void AccessLogTest::pagingAcrossSegments() {
