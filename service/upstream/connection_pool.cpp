@@ -5,14 +5,22 @@
 namespace proxy::upstream {
 namespace {
 
-// A pooled connection is reusable only if the origin has neither closed it nor sent anything
-// unasked-for while it sat idle. Over TLS the peek sees records: a close_notify, or anything
-// else the server sent unasked, makes the connection unusable just the same.
-bool stillUsable(asio::ip::tcp::socket& socket) {
-    char probe;
-    asio::error_code ec;
-    socket.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, ec);
-    return ec == asio::error::would_block || ec == asio::error::try_again;
+// Readable while idle means the origin closed the connection (EOF, RST) or sent something
+// unasked; either way it cannot carry another exchange. Over TLS the wait sees records on the
+// socket: a close_notify, or anything else the server sent, makes the connection unusable just
+// the same. The handler owns a reference to the watch, so a connection destroyed by the sweep
+// or by clear() while the wait is pending is never touched.
+void armIdleWatch(UpstreamConnection& connection) {
+    IdleWatch& watch = *connection.watch;
+    watch.idle = true;
+    watch.unusable = false;
+    const std::uint64_t period = ++watch.period;
+    connection.stream.socket().async_wait(
+        asio::socket_base::wait_read,
+        [w = connection.watch, period](const asio::error_code& ec) {
+            if (ec == asio::error::operation_aborted) return;  // taken (cancelled) or closed
+            if (w->idle && w->period == period) w->unusable = true;
+        });
 }
 
 }  // namespace
@@ -24,7 +32,13 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key) {
     while (!list.empty()) {
         auto connection = std::move(list.back());  // most recently used first: warmest
         list.pop_back();
-        if (stillUsable(connection->stream.socket())) return connection;
+        IdleWatch& watch = *connection->watch;
+        watch.idle = false;
+        if (!watch.unusable && connection->stream.socket().is_open()) {
+            asio::error_code ignored;
+            connection->stream.socket().cancel(ignored);  // ends the idle wait
+            return connection;
+        }
         connection->stream.close();
     }
     return nullptr;
@@ -38,6 +52,7 @@ void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::ui
         return;
     }
     connection->idleDeadline = std::chrono::steady_clock::now() + idleTimeout;
+    armIdleWatch(*connection);
     list.push_back(std::move(connection));
 }
 
