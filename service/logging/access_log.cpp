@@ -14,7 +14,7 @@ std::expected<std::unique_ptr<AccessLog>, std::string> AccessLog::create(AccessL
     std::string jsonPath = options.jsonLinesPath;
 #if PROXY_WITH_SQLITE
     if (!options.databasePath.empty()) {
-        auto sink = std::make_unique<SqliteAccessSink>(options.databasePath, options.retention);
+        auto sink = std::make_unique<SqliteAccessSink>(options.databasePath, options.retention, options.segments);
         if (auto opened = sink->open(); !opened) return std::unexpected("access log: " + opened.error());
         sinks.push_back(std::move(sink));
     }

@@ -41,6 +41,7 @@ struct AccessLogOptions {
     std::size_t batchMax = 1024;        // rows per transaction
     std::chrono::milliseconds flushInterval{50};  // writer wakes at least this often
     RetentionOptions retention;         // logging.retention_days, logging.max_db_mb
+    SegmentOptions segments;            // SQLite time segments (defaults; tests use small ones)
     std::size_t metricsCapacity = 1024; // distinct listener/route/upstream/server names
 };
 
