@@ -83,7 +83,7 @@ std::expected<void, std::string> configure(SSL_CTX* ctx, const config::ListenerT
 }  // namespace
 
 std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
-    const config::ListenerTls& config, std::vector<std::string>& warnings) {
+    const config::ListenerTls& config, std::string_view listener, std::vector<std::string>& warnings) {
     std::shared_ptr<ServerTls> tls(new ServerTls());
     tls->handshakeTimeout_ = config.handshakeTimeout;
     if (!config.clientCa.empty()) tls->clientSubjectHeader_ = config.clientSubjectHeader;
@@ -112,6 +112,26 @@ std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
         tls->certificates_.push_back(std::move(*info));
         tls->contexts_.push_back(std::move(context));
     }
+    // Ticket keys: one set for the listener (OpenSSL issues and checks tickets with the context
+    // the handshake began with, but every context gets them so SNI never matters). They carry
+    // over to the next snapshot when settings and certificates are the same.
+    std::string identity(listener);
+    auto append = [&](std::string_view part) {
+        identity += '\n';
+        identity += part;
+    };
+    append(config.minVersion);
+    append(config.ciphers);
+    append(config.ciphersuites);
+    append(config.clientCa);
+    append(config.clientCertRequired ? "required" : "optional");
+    for (const CertificateInfo& c : tls->certificates_) {
+        append(c.subject);
+        append(c.issuer);
+        append(std::to_string(c.notBefore) + "-" + std::to_string(c.notAfter));
+    }
+    tls->ticketKeys_ = TicketKeys::forListener(identity, config.ticketKeyRotation);
+    for (const auto& context : tls->contexts_) tls->ticketKeys_->attach(context->native_handle());
     SSL_CTX* first = tls->contexts_.front()->native_handle();
     SSL_CTX_set_tlsext_servername_callback(first, &ServerTls::onServerName);
     SSL_CTX_set_tlsext_servername_arg(first, tls.get());
