@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 namespace proxy::tls {
@@ -100,6 +101,26 @@ std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
         if (auto ok = configure(ctx, config); !ok) return std::unexpected("tls: " + ok.error());
         auto info = useCertificate(ctx, config.certificates[i], warnings);
         if (!info) return std::unexpected(where + info.error());
+        std::unique_ptr<OcspStaple> staple;
+        if (const std::string& file = config.certificates[i].ocspResponse; !file.empty()) {
+            STACK_OF(X509)* chain = nullptr;
+            SSL_CTX_get0_chain_certs(ctx, &chain);
+            auto loaded = loadOcspResponse(file, SSL_CTX_get0_certificate(ctx), chain);
+            if (!loaded) return std::unexpected(where + loaded.error());
+            staple = std::make_unique<OcspStaple>(std::move(*loaded));
+            info->ocspNextUpdate = staple->nextUpdate;
+            const auto now = static_cast<std::int64_t>(std::time(nullptr));
+            if (staple->nextUpdate != 0 && staple->nextUpdate < now) {
+                info->ocspStapling = "expired";
+                warnings.push_back(where + "the OCSP response in '" + file +
+                                   "' is past its nextUpdate: it is not stapled until the file "
+                                   "is replaced (and the config reloaded)");
+            } else {
+                info->ocspStapling = "file";
+            }
+            stapleOnHandshakes(ctx, staple.get());
+        }
+        tls->staples_.push_back(std::move(staple));
         for (const std::string& raw : info->names) {
             const std::string name = lowerName(raw);
             const bool wildcard = name.starts_with("*.");

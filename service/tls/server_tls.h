@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "tls/certificate.h"
+#include "tls/ocsp.h"
 #include "tls/ticket_keys.h"
 
 namespace proxy::tls {
@@ -52,6 +53,7 @@ private:
 
     // Shared with every context (and later snapshots); declared first so it outlives them.
     std::shared_ptr<TicketKeys> ticketKeys_;
+    std::vector<std::unique_ptr<OcspStaple>> staples_;  // per context (null = none); outlive them too
     // contexts_[i] holds certificates_[i]. unique_ptr: the SNI callback keeps `this`, so the
     // object never moves.
     std::vector<std::unique_ptr<asio::ssl::context>> contexts_;

@@ -152,6 +152,7 @@ struct TlsCertificate {
     std::string key;
     std::string pfx;
     std::string password;  // of the PFX (may be empty)
+    std::string ocspResponse;  // DER OCSP response file to staple ("" = none; docs/tls.md)
     friend bool operator==(const TlsCertificate&, const TlsCertificate&) = default;
 };
 

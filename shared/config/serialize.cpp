@@ -170,6 +170,7 @@ Json toJson(const Config& config) {
                     item["cert"] = c.cert;
                     item["key"] = c.key;
                 }
+                if (!c.ocspResponse.empty()) item["ocsp_response"] = c.ocspResponse;
                 certificates.push_back(std::move(item));
             }
             Json tls = {{"certificates", std::move(certificates)},

@@ -60,7 +60,7 @@ constexpr KeySpec kTimeoutsKeys[] = {{"header_ms"},           {"client_idle_ms"}
 constexpr ObjectSpec kTimeoutsSpec{kTimeoutsKeys};
 constexpr KeySpec kForwardedKeys[] = {{"x_forwarded"}, {"via"}, {"forwarded"}};
 constexpr ObjectSpec kForwardedSpec{kForwardedKeys};
-constexpr KeySpec kTlsCertificateKeys[] = {{"cert"}, {"key"}, {"pfx"}, {"password"}};
+constexpr KeySpec kTlsCertificateKeys[] = {{"cert"}, {"key"}, {"pfx"}, {"password"}, {"ocsp_response"}};
 constexpr ObjectSpec kTlsCertificateSpec{kTlsCertificateKeys};
 constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, true},
                                         {"min_version"},
@@ -1246,6 +1246,7 @@ void Loader::parseListenerTls(const Json& value, const std::string& path, Listen
             const bool hasKey = filePath(c, "key", cert.key);
             const bool hasPfx = filePath(c, "pfx", cert.pfx);
             if (c.get("password")) c.string("password", cert.password);
+            filePath(c, "ocsp_response", cert.ocspResponse);
             if (hasPfx && (c.get("cert") || c.get("key")))
                 error(itemPath, "give either 'pfx' (with its 'password') or 'cert' and 'key', "
                                 "not both");

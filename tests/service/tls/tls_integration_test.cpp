@@ -105,7 +105,7 @@ class TlsIntegrationTest : public QObject {
     }
 
     json goodCertificates() const {
-        return json::array({{{"cert", path("a.pem")}, {"key", path("a.key")}},
+        return json::array({{{"cert", path("a.pem")}, {"key", path("a.key")}, {"ocsp_response", path("a-ocsp.der")}},
                             {{"pfx", path("b.pfx")}, {"password", "pfx secret"}}});
     }
 
@@ -147,6 +147,10 @@ private slots:
         QVERIFY(makeLeaf(dir, "c", {"a.test"}, 3));  // the replacement for a.test (expires soon)
         QVERIFY(makeLeaf(dir, "origin", {"origin.test"}));
         QVERIFY(makeLeaf(dir, "client", {"client.test"}));
+        QVERIFY(makeLeaf(dir, "r", {"r.test"}));
+        QVERIFY(makeOcspResponse(dir, "a"));
+        QVERIFY(makeOcspResponse(dir, "origin"));
+        QVERIFY(makeOcspResponse(dir, "r", true));
         QVERIFY(runOpenssl(dir, {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                                  "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "2",
                                  "-subj", "/CN=origin.test", "-addext", "subjectAltName=DNS:origin.test"}));
@@ -311,6 +315,27 @@ private slots:
         proxy_->signal(SIGHUP);
     }
 
+    // The configured OCSP response is stapled for its certificate only, and status says so.
+    void ocspResponseFileIsStapled() {
+        QFile file(certs_.filePath("a-ocsp.der"));
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QByteArray expected = file.readAll();
+        QVERIFY(!expected.isEmpty());
+        TlsClient a(path("ca.pem"));
+        QVERIFY2(a.connect(port_, "a.test"), a.result().error.c_str());
+        QCOMPARE(QByteArray::fromStdString(a.result().ocsp), expected);
+        TlsClient b(path("ca.pem"));
+        QVERIFY2(b.connect(port_, "b.test"), b.result().error.c_str());
+        QVERIFY(b.result().ocsp.empty());  // the PFX certificate has no response configured
+        const json certs = status().value("tls_certificates", json::array());
+        QVERIFY(certs.size() >= 2);
+        QCOMPARE(certs[0].value("ocsp_stapling", ""), std::string("file"));
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+        QVERIFY(certs[0].value("ocsp_next_update", std::int64_t{0}) > now);
+        QCOMPARE(certs[1].value("ocsp_stapling", ""), std::string("off"));
+    }
+
     void plaintextHttpGetsA400() {
         const RawResponse r = roundTrip(port_, get("/"));
         QVERIFY(r.ok);
@@ -355,6 +380,10 @@ private slots:
         QTest::newRow("missing key file") << "missing" << "cannot read the key file";
         QTest::newRow("key of another certificate") << "mismatch" << "does not belong to the certificate";
         QTest::newRow("not a certificate") << "notcert" << "holds no PEM certificate";
+        QTest::newRow("OCSP response of another certificate") << "ocsp-other" << "has no status for this certificate";
+        QTest::newRow("OCSP response: revoked") << "ocsp-revoked" << "says the certificate is revoked";
+        QTest::newRow("OCSP response file is not DER") << "ocsp-garbage" << "does not hold a DER OCSP response";
+        QTest::newRow("OCSP response file missing") << "ocsp-missing" << "cannot read the OCSP response file";
     }
     void badCertificatesAreRefusedAtReload() {
         QFETCH(QString, kind);
@@ -364,6 +393,11 @@ private slots:
         if (kind == "missing") certificates[0]["key"] = path("nothing-here.key");
         if (kind == "mismatch") certificates[0]["key"] = path("b.key");
         if (kind == "notcert") certificates[0]["cert"] = path("a.key");
+        if (kind == "ocsp-other") certificates[0]["ocsp_response"] = path("origin-ocsp.der");
+        if (kind == "ocsp-revoked")
+            certificates[0] = {{"cert", path("r.pem")}, {"key", path("r.key")}, {"ocsp_response", path("r-ocsp.der")}};
+        if (kind == "ocsp-garbage") certificates[0]["ocsp_response"] = path("a.key");
+        if (kind == "ocsp-missing") certificates[0]["ocsp_response"] = path("nothing-here.der");
         QVERIFY(proxy_->writeConfig(config(certificates).dump()));
         proxy_->signal(SIGHUP);
         QVERIFY2(waitForOutput(message), qPrintable(proxy_->output()));
