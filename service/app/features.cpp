@@ -16,7 +16,8 @@ std::vector<std::pair<std::string, std::string>> featureList() {
         {"access_log", PROXY_WITH_SQLITE ? "SQLite and JSON lines, live feed, metrics"
                                          : "JSON lines, live feed, metrics (SQLite not built: "
                                            "logs.query and logs.aggregate are unavailable)"},
-        {"security", "IP allow/deny lists, trusted proxies (X-Forwarded-For), per-client rate limits"},
+        {"security", "IP allow/deny lists, trusted proxies (X-Forwarded-For), rate limits per client, "
+                     "API key, cookie or route, connection limits, a minimum body rate, bans"},
         {"waf", PROXY_WITH_MODSECURITY
                     ? "ModSecurity v3 with the OWASP Core Rule Set (modes off, detect, block)"
                     : "not built (build option PROXY_WITH_MODSECURITY=OFF: no libmodsecurity); "

@@ -299,7 +299,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                            {"banned_refused_at_accept", bans.refusedTotal()},
                            {"connections_limited", limiter.total()},
                            {"refused_per_client_limit", limiter.refusedPerClient()},
-                           {"refused_total_limit", limiter.refusedTotal()}};
+                           {"refused_total_limit", limiter.refusedTotal()},
+                           {"slow_bodies", engine->edgeState().slowBodies()}};
         if (const auto snapshot = engine->current()) {
             for (const auto& f : snapshot->ownedFilters) {
                 if (const auto* filter = dynamic_cast<const security::SecurityFilter*>(f.get())) {
@@ -307,6 +308,7 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                     out["security"]["denied"] = c.denied.load();
                     out["security"]["not_allowed"] = c.notAllowed.load();
                     out["security"]["rate_limited"] = c.rateLimited.load();
+                    out["security"]["rate_limited_by_key"] = c.rateLimitedByKey.load();
                     out["security"]["refused_at_accept"] = c.refusedAtAccept.load();
                     out["security"]["banned"] = c.banned.load();
                     out["security"]["since_config_version"] = snapshot->version;

@@ -563,7 +563,11 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     bool bodySent = !hasBody;
     // With Expect: 100-continue the body waits for the origin's interim answer.
     if (hasBody && !request_.expectContinue) {
-        if (!co_await relayRequestBody(up)) co_return false;
+        // A body that fails (answered 400, 408, 413, a WAF 403, or 502) is still one exchange to log.
+        if (!co_await relayRequestBody(up)) {
+            runLogPhase();
+            co_return false;
+        }
         bodySent = true;
     }
 
@@ -589,7 +593,10 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
                     if (response_.status == 100) continueSent_ = true;
                 }
                 if (response_.status == 100 && !bodySent) {
-                    if (!co_await relayRequestBody(up)) co_return false;
+                    if (!co_await relayRequestBody(up)) {
+                        runLogPhase();
+                        co_return false;
+                    }
                     bodySent = true;
                 }
                 setDeadline(cfg.timeouts.upstreamResponse);
@@ -758,20 +765,65 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     }
     Buffer& in = body_;
 
+    // security.min_body_rate (the route's own, else the top level's): like mod_reqtimeout's
+    // MinRate, the client has `grace` plus one second per bytesPerSecond bytes it has sent, and
+    // only the time spent waiting on the client counts (a slow origin is not the client's fault).
+    const auto& ownRate = ctx_.route != nullptr && ctx_.route->order < cfg.routes.size()
+                              ? cfg.routes[ctx_.route->order].security.minBodyRate
+                              : std::nullopt;
+    const config::MinBodyRate minRate = ownRate ? *ownRate : cfg.security.policy.minBodyRate.value_or(config::MinBodyRate{});
+    std::uint64_t received = in.size();  // body bytes (with chunk framing) read from the client
+    Clock::duration waited{};
+
     // Reads more of the body from the client; false (after answering) when it cannot.
     auto readClient = [&]() -> asio::awaitable<bool> {
         if (in.writable().size() < 1024) in.compact();
-        setDeadline(cfg.timeouts.clientIdle);
+        std::chrono::milliseconds wait = cfg.timeouts.clientIdle;
+        bool rateBinds = false;
+        if (minRate.bytesPerSecond != 0) {
+            const auto earned = minRate.grace + std::chrono::milliseconds(received * 1000 / minRate.bytesPerSecond);
+            const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(earned - waited),
+                                       std::chrono::milliseconds(0));
+            if (left < wait) {
+                wait = left;
+                rateBinds = true;
+            }
+        }
+        setDeadline(wait);
+        const auto started = Clock::now();
         auto [ec, n] = co_await client_.readSome(asio::buffer(in.writable().data(), in.writable().size()), kNoThrow);
+        waited += Clock::now() - started;
         if (ec || n == 0) {
             ctx_.error = filter::ErrorSource::Downstream;
             if (timedOut_) {
                 timedOut_ = false;
-                co_await sendLocalResponse(408, "request body timeout", true);
+                if (rateBinds) {
+                    // Too slow: counted, logged with its reason (the access log's security column)
+                    // and, with bans on, a strike against the client.
+                    const std::string_view client = ctx_.clientAddress.empty() ? info_.clientAddress : ctx_.clientAddress;
+                    ctx_.securityAction = "slow-body";
+                    if (snapshot_->edge != nullptr) {
+                        snapshot_->edge->countSlowBody();
+                        security::IpKey ip;
+                        if (cfg.security.bans.strikes > 0 && security::parseClientIp(client, ip))
+                            snapshot_->edge->bans().strike(ip, client, "slow-body");
+                    }
+                    logging::logRequest(logging::Level::Info, ctx_.requestId,
+                                 "request body too slow from %.*s: %llu bytes in %lld ms "
+                                 "(min_body_rate %u bytes/s after %lld ms)",
+                                 static_cast<int>(client.size()), client.data(),
+                                 static_cast<unsigned long long>(received),
+                                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()),
+                                 minRate.bytesPerSecond, static_cast<long long>(minRate.grace.count()));
+                    co_await sendLocalResponse(408, "request body too slow", true);
+                } else {
+                    co_await sendLocalResponse(408, "request body timeout", true);
+                }
             }
             co_return false;
         }
         in.commit(n);
+        received += n;
         ctx_.bytesIn += n;
         co_return true;
     };

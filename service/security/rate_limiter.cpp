@@ -56,7 +56,27 @@ RateLimiter::Verdict RateLimiter::take(const IpKey& client, std::int64_t now) {
     std::uint64_t a = 0, b = 0;
     for (int i = 0; i < 8; ++i) a = (a << 8) | client[static_cast<std::size_t>(i)];
     for (int i = 8; i < 16; ++i) b = (b << 8) | client[static_cast<std::size_t>(i)];
-    std::uint64_t key = mix(a ^ seed_) ^ mix(b + 0x632be59bd9b4e019ULL);
+    return takeHashed(mix(a ^ seed_) ^ mix(b + 0x632be59bd9b4e019ULL), now);
+}
+
+RateLimiter::Verdict RateLimiter::take(std::string_view text, std::int64_t now) {
+    // Each 8-byte word goes through the seeded chain: without the seed nobody can make two keys
+    // (or a key and an address) meet in a slot on purpose. The final step adds the length, and
+    // the starting constant keeps this domain apart from addresses' hashes.
+    std::uint64_t h = mix(seed_ ^ 0x5bd1e9955bd1e995ULL);
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t w = 0;
+        for (std::size_t j = 0; j < 8; ++j) w = (w << 8) | static_cast<unsigned char>(text[i + j]);
+        h = mix(h ^ w);
+    }
+    std::uint64_t tail = 0;
+    for (; i < text.size(); ++i) tail = (tail << 8) | static_cast<unsigned char>(text[i]);
+    h = mix(h ^ tail);
+    return takeHashed(mix(h ^ (text.size() * 0x9e3779b97f4a7c15ULL + 0x2545f4914f6cdd1dULL)), now);
+}
+
+RateLimiter::Verdict RateLimiter::takeHashed(std::uint64_t key, std::int64_t now) {
     key |= 1;  // never 0 (free)
     Slot* candidates[2] = {&slots_[key & mask_], &slots_[mix(key) & mask_]};
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "security/ip_set.h"
 
@@ -29,6 +30,10 @@ public:
 
     // Takes one token for `client` at `nowMs` (a steady clock in milliseconds).
     Verdict take(const IpKey& client, std::int64_t nowMs);
+    // Takes one token for a key other than an address (an API key header, a cookie, a whole
+    // route: rate_limit.key). Hashed with the same seed in a domain of its own, so a key never
+    // aims at an address's slot and "10.0.0.1" as a header value is not that client's bucket.
+    Verdict take(std::string_view key, std::int64_t nowMs);
     static std::int64_t nowMs();
 
     std::uint32_t rate() const { return rate_; }
@@ -38,7 +43,7 @@ public:
 
 private:
     struct Slot;
-    Slot& slot(std::uint64_t hash);
+    Verdict takeHashed(std::uint64_t key, std::int64_t nowMs);
 
     std::uint32_t rate_;
     std::uint32_t burst_;

@@ -12,6 +12,21 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// The value of cookie `name` in a Cookie header ("a=1; b=2"); empty when absent.
+std::string_view findCookie(std::string_view header, std::string_view name) {
+    while (!header.empty()) {
+        const auto semi = header.find(';');
+        std::string_view pair = trim(header.substr(0, semi));
+        header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+        const auto eq = pair.find('=');
+        if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) continue;
+        std::string_view value = trim(pair.substr(eq + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+        return value;
+    }
+    return {};
+}
+
 // "[2001:db8::1]:443" and "192.0.2.1:8080" as some proxies write them: the address alone.
 std::string_view stripPort(std::string_view s) {
     if (s.starts_with('[')) {
@@ -52,8 +67,12 @@ SecurityFilter::Policy SecurityFilter::compile(const config::SecurityPolicy& own
     if (own.rateLimit) {
         const std::uint32_t rate = own.rateLimit->requestsPerSecond, burst = own.rateLimit->burst;
         // With an edge, the buckets of an unchanged limit carry over from the last config version.
+        p.rateKey = own.rateLimit->key;
+        p.rateKeyName = own.rateLimit->keyName;
+        // A limit keyed differently is another table (its buckets hold other things).
+        const std::string keyed = scope + '\n' + std::to_string(static_cast<int>(p.rateKey)) + ':' + p.rateKeyName;
         p.rate = rate == 0        ? nullptr
-                 : edge_ != nullptr ? edge_->rateLimiter(scope, rate, burst)
+                 : edge_ != nullptr ? edge_->rateLimiter(keyed, rate, burst)
                                     : std::make_shared<RateLimiter>(rate, burst);
     }
     return p;
@@ -107,6 +126,26 @@ std::string_view SecurityFilter::resolveClient(filter::RequestContext& ctx, IpKe
     return client;
 }
 
+std::string_view SecurityFilter::rateKey(const Policy& p, const filter::RequestContext& ctx) {
+    using Key = config::RateLimit::Key;
+    switch (p.rateKey) {
+        case Key::Client: return {};
+        case Key::Route: return "route";  // one bucket for the whole scope
+        case Key::Header: {
+            // The first field of that name; an empty value counts as absent.
+            const auto* header = ctx.request->headers.find(p.rateKeyName);
+            return header != nullptr ? trim(header->value) : std::string_view();
+        }
+        case Key::Cookie:
+            for (const auto& f : ctx.request->headers.fields()) {
+                if (!http::iequals(f.name, "Cookie")) continue;
+                if (auto value = findCookie(f.value, p.rateKeyName); !value.empty()) return value;
+            }
+            return {};
+    }
+    return {};
+}
+
 filter::FilterStatus SecurityFilter::onRequestHeaders(filter::RequestContext& ctx) {
     IpKey ip{};
     ctx.clientAddress = resolveClient(ctx, ip);
@@ -130,12 +169,18 @@ filter::FilterStatus SecurityFilter::onRequestHeaders(filter::RequestContext& ct
         return filter::FilterStatus::Respond;
     }
     if (p.rate) {
-        const auto verdict = p.rate->take(ip, RateLimiter::nowMs());
+        const std::string_view key = rateKey(p, ctx);
+        const auto verdict = key.empty() ? p.rate->take(ip, RateLimiter::nowMs())
+                                         : p.rate->take(key, RateLimiter::nowMs());
         if (!verdict.allowed) {
             counters_.rateLimited.fetch_add(1, std::memory_order_relaxed);
-            if (bans_) edge_->bans().strike(ip, ctx.clientAddress, "rate-limit");
+            if (!key.empty()) counters_.rateLimitedByKey.fetch_add(1, std::memory_order_relaxed);
+            // A strike only when the bucket is the client's own: a shared route bucket or an API
+            // key's is not one client's doing.
+            if (bans_ && key.empty()) edge_->bans().strike(ip, ctx.clientAddress, "rate-limit");
             ctx.securityAction = "rate-limit";
-            ctx.local = {429, "too many requests from this client"};
+            ctx.local = {429, key.empty() ? "too many requests from this client"
+                                          : "too many requests for this rate-limit key"};
             ctx.local.retryAfterSeconds = (verdict.retryAfterMs + 999) / 1000;
             return filter::FilterStatus::Respond;
         }

@@ -10,6 +10,8 @@
 //   2. deny list: a match gets 403                              (action "deny")
 //   3. allow list: when non-empty, no match gets 403            (action "not-allowed")
 //   4. rate limit: an empty bucket gets 429 with Retry-After     (action "rate-limit")
+//      The bucket is the client's, or by rate_limit.key an API key header's, a cookie's (both fall
+//      back to the client's when the request has none) or the whole route's.
 // Before all of them, a banned client (security.bans, ban_list.h) gets 403 (action "banned"); a
 // banned peer is refused at accept already. A 429 here counts as a strike toward a ban.
 // Lists and limits come from the route's own "security" object where it sets them, else from the
@@ -32,7 +34,8 @@ namespace proxy::security {
 struct SecurityCounters {
     std::atomic<std::uint64_t> denied{0};
     std::atomic<std::uint64_t> notAllowed{0};
-    std::atomic<std::uint64_t> rateLimited{0};
+    std::atomic<std::uint64_t> rateLimited{0};  // every 429, whatever the key
+    std::atomic<std::uint64_t> rateLimitedByKey{0};  // ... of which by a header, cookie or route key
     std::atomic<std::uint64_t> refusedAtAccept{0};
     std::atomic<std::uint64_t> banned{0};  // requests refused (403) because the client is banned
 };
@@ -57,7 +60,11 @@ private:
         std::shared_ptr<const IpSet> allow;  // null or empty: everyone not denied
         std::shared_ptr<const IpSet> deny;
         std::shared_ptr<RateLimiter> rate;   // null: no limit
+        config::RateLimit::Key rateKey = config::RateLimit::Key::Client;
+        std::string rateKeyName;  // the header or cookie
     };
+    // The bucket key of this request under `p` (empty: the client address).
+    static std::string_view rateKey(const Policy& p, const filter::RequestContext& ctx);
     Policy compile(const config::SecurityPolicy& own, const Policy* inherit, const std::string& scope) const;
     // The client address for this request: the peer, or what trusted proxies say.
     std::string_view resolveClient(filter::RequestContext& ctx, IpKey& ip) const;

@@ -6,6 +6,8 @@
 #include <modsecurity/rules_set.h>
 #include <modsecurity/transaction.h>
 
+#include <mutex>
+
 namespace proxy::waf::bridge {
 namespace {
 
@@ -15,15 +17,28 @@ void onLog(void* data, const void* message) {
     static_cast<MatchCollector*>(data)->ruleMatched(rm->m_ruleId, rm->m_message, rm->m_data);
 }
 
+// One ModSecurity object per thread that runs transactions (each worker, and the control thread
+// that loads rules). Why not one per process: the ModSecurity object owns the persistent
+// collections (IP, GLOBAL, SESSION, USER; in memory, per object). CRS 3.3 reads IP on every request
+// at paranoia 1 (rule 910120) and writes it when a scanner's User-Agent shows up (913100), and
+// libmodsecurity 3.0.9's in-memory collections lock writers only, not readers (owasp-modsecurity/
+// ModSecurity#3054, fixed after 3.0.9): one shared object lets a scanner's request rehash a map
+// another worker is reading. Per thread, nothing mutable is shared: the compiled rules are
+// read-only during evaluation (#2536, #3215; @pm trees are built at load) and each transaction is
+// created, run and destroyed on its worker. The objects are made once per thread and never
+// destroyed: the destructor tears down libxml2 and libcurl global state that the other threads'
+// objects still use; a worker thread lives as long as the process.
 modsecurity::ModSecurity& engine() {
-    // One ModSecurity per process: its destructor tears down libxml2 and other global state every
-    // instance shares, so it is made once and left for the process exit.
-    static modsecurity::ModSecurity* instance = [] {
+    thread_local modsecurity::ModSecurity* instance = nullptr;
+    if (instance == nullptr) {
+        // The constructor initialises libxml2 and libcurl globals, which is not thread-safe.
+        static std::mutex creating;
+        std::lock_guard lock(creating);
         auto* m = new modsecurity::ModSecurity();
         m->setConnectorInformation("proxy-service");
         m->setServerLogCb(onLog, modsecurity::RuleMessageLogProperty);
-        return m;
-    }();
+        instance = m;
+    }
     return *instance;
 }
 

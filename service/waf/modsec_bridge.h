@@ -40,7 +40,9 @@ struct Intervention {
     std::string log;  // ModSecurity's line for the disruptive rule ([id "..."] [msg "..."])
 };
 
-// One exchange. `collector` (not owned) must outlive the transaction.
+// One exchange. `collector` (not owned) must outlive the transaction. It runs on the creating
+// thread's own ModSecurity object (which holds the IP and GLOBAL collections; one per thread, so
+// workers share nothing mutable: docs/security.md, "Threads"), so keep it on that thread.
 class Transaction {
 public:
     Transaction(const RuleSet& rules, const std::string& id, MatchCollector* collector);

@@ -36,8 +36,14 @@ struct Cidr {
 };
 
 struct RateLimit {
+    // What a bucket belongs to: the client address (the default), the value of a request header
+    // or cookie (keyName; a request without it falls back to its client address), or the whole
+    // route (one bucket shared by every client of the scope).
+    enum class Key : std::uint8_t { Client, Header, Cookie, Route };
     std::uint32_t requestsPerSecond = 0;  // 0 = no limit (lets a route switch the global one off)
     std::uint32_t burst = 0;              // bucket size; 0 = requestsPerSecond
+    Key key = Key::Client;
+    std::string keyName;  // Header: the field name; Cookie: the cookie name
     friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
@@ -64,14 +70,24 @@ struct Waf {
     friend bool operator==(const Waf&, const Waf&) = default;
 };
 
+// security.min_body_rate: a request body must keep arriving at least this fast. The client gets
+// `grace` plus one second per bytesPerSecond bytes received (time spent waiting on the client
+// only); falling behind gets 408 and a ban strike (docs/security.md).
+struct MinBodyRate {
+    std::uint32_t bytesPerSecond = 0;  // 0 = no minimum (lets a route switch the global one off)
+    std::chrono::milliseconds grace{5'000};
+    friend bool operator==(const MinBodyRate&, const MinBodyRate&) = default;
+};
+
 // The request-level security settings. At the top level they are the defaults; a route's own
 // object overrides them key by key (a key the route leaves out is inherited).
 struct SecurityPolicy {
     std::optional<std::vector<Cidr>> allow;  // non-empty: only these (minus deny) are let in
     std::optional<std::vector<Cidr>> deny;
-    std::optional<RateLimit> rateLimit;      // per client address
+    std::optional<RateLimit> rateLimit;      // per client address (or per key)
     std::optional<Waf> waf;
-    bool empty() const { return !allow && !deny && !rateLimit && !waf; }
+    std::optional<MinBodyRate> minBodyRate;
+    bool empty() const { return !allow && !deny && !rateLimit && !waf && !minBodyRate; }
     friend bool operator==(const SecurityPolicy&, const SecurityPolicy&) = default;
 };
 

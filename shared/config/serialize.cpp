@@ -65,6 +65,16 @@ Json securityPolicy(const SecurityPolicy& policy) {
     if (policy.rateLimit) {
         out["rate_limit"] = {{"requests_per_second", policy.rateLimit->requestsPerSecond}};
         if (policy.rateLimit->burst != 0) out["rate_limit"]["burst"] = policy.rateLimit->burst;
+        switch (policy.rateLimit->key) {
+            case RateLimit::Key::Client: break;  // the default
+            case RateLimit::Key::Route: out["rate_limit"]["key"] = "route"; break;
+            case RateLimit::Key::Header: out["rate_limit"]["key"] = "header:" + policy.rateLimit->keyName; break;
+            case RateLimit::Key::Cookie: out["rate_limit"]["key"] = "cookie:" + policy.rateLimit->keyName; break;
+        }
+    }
+    if (policy.minBodyRate) {
+        out["min_body_rate"] = {{"bytes_per_second", policy.minBodyRate->bytesPerSecond},
+                                {"grace_ms", policy.minBodyRate->grace.count()}};
     }
     if (policy.waf) {
         static constexpr const char* kModes[] = {"off", "detect", "block"};

@@ -120,7 +120,7 @@ constexpr KeySpec kCompressionKeys[] = {
     {"enabled"}, {"types"}, {"min_size"}, {"level"}, {"formats"}};
 constexpr ObjectSpec kCompressionSpec{kCompressionKeys};
 constexpr std::string_view kCompressionFormats[] = {"gzip", "deflate"};
-constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}};
+constexpr KeySpec kRateLimitKeys[] = {{"requests_per_second"}, {"burst"}, {"key"}};
 constexpr ObjectSpec kRateLimitSpec{kRateLimitKeys};
 constexpr KeySpec kWafExclusionKeys[] = {{"path_prefix"}, {"rules"}};
 constexpr ObjectSpec kWafExclusionSpec{kWafExclusionKeys};
@@ -128,12 +128,15 @@ constexpr KeySpec kWafKeys[] = {{"mode"},          {"paranoia"},   {"request_bod
                                 {"over_limit"},    {"exclude_rules"}, {"exclusions", &kWafExclusionSpec, true},
                                 {"crs_path"}};
 constexpr ObjectSpec kWafSpec{kWafKeys};
+constexpr KeySpec kMinBodyRateKeys[] = {{"bytes_per_second"}, {"grace_ms"}};
+constexpr ObjectSpec kMinBodyRateSpec{kMinBodyRateKeys};
 constexpr KeySpec kConnectionLimitKeys[] = {{"per_client"}, {"total"}, {"requests_per_connection"}};
 constexpr ObjectSpec kConnectionLimitSpec{kConnectionLimitKeys};
 // A route's security object overrides the request-level keys; the connection-level ones
 // (trusted_proxies, connection_limit) exist only at the top level.
 constexpr KeySpec kRouteSecurityKeys[] = {
-    {"allow"}, {"deny"}, {"rate_limit", &kRateLimitSpec}, {"waf", &kWafSpec}};
+    {"allow"}, {"deny"}, {"rate_limit", &kRateLimitSpec}, {"waf", &kWafSpec},
+    {"min_body_rate", &kMinBodyRateSpec}};
 constexpr ObjectSpec kRouteSecuritySpec{kRouteSecurityKeys};
 constexpr KeySpec kBanKeys[] = {{"strikes"}, {"window_ms"}, {"ban_ms"}, {"max_ban_ms"}, {"max_clients"}};
 constexpr ObjectSpec kBanSpec{kBanKeys};
@@ -143,7 +146,8 @@ constexpr KeySpec kSecurityKeys[] = {{"allow"},
                                      {"trusted_proxies"},
                                      {"rate_limit", &kRateLimitSpec},
                                      {"connection_limit", &kConnectionLimitSpec},
-                                     {"waf", &kWafSpec}};
+                                     {"waf", &kWafSpec},
+                                     {"min_body_rate", &kMinBodyRateSpec}};
 constexpr ObjectSpec kSecuritySpec{kSecurityKeys};
 constexpr std::size_t kMaxAddressRanges = 1'000'000;
 // cache (docs/cache.md)
@@ -476,6 +480,7 @@ class Loader {
     void parseRoutes(const Json& value, const std::string& path);
     void parseSecurity(const Json& value, const std::string& path);
     void parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy);
+    void parseRateLimitKey(const Json& value, const std::string& path, RateLimit& rate);
     void parseRuleIds(const Json& value, const std::string& path, std::vector<std::uint32_t>& out);
     void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
     void parseCache(const Json& value, const std::string& path);
@@ -898,6 +903,31 @@ void Loader::parseRuleIds(const Json& value, const std::string& path, std::vecto
     }
 }
 
+// "client", "route", "header:NAME" or "cookie:NAME".
+void Loader::parseRateLimitKey(const Json& value, const std::string& path, RateLimit& rate) {
+    if (!expectString(value, path)) return;
+    const std::string& text = *value.get_ptr<const std::string*>();
+    const auto colon = text.find(':');
+    const std::string kind = text.substr(0, colon);
+    const std::string name = colon == std::string::npos ? std::string() : text.substr(colon + 1);
+    if (colon == std::string::npos && (kind == "client" || kind == "route")) {
+        rate.key = kind == "client" ? RateLimit::Key::Client : RateLimit::Key::Route;
+        return;
+    }
+    if (colon != std::string::npos && (kind == "header" || kind == "cookie")) {
+        if (!isToken(name) || name.size() > 256) {
+            error(path, shown(text) + ": the " + kind + " name after ':' must be a token of 1 to 256 "
+                        "characters (letters, digits and !#$%&'*+-.^_`|~)");
+            return;
+        }
+        rate.key = kind == "header" ? RateLimit::Key::Header : RateLimit::Key::Cookie;
+        rate.keyName = name;
+        return;
+    }
+    error(path, shown(text) + " is not a rate-limit key; use \"client\", \"route\", "
+                "\"header:NAME\" or \"cookie:NAME\"");
+}
+
 void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
     if (const Json* allow = r.get("allow")) {
         std::vector<Cidr> list;
@@ -919,7 +949,21 @@ void Loader::parseSecurityPolicy(ObjectReader& r, SecurityPolicy& policy) {
             lr.uint("requests_per_second", 0, 1'000'000, rate.requestsPerSecond,
                     "requests per second (0 = no limit)");
             lr.uint("burst", 1, 10'000'000, rate.burst, "requests");
+            if (const Json* key = lr.get("key")) parseRateLimitKey(*key, lr.path("key"), rate);
             policy.rateLimit = rate;
+        }
+    }
+    if (const Json* minRate = r.get("min_body_rate")) {
+        if (expectObject(*minRate, r.path("min_body_rate"))) {
+            ObjectReader mr(*this, *minRate, r.path("min_body_rate"), kMinBodyRateSpec);
+            MinBodyRate settings;
+            if (!mr.get("bytes_per_second"))
+                error(r.path("min_body_rate"), "min_body_rate is missing the required key "
+                                               "'bytes_per_second' (0 turns the minimum off)");
+            mr.uint("bytes_per_second", 0, 1'000'000'000, settings.bytesPerSecond,
+                    "bytes per second (0 = no minimum)");
+            mr.millis("grace_ms", settings.grace);
+            policy.minBodyRate = settings;
         }
     }
     if (const Json* waf = r.get("waf")) {

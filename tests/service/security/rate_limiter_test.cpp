@@ -62,6 +62,43 @@ private slots:
         QVERIFY(limiter.take(v4(1), 1000).allowed);
     }
 
+    // rate_limit.key: a header's or cookie's value is its own bucket, as accurate as an address's.
+    void stringKeysAreAccurate() {
+        RateLimiter limiter(50, 10);
+        const std::string key = "api-key-0123456789abcdef-long-enough-for-three-words";
+        int allowed = 0;
+        for (int i = 0; i < 10'000; ++i) allowed += limiter.take(key, 5'000'000 + i).allowed;  // 10 s
+        // 10 at once, then 50/s for 10 s: 510, within 1%.
+        QVERIFY2(allowed >= 505 && allowed <= 515, qPrintable(QString::number(allowed)));
+    }
+
+    void stringKeysAreKeptApart() {
+        RateLimiter limiter(1, 2);
+        // Keys that differ only in length, in one byte, or in the last partial word, and a key
+        // spelling an address: each has its own bucket.
+        const std::string keys[] = {"a", "aa", "abcdefgh", "abcdefgi", std::string("abcdefgh\0", 9), "abcdefghX",
+                                    "10.0.0.1", ""};
+        for (const std::string& k : keys) {
+            QVERIFY2(limiter.take(k, 0).allowed, k.c_str());
+            QVERIFY2(limiter.take(k, 0).allowed, k.c_str());
+            QVERIFY2(!limiter.take(k, 0).allowed, k.c_str());
+        }
+        QVERIFY(limiter.take(v4(0x0a000001), 0).allowed);  // the address 10.0.0.1 is not "10.0.0.1"
+        QCOMPARE(limiter.sharedSlots(), std::uint64_t{0});
+    }
+
+    void manyStringKeysBoundedMemory() {
+        RateLimiter limiter(5, 5);
+        const std::size_t before = limiter.memoryBytes();
+        for (int i = 0; i < 300'000; ++i) limiter.take("key-" + std::to_string(i), 0);
+        QCOMPARE(limiter.memoryBytes(), before);
+        // A key asking 1000 times a second for 10 s after the flood gets its own allowance (a
+        // burst of 5, then 5/s), never more, and is not starved by the flood's leftovers.
+        int allowed = 0;
+        for (int ms = 1000; ms < 11'000; ++ms) allowed += limiter.take(std::string("victim"), ms).allowed;
+        QVERIFY2(allowed >= 45 && allowed <= 55, qPrintable(QString::number(allowed)));
+    }
+
     void millionAddressesBoundedMemory() {
         RateLimiter limiter(5, 5, 1 << 16);
         const std::size_t before = limiter.memoryBytes();

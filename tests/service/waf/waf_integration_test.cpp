@@ -8,7 +8,9 @@
 #include <QProcess>
 #include <QThread>
 #include <QtTest>
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "fake_origin.h"
 #include "proxy_process.h"
@@ -293,6 +295,31 @@ private slots:
         late.body.replace(late.body.find("lim5"), 4, "lim6");
         QCOMPARE(send(late).status, 200);
         QCOMPARE(origin_->requests().back().body, late.body);
+    }
+
+    // Both workers at once, scanners and browsers mixed: CRS 913100 writes ModSecurity's IP
+    // collection on a scanner's User-Agent while 910120 reads it on every request. Each worker has
+    // its own ModSecurity object (docs/security.md, "Threads"), so nothing mutable is shared; every
+    // answer must be the right one and the service must stay up.
+    void workersInspectConcurrently() {
+        std::atomic<int> wrong{0}, done{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&, t] {
+                for (int i = 0; i < 30; ++i) {
+                    const bool scanner = (i + t) % 2 == 0;
+                    const Req r = scanner ? get("/scan?i=" + std::to_string(i), {{"User-Agent", "sqlmap/1.7.2#stable"}})
+                                          : get("/products?page=" + std::to_string(i));
+                    const int status = send(r).status;
+                    if (status != (scanner ? 403 : 200)) wrong.fetch_add(1);
+                    done.fetch_add(1);
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+        QCOMPARE(done.load(), 120);
+        QCOMPARE(wrong.load(), 0);
+        QCOMPARE(send(get("/")).status, 200);
     }
 
     void statsCountBlocks() {

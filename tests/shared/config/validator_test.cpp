@@ -70,6 +70,7 @@ const char* const kRich = R"({
   "security": {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.6.6.6"],
                "trusted_proxies": ["192.0.2.0/24"],
                "rate_limit": {"requests_per_second": 50, "burst": 100},
+               "min_body_rate": {"bytes_per_second": 512, "grace_ms": 3000},
                "connection_limit": {"per_client": 10, "total": 1000, "requests_per_connection": 500},
                "bans": {"strikes": 5, "window_ms": 10000, "ban_ms": 30000, "max_ban_ms": 600000,
                         "max_clients": 500},
@@ -107,7 +108,14 @@ const char* const kRich = R"({
                          "remove": ["X-Debug"]},
      "response_headers": {"set": {"Server": "proxy"}, "remove": ["X-Powered-By"]}},
     {"name": "r2", "match": {"host": "example.com", "path_exact": "/"}, "upstream": "api",
-     "security": {"deny": [], "rate_limit": {"requests_per_second": 0}}},
+     "security": {"deny": [], "rate_limit": {"requests_per_second": 0},
+                  "min_body_rate": {"bytes_per_second": 0}}},
+    {"name": "r4", "match": {"path_prefix": "/api/"}, "upstream": "api",
+     "security": {"rate_limit": {"requests_per_second": 10, "key": "header:X-Api-Key"}}},
+    {"name": "r5", "match": {"path_prefix": "/app/"}, "upstream": "api",
+     "security": {"rate_limit": {"requests_per_second": 10, "key": "cookie:session"}}},
+    {"name": "r6", "match": {"path_prefix": "/all/"}, "upstream": "api",
+     "security": {"rate_limit": {"requests_per_second": 1000, "key": "route"}}},
     {"name": "r3", "match": {"path_prefix": "/static/"}, "upstream": "static"}
   ]
 })";
@@ -138,7 +146,7 @@ void ValidatorTest::validDocuments_data() {
     QTest::addColumn<QByteArray>("document");
     QTest::addColumn<int>("routes");
     QTest::newRow("base") << QByteArray(kBase) << 1;
-    QTest::newRow("rich") << QByteArray(kRich) << 3;
+    QTest::newRow("rich") << QByteArray(kRich) << 6;
     QTest::newRow("utf-8 bom") << QByteArray("\xEF\xBB\xBF") + QByteArray(kBase) << 1;
     QTest::newRow("same port, two addresses")
         << based(R"({"listeners": [{"name": "a", "address": "127.0.0.1:80"},
@@ -170,6 +178,19 @@ void ValidatorTest::validDocuments() {
     QVERIFY2(result.ok(), qPrintable(dump(result.diagnostics)));
     QVERIFY2(result.diagnostics.empty(), qPrintable(dump(result.diagnostics)));
     QCOMPARE(int(result.config->routes.size()), routes);
+    if (QByteArray(QTest::currentDataTag()) == "rich") {  // rate_limit.key and min_body_rate
+        const Config& c = *result.config;
+        QCOMPARE(c.security.policy.minBodyRate->bytesPerSecond, 512u);
+        QCOMPARE(c.security.policy.minBodyRate->grace.count(), 3000);
+        QCOMPARE(c.security.policy.rateLimit->key, RateLimit::Key::Client);
+        QCOMPARE(c.routes.at(1).security.minBodyRate->bytesPerSecond, 0u);
+        QCOMPARE(c.routes.at(2).security.rateLimit->key, RateLimit::Key::Header);
+        QCOMPARE(c.routes.at(2).security.rateLimit->keyName, std::string("X-Api-Key"));
+        QCOMPARE(c.routes.at(3).security.rateLimit->key, RateLimit::Key::Cookie);
+        QCOMPARE(c.routes.at(3).security.rateLimit->keyName, std::string("session"));
+        QCOMPARE(c.routes.at(4).security.rateLimit->key, RateLimit::Key::Route);
+        QVERIFY(!c.routes.at(5).security.minBodyRate);  // r3 sets none (inherits the top level's)
+    }
 }
 
 void ValidatorTest::defaults() {
@@ -339,6 +360,31 @@ void ValidatorTest::diagnostics_data() {
     QTest::newRow("rate limit burst zero")
         << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "burst": 0}}})")
         << "/security/rate_limit/burst" << QStringList{"1 to"} << true;
+    QTest::newRow("rate limit key unknown")
+        << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "key": "ip"}}})")
+        << "/security/rate_limit/key" << QStringList{"client", "header:NAME"} << true;
+    QTest::newRow("rate limit key header without name")
+        << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "key": "header:"}}})")
+        << "/security/rate_limit/key" << QStringList{"token"} << true;
+    QTest::newRow("rate limit key header bad name")
+        << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "key": "header:X Api"}}})")
+        << "/security/rate_limit/key" << QStringList{"token"} << true;
+    QTest::newRow("rate limit key route with name")
+        << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "key": "route:x"}}})")
+        << "/security/rate_limit/key" << QStringList{"not a rate-limit key"} << true;
+    QTest::newRow("rate limit key not a string")
+        << based(R"({"security": {"rate_limit": {"requests_per_second": 5, "key": 1}}})")
+        << "/security/rate_limit/key" << QStringList{"string"} << true;
+    QTest::newRow("min body rate without rate")
+        << based(R"({"security": {"min_body_rate": {"grace_ms": 1000}}})") << "/security/min_body_rate"
+        << QStringList{"bytes_per_second"} << true;
+    QTest::newRow("min body rate grace zero")
+        << based(R"({"security": {"min_body_rate": {"bytes_per_second": 100, "grace_ms": 0}}})")
+        << "/security/min_body_rate/grace_ms" << QStringList{"milliseconds"} << true;
+    QTest::newRow("min body rate unknown key")
+        << based(R"({"routes": [{"name": "all", "upstream": "app",
+                                 "security": {"min_body_rate": {"bytes_per_second": 1, "grace": 5}}}]})")
+        << "/routes/0/security/min_body_rate/grace" << QStringList{"unknown"} << true;
     QTest::newRow("connection limit per route")
         << based(R"({"routes": [{"name": "all", "upstream": "app",
                                  "security": {"connection_limit": {"per_client": 5}}}]})")

@@ -1,0 +1,150 @@
+// ConnectionPool over real loopback sockets: a pooled connection whose origin closed it, or
+// wrote to it unasked, while it sat idle is never handed out again; a quiet one is, warmest first;
+// the idle bound and the sweep close what they should.
+#include <QtTest>
+
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include "upstream/connection_pool.h"
+
+using namespace proxy::upstream;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One accepted origin-side socket per pooled connection, so the test can close or write to it.
+struct Origin {
+    asio::io_context& io;
+    tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+    std::vector<tcp::socket> peers;
+
+    std::unique_ptr<UpstreamConnection> connect(const std::string& key) {
+        auto connection = std::make_unique<UpstreamConnection>(io.get_executor(), key);
+        connection->stream.socket().connect(acceptor.local_endpoint());
+        // As Session::connectUpstream leaves it: the pool's liveness peek must never block.
+        connection->stream.socket().non_blocking(true);
+        peers.push_back(acceptor.accept());
+        return connection;
+    }
+};
+
+// Lets the kernel deliver the origin's FIN or bytes (and runs the loop, in case a pool version
+// watches idle sockets with async waits).
+void settle(asio::io_context& io) {
+    for (int i = 0; i < 20; ++i) {
+        io.restart();
+        io.run_for(5ms);
+    }
+}
+
+}  // namespace
+
+class ConnectionPoolTest : public QObject {
+    Q_OBJECT
+private slots:
+    void aQuietConnectionIsReusedWarmestFirst() {
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        auto a = origin.connect("s1");
+        auto b = origin.connect("s1");
+        UpstreamConnection* second = b.get();
+        pool.put(std::move(a), 8, 10s);
+        pool.put(std::move(b), 8, 10s);
+        settle(io);
+        QCOMPARE(pool.idleCount(), std::size_t(2));
+        auto taken = pool.take("s1");
+        QVERIFY(taken != nullptr);
+        QCOMPARE(taken.get(), second);  // the most recently returned
+        QVERIFY(pool.take("other") == nullptr);
+        // The taken connection still works both ways.
+        settle(io);
+        taken->stream.socket().non_blocking(false);  // for this test's blocking reads
+        asio::write(taken->stream.socket(), asio::buffer("ping", 4));
+        char got[4];
+        asio::read(origin.peers[1], asio::buffer(got));
+        QCOMPARE(std::string(got, 4), std::string("ping"));
+        asio::write(origin.peers[1], asio::buffer("pong", 4));
+        asio::read(taken->stream.socket(), asio::buffer(got));
+        QCOMPARE(std::string(got, 4), std::string("pong"));
+        // Back into the pool after a clean exchange: reusable again.
+        taken->stream.socket().non_blocking(true);
+        pool.put(std::move(taken), 8, 10s);
+        settle(io);
+        QVERIFY(pool.take("s1") != nullptr);
+        QVERIFY(pool.take("s1") != nullptr);
+        QVERIFY(pool.take("s1") == nullptr);
+    }
+
+    void aConnectionTheOriginClosedWhileIdleIsDropped() {
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        auto first = origin.connect("s1");
+        UpstreamConnection* survivor = first.get();
+        pool.put(std::move(first), 8, 10s);
+        pool.put(origin.connect("s1"), 8, 10s);
+        origin.peers[1].close();  // the warmest one: take() would pick it first
+        settle(io);
+        auto taken = pool.take("s1");
+        QCOMPARE(taken.get(), survivor);  // the one whose origin side is still open
+        QVERIFY(pool.take("s1") == nullptr);
+        QCOMPARE(pool.idleCount(), std::size_t(0));
+    }
+
+    void aConnectionWithUnaskedBytesIsDropped() {
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        pool.put(origin.connect("s1"), 8, 10s);
+        asio::write(origin.peers[0], asio::buffer("HTTP/1.1 200 OK\r\n\r\n", 19));  // nobody asked
+        settle(io);
+        QVERIFY(pool.take("s1") == nullptr);
+    }
+
+    void aReturnedConnectionIsWatchedAgain() {
+        // The watch is per idle period: after one take/put round, a close in the second idle
+        // period is still seen.
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        pool.put(origin.connect("s1"), 8, 10s);
+        settle(io);
+        auto taken = pool.take("s1");
+        QVERIFY(taken != nullptr);
+        settle(io);
+        pool.put(std::move(taken), 8, 10s);
+        origin.peers[0].close();
+        settle(io);
+        QVERIFY(pool.take("s1") == nullptr);
+    }
+
+    void theIdleBoundAndTheSweepClose() {
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        pool.put(origin.connect("s1"), 1, 10s);
+        pool.put(origin.connect("s1"), 1, 10s);  // over max_idle 1: closed at once
+        QCOMPARE(pool.idleCount(), std::size_t(1));
+        char byte;
+        asio::error_code ec;
+        origin.peers[1].read_some(asio::buffer(&byte, 1), ec);
+        QCOMPARE(ec, asio::error_code(asio::error::eof));
+        pool.put(origin.connect("s2"), 4, 0ms);  // idle timeout already over
+        pool.sweep(std::chrono::steady_clock::now() + 1ms);
+        QCOMPARE(pool.idleCount(), std::size_t(1));  // s1's 10 s are not over
+        QVERIFY(pool.take("s2") == nullptr);
+        origin.peers[2].read_some(asio::buffer(&byte, 1), ec);
+        QCOMPARE(ec, asio::error_code(asio::error::eof));
+        // Destroyed while their watches were pending: the loop still runs cleanly.
+        settle(io);
+    }
+};
+
+QTEST_GUILESS_MAIN(ConnectionPoolTest)
+#include "connection_pool_test.moc"
