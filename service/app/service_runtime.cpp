@@ -267,6 +267,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                                {"not_after", c.notAfter},
                                {"days_left", days},
                                {"ocsp_responder", c.hasOcspResponder},
+                               {"ocsp_stapling", c.ocspStapling},
+                               {"ocsp_next_update", c.ocspNextUpdate},
                                {"warning", warning}});
             }
         }

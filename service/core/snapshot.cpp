@@ -12,6 +12,7 @@
 #include "rewrite/rewrite_filters.h"
 #include "routing/routing_filter.h"
 #include "security/security_filter.h"
+#include "tls/https_redirect.h"
 #if PROXY_WITH_MODSECURITY
 #include "waf/waf_filter.h"
 #endif
@@ -78,7 +79,7 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
     for (const auto& l : config->listeners) {
         if (!l.tls) continue;
 #if PROXY_WITH_OPENSSL
-        auto tls = tls::ServerTls::build(*l.tls, snapshot->warnings);
+        auto tls = tls::ServerTls::build(*l.tls, l.name, snapshot->warnings);
         if (!tls) return std::unexpected("listener '" + l.name + "': " + tls.error());
         snapshot->listenerTls.emplace_back(l.name, std::move(*tls));
 #else
@@ -146,6 +147,12 @@ std::expected<std::shared_ptr<const Snapshot>, std::string> buildSnapshot(
         route->upstream = snapshot->findUpstream(r.upstream);
         if (route->upstream == nullptr)
             return std::unexpected("route '" + r.name + "': unknown upstream '" + r.upstream + "'");
+        // An HTTPS redirect comes first: a plain request is answered before any rule runs.
+        if (r.redirectHttps.enabled) {
+            auto redirect = std::make_unique<tls::HttpsRedirectFilter>(r.redirectHttps);
+            route->filters.push_back(redirect.get());
+            snapshot->ownedFilters.push_back(std::move(redirect));
+        }
         auto rewrite = std::make_unique<rewrite::RouteRewriteFilter>(r);
         if (!rewrite->empty()) {
             route->filters.push_back(rewrite.get());

@@ -58,16 +58,6 @@ std::string nameText(const X509_NAME* name) {
     return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
 }
 
-std::int64_t unixTime(const ASN1_TIME* t) {
-    struct tm tm {};
-    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-#if defined(_WIN32)
-    return static_cast<std::int64_t>(_mkgmtime(&tm));
-#else
-    return static_cast<std::int64_t>(timegm(&tm));
-#endif
-}
-
 std::string dateText(std::int64_t seconds) {
     const std::time_t t = static_cast<std::time_t>(seconds);
     struct tm tm {};
@@ -243,6 +233,16 @@ std::string opensslError(std::string_view fallback) {
         text += entry;
     }
     return text.empty() ? std::string(fallback) : text;
+}
+
+std::int64_t unixTime(const ASN1_TIME* t) {
+    struct tm tm {};
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+#if defined(_WIN32)
+    return static_cast<std::int64_t>(_mkgmtime(&tm));
+#else
+    return static_cast<std::int64_t>(timegm(&tm));
+#endif
 }
 
 std::expected<CertificateInfo, std::string> useCertificate(SSL_CTX* ctx,

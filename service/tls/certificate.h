@@ -22,7 +22,14 @@ struct CertificateInfo {
     std::int64_t notBefore = 0;      // Unix seconds
     std::int64_t notAfter = 0;
     bool hasOcspResponder = false;
+    // OCSP stapling: "off" (nothing to staple), "file" (the configured ocsp_response is
+    // stapled), "expired" (the file's nextUpdate has passed: nothing is stapled).
+    std::string ocspStapling = "off";
+    std::int64_t ocspNextUpdate = 0;  // Unix seconds; 0 = none given
 };
+
+// An ASN.1 time as Unix seconds (0 when absent or unreadable).
+std::int64_t unixTime(const ASN1_TIME* t);
 
 // Days left before `info` expires, from `now` (Unix seconds); negative once it has expired.
 std::int64_t daysLeft(const CertificateInfo& info, std::int64_t now);

@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 namespace proxy::tls {
@@ -83,7 +84,7 @@ std::expected<void, std::string> configure(SSL_CTX* ctx, const config::ListenerT
 }  // namespace
 
 std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
-    const config::ListenerTls& config, std::vector<std::string>& warnings) {
+    const config::ListenerTls& config, std::string_view listener, std::vector<std::string>& warnings) {
     std::shared_ptr<ServerTls> tls(new ServerTls());
     tls->handshakeTimeout_ = config.handshakeTimeout;
     if (!config.clientCa.empty()) tls->clientSubjectHeader_ = config.clientSubjectHeader;
@@ -100,6 +101,26 @@ std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
         if (auto ok = configure(ctx, config); !ok) return std::unexpected("tls: " + ok.error());
         auto info = useCertificate(ctx, config.certificates[i], warnings);
         if (!info) return std::unexpected(where + info.error());
+        std::unique_ptr<OcspStaple> staple;
+        if (const std::string& file = config.certificates[i].ocspResponse; !file.empty()) {
+            STACK_OF(X509)* chain = nullptr;
+            SSL_CTX_get0_chain_certs(ctx, &chain);
+            auto loaded = loadOcspResponse(file, SSL_CTX_get0_certificate(ctx), chain);
+            if (!loaded) return std::unexpected(where + loaded.error());
+            staple = std::make_unique<OcspStaple>(std::move(*loaded));
+            info->ocspNextUpdate = staple->nextUpdate;
+            const auto now = static_cast<std::int64_t>(std::time(nullptr));
+            if (staple->nextUpdate != 0 && staple->nextUpdate < now) {
+                info->ocspStapling = "expired";
+                warnings.push_back(where + "the OCSP response in '" + file +
+                                   "' is past its nextUpdate: it is not stapled until the file "
+                                   "is replaced (and the config reloaded)");
+            } else {
+                info->ocspStapling = "file";
+            }
+            stapleOnHandshakes(ctx, staple.get());
+        }
+        tls->staples_.push_back(std::move(staple));
         for (const std::string& raw : info->names) {
             const std::string name = lowerName(raw);
             const bool wildcard = name.starts_with("*.");
@@ -112,6 +133,26 @@ std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
         tls->certificates_.push_back(std::move(*info));
         tls->contexts_.push_back(std::move(context));
     }
+    // Ticket keys: one set for the listener (OpenSSL issues and checks tickets with the context
+    // the handshake began with, but every context gets them so SNI never matters). They carry
+    // over to the next snapshot when settings and certificates are the same.
+    std::string identity(listener);
+    auto append = [&](std::string_view part) {
+        identity += '\n';
+        identity += part;
+    };
+    append(config.minVersion);
+    append(config.ciphers);
+    append(config.ciphersuites);
+    append(config.clientCa);
+    append(config.clientCertRequired ? "required" : "optional");
+    for (const CertificateInfo& c : tls->certificates_) {
+        append(c.subject);
+        append(c.issuer);
+        append(std::to_string(c.notBefore) + "-" + std::to_string(c.notAfter));
+    }
+    tls->ticketKeys_ = TicketKeys::forListener(identity, config.ticketKeyRotation);
+    for (const auto& context : tls->contexts_) tls->ticketKeys_->attach(context->native_handle());
     SSL_CTX* first = tls->contexts_.front()->native_handle();
     SSL_CTX_set_tlsext_servername_callback(first, &ServerTls::onServerName);
     SSL_CTX_set_tlsext_servername_arg(first, tls.get());

@@ -17,15 +17,19 @@
 
 #include "config/config.h"
 #include "tls/certificate.h"
+#include "tls/ocsp.h"
+#include "tls/ticket_keys.h"
 
 namespace proxy::tls {
 
 class ServerTls {
 public:
     // Loads and checks every certificate. The error names the certificate and the file;
-    // `warnings` collects expiry warnings and names claimed by two certificates.
+    // `warnings` collects expiry warnings and names claimed by two certificates. `listener` names
+    // the listener: its session-ticket keys carry over from the last snapshot when the listener's
+    // TLS settings and certificates are unchanged.
     static std::expected<std::shared_ptr<const ServerTls>, std::string> build(
-        const config::ListenerTls& config, std::vector<std::string>& warnings);
+        const config::ListenerTls& config, std::string_view listener, std::vector<std::string>& warnings);
 
     ~ServerTls();
     ServerTls(const ServerTls&) = delete;
@@ -41,11 +45,15 @@ public:
     std::span<const CertificateInfo> certificates() const { return certificates_; }
     // Index of the certificate a client asking for `serverName` gets.
     std::size_t select(std::string_view serverName) const;
+    const TicketKeys& ticketKeys() const { return *ticketKeys_; }
 
 private:
     ServerTls() = default;
     static int onServerName(SSL* ssl, int* alert, void* self);
 
+    // Shared with every context (and later snapshots); declared first so it outlives them.
+    std::shared_ptr<TicketKeys> ticketKeys_;
+    std::vector<std::unique_ptr<OcspStaple>> staples_;  // per context (null = none); outlive them too
     // contexts_[i] holds certificates_[i]. unique_ptr: the SNI callback keeps `this`, so the
     // object never moves.
     std::vector<std::unique_ptr<asio::ssl::context>> contexts_;

@@ -168,6 +168,7 @@ struct TlsCertificate {
     std::string key;
     std::string pfx;
     std::string password;  // of the PFX (may be empty)
+    std::string ocspResponse;  // DER OCSP response file to staple ("" = none; docs/tls.md)
     friend bool operator==(const TlsCertificate&, const TlsCertificate&) = default;
 };
 
@@ -183,6 +184,8 @@ struct ListenerTls {
     std::string clientCa;                 // PEM CA bundle; "" = no client certificates asked for
     bool clientCertRequired = true;       // false: asked for, optional, verified when given
     std::string clientSubjectHeader = "X-Client-Cert-Subject";  // the subject, to the upstream
+    // Session tickets: a new key every period, the previous one still accepted (docs/tls.md).
+    std::chrono::seconds ticketKeyRotation{3600};
     friend bool operator==(const ListenerTls&, const ListenerTls&) = default;
 };
 
@@ -383,6 +386,16 @@ struct RouteCache {
     friend bool operator==(const RouteCache&, const RouteCache&) = default;
 };
 
+// A route's redirect of plain-HTTP requests to HTTPS (docs/tls.md, "HTTP to HTTPS"). Requests that
+// arrived over TLS are proxied as usual.
+struct HttpsRedirect {
+    bool enabled = false;
+    std::uint16_t port = 443;  // the HTTPS port in Location (omitted when 443)
+    int status = 308;          // 301, 302, 307 or 308
+    std::string host;          // "" = the request's Host (without its port)
+    friend bool operator==(const HttpsRedirect&, const HttpsRedirect&) = default;
+};
+
 struct Route {
     std::string name;
     std::string listener;  // empty = every listener
@@ -394,6 +407,7 @@ struct Route {
     Compression compression;  // effective settings (the top-level defaults plus the route's own)
     SecurityPolicy security;  // overrides the top-level policy key by key
     RouteCache cache;
+    HttpsRedirect redirectHttps;
     friend bool operator==(const Route&, const Route&) = default;
 };
 

@@ -185,6 +185,7 @@ Json toJson(const Config& config) {
                     item["cert"] = c.cert;
                     item["key"] = c.key;
                 }
+                if (!c.ocspResponse.empty()) item["ocsp_response"] = c.ocspResponse;
                 certificates.push_back(std::move(item));
             }
             Json tls = {{"certificates", std::move(certificates)},
@@ -197,6 +198,7 @@ Json toJson(const Config& config) {
                 tls["client_certificate"] = lt.clientCertRequired ? "required" : "optional";
             }
             tls["client_subject_header"] = lt.clientSubjectHeader;
+            tls["ticket_key_rotation_seconds"] = lt.ticketKeyRotation.count();
             l["tls"] = std::move(tls);
         }
         listeners.push_back(std::move(l));
@@ -295,6 +297,11 @@ Json toJson(const Config& config) {
         r["compression"] = compression(route.compression);
         if (!route.security.empty()) r["security"] = securityPolicy(route.security);
         if (!(route.cache == RouteCache{})) r["cache"] = routeCache(route.cache);
+        if (!(route.redirectHttps == HttpsRedirect{})) {
+            const HttpsRedirect& h = route.redirectHttps;
+            r["redirect_https"] = {{"enabled", h.enabled}, {"port", h.port}, {"status", h.status}};
+            if (!h.host.empty()) r["redirect_https"]["host"] = h.host;
+        }
         routes.push_back(std::move(r));
     }
     out["routes"] = std::move(routes);

@@ -61,7 +61,7 @@ constexpr KeySpec kTimeoutsKeys[] = {{"header_ms"},           {"client_idle_ms"}
 constexpr ObjectSpec kTimeoutsSpec{kTimeoutsKeys};
 constexpr KeySpec kForwardedKeys[] = {{"x_forwarded"}, {"via"}, {"forwarded"}};
 constexpr ObjectSpec kForwardedSpec{kForwardedKeys};
-constexpr KeySpec kTlsCertificateKeys[] = {{"cert"}, {"key"}, {"pfx"}, {"password"}};
+constexpr KeySpec kTlsCertificateKeys[] = {{"cert"}, {"key"}, {"pfx"}, {"password"}, {"ocsp_response"}};
 constexpr ObjectSpec kTlsCertificateSpec{kTlsCertificateKeys};
 constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, true},
                                         {"min_version"},
@@ -70,7 +70,8 @@ constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, t
                                         {"handshake_timeout_ms"},
                                         {"client_ca"},
                                         {"client_certificate"},
-                                        {"client_subject_header"}};
+                                        {"client_subject_header"},
+                                        {"ticket_key_rotation_seconds"}};
 constexpr ObjectSpec kListenerTlsSpec{kListenerTlsKeys};
 constexpr KeySpec kListenerKeys[] = {{"name"}, {"address"}, {"tls", &kListenerTlsSpec}};
 constexpr ObjectSpec kListenerSpec{kListenerKeys};
@@ -171,6 +172,8 @@ constexpr KeySpec kRouteCacheKeys[] = {{"enabled"},
                                        {"allow_authorized"},
                                        {"tag_header"}};
 constexpr ObjectSpec kRouteCacheSpec{kRouteCacheKeys};
+constexpr KeySpec kRedirectHttpsKeys[] = {{"enabled"}, {"port"}, {"status"}, {"host"}};
+constexpr ObjectSpec kRedirectHttpsSpec{kRedirectHttpsKeys};
 constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"listener"},
                                   {"match", &kMatchSpec},
@@ -180,7 +183,8 @@ constexpr KeySpec kRouteKeys[] = {{"name"},
                                   {"response_headers", &kHeaderRulesSpec},
                                   {"compression", &kCompressionSpec},
                                   {"security", &kRouteSecuritySpec},
-                                  {"cache", &kRouteCacheSpec}};
+                                  {"cache", &kRouteCacheSpec},
+                                  {"redirect_https", &kRedirectHttpsSpec}};
 constexpr ObjectSpec kRouteSpec{kRouteKeys};
 
 constexpr std::array<std::string_view, 5> kHeaderVariables = {"client_ip", "client_port",
@@ -482,6 +486,7 @@ class Loader {
     void parseCidrList(const Json& value, const std::string& path, std::vector<Cidr>& out);
     void parseCache(const Json& value, const std::string& path);
     void parseRouteCache(const Json& value, const std::string& path, RouteCache& out);
+    void parseRedirectHttps(const Json& value, const std::string& path, HttpsRedirect& out);
     void parseNameList(const Json* value, const std::string& path, std::vector<std::string>& out,
                        std::string_view what);
 
@@ -1286,6 +1291,7 @@ void Loader::parseListenerTls(const Json& value, const std::string& path, Listen
             const bool hasKey = filePath(c, "key", cert.key);
             const bool hasPfx = filePath(c, "pfx", cert.pfx);
             if (c.get("password")) c.string("password", cert.password);
+            filePath(c, "ocsp_response", cert.ocspResponse);
             if (hasPfx && (c.get("cert") || c.get("key")))
                 error(itemPath, "give either 'pfx' (with its 'password') or 'cert' and 'key', "
                                 "not both");
@@ -1349,6 +1355,9 @@ void Loader::parseListenerTls(const Json& value, const std::string& path, Listen
                 tls.clientSubjectHeader = name;
         }
     }
+    std::uint64_t rotation = 0;
+    if (r.uint("ticket_key_rotation_seconds", 1, 7 * 86'400, rotation, "seconds (up to 7 days)"))
+        tls.ticketKeyRotation = std::chrono::seconds(rotation);
 }
 
 void Loader::parseUpstreamTls(const Json& value, const std::string& path, UpstreamTls& tls) {
@@ -1587,6 +1596,38 @@ void Loader::parseRoute(const Json& value, const std::string& path, Route& route
         }
     }
     if (const Json* cache = r.get("cache")) parseRouteCache(*cache, r.path("cache"), route.cache);
+    if (const Json* redirect = r.get("redirect_https"))
+        parseRedirectHttps(*redirect, r.path("redirect_https"), route.redirectHttps);
+}
+
+void Loader::parseRedirectHttps(const Json& value, const std::string& path, HttpsRedirect& out) {
+    if (!expectObject(value, path)) return;
+    ObjectReader r(*this, value, path, kRedirectHttpsSpec);
+    r.boolean("enabled", out.enabled);
+    r.uint("port", 1, 65535, out.port, "port");
+    if (r.uint("status", 300, 399, out.status, "status") && out.status != 301 && out.status != 302 &&
+        out.status != 307 && out.status != 308)
+        error(r.path("status"), "must be 301, 302, 307 or 308 (308 keeps the method and body)");
+    if (r.nonEmptyString("host", out.host)) {
+        // A DNS name or an IPv4 address (it goes into Location as it is). IPv6: "[::1]".
+        const std::string& h = out.host;
+        const bool v6 = h.size() > 2 && h.front() == '[' && h.back() == ']' &&
+                        std::all_of(h.begin() + 1, h.end() - 1, [](char c) {
+                            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                                   (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+                        });
+        const bool name = h.size() <= 253 && std::all_of(h.begin(), h.end(), [](char c) {
+                              return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                                     (c >= 'A' && c <= 'Z') || c == '-' || c == '.';
+                          });
+        if (!v6 && !name) {
+            error(r.path("host"), shown(h) + " is not a host name (write a DNS name, an IPv4 "
+                                             "address or [IPv6], without a port; the port is \"port\")");
+            out.host.clear();
+        }
+    }
+    if (!out.enabled && (r.get("port") || r.get("status") || r.get("host")))
+        warning(path, "\"enabled\" is not true, so the redirect is off");
 }
 
 // ---- cache --------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ bool runOpenssl(const QString& dir, const QStringList& args, QString* error = nu
 // the given subjectAltName DNS names. `days` may be small to test expiry warnings.
 bool makeCa(const QString& dir);
 bool makeLeaf(const QString& dir, const QString& name, const QStringList& dnsNames, int days = 90);
+// NAME-ocsp.der: an OCSP response for NAME.pem signed by the test CA (good, or revoked), valid
+// for a day, made with `openssl ocsp` from an index file written here.
+bool makeOcspResponse(const QString& dir, const QString& name, bool revoked = false);
 // NAME.pfx from NAME.pem + NAME.key, with `password`.
 bool makePfx(const QString& dir, const QString& name, const QString& password);
 
@@ -33,6 +36,7 @@ struct TlsResult {
     std::string alpn;           // the protocol the server selected
     std::string version;        // "TLSv1.3"
     bool resumed = false;
+    std::string ocsp;           // the stapled OCSP response (DER), empty when none came
     std::string response;       // every byte read after the request, until close or timeout
 };
 

@@ -279,6 +279,31 @@ void ValidatorTest::diagnostics_data() {
                     "tls": {"certificates": [{"pfx": "a.pfx"}], "client_ca": "ca.pem",
                             "client_subject_header": "X Subject"}}]})")
         << "/listeners/0/tls/client_subject_header" << QStringList{"not a header name"} << true;
+    QTest::newRow("tls ticket rotation zero")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "ticket_key_rotation_seconds": 0}}]})")
+        << "/listeners/0/tls/ticket_key_rotation_seconds" << QStringList{"from 1"} << true;
+    QTest::newRow("redirect_https status 303")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"enabled": true, "status": 303}}]})")
+        << "/routes/0/redirect_https/status" << QStringList{"301, 302, 307 or 308"} << true;
+    QTest::newRow("redirect_https status 200")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"enabled": true, "status": 200}}]})")
+        << "/routes/0/redirect_https/status" << QStringList{"from 300"} << true;
+    QTest::newRow("redirect_https port 0")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"enabled": true, "port": 0}}]})")
+        << "/routes/0/redirect_https/port" << QStringList{"from 1"} << true;
+    QTest::newRow("redirect_https host with a port")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"enabled": true, "host": "a.test:8443"}}]})")
+        << "/routes/0/redirect_https/host" << QStringList{"not a host name"} << true;
+    QTest::newRow("redirect_https host with CRLF")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"enabled": true, "host": "a.test\r\nX: y"}}]})")
+        << "/routes/0/redirect_https/host" << QStringList{"not a host name"} << true;
+    QTest::newRow("redirect_https not enabled")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"port": 8443}}]})")
+        << "/routes/0/redirect_https" << QStringList{"redirect is off"} << false;
+    QTest::newRow("redirect_https not an object")
+        << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": true}]})")
+        << "/routes/0/redirect_https" << QStringList{"object"} << true;
     QTest::newRow("upstream tls key without cert")
         << based(R"({"upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
                                     "tls": {"key": "c.key"}}]})")
@@ -946,11 +971,16 @@ void ValidatorTest::roundTrip_data() {
                                "ciphersuites": "TLS_AES_128_GCM_SHA256",
                                "handshake_timeout_ms": 3000, "client_ca": "ca.pem",
                                "client_certificate": "optional",
-                               "client_subject_header": "X-Subject"}}],
+                               "client_subject_header": "X-Subject",
+                               "ticket_key_rotation_seconds": 600}}],
         "upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
                        "tls": {"ca": "ca.pem", "server_name": "app.internal",
                                "verify_hostname": false, "sni": false,
                                "cert": "c.pem", "key": "c.key"}}]})");
+    QTest::newRow("redirect_https") << based(R"({"routes": [
+        {"name": "a", "upstream": "app", "match": {"path_prefix": "/a/"},
+         "redirect_https": {"enabled": true, "port": 8443, "status": 301, "host": "www.example.com"}},
+        {"name": "b", "upstream": "app", "redirect_https": {"enabled": true}}]})");
 }
 
 void ValidatorTest::roundTrip() {
