@@ -92,7 +92,7 @@ BANS_JSON=""
 cat >"$TMP/proxy.json" <<EOF
 {"workers": 1,
  "control": {"endpoint": "$TMP/control.sock"},
- "logging": {"level": "error"},
+ "logging": {"level": "error", "database": "", "access_log_file": ""},
  "listeners": [{"name": "web", "address": "127.0.0.1:$P_PORT"}],
  "upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:$ORIGIN_PORT"}]}],
  "security": {"trusted_proxies": ["127.0.0.1"],
