@@ -7,6 +7,7 @@
 #include <modsecurity/transaction.h>
 
 #include <mutex>
+#include <vector>
 
 namespace proxy::waf::bridge {
 namespace {
@@ -27,16 +28,20 @@ void onLog(void* data, const void* message) {
 // read-only during evaluation (#2536, #3215; @pm trees are built at load) and each transaction is
 // created, run and destroyed on its worker. The objects are made once per thread and never
 // destroyed: the destructor tears down libxml2 and libcurl global state that the other threads'
-// objects still use; a worker thread lives as long as the process.
+// objects still use; a worker thread lives as long as the process. A process-wide list keeps
+// every one reachable after its thread ends, so they are immortal on purpose, not leaked (and
+// LeakSanitizer, which the ASan suites run with abort_on_error, agrees).
 modsecurity::ModSecurity& engine() {
     thread_local modsecurity::ModSecurity* instance = nullptr;
     if (instance == nullptr) {
         // The constructor initialises libxml2 and libcurl globals, which is not thread-safe.
         static std::mutex creating;
+        static auto* all = new std::vector<modsecurity::ModSecurity*>();
         std::lock_guard lock(creating);
         auto* m = new modsecurity::ModSecurity();
         m->setConnectorInformation("proxy-service");
         m->setServerLogCb(onLog, modsecurity::RuleMessageLogProperty);
+        all->push_back(m);
         instance = m;
     }
     return *instance;

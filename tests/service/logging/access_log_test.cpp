@@ -99,7 +99,12 @@ public:
 #if PROXY_WITH_SQLITE
 struct Db {
     sqlite3* db = nullptr;
-    explicit Db(const QString& path) { sqlite3_open_v2(path.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr); }
+    explicit Db(const QString& path) {
+        sqlite3_open_v2(path.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr);
+        // The writer may hold a lock for a moment (a checkpoint, a segment close): wait, as the
+        // service's own reader does, rather than read -1.
+        sqlite3_busy_timeout(db, 5000);
+    }
     ~Db() { sqlite3_close(db); }
     // The rows live in time segments (schema 3): a TEMP view named access_log over every segment
     // in the catalog lets the checks below read them as one table. Rebuilt before each query.
@@ -112,22 +117,28 @@ struct Db {
             sql += (i == 0 ? "SELECT * FROM main." : " UNION ALL SELECT * FROM main.") + (*names)[i];
         sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
     }
+    // The view and the query share one read transaction: the writer's retention may drop a
+    // segment (a fresh database's empty first one, for instance) between two snapshots.
     std::int64_t integer(const char* sql) {
+        sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
         refreshView();
         sqlite3_stmt* s = nullptr;
         std::int64_t v = -1;
         if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
             v = sqlite3_column_int64(s, 0);
         sqlite3_finalize(s);
+        sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
         return v;
     }
     std::string text(const char* sql) {
+        sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
         refreshView();
         sqlite3_stmt* s = nullptr;
         std::string v;
         if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
             v = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
         sqlite3_finalize(s);
+        sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
         return v;
     }
 };
