@@ -7,10 +7,6 @@ namespace proxy::http {
 
 namespace {
 
-constexpr unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
-}
-
 bool isOws(char c) {
     return c == ' ' || c == '\t';
 }
@@ -78,15 +74,6 @@ std::string_view methodName(Method m) {
 
 std::string_view versionText(Version v) {
     return v == Version::Http10 ? std::string_view("HTTP/1.0") : std::string_view("HTTP/1.1");
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
-            return false;
-    }
-    return true;
 }
 
 // --- StringArena -------------------------------------------------------------------------------
