@@ -93,9 +93,20 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket,
     asio::error_code ec;
     const auto remote = client_.socket().remote_endpoint(ec);
     if (!ec) {
-        const std::string text = remote.address().to_string();
-        const std::size_t n = std::min(text.size(), sizeof(clientAddress_) - 1);
-        std::copy_n(text.data(), n, clientAddress_);
+        std::size_t n = 0;
+        if (remote.address().is_v4()) {
+            // By hand: glibc's inet_ntop formats IPv4 with sprintf (~1,700 instructions a connection).
+            for (const unsigned char octet : remote.address().to_v4().to_bytes()) {
+                if (n != 0) clientAddress_[n++] = '.';
+                if (octet >= 100) clientAddress_[n++] = static_cast<char>('0' + octet / 100);
+                if (octet >= 10) clientAddress_[n++] = static_cast<char>('0' + octet / 10 % 10);
+                clientAddress_[n++] = static_cast<char>('0' + octet % 10);
+            }
+        } else {
+            const std::string text = remote.address().to_string();
+            n = std::min(text.size(), sizeof(clientAddress_) - 1);
+            std::copy_n(text.data(), n, clientAddress_);
+        }
         info_.clientAddress = std::string_view(clientAddress_, n);
         info_.clientPort = remote.port();
     }
@@ -897,7 +908,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     constexpr std::size_t kMaxPieces = RelayScratch::kMaxPieces;
     // The arrays live in the session, not in this coroutine's frame (GCC keeps every local in the
     // frame; a frame over ~1 KiB misses asio's frame cache and costs a malloc per call).
-    if (!requestScratch_) requestScratch_ = std::make_unique<RelayScratch>();
+    if (!requestScratch_) requestScratch_ = std::make_unique_for_overwrite<RelayScratch>();
     auto& sizeLines = requestScratch_->sizeLines;
     auto& gather = requestScratch_->gather;
     auto addPiece = [&](std::string_view data, std::size_t& pieces, std::size_t& count) {
@@ -962,7 +973,7 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
                          (ctx_.route != nullptr);
     constexpr std::size_t kMaxPieces = RelayScratch::kMaxPieces;
     // Kept in the session, not in this coroutine's frame (see relayRequestBody).
-    if (!responseScratch_) responseScratch_ = std::make_unique<RelayScratch>();
+    if (!responseScratch_) responseScratch_ = std::make_unique_for_overwrite<RelayScratch>();
     auto& sizeLines = responseScratch_->sizeLines;
     auto& gather = responseScratch_->gather;
     std::size_t count = 0, pieces = 0;
