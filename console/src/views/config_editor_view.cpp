@@ -355,7 +355,7 @@ void ConfigEditorView::buildForms() {
     r->addField(tr("Methods"),
                 {"/match/methods", Kind::List, false, {}, "GET, POST (empty = any)"});
     r->addField(tr("Headers"),
-                {"/match/headers", Kind::JsonValue, false, {}, R"({"X-Env": "prod"})"});
+                {"/match/headers", Kind::NameValues, false, {}, "X-Env: prod"});
     r->addSection(tr("Rewrite"));
     r->addField(tr("Strip prefix"), {"/rewrite/strip_prefix", Kind::Text, false, {}, "/api"});
     r->addField(tr("Regex"), {"/rewrite/regex", Kind::Text, false, {}, "^/old/(.*)$"});
