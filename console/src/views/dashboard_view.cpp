@@ -222,6 +222,8 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent)
         setReadOnly(client_->isReadOnly());
         poll();
     });
+    // Server actions follow the connection at once, not at the next poll.
+    connect(client_, &ServiceClient::stateChanged, this, &DashboardView::updateActionButtons);
     connect(client_, &ServiceClient::disconnected, this, [this](const QString& reason) {
         status_->setText(
             status_->text() +
