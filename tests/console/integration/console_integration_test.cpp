@@ -538,11 +538,16 @@ class ConsoleIntegrationTest : public QObject {
                 if (model->row(r).upstream == upstream) return r;
             return -1;
         };
-        QTRY_VERIFY_WITH_TIMEOUT(rowOf("a") >= 0, 10000);
+        // The rollback before removed upstream c: wait until the poll shows that (a changed row
+        // set resets the model, and with it the selection).
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf("a") >= 0 && rowOf("c") < 0, 10000);
         auto* table = dashboard->findChild<QTableView*>("upstreamTable");
         QVERIFY(table);
-        QTest::mouseClick(table->viewport(), Qt::LeftButton, {},
-                          table->visualRect(model->index(rowOf("a"), 1)).center());
+        auto selectA = [&] {
+            QTest::mouseClick(table->viewport(), Qt::LeftButton, {},
+                              table->visualRect(model->index(rowOf("a"), 1)).center());
+        };
+        selectA();
         QPushButton *drain = nullptr, *enable = nullptr;
         for (auto* b : dashboard->findChildren<QPushButton*>()) {
             if (b->text().remove('&') == "Drain") drain = b;
@@ -564,6 +569,8 @@ class ConsoleIntegrationTest : public QObject {
         }
         QTest::qWait(1500);  // a poll or so: nothing changed
         QCOMPARE(model->row(rowOf("a")).state, before);
+        selectA();
+        QTRY_VERIFY(drain->isEnabled());
         {
             ModalAnswers yes({[](QWidget* w) {
                 auto* box = qobject_cast<QMessageBox*>(w);
@@ -577,7 +584,8 @@ class ConsoleIntegrationTest : public QObject {
         }
         QTRY_COMPARE_WITH_TIMEOUT(model->row(rowOf("a")).state, QString("draining"), 10000);
         QTRY_VERIFY_WITH_TIMEOUT(dashboard->timelineCount() > 0, 10000);
-        table->selectRow(rowOf("a"));
+        selectA();
+        QTRY_VERIFY(enable->isEnabled());
         {
             ModalAnswers yes({[](QWidget* w) {
                 return ModalAnswers::click(w, "Yes") || ModalAnswers::click(w, "OK");
