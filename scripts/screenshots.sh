@@ -25,11 +25,20 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-web=$(free_port); o1=$(free_port); o2=$(free_port); dead=$(free_port)
+web=$(free_port); o1=$(free_port); o2=$(free_port); dead=$(free_port); tls=$(free_port)
 
-python3 - "$work" "$web" "$o1" "$o2" "$dead" <<'PY'
+# Two certificates for a TLS listener, so the certificates view has something to say: one that
+# expires in 12 days (a warning) and one valid for a year.
+for cert in "shop.example 12" "api.example 365"; do
+  set -- $cert
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$work/$1.key" -out "$work/$1.pem" -days "$2" -subj "/CN=$1/O=Example Shop" \
+    -addext "subjectAltName=DNS:$1,DNS:www.$1" 2>/dev/null
+done
+
+python3 - "$work" "$web" "$o1" "$o2" "$dead" "$tls" <<'PY'
 import json, sys
-work, web, o1, o2, dead = sys.argv[1:]
+work, web, o1, o2, dead, tls = sys.argv[1:]
 c = json.load(open("examples/demo.json"))
 c["control"]["endpoint"] = f"{work}/control.sock"
 c["logging"]["database"] = f"{work}/logs.db"
@@ -37,6 +46,8 @@ c["listeners"][0]["address"] = f"127.0.0.1:{web}"
 c["upstreams"][0]["servers"] = [{"address": f"127.0.0.1:{o1}"}, {"address": f"127.0.0.1:{o2}", "weight": 2}]
 c["upstreams"].append({"name": "legacy", "servers": [{"address": f"127.0.0.1:{dead}"}]})
 c["routes"].insert(0, {"name": "legacy", "match": {"path_prefix": "/legacy/"}, "upstream": "legacy"})
+c["listeners"].append({"name": "secure", "address": f"127.0.0.1:{tls}", "tls": {"certificates": [
+    {"cert": f"{work}/{n}.pem", "key": f"{work}/{n}.key"} for n in ("shop.example", "api.example")]}})
 json.dump(c, open(f"{work}/config.json", "w"), indent=2)
 PY
 

@@ -13,6 +13,7 @@
 
 #include "app/main_window.h"
 #include "service_client/service_client.h"
+#include "views/certificates_view.h"
 #include "views/config_editor_view.h"
 #include "views/log_view.h"
 
@@ -50,6 +51,10 @@ void screenshotTour(proxy::console::MainWindow* window, proxy::console::ServiceC
                       }});
     steps->push_back({2500, [=] {
                           save(QStringLiteral("logs"));
+                          window->tabs()->setCurrentWidget(window->certificates());
+                      }});
+    steps->push_back({1000, [=] {
+                          save(QStringLiteral("certificates"));
                           QApplication::quit();
                       }});
     auto run = std::make_shared<std::function<void(std::size_t)>>();

@@ -32,12 +32,19 @@ QString text(const Json& value, const QString& fallback) {
 }
 
 std::int64_t integer(const Json& value, std::int64_t fallback) {
-    if (value.is_number_integer()) return value.get<std::int64_t>();
+    // Unsigned first: is_number_integer() is true for unsigned values too, and get<int64_t> would
+    // wrap one above INT64_MAX to a negative number.
     if (value.is_number_unsigned()) {
         const auto v = value.get<std::uint64_t>();
         return v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(v);
     }
-    if (value.is_number_float()) return static_cast<std::int64_t>(value.get<double>());
+    if (value.is_number_integer()) return value.get<std::int64_t>();
+    if (value.is_number_float()) {
+        // Casting a double outside the range (or NaN) to an integer is undefined.
+        const double d = value.get<double>();
+        if (!(d > -9.2e18 && d < 9.2e18)) return d > 0 ? INT64_MAX : fallback;
+        return static_cast<std::int64_t>(d);
+    }
     return fallback;
 }
 

@@ -11,6 +11,7 @@
 #include <QTabWidget>
 
 #include "app/service_control.h"
+#include "views/certificates_view.h"
 #include "views/config_editor_view.h"
 #include "views/dashboard_view.h"
 #include "views/log_view.h"
@@ -28,10 +29,12 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent)
     editor_ = new ConfigEditorView(client_, tabs_);
     traffic_ = new TrafficView(client_, tabs_);
     logs_ = new LogView(client_, tabs_);
+    certificates_ = new CertificatesView(dashboard_->certificates(), tabs_);
     tabs_->addTab(dashboard_, tr("&Dashboard"));
     tabs_->addTab(editor_, tr("&Routes && upstreams"));
     tabs_->addTab(traffic_, tr("Live &traffic"));
     tabs_->addTab(logs_, tr("&Logs"));
+    tabs_->addTab(certificates_, tr("&Certificates"));
     setCentralWidget(tabs_);
 
     indicator_ = new ConnectionIndicator(client_, this);
@@ -47,6 +50,8 @@ MainWindow::MainWindow(ServiceClient* client, QWidget* parent)
         tabs_->setCurrentWidget(logs_);
         logs_->showRequest(e);
     });
+    connect(dashboard_, &DashboardView::showCertificatesRequested, this,
+            [this] { tabs_->setCurrentWidget(certificates_); });
     connect(client_, &ServiceClient::stateChanged, this, &MainWindow::updateRoleBadge);
     connect(client_, &ServiceClient::forbiddenSeen, this, &MainWindow::updateRoleBadge);
 

@@ -15,6 +15,7 @@ class DashboardView;
 class ConfigEditorView;
 class TrafficView;
 class LogView;
+class CertificatesView;
 class ConnectionIndicator;
 class ServiceControl;
 
@@ -29,6 +30,7 @@ class MainWindow : public QMainWindow {
     ConfigEditorView* editor() const { return editor_; }
     TrafficView* traffic() const { return traffic_; }
     LogView* logs() const { return logs_; }
+    CertificatesView* certificates() const { return certificates_; }
     ConnectionIndicator* indicator() const { return indicator_; }
     QTabWidget* tabs() const { return tabs_; }
 
@@ -53,6 +55,7 @@ class MainWindow : public QMainWindow {
     ConfigEditorView* editor_;
     TrafficView* traffic_;
     LogView* logs_;
+    CertificatesView* certificates_;
     ConnectionIndicator* indicator_;
     QLabel* role_;
     ServiceControl* serviceControl_;

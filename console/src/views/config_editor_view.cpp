@@ -249,6 +249,8 @@ ConfigEditorView::ConfigEditorView(ServiceClient* client, QWidget* parent)
             if (!dirty_) reloadFromService();
             refreshHistory();
         });
+        connect(client_, &ServiceClient::stateChanged, this,
+                &ConfigEditorView::updateApplyEnabled);
         connect(client_, &ServiceClient::notificationReceived, this,
                 [this](const QString& method, const Json& params) {
                     if (method == QLatin1String("config.changed")) onConfigChanged(params);
@@ -355,7 +357,7 @@ void ConfigEditorView::buildForms() {
     r->addField(tr("Methods"),
                 {"/match/methods", Kind::List, false, {}, "GET, POST (empty = any)"});
     r->addField(tr("Headers"),
-                {"/match/headers", Kind::JsonValue, false, {}, R"({"X-Env": "prod"})"});
+                {"/match/headers", Kind::NameValues, false, {}, "X-Env: prod"});
     r->addSection(tr("Rewrite"));
     r->addField(tr("Strip prefix"), {"/rewrite/strip_prefix", Kind::Text, false, {}, "/api"});
     r->addField(tr("Regex"), {"/rewrite/regex", Kind::Text, false, {}, "^/old/(.*)$"});
@@ -658,7 +660,20 @@ void ConfigEditorView::showDiagnostics() {
         summary_->setText(tr("%n error(s)", nullptr, errors_) + QStringLiteral(", ") +
                           tr("%n warning(s)", nullptr, warnings_));
     summary_->setStyleSheet(errors_ ? QStringLiteral("color:#c62828;") : QString());
-    applyButton_->setEnabled(!readOnly_ && !pending && errors_ == 0 && client_ != nullptr);
+    updateApplyEnabled();
+}
+
+// Apply and rollback need a connection: while disconnected the editor still browses and edits
+// locally (read-only towards the service), and says why the buttons are off.
+void ConfigEditorView::updateApplyEnabled() {
+    const bool connected = client_ != nullptr && client_->isConnected();
+    applyButton_->setEnabled(!readOnly_ && !validationPending() && errors_ == 0 && connected);
+    rollbackButton_->setEnabled(!readOnly_ && connected);
+    const QString offline = tr("Not connected to the service: nothing can be applied until it is "
+                               "back (the console reconnects on its own)");
+    applyButton_->setToolTip(connected ? tr("Show the change as a diff, then apply it (Ctrl+Return)")
+                                       : offline);
+    rollbackButton_->setToolTip(connected ? QString() : offline);
 }
 
 QStringList ConfigEditorView::diagnosticsText() const {
@@ -712,7 +727,7 @@ void ConfigEditorView::setReadOnly(bool readOnly, const QString& why) {
     for (ItemForm* f : {settingsForm_, listenerForm_, upstreamForm_, routeForm_})
         f->setReadOnly(readOnly);
     raw_->setReadOnly(readOnly);
-    rollbackButton_->setEnabled(!readOnly);
+    updateApplyEnabled();
     importButton_->setEnabled(!readOnly);
     useRawButton_->setEnabled(!readOnly);
     banner_->setText(why);

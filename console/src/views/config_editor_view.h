@@ -68,6 +68,7 @@ class ConfigEditorView : public QWidget {
     void statusMessage(const QString& text);
 
   private:
+    void updateApplyEnabled();
     struct Located {
         Section section = Section::Settings;
         int index = -1;

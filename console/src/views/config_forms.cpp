@@ -1,6 +1,7 @@
 #include "views/config_forms.h"
 
 #include <QCheckBox>
+#include <QColor>
 #include <QComboBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -65,6 +66,12 @@ void erase(Doc& item, const QString& pointer) {
         if (parent == &item) break;
         if (!parent->empty()) break;
     }
+}
+
+// A JSON pointer token's text (RFC 6901: ~1 is '/', ~0 is '~').
+QString unescapeToken(QString token) {
+    return token.replace(QStringLiteral("~1"), QStringLiteral("/"))
+        .replace(QStringLiteral("~0"), QStringLiteral("~"));
 }
 
 QString scalarText(const Doc& v) {
@@ -161,6 +168,27 @@ void BoundField::load(const Doc& item) {
         case Kind::Presence:
             static_cast<QCheckBox*>(editor_)->setChecked(v != nullptr);
             break;
+        case Kind::NameValues: {
+            auto* table = editor_->findChild<QTableWidget*>();
+            const QSignalBlocker b(table);
+            table->setRowCount(0);
+            // Not an object (hand-written JSON): the table cannot show it without changing it, so
+            // it is left alone (store() keeps it) and the validator's message says what is wrong.
+            const bool foreign = v && !v->is_object();
+            table->setProperty("foreign", foreign);
+            table->setEnabled(!foreign);
+            table->setToolTip(foreign ? tr("Not an object of name: value; edit it in Raw JSON")
+                                      : QString());
+            if (v && v->is_object()) {
+                for (const auto& [name, value] : v->items()) {
+                    const int row = table->rowCount();
+                    table->insertRow(row);
+                    table->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(name)));
+                    table->setItem(row, 1, new QTableWidgetItem(scalarText(value)));
+                }
+            }
+            break;
+        }
     }
 }
 
@@ -262,6 +290,35 @@ bool BoundField::store(Doc& item, QString& localError) const {
             ensure(item, spec_.pointer) = std::move(servers);
             return true;
         }
+        case Kind::NameValues: {
+            auto* table = editor_->findChild<QTableWidget*>();
+            if (table->property("foreign").toBool()) return true;  // see load()
+            Doc object = Doc::object();
+            QStringList seen;
+            for (int row = 0; row < table->rowCount(); ++row) {
+                auto cell = [&](int c) {
+                    return table->item(row, c) ? table->item(row, c)->text() : QString();
+                };
+                const QString name = cell(0).trimmed();
+                if (name.isEmpty()) {
+                    if (cell(1).isEmpty()) continue;  // a blank row just added
+                    localError = tr("row %1 has a value but no header name").arg(row + 1);
+                    return false;
+                }
+                if (seen.contains(name, Qt::CaseInsensitive)) {
+                    localError = tr("header %1 is listed twice (names are not case-sensitive)")
+                                     .arg(name);
+                    return false;
+                }
+                seen << name;
+                object[name.toStdString()] = cell(1).toStdString();
+            }
+            if (object.empty())
+                erase(item, spec_.pointer);
+            else
+                ensure(item, spec_.pointer) = std::move(object);
+            return true;
+        }
         case Kind::Presence: {
             if (static_cast<QCheckBox*>(editor_)->isChecked()) {
                 Doc& v = ensure(item, spec_.pointer);
@@ -303,6 +360,23 @@ void BoundField::setDiagnostic(const QString& severity, const QString& message,
             where = tr("server %1: ").arg(row + 1);
         }
     }
+    if (spec_.kind == Kind::NameValues && rel.size() > spec_.pointer.size()) {
+        // "/match/headers/X-Env": mark that header's value.
+        const QString name = unescapeToken(tokens(rel.mid(spec_.pointer.size())).value(0));
+        auto* table = editor_->findChild<QTableWidget*>();
+        for (int row = 0; table && row < table->rowCount(); ++row) {
+            QTableWidgetItem* nameCell = table->item(row, 0);
+            if (!nameCell || nameCell->text().trimmed() != name) continue;
+            const QSignalBlocker quiet(table);
+            for (int c = 0; c < 2; ++c)
+                if (auto* cell = table->item(row, c)) {
+                    cell->setBackground(QColor(0xfa, 0xd2, 0xcf));
+                    cell->setToolTip(message);
+                }
+            where = tr("header %1: ").arg(name);
+            break;
+        }
+    }
     const QString line = QStringLiteral("%1%2").arg(where, message);
     diagnostic_ = diagnostic_.isEmpty() ? line : diagnostic_ + QLatin1Char('\n') + line;
     const bool error = severity != QLatin1String("warning");
@@ -326,7 +400,7 @@ void BoundField::clearDiagnostic() {
     editor_->setToolTip(spec_.placeholder);
     editor_->setStyleSheet(QString());
     editor_->setAccessibleDescription(QString());
-    if (spec_.kind == Kind::Servers) {
+    if (spec_.kind == Kind::Servers || spec_.kind == Kind::NameValues) {
         if (auto* table = editor_->findChild<QTableWidget*>()) {
             const QSignalBlocker quiet(table);
             for (int r = 0; r < table->rowCount(); ++r)
@@ -434,6 +508,29 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
         case BoundField::Kind::Presence:
             editor = new QCheckBox(tr("enabled"), this);
             break;
+        case BoundField::Kind::NameValues: {
+            auto* box = new QWidget(this);
+            auto* col = new QVBoxLayout(box);
+            col->setContentsMargins(0, 0, 0, 0);
+            auto* table = new QTableWidget(0, 2, box);
+            table->setHorizontalHeaderLabels({tr("Name"), tr("Value (empty: only present)")});
+            table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+            table->verticalHeader()->setVisible(false);
+            table->setMinimumHeight(90);
+            table->setAccessibleName(label);
+            auto* buttons = new QHBoxLayout();
+            auto* add = new QPushButton(tr("Add header"), box);
+            auto* remove = new QPushButton(tr("Remove header"), box);
+            add->setObjectName(QStringLiteral("addRow"));
+            remove->setObjectName(QStringLiteral("removeRow"));
+            buttons->addWidget(add);
+            buttons->addWidget(remove);
+            buttons->addStretch(1);
+            col->addWidget(table);
+            col->addLayout(buttons);
+            editor = box;
+            break;
+        }
     }
     editor->setAccessibleName(label);
     auto* error = new QLabel(this);
@@ -471,6 +568,32 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
                 });
         connect(editor->findChild<QPushButton*>(QStringLiteral("removeServer")),
                 &QPushButton::clicked, field, [table, field] {
+                    const int row =
+                        table->currentRow() >= 0 ? table->currentRow() : table->rowCount() - 1;
+                    if (row < 0) return;
+                    table->removeRow(row);
+                    emit field->edited();
+                });
+    }
+    if (field->spec().kind == BoundField::Kind::NameValues) {
+        auto* table = editor->findChild<QTableWidget*>();
+        connect(table, &QTableWidget::itemChanged, field, &BoundField::edited);
+        // A new row starts blank (store() skips it until it has a name) with its name cell in
+        // edit mode, so typing goes straight in.
+        connect(editor->findChild<QPushButton*>(QStringLiteral("addRow")), &QPushButton::clicked,
+                field, [table] {
+                    if (table->property("foreign").toBool()) return;
+                    const QSignalBlocker b(table);
+                    const int row = table->rowCount();
+                    table->insertRow(row);
+                    table->setItem(row, 0, new QTableWidgetItem());
+                    table->setItem(row, 1, new QTableWidgetItem());
+                    table->setCurrentCell(row, 0);
+                    table->editItem(table->item(row, 0));
+                });
+        connect(editor->findChild<QPushButton*>(QStringLiteral("removeRow")),
+                &QPushButton::clicked, field, [table, field] {
+                    if (table->property("foreign").toBool()) return;
                     const int row =
                         table->currentRow() >= 0 ? table->currentRow() : table->rowCount() - 1;
                     if (row < 0) return;

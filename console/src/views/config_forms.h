@@ -32,10 +32,11 @@ class BoundField : public QObject {
         Choice,     // one of `choices`, or "(default)" = absent
         Boolean,    // (default) / true / false
         List,       // comma-separated strings -> array
-        JsonValue,  // any JSON, typed as text (header rules, match headers, expect_status)
+        JsonValue,  // any JSON, typed as text (header rules, expect_status)
         PathMatch,  // match.path_prefix / path_exact / path_regex: a kind and a value
         Servers,    // upstream servers: a table of address / weight / max_connections
         Presence,   // an optional object (health_check): checked = present
+        NameValues,  // an object of string values (match.headers): a table of name / value rows
     };
     struct Spec {
         QString pointer;  // relative to the item: "/address", "/match/host"
@@ -53,7 +54,7 @@ class BoundField : public QObject {
     // Reads the field's value from the item (signals blocked: loading is not an edit).
     void load(const Doc& item);
     // Writes the field into the item. Returns false with `localError` when the text cannot be
-    // turned into JSON at all (only JsonValue can fail this way).
+    // turned into JSON at all (JsonValue), or a NameValues row has no name or repeats one.
     bool store(Doc& item, QString& localError) const;
     // Does a diagnostic at this relative pointer belong to this field? (the longest match wins)
     int matchLength(const QString& relativePointer) const;

@@ -13,13 +13,16 @@
 #include <QListWidget>
 #include <QMessageBox>
 #include <QPushButton>
+#include <QStyle>
 #include <QSplitter>
 #include <QTableView>
 #include <QTimer>
 #include <QVBoxLayout>
 #include <QValueAxis>
 
+#include "models/certificates_model.h"
 #include "models/upstreams_model.h"
+#include "service_client/certificates.h"
 
 namespace proxy::console {
 
@@ -74,6 +77,30 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent)
     statusLayout->addWidget(status_);
     statusLayout->addWidget(statsNote_);
     layout->addWidget(statusBox);
+
+    // Certificates that expire within 30 days (or have expired): icon, coloured text and a link.
+    certificates_ = new CertificatesModel(this);
+    certWarning_ = new QWidget(this);
+    certWarning_->setObjectName(QStringLiteral("certificateWarning"));
+    auto* certLayout = new QHBoxLayout(certWarning_);
+    certLayout->setContentsMargins(6, 4, 6, 4);
+    certWarningIcon_ = new QLabel(certWarning_);
+    certWarningText_ = new QLabel(certWarning_);
+    certWarningText_->setObjectName(QStringLiteral("certificateWarningText"));
+    certWarningText_->setWordWrap(true);
+    certWarningText_->setTextFormat(Qt::PlainText);
+    certWarningText_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    auto* showCertificates = new QPushButton(tr("Show &certificates"), certWarning_);
+    showCertificates->setObjectName(QStringLiteral("showCertificates"));
+    certLayout->addWidget(certWarningIcon_);
+    certLayout->addWidget(certWarningText_, 1);
+    certLayout->addWidget(showCertificates);
+    certWarning_->setVisible(false);
+    layout->addWidget(certWarning_);
+    connect(showCertificates, &QPushButton::clicked, this,
+            [this] { emit showCertificatesRequested(); });
+    connect(certificates_, &CertificatesModel::summaryChanged, this,
+            &DashboardView::updateCertificateWarning);
 
     // Charts.
     trafficChart_ = new QChart();
@@ -195,12 +222,41 @@ DashboardView::DashboardView(ServiceClient* client, QWidget* parent)
         setReadOnly(client_->isReadOnly());
         poll();
     });
+    // Server actions follow the connection at once, not at the next poll.
+    connect(client_, &ServiceClient::stateChanged, this, &DashboardView::updateActionButtons);
     connect(client_, &ServiceClient::disconnected, this, [this](const QString& reason) {
         status_->setText(
             status_->text() +
             tr("\n\nDisconnected: %1 — the figures above are the last known.").arg(reason));
     });
     updateActionButtons();
+}
+
+QString DashboardView::certificateWarningText() const {
+    return certWarning_->isHidden() ? QString() : certWarningText_->text();
+}
+
+void DashboardView::updateCertificateWarning() {
+    const int invalid = certificates_->invalidCount(), expiring = certificates_->expiringCount();
+    if (invalid == 0 && expiring == 0) {
+        certWarning_->setVisible(false);
+        return;
+    }
+    const bool error = invalid > 0;
+    const int size = style()->pixelMetric(QStyle::PM_SmallIconSize, nullptr, this);
+    certWarningIcon_->setPixmap(
+        style()
+            ->standardIcon(error ? QStyle::SP_MessageBoxCritical : QStyle::SP_MessageBoxWarning)
+            .pixmap(size, size));
+    const QString summary = certificates_->summary();
+    certWarningText_->setText(
+        QStringLiteral("%1 %2").arg(error ? tr("Certificate error:") : tr("Certificate warning:"),
+                                    summary));
+    certWarning_->setAccessibleName(certWarningText_->text());
+    certWarning_->setStyleSheet(
+        error ? QStringLiteral("#certificateWarning{background:#fde2e2;color:#b71c1c;}")
+              : QStringLiteral("#certificateWarning{background:#fff3d6;color:#8a5200;}"));
+    certWarning_->setVisible(true);
 }
 
 QString DashboardView::statusText() const {
@@ -286,6 +342,10 @@ void DashboardView::onStatus(const Json& s) {
     if (lastDropped_ >= 0) text += tr("\nDropped access-log records: %1").arg(lastDropped_);
     text += tr("\nControl: %1 as %2").arg(client_->endpoint(), client_->role());
     status_->setText(text);
+    if (const auto certificates = certificatesFromStatus(s))
+        certificates_->update(*certificates);
+    else
+        certificates_->clear();
 }
 
 void DashboardView::onStats(const Json& stats) {

@@ -2,7 +2,9 @@
 // The dashboard: service status (version, uptime, config version, connections, dropped log
 // records), live charts from successive stats.get polls (requests/s, error rate, p50/p99 and mean
 // latency over the last minutes), and per-upstream/per-server state with drain / disable / enable
-// (confirmed) and a timeline of state changes.
+// (confirmed) and a timeline of state changes. The status poll also refreshes the TLS
+// certificates model (shown by CertificatesView); a line here warns when any certificate expires
+// within 30 days or has expired.
 
 #include <QWidget>
 #include <set>
@@ -23,6 +25,7 @@ class QValueAxis;
 namespace proxy::console {
 
 class UpstreamsModel;
+class CertificatesModel;
 
 class DashboardView : public QWidget {
     Q_OBJECT
@@ -34,6 +37,9 @@ class DashboardView : public QWidget {
     explicit DashboardView(ServiceClient* client, QWidget* parent = nullptr);
 
     UpstreamsModel* upstreams() const { return upstreams_; }
+    CertificatesModel* certificates() const { return certificates_; }
+    // The certificate warning line's text (empty while hidden).
+    QString certificateWarningText() const;
     const StatsSampler& sampler() const { return sampler_; }
     QString statusText() const;  // the status panel's text (tests)
     int timelineCount() const;
@@ -45,6 +51,8 @@ class DashboardView : public QWidget {
 
   signals:
     void statusMessage(const QString& text);
+    // The certificate warning's "Show certificates" button was pressed.
+    void showCertificatesRequested();
 
   private:
     void pollOnce(const QString& method, const std::function<void(const RpcReply&)>& onReply);
@@ -53,16 +61,21 @@ class DashboardView : public QWidget {
     void addPoint(const StatsPoint& p);
     void serverAction(const QString& action);
     void updateActionButtons();
+    void updateCertificateWarning();
 
     ServiceClient* client_;  // not owned
     StatsSampler sampler_;
     UpstreamsModel* upstreams_;
+    CertificatesModel* certificates_;
     std::set<QString> inFlight_;  // a poll is not repeated while its answer is outstanding
     QTimer* timer_;
     bool readOnly_ = false;
 
     QLabel* status_;
     QLabel* statsNote_;
+    QWidget* certWarning_;
+    QLabel* certWarningIcon_;
+    QLabel* certWarningText_;
     QTableView* table_;
     QListWidget* timeline_;
     QPushButton* drain_;

@@ -199,6 +199,86 @@ class ConfigEditorViewTest : public QObject {
         QVERIFY(!editor_->documentText().contains("path_prefix"));
     }
 
+    // match.headers as a table of name / value rows: added with the button and typed into the
+    // cells, written as an object; a nameless value or a repeated name is refused at the field;
+    // the validator's complaint about one header marks its row; removing the last row drops the key.
+    void matchHeadersTable() {
+        editor_->selectItem(Section::Route, 0);
+        ItemForm* form = editor_->currentForm();
+        auto* box = form->findChild<QWidget*>("field:/match/headers");
+        QVERIFY(box);
+        auto* table = box->findChild<QTableWidget*>();
+        auto* add = box->findChild<QPushButton*>("addRow");
+        auto* remove = box->findChild<QPushButton*>("removeRow");
+        QVERIFY(table && add && remove);
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY(!editor_->documentText().contains("\"headers\""));
+
+        QTest::mouseClick(add, Qt::LeftButton);
+        QCOMPARE(table->rowCount(), 1);
+        table->item(0, 0)->setText("X-Env");
+        table->item(0, 1)->setText("prod");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY2(editor_->documentText().contains("\"X-Env\": \"prod\""),
+                 qPrintable(editor_->documentText()));
+
+        // A second header, present with any value.
+        QTest::mouseClick(add, Qt::LeftButton);
+        table->item(1, 0)->setText("X-Debug");
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->documentText().contains("\"X-Debug\": \"\""));
+
+        // The same name again (another case): refused at the field, the document keeps the last
+        // good value.
+        table->item(1, 0)->setText("x-env");
+        QVERIFY2(fieldError("/match/headers").contains("listed twice"),
+                 qPrintable(fieldError("/match/headers")));
+        QVERIFY(editor_->documentText().contains("\"X-Debug\""));
+        // A value without a name.
+        table->item(1, 0)->setText("");
+        table->item(1, 1)->setText("orphan");
+        QVERIFY2(fieldError("/match/headers").contains("no header name"),
+                 qPrintable(fieldError("/match/headers")));
+        // A name the validator refuses: its message comes back to that row.
+        table->item(1, 0)->setText("Bad Name");
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->errorCount() >= 1);
+        QVERIFY2(fieldError("/match/headers").contains("header Bad Name:") &&
+                     fieldError("/match/headers").contains("not a valid header name"),
+                 qPrintable(fieldError("/match/headers")));
+        QVERIFY(!table->item(1, 0)->toolTip().isEmpty());
+        QVERIFY(table->item(0, 0)->toolTip().isEmpty());
+        table->item(1, 0)->setText("X-Ok");
+        QVERIFY(waitValidated());
+        QVERIFY(fieldError("/match/headers").isEmpty());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(editor_->documentText().contains("\"X-Ok\": \"orphan\""));
+
+        // The form shows what the document holds when the item is shown again.
+        editor_->selectItem(Section::Upstream, 0);
+        editor_->selectItem(Section::Route, 0);
+        table = editor_->currentForm()->findChild<QWidget*>("field:/match/headers")
+                    ->findChild<QTableWidget*>();
+        QCOMPARE(table->rowCount(), 2);
+        QCOMPARE(table->item(0, 0)->text(), QString("X-Env"));
+        QCOMPARE(table->item(1, 1)->text(), QString("orphan"));
+
+        // Removing both rows drops the key (the default applies).
+        for (int i = 0; i < 2; ++i) {
+            table->setCurrentCell(0, 0);
+            QTest::mouseClick(
+                editor_->currentForm()->findChild<QWidget*>("field:/match/headers")
+                    ->findChild<QPushButton*>("removeRow"),
+                Qt::LeftButton);
+        }
+        QVERIFY(waitValidated());
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY(!editor_->documentText().contains("X-Env"));
+        QVERIFY(!editor_->documentText().contains("\"headers\""));
+        QCOMPARE(editor_->errorCount(), 0);
+    }
+
     void addAndRemoveItems() {
         editor_->selectItem(Section::Route, 0);
         const auto buttons = editor_->findChildren<QPushButton*>();
