@@ -54,6 +54,7 @@ class OcspFetchTest : public QObject {
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;     // the fetching listener
     int nofetch_ = 0;  // a listener with ocsp.fetch false
+    int proxied_ = 0;  // a listener whose fetches go through an HTTP proxy (the responder itself)
     int downPort_ = 0;  // nothing listens there
     int refresh_ = 2;   // ocsp.refresh_seconds of the fetching listener
 
@@ -69,7 +70,7 @@ class OcspFetchTest : public QObject {
         const QString dir = certs_.path();
         if (!runOpenssl(dir, {"req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key", "-newkey", "ec",
                               "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                              name + ".key", "-out", name + ".pem", "-days", "30", "-subj",
+                              name + ".key", "-out", name + ".pem", "-days", "90", "-subj",
                               "/CN=" + name + ".test", "-addext", "subjectAltName=DNS:" + name + ".test",
                               "-addext", "authorityInfoAccess=OCSP;URI:" + url}))
             return false;
@@ -105,7 +106,11 @@ class OcspFetchTest : public QObject {
                               {{"name", "nofetch"},
                                {"address", "127.0.0.1:" + std::to_string(nofetch_)},
                                {"tls", {{"certificates", json::array({certificate("good")})},
-                                        {"ocsp", {{"fetch", false}}}}}}})},
+                                        {"ocsp", {{"fetch", false}}}}}},
+                              {{"name", "proxied"},
+                               {"address", "127.0.0.1:" + std::to_string(proxied_)},
+                               {"tls", {{"certificates", json::array({certificate("proxied")})},
+                                        {"ocsp", {{"proxy", "127.0.0.1:" + std::to_string(responder_->port())}}}}}}})},
                 {"upstreams", json::array({{{"name", "app"}, {"servers", json::array({{{"address", origin}}})}}})},
                 {"routes", json::array({{{"name", "main"}, {"upstream", "app"}}})}};
     }
@@ -196,12 +201,15 @@ private slots:
             if (name == "post") url = base + "/good/" + QString(220, 'p');
             QVERIFY2(makeLeafWithResponder(name, url), qPrintable(name));
         }
+        // Its responder's name does not resolve: only a fetch through the proxy reaches it.
+        QVERIFY(makeLeafWithResponder("proxied", "http://ocsp.invalid/good"));
         QVERIFY(makeOcspResponse(dir, "file"));
         QVERIFY(responder_->load(path("ca.pem"), path("ca.key"), path("good.pem")));
         origin_ = std::make_unique<FakeOrigin>("origin");
         proxy_ = std::make_unique<ProxyProcess>();
         port_ = freePort();
         nofetch_ = freePort();
+        proxied_ = freePort();
         QVERIFY2(proxy_->start(config().dump(), port_), qPrintable(proxy_->output()));
         QVERIFY(waitForOutput("started"));
     }
@@ -336,6 +344,15 @@ private slots:
         QVERIFY(stapled("good", nofetch_).empty());
     }
 
+    void fetchesGoThroughTheConfiguredProxy() {
+        QTRY_COMPARE_WITH_TIMEOUT(certStatus("proxied", "proxied").value("ocsp_stapling", ""),
+                                  std::string("fetched"), 20000);
+        QCOMPARE(certStatus("proxied", "proxied").value("ocsp_url", ""), std::string("http://ocsp.invalid/good"));
+        TlsClient client(path("ca.pem"));
+        QVERIFY(client.connect(proxied_, "proxied.test"));
+        QCOMPARE(QString::fromStdString(verifiedStatus(client.result().ocsp, "proxied")), QString("good"));
+    }
+
     void reloadKeepsTheFetchedResponse() {
         QTRY_COMPARE_WITH_TIMEOUT(stapling("good"), std::string("fetched"), 20000);
         const int before = certStatus("good").value("ocsp_fetches", 0);
@@ -361,6 +378,7 @@ private slots:
         QVERIFY(waitForOutput("config version 3 is live", 20000));
         QTRY_COMPARE_WITH_TIMEOUT(stapling("good"), std::string("fetched"), 20000);
         QVERIFY(!stapled("good").empty());
+        if (qEnvironmentVariableIsSet("OCSP_TEST_DUMP")) qInfo("%s", qPrintable(proxy_->output()));
     }
 };
 
