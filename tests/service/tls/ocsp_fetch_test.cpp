@@ -2,8 +2,10 @@
 // service and an OCSP responder in the test. Certificates are made at test time, each naming in
 // its AIA a responder URL whose path picks what the responder does (ocsp_test_responder.h). Shown:
 // a good response is stapled (and verifies for the certificate), refreshed, kept across reloads,
-// fetched by GET or POST; revoked / garbage / another certificate's / badly signed / unsuccessful
-// / HTTP 500 / responder down / responder too slow / issuer missing from the chain are never
+// fetched by GET or POST or through a proxy, signed by the CA or by a delegated responder;
+// revoked / garbage / another certificate's / badly signed / signed by a certificate without
+// OCSP signing / thisUpdate in the future / nextUpdate passed / unsuccessful / HTTP 500 /
+// responder down / responder too slow / issuer missing from the chain are never
 // stapled, and status and the log say why; the last good response is stapled until its
 // nextUpdate, then nothing is; a response file wins over fetching; ocsp.fetch false fetches
 // nothing; the service stays responsive throughout.
@@ -60,7 +62,8 @@ class OcspFetchTest : public QObject {
 
     // In the order of the listener's certificates (the first is the default).
     const QStringList names_ = {"good", "revoked", "garbage", "other", "badsig", "error", "unauth",
-                                "slow", "down", "noissuer", "flaky", "post", "file"};
+                                "slow", "down", "noissuer", "flaky", "post", "file", "future",
+                                "stale", "delegated", "nodelegation"};
 
     std::string path(const QString& file) const { return certs_.filePath(file).toStdString(); }
 
@@ -205,6 +208,13 @@ private slots:
         QVERIFY(makeLeafWithResponder("proxied", "http://ocsp.invalid/good"));
         QVERIFY(makeOcspResponse(dir, "file"));
         QVERIFY(responder_->load(path("ca.pem"), path("ca.key"), path("good.pem")));
+        // A responder certificate the CA issued for OCSP signing (RFC 6960 4.2.2.2).
+        QVERIFY(runOpenssl(dir, {"req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key", "-newkey", "ec",
+                                 "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                                 "responder.key", "-out", "responder.pem", "-days", "90", "-subj",
+                                 "/CN=Proxy Test OCSP Responder", "-addext", "extendedKeyUsage=OCSPSigning"}));
+        QVERIFY(responder_->setSigners(path("responder.pem"), path("responder.key"), path("good.pem"),
+                                       path("good.key")));
         origin_ = std::make_unique<FakeOrigin>("origin");
         proxy_ = std::make_unique<ProxyProcess>();
         port_ = freePort();
@@ -238,6 +248,11 @@ private slots:
         QVERIFY(waitForOutput("OCSP response for 'CN=good.test'"));
     }
 
+    void delegatedResponderIsAccepted() {
+        QTRY_COMPARE_WITH_TIMEOUT(stapling("delegated"), std::string("fetched"), 20000);
+        QCOMPARE(QString::fromStdString(verifiedStatus(stapled("delegated"), "delegated")), QString("good"));
+    }
+
     void longRequestsArePosted() {
         QTRY_COMPARE_WITH_TIMEOUT(stapling("post"), std::string("fetched"), 20000);
         QVERIFY(responder_->count("good", "POST") >= 1);
@@ -268,6 +283,9 @@ private slots:
         QTest::newRow("unsuccessful") << "unauth" << "refused the request (unauthorized)" << "";
         QTest::newRow("too slow") << "slow" << "timed out" << "";
         QTest::newRow("down") << "down" << "connecting to 127.0.0.1:" << "";
+        QTest::newRow("thisUpdate in the future") << "future" << "in the future (is a clock wrong?)" << "";
+        QTest::newRow("nextUpdate passed") << "stale" << "stale: its nextUpdate has passed" << "";
+        QTest::newRow("signer not delegated") << "nodelegation" << "signature does not verify" << "";
         QTest::newRow("issuer missing from the chain") << "noissuer" << "chain does not hold its issuer" << "OCSP stapling is off for this certificate";
     }
     void badAnswersAreNotStapled() {

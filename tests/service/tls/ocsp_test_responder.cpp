@@ -93,6 +93,19 @@ OcspTestResponder::~OcspTestResponder() {
     X509_free(other_);
     X509_free(rogue_);
     EVP_PKEY_free(rogueKey_);
+    X509_free(delegated_);
+    EVP_PKEY_free(delegatedKey_);
+    X509_free(plain_);
+    EVP_PKEY_free(plainKey_);
+}
+
+bool OcspTestResponder::setSigners(const std::string& delegatedCert, const std::string& delegatedKey,
+                                   const std::string& plainCert, const std::string& plainKey) {
+    delegated_ = readCert(delegatedCert);
+    delegatedKey_ = readKey(delegatedKey);
+    plain_ = readCert(plainCert);
+    plainKey_ = readKey(plainKey);
+    return delegated_ && delegatedKey_ && plain_ && plainKey_;
 }
 
 bool OcspTestResponder::load(const std::string& caCert, const std::string& caKey, const std::string& otherCert) {
@@ -215,15 +228,26 @@ std::string OcspTestResponder::answer(const std::string& behaviour, const std::s
         OCSP_CERTID* asked = OCSP_onereq_get0_id(OCSP_request_onereq_get0(request, 0));
         OCSP_CERTID* id = behaviour == "other" ? OCSP_cert_to_id(nullptr, other_, ca_) : OCSP_CERTID_dup(asked);
         OCSP_BASICRESP* basic = OCSP_BASICRESP_new();
-        ASN1_TIME* thisUpdate = X509_gmtime_adj(nullptr, -60);
-        ASN1_TIME* nextUpdate = X509_gmtime_adj(nullptr, behaviour == "flaky" ? flakyValidity_.load() : 86400);
+        long from = -60;
+        long until = behaviour == "flaky" ? flakyValidity_.load() : 86400;
+        if (behaviour == "future") from = 3600;
+        if (behaviour == "stale") {
+            from = -7200;
+            until = -3600;
+        }
+        ASN1_TIME* thisUpdate = X509_gmtime_adj(nullptr, from);
+        ASN1_TIME* nextUpdate = X509_gmtime_adj(nullptr, until);
         ASN1_TIME* revokedAt = X509_gmtime_adj(nullptr, -86400);
         const bool revoked = behaviour == "revoked";
         OCSP_basic_add1_status(basic, id, revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD,
                                revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0, revoked ? revokedAt : nullptr,
                                thisUpdate, nextUpdate);
-        const bool rogue = behaviour == "badsig";
-        OCSP_basic_sign(basic, rogue ? rogue_ : ca_, rogue ? rogueKey_ : caKey_, EVP_sha256(), nullptr, 0);
+        X509* signer = ca_;
+        EVP_PKEY* key = caKey_;
+        if (behaviour == "badsig") signer = rogue_, key = rogueKey_;
+        if (behaviour == "delegated") signer = delegated_, key = delegatedKey_;
+        if (behaviour == "nodelegation") signer = plain_, key = plainKey_;
+        OCSP_basic_sign(basic, signer, key, EVP_sha256(), nullptr, 0);
         response = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
         OCSP_BASICRESP_free(basic);
         OCSP_CERTID_free(id);

@@ -11,6 +11,11 @@
 //   /error     HTTP 500
 //   /unauth    an unsuccessful OCSP response (unauthorized)
 //   /slow      reads the request, never answers (until the responder stops)
+//   /future    a good status whose thisUpdate is an hour ahead (a responder clock gone wrong)
+//   /stale     a good status whose nextUpdate passed an hour ago
+//   /delegated a good status signed by a responder certificate the CA issued for OCSP signing
+//              (id-kp-OCSPSigning), included in the response (setSigners)
+//   /nodelegation  the same, signed by a CA-issued certificate without id-kp-OCSPSigning
 //   /flaky     like /good but valid for setFlakyValiditySeconds; HTTP 500 after
 //              setFlakyFailing(true)
 // Requests are counted per behaviour and method.
@@ -36,6 +41,10 @@ public:
     int port() const { return port_; }
     // The CA that signs (ca.pem / ca.key) and, for /other, a certificate whose id is answered for.
     bool load(const std::string& caCert, const std::string& caKey, const std::string& otherCert);
+    // The delegated responder's certificate and key, and a CA-issued certificate and key that
+    // may not sign OCSP responses.
+    bool setSigners(const std::string& delegatedCert, const std::string& delegatedKey,
+                    const std::string& plainCert, const std::string& plainKey);
     void setFlakyValiditySeconds(int seconds) { flakyValidity_ = seconds; }
     void setFlakyFailing(bool failing) { flakyFailing_ = failing; }
     // Requests so far for a behaviour ("good") and method ("GET"/"POST"); "" = any method.
@@ -50,6 +59,10 @@ private:
     EVP_PKEY* caKey_ = nullptr;
     X509* other_ = nullptr;
     X509* rogue_ = nullptr;  // self-signed, for /badsig
+    X509* delegated_ = nullptr;
+    EVP_PKEY* delegatedKey_ = nullptr;
+    X509* plain_ = nullptr;
+    EVP_PKEY* plainKey_ = nullptr;
     EVP_PKEY* rogueKey_ = nullptr;
     int listenFd_ = -1;
     int port_ = 0;
