@@ -407,9 +407,15 @@ void OcspFetcher::reconcile(std::vector<std::shared_ptr<OcspState>> states) {
         }
         auto loop = std::make_shared<Loop>(io_, state);
         next.emplace(state.get(), loop);
+        // The first fetch comes at once for a state that has never fetched, spread over up to a
+        // second so that many certificates do not hit their responders together.
+        const auto first = std::chrono::milliseconds(
+            state->status().fetches == 0 ? std::uniform_int_distribution<int>(0, 1000)(generator()) : 0);
         asio::co_spawn(
             io_,
-            [loop]() -> asio::awaitable<void> {
+            [loop, first]() -> asio::awaitable<void> {
+                loop->wait.expires_after(first);
+                co_await loop->wait.async_wait(kNoThrow);
                 while (!loop->stopped) {
                     FetchResult result = co_await fetchOnce(loop);
                     if (loop->stopped) break;
