@@ -11,6 +11,8 @@ declare -A needed=(
     [perf]=linux-perf
     [taskset]=util-linux
     [python3]=python3
+    [valgrind]=valgrind
+    [callgrind_control]=valgrind
 )
 
 missing=()
