@@ -3,7 +3,7 @@
 // its AIA a responder URL whose path picks what the responder does (ocsp_test_responder.h). Shown:
 // a good response is stapled (and verifies for the certificate), refreshed, kept across reloads,
 // fetched by GET or POST or through a proxy, signed by the CA or by a delegated responder;
-// revoked / garbage / another certificate's / badly signed / signed by a certificate without
+// revoked / unknown / garbage / another certificate's / badly signed / signed by a certificate without
 // OCSP signing / thisUpdate in the future / nextUpdate passed / unsuccessful / HTTP 500 /
 // responder down / responder too slow / issuer missing from the chain are never
 // stapled, and status and the log say why; the last good response is stapled until its
@@ -63,7 +63,7 @@ class OcspFetchTest : public QObject {
     // In the order of the listener's certificates (the first is the default).
     const QStringList names_ = {"good", "revoked", "garbage", "other", "badsig", "error", "unauth",
                                 "slow", "down", "noissuer", "flaky", "post", "file", "future",
-                                "stale", "delegated", "nodelegation"};
+                                "stale", "delegated", "nodelegation", "unknown"};
 
     std::string path(const QString& file) const { return certs_.filePath(file).toStdString(); }
 
@@ -276,6 +276,7 @@ private slots:
         QTest::addColumn<QString>("error");
         QTest::addColumn<QString>("log");
         QTest::newRow("revoked") << "revoked" << "revoked" << "is REVOKED, says its OCSP responder";
+        QTest::newRow("status unknown") << "unknown" << "does not know the certificate" << "";
         QTest::newRow("garbage") << "garbage" << "not a DER OCSP response" << "from http://";
         QTest::newRow("another certificate's") << "other" << "no status for this certificate" << "";
         QTest::newRow("badly signed") << "badsig" << "signature does not verify" << "";
@@ -296,7 +297,8 @@ private slots:
         const json s = certStatus(name);
         QVERIFY2(QString::fromStdString(s.value("ocsp_error", "")).contains(error), s.dump().c_str());
         QVERIFY(stapled(name).empty());
-        if (name == "revoked") QCOMPARE(s.value("ocsp_cert_status", ""), std::string("revoked"));
+        if (name == "revoked" || name == "unknown")
+            QCOMPARE(s.value("ocsp_cert_status", ""), name.toStdString());
         if (name != "noissuer") {
             QVERIFY(s.value("ocsp_failures", 0) >= 1);
             QVERIFY(name == "revoked" ||

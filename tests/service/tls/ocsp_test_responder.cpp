@@ -239,7 +239,10 @@ std::string OcspTestResponder::answer(const std::string& behaviour, const std::s
         ASN1_TIME* nextUpdate = X509_gmtime_adj(nullptr, until);
         ASN1_TIME* revokedAt = X509_gmtime_adj(nullptr, -86400);
         const bool revoked = behaviour == "revoked";
-        OCSP_basic_add1_status(basic, id, revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD,
+        const int certStatus = revoked                     ? V_OCSP_CERTSTATUS_REVOKED
+                               : behaviour == "unknown" ? V_OCSP_CERTSTATUS_UNKNOWN
+                                                        : V_OCSP_CERTSTATUS_GOOD;
+        OCSP_basic_add1_status(basic, id, certStatus,
                                revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0, revoked ? revokedAt : nullptr,
                                thisUpdate, nextUpdate);
         X509* signer = ca_;

@@ -5,6 +5,7 @@
 // ("http://127.0.0.1:PORT/good"):
 //   /good      a good status, signed by the CA, valid for a day
 //   /revoked   revoked (keyCompromise)
+//   /unknown   the status "unknown" (the responder does not know the certificate)
 //   /garbage   200 with bytes that are not an OCSP response
 //   /other     a good status for another certificate (setOther)
 //   /badsig    a good status signed by a key the CA never vouched for
