@@ -269,19 +269,19 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                 else if (days < 30)
                     warning = "expires in " + std::to_string(days) + " days";
                 nlohmann::json entry = {{"listener", listener},
-                               {"index", index},
-                               {"source", c.source},
-                               {"subject", c.subject},
-                               {"issuer", c.issuer},
-                               {"names", c.names},
-                               {"not_before", c.notBefore},
-                               {"not_after", c.notAfter},
-                               {"days_left", days},
-                               {"ocsp_responder", c.hasOcspResponder},
-                               {"ocsp_stapling", c.ocspStapling},
-                               {"ocsp_next_update", c.ocspNextUpdate},
-                               {"ocsp_error", c.ocspError},
-                               {"warning", warning}};
+                                        {"index", index},
+                                        {"source", c.source},
+                                        {"subject", c.subject},
+                                        {"issuer", c.issuer},
+                                        {"names", c.names},
+                                        {"not_before", c.notBefore},
+                                        {"not_after", c.notAfter},
+                                        {"days_left", days},
+                                        {"ocsp_responder", c.hasOcspResponder},
+                                        {"ocsp_stapling", c.ocspStapling},
+                                        {"ocsp_next_update", c.ocspNextUpdate},
+                                        {"ocsp_error", c.ocspError},
+                                        {"warning", warning}};
                 if (const auto& state = tls->ocspStates()[index]) {
                     const tls::OcspState::Status o = state->status();
                     entry["ocsp_stapling"] = o.stapling;

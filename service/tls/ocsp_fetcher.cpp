@@ -52,7 +52,8 @@ std::mt19937& generator() {
 // `ms` scaled by a random factor in [low, high].
 std::chrono::milliseconds jittered(std::chrono::milliseconds ms, double low, double high) {
     std::uniform_real_distribution<double> factor(low, high);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(ms.count()) * factor(generator())));
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(static_cast<double>(ms.count()) * factor(generator())));
 }
 
 std::string timeText(std::int64_t unix) {
@@ -71,9 +72,12 @@ std::string timeText(std::int64_t unix) {
 
 std::string certStatusText(OcspCertStatus s) {
     switch (s) {
-    case OcspCertStatus::Good: return "good";
-    case OcspCertStatus::Revoked: return "revoked";
-    case OcspCertStatus::Unknown: return "unknown";
+        case OcspCertStatus::Good:
+            return "good";
+        case OcspCertStatus::Revoked:
+            return "revoked";
+        case OcspCertStatus::Unknown:
+            return "unknown";
     }
     return "unknown";
 }
@@ -83,9 +87,11 @@ void logStray(std::exception_ptr e) {
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-        logging::log(logging::Level::Error, "tls: OCSP fetch coroutine ended by exception: %s", ex.what());
+        logging::log(logging::Level::Error, "tls: OCSP fetch coroutine ended by exception: %s",
+                     ex.what());
     } catch (...) {
-        logging::log(logging::Level::Error, "tls: OCSP fetch coroutine ended by an unknown exception");
+        logging::log(logging::Level::Error,
+                     "tls: OCSP fetch coroutine ended by an unknown exception");
     }
 }
 
@@ -94,7 +100,7 @@ void logStray(std::exception_ptr e) {
 // ---- OcspState ----
 
 std::expected<std::shared_ptr<OcspState>, std::string> OcspState::forCertificate(
-    X509* cert, X509* issuer, STACK_OF(X509)* chain, const ResponderUrl& url,
+    X509* cert, X509* issuer, STACK_OF(X509) * chain, const ResponderUrl& url,
     const config::OcspFetch& settings, const std::string& name) {
     std::string identity = digestHex(cert) + '\n' + digestHex(issuer) + '\n' + url.authority() +
                            url.path + '\n' + std::to_string(settings.timeout.count()) + '\n' +
@@ -161,7 +167,8 @@ OcspState::Status OcspState::status() const {
     std::lock_guard lock(mutex_);
     Status out = status_;
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
-    if (current_ && current_->nextUpdate != 0 && now > current_->nextUpdate) out.stapling = "expired";
+    if (current_ && current_->nextUpdate != 0 && now > current_->nextUpdate)
+        out.stapling = "expired";
     return out;
 }
 
@@ -197,8 +204,9 @@ std::chrono::milliseconds OcspState::failed(std::string error, std::int64_t now)
                               : "nothing is stapled",
                      static_cast<long long>((delay.count() + 999) / 1000));
     else
-        logging::log(logging::Level::Debug, "tls: fetching the OCSP response for %s failed again: %s",
-                     name_.c_str(), status_.lastError.c_str());
+        logging::log(logging::Level::Debug,
+                     "tls: fetching the OCSP response for %s failed again: %s", name_.c_str(),
+                     status_.lastError.c_str());
     return delay;
 }
 
@@ -218,7 +226,8 @@ std::chrono::milliseconds OcspState::record(const std::string* der, const std::s
         current_.reset();
         status_.thisUpdate = status_.nextUpdate = 0;
         ++status_.failures;
-        status_.lastError = "the responder says the certificate is revoked (" + checked->revocation + ")";
+        status_.lastError =
+            "the responder says the certificate is revoked (" + checked->revocation + ")";
         status_.stapling = "failed";
         logging::log(logging::Level::Error,
                      "tls: the certificate %s is REVOKED, says its OCSP responder %s (%s): nothing "
@@ -260,8 +269,8 @@ std::chrono::milliseconds OcspState::record(const std::string* der, const std::s
 struct OcspFetcher::Loop {
     Loop(asio::io_context& io, std::shared_ptr<OcspState> s) : state(std::move(s)), wait(io) {}
     std::shared_ptr<OcspState> state;
-    asio::steady_timer wait;                          // the pause between fetches
-    std::shared_ptr<asio::ip::tcp::socket> socket;    // the fetch in progress, if any
+    asio::steady_timer wait;                        // the pause between fetches
+    std::shared_ptr<asio::ip::tcp::socket> socket;  // the fetch in progress, if any
     std::shared_ptr<asio::ip::tcp::resolver> resolver;
     bool stopped = false;
 
@@ -292,9 +301,12 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
     const bool viaProxy = settings.proxy.has_value();
     const std::string host = viaProxy ? settings.proxy->host : state.url().host;
     const std::uint16_t port = viaProxy ? settings.proxy->port : state.url().port;
-    const std::string where = (viaProxy ? "the proxy " : "") + config::HostPort{
-        host.find(':') != std::string::npos ? config::HostPort::Kind::IPv6 : config::HostPort::Kind::Name,
-        host, port}.toString();
+    const std::string where =
+        (viaProxy ? "the proxy " : "") + config::HostPort{host.find(':') != std::string::npos
+                                                              ? config::HostPort::Kind::IPv6
+                                                              : config::HostPort::Kind::Name,
+                                                          host, port}
+                                             .toString();
     auto socket = std::make_shared<asio::ip::tcp::socket>(executor);
     auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor);
     loop->socket = socket;
@@ -319,8 +331,10 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
     };
     auto failed = [&](const std::string& step, const asio::error_code& ec) {
         if (*timedOut)
-            return finish({false, {}, step + " timed out (ocsp.timeout_ms is " +
-                                          std::to_string(settings.timeout.count()) + ")"});
+            return finish({false,
+                           {},
+                           step + " timed out (ocsp.timeout_ms is " +
+                               std::to_string(settings.timeout.count()) + ")"});
         return finish({false, {}, step + ": " + ec.message()});
     };
 
@@ -346,10 +360,14 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
         if (ec && !eof) co_return failed("reading the answer from " + where, ec);
         OcspHttpAnswer answer = judgeOcspAnswer(bytes, eof);
         if (answer.state == OcspHttpAnswer::State::NeedMore && bytes.size() >= kMaxBytes)
-            co_return finish({false, {}, "the responder's answer is larger than " +
-                                             std::to_string(kMaxBytes / 1024) + " KiB"});
-        if (answer.state == OcspHttpAnswer::State::Done) co_return finish({true, std::move(answer.body), {}});
-        if (answer.state == OcspHttpAnswer::State::Error) co_return finish({false, {}, answer.error});
+            co_return finish({false,
+                              {},
+                              "the responder's answer is larger than " +
+                                  std::to_string(kMaxBytes / 1024) + " KiB"});
+        if (answer.state == OcspHttpAnswer::State::Done)
+            co_return finish({true, std::move(answer.body), {}});
+        if (answer.state == OcspHttpAnswer::State::Error)
+            co_return finish({false, {}, answer.error});
         if (eof) co_return finish({false, {}, "the responder closed before a complete answer"});
     }
 }
@@ -410,7 +428,8 @@ void OcspFetcher::reconcile(std::vector<std::shared_ptr<OcspState>> states) {
         // The first fetch comes at once for a state that has never fetched, spread over up to a
         // second so that many certificates do not hit their responders together.
         const auto first = std::chrono::milliseconds(
-            state->status().fetches == 0 ? std::uniform_int_distribution<int>(0, 1000)(generator()) : 0);
+            state->status().fetches == 0 ? std::uniform_int_distribution<int>(0, 1000)(generator())
+                                         : 0);
         asio::co_spawn(
             io_,
             [loop, first]() -> asio::awaitable<void> {
@@ -419,9 +438,9 @@ void OcspFetcher::reconcile(std::vector<std::shared_ptr<OcspState>> states) {
                 while (!loop->stopped) {
                     FetchResult result = co_await fetchOnce(loop);
                     if (loop->stopped) break;
-                    const auto delay = loop->state->record(result.ok ? &result.body : nullptr,
-                                                           result.error,
-                                                           static_cast<std::int64_t>(std::time(nullptr)));
+                    const auto delay =
+                        loop->state->record(result.ok ? &result.body : nullptr, result.error,
+                                            static_cast<std::int64_t>(std::time(nullptr)));
                     loop->wait.expires_after(delay);
                     co_await loop->wait.async_wait(kNoThrow);
                 }

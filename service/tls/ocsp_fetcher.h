@@ -50,7 +50,7 @@ struct Snapshot;
 namespace proxy::tls {
 
 class OcspState {
-public:
+  public:
     // What `status` shows for the certificate.
     struct Status {
         // "fetching" (no answer yet), "fetched" (a good response is stapled), "failed" (nothing
@@ -60,23 +60,22 @@ public:
         std::string url;
         std::string certStatus;  // the responder's last word: "good", "revoked", "unknown" or ""
         std::string lastError;   // the last failed fetch's reason ("" after a success)
-        std::int64_t lastFetch = 0;     // Unix seconds of the last attempt's end (0 = none yet)
-        std::int64_t lastSuccess = 0;   // ... of the last good response
-        std::int64_t nextRefresh = 0;   // when the next fetch is due
-        std::int64_t thisUpdate = 0;    // of the stapled response (0 = none stapled)
+        std::int64_t lastFetch = 0;    // Unix seconds of the last attempt's end (0 = none yet)
+        std::int64_t lastSuccess = 0;  // ... of the last good response
+        std::int64_t nextRefresh = 0;  // when the next fetch is due
+        std::int64_t thisUpdate = 0;   // of the stapled response (0 = none stapled)
         std::int64_t nextUpdate = 0;
-        std::uint64_t fetches = 0;      // attempts so far
-        std::uint64_t failures = 0;     // failed attempts in a row
+        std::uint64_t fetches = 0;   // attempts so far
+        std::uint64_t failures = 0;  // failed attempts in a row
     };
 
     // The state of the certificate `cert` (with `issuer`, both from `ctx`'s chain) fetched from
     // `url` with `settings`: the one an earlier snapshot made, or a new one. `name` says which
     // certificate it is in log lines. Control thread (snapshot builds). Fails only when OpenSSL
     // cannot make the request.
-    static std::expected<std::shared_ptr<OcspState>, std::string> forCertificate(X509* cert, X509* issuer, STACK_OF(X509)* chain,
-                                                     const ResponderUrl& url,
-                                                     const config::OcspFetch& settings,
-                                                     const std::string& name);
+    static std::expected<std::shared_ptr<OcspState>, std::string> forCertificate(
+        X509* cert, X509* issuer, STACK_OF(X509) * chain, const ResponderUrl& url,
+        const config::OcspFetch& settings, const std::string& name);
     ~OcspState();
     OcspState(const OcspState&) = delete;
     OcspState& operator=(const OcspState&) = delete;
@@ -94,16 +93,17 @@ public:
     const std::vector<unsigned char>& request() const { return request_; }
     // Records one fetch's outcome (the responder's bytes, or why there are none), logs what
     // changed, and returns how long to wait before the next fetch. `now`: Unix seconds.
-    std::chrono::milliseconds record(const std::string* der, const std::string& error, std::int64_t now);
+    std::chrono::milliseconds record(const std::string* der, const std::string& error,
+                                     std::int64_t now);
 
-private:
+  private:
     OcspState() = default;
     static int onStatusRequest(SSL* ssl, void* self);
     std::chrono::milliseconds failed(std::string error, std::int64_t now);  // mutex held
 
-    X509* cert_ = nullptr;     // owned references
+    X509* cert_ = nullptr;  // owned references
     X509* issuer_ = nullptr;
-    STACK_OF(X509)* chain_ = nullptr;
+    STACK_OF(X509) * chain_ = nullptr;
     ResponderUrl url_;
     config::OcspFetch settings_;
     std::string name_;
@@ -116,7 +116,7 @@ private:
 };
 
 class OcspFetcher {
-public:
+  public:
     OcspFetcher();   // starts the thread
     ~OcspFetcher();  // stop()
     OcspFetcher(const OcspFetcher&) = delete;
@@ -132,7 +132,7 @@ public:
 
     struct Loop;  // one state's refresh loop (defined in the .cpp)
 
-private:
+  private:
     void reconcile(std::vector<std::shared_ptr<OcspState>> states);  // fetcher thread
 
     asio::io_context io_;

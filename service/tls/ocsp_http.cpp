@@ -6,9 +6,13 @@
 namespace proxy::tls {
 namespace {
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
 
-char lowerChar(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lowerChar(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool startsWithNoCase(std::string_view text, std::string_view prefix) {
     if (text.size() < prefix.size()) return false;
@@ -83,8 +87,9 @@ ResponderUrl parseResponderUrl(std::string_view url) {
             return failUrl("the responder URL holds a space, control or non-ASCII byte");
     }
     if (startsWithNoCase(url, "https://"))
-        return failUrl("the responder URL is https://, and OCSP responses are fetched over plain "
-                       "HTTP only (they are signed)");
+        return failUrl(
+            "the responder URL is https://, and OCSP responses are fetched over plain "
+            "HTTP only (they are signed)");
     if (!startsWithNoCase(url, "http://"))
         return failUrl("the responder URL is not an http:// URL");
     std::string_view rest = url.substr(7);
@@ -102,7 +107,8 @@ ResponderUrl parseResponderUrl(std::string_view url) {
     std::string_view portText;
     if (!authority.empty() && authority.front() == '[') {
         const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return failUrl("the responder URL has an unclosed '['");
+        if (close == std::string_view::npos)
+            return failUrl("the responder URL has an unclosed '['");
         out.host = std::string(authority.substr(1, close - 1));
         const std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
@@ -110,7 +116,8 @@ ResponderUrl parseResponderUrl(std::string_view url) {
             portText = after.substr(1);
             if (portText.empty()) return failUrl("the responder URL has an empty port");
         }
-        if (out.host.empty() || out.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos)
+        if (out.host.empty() ||
+            out.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos)
             return failUrl("the responder URL's [host] is not an IPv6 address");
     } else {
         const std::size_t colon = authority.rfind(':');
@@ -120,7 +127,8 @@ ResponderUrl parseResponderUrl(std::string_view url) {
             if (portText.empty()) return failUrl("the responder URL has an empty port");
         }
         for (char c : out.host)
-            if (!(isDigit(c) || (lowerChar(c) >= 'a' && lowerChar(c) <= 'z') || c == '-' || c == '.'))
+            if (!(isDigit(c) || (lowerChar(c) >= 'a' && lowerChar(c) <= 'z') || c == '-' ||
+                  c == '.'))
                 return failUrl("the responder URL's host is not a DNS name or IPv4 address");
     }
     if (out.host.empty()) return failUrl("the responder URL has no host");
@@ -128,7 +136,8 @@ ResponderUrl parseResponderUrl(std::string_view url) {
     if (!portText.empty()) {
         unsigned port = 0;
         for (char c : portText) {
-            if (!isDigit(c) || port > 65535) return failUrl("the responder URL's port is not a number");
+            if (!isDigit(c) || port > 65535)
+                return failUrl("the responder URL's port is not a number");
             port = port * 10 + static_cast<unsigned>(c - '0');
         }
         if (port == 0 || port > 65535) return failUrl("the responder URL's port is out of range");
@@ -138,7 +147,8 @@ ResponderUrl parseResponderUrl(std::string_view url) {
     return out;
 }
 
-std::string ocspHttpRequest(const ResponderUrl& url, std::span<const unsigned char> der, bool viaProxy) {
+std::string ocspHttpRequest(const ResponderUrl& url, std::span<const unsigned char> der,
+                            bool viaProxy) {
     const std::string authority = url.authority();
     const std::string prefix = viaProxy ? "http://" + authority : std::string();
     std::string getPath = url.path;
@@ -149,8 +159,8 @@ std::string ocspHttpRequest(const ResponderUrl& url, std::span<const unsigned ch
     std::string out;
     // RFC 5019: GET when the whole URL stays under 255 bytes (and the configured URL has no query
     // the request could be appended to).
-    const bool get = url.path.find('?') == std::string::npos &&
-                     7 + authority.size() + getPath.size() < 255;
+    const bool get =
+        url.path.find('?') == std::string::npos && 7 + authority.size() + getPath.size() < 255;
     if (get) {
         out = "GET " + prefix + getPath + " HTTP/1.1\r\n";
     } else {
@@ -159,8 +169,9 @@ std::string ocspHttpRequest(const ResponderUrl& url, std::span<const unsigned ch
         out += "Content-Length: " + std::to_string(der.size()) + "\r\n";
     }
     out += "Host: " + authority + "\r\n";
-    out += "User-Agent: proxy-ocsp-fetch\r\nAccept: application/ocsp-response\r\n"
-           "Connection: close\r\n\r\n";
+    out +=
+        "User-Agent: proxy-ocsp-fetch\r\nAccept: application/ocsp-response\r\n"
+        "Connection: close\r\n\r\n";
     if (!get) out.append(reinterpret_cast<const char*>(der.data()), der.size());
     return out;
 }
@@ -179,7 +190,8 @@ OcspHttpAnswer judgeOcspAnswer(std::span<const char> bytes, bool eof) {
         offset += r.consumed;
     }
     if (r.status == http::ParseStatus::Error)
-        return fail(0, "the responder's answer is not valid HTTP/1.1: " + std::string(r.error.reason));
+        return fail(0,
+                    "the responder's answer is not valid HTTP/1.1: " + std::string(r.error.reason));
     if (r.status == http::ParseStatus::NeedMore) {
         if (eof)
             return fail(0, bytes.empty() ? "the responder closed without answering"
@@ -187,12 +199,12 @@ OcspHttpAnswer judgeOcspAnswer(std::span<const char> bytes, bool eof) {
         return {};
     }
     const int status = head.status;
-    if (status != 200)
-        return fail(status, "the responder answered HTTP " + std::to_string(status));
+    if (status != 200) return fail(status, "the responder answered HTTP " + std::to_string(status));
     if (const http::Header* type = head.headers.find("content-type")) {
         std::string_view value = type->value;
         value = value.substr(0, value.find(';'));
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+            value.remove_suffix(1);
         if (!startsWithNoCase(value, "application/ocsp-response") ||
             value.size() != std::string_view("application/ocsp-response").size())
             return fail(status, "the responder answered with Content-Type '" +
@@ -203,41 +215,42 @@ OcspHttpAnswer judgeOcspAnswer(std::span<const char> bytes, bool eof) {
     OcspHttpAnswer out;
     out.status = status;
     switch (head.framing) {
-    case http::BodyFraming::None:
-        return fail(status, "the responder's answer has no body");
-    case http::BodyFraming::ContentLength:
-        if (head.contentLength > kMaxOcspResponseBody) return fail(status, tooLarge());
-        if (rest.size() < head.contentLength) {
-            if (eof) return fail(status, "the responder closed in the middle of its answer");
-            return out;
-        }
-        out.body.assign(rest.data(), static_cast<std::size_t>(head.contentLength));
-        break;
-    case http::BodyFraming::UntilClose:
-        if (rest.size() > kMaxOcspResponseBody) return fail(status, tooLarge());
-        if (!eof) return out;
-        out.body.assign(rest.data(), rest.size());
-        break;
-    case http::BodyFraming::Chunked: {
-        http::ChunkedDecoder decoder;
-        std::span<const char> input = rest;
-        for (;;) {
-            const auto step = decoder.decode(input);
-            if (step.status == http::ParseStatus::Error)
-                return fail(status, "the responder's chunked body is malformed: " +
-                                        std::string(step.error.reason));
-            out.body.append(step.data);
-            if (out.body.size() > kMaxOcspResponseBody) return fail(status, tooLarge());
-            input = input.subspan(step.consumed);
-            if (step.status == http::ParseStatus::Complete) break;
-            if (input.empty() || (step.consumed == 0 && step.data.empty())) {
+        case http::BodyFraming::None:
+            return fail(status, "the responder's answer has no body");
+        case http::BodyFraming::ContentLength:
+            if (head.contentLength > kMaxOcspResponseBody) return fail(status, tooLarge());
+            if (rest.size() < head.contentLength) {
                 if (eof) return fail(status, "the responder closed in the middle of its answer");
-                out.body.clear();
                 return out;
             }
+            out.body.assign(rest.data(), static_cast<std::size_t>(head.contentLength));
+            break;
+        case http::BodyFraming::UntilClose:
+            if (rest.size() > kMaxOcspResponseBody) return fail(status, tooLarge());
+            if (!eof) return out;
+            out.body.assign(rest.data(), rest.size());
+            break;
+        case http::BodyFraming::Chunked: {
+            http::ChunkedDecoder decoder;
+            std::span<const char> input = rest;
+            for (;;) {
+                const auto step = decoder.decode(input);
+                if (step.status == http::ParseStatus::Error)
+                    return fail(status, "the responder's chunked body is malformed: " +
+                                            std::string(step.error.reason));
+                out.body.append(step.data);
+                if (out.body.size() > kMaxOcspResponseBody) return fail(status, tooLarge());
+                input = input.subspan(step.consumed);
+                if (step.status == http::ParseStatus::Complete) break;
+                if (input.empty() || (step.consumed == 0 && step.data.empty())) {
+                    if (eof)
+                        return fail(status, "the responder closed in the middle of its answer");
+                    out.body.clear();
+                    return out;
+                }
+            }
+            break;
         }
-        break;
-    }
     }
     if (out.body.empty()) return fail(status, "the responder's answer has an empty body");
     out.state = OcspHttpAnswer::State::Done;

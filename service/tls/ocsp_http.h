@@ -21,8 +21,8 @@ inline constexpr std::size_t kMaxOcspResponseHead = 16 * 1024;
 
 struct ResponderUrl {
     bool ok = false;
-    std::string error;     // when !ok: why the URL cannot be used
-    std::string host;      // a name or an IP literal (IPv6 without brackets)
+    std::string error;  // when !ok: why the URL cannot be used
+    std::string host;   // a name or an IP literal (IPv6 without brackets)
     std::uint16_t port = 80;
     std::string path = "/";  // always starts with '/'; the query, if any, is kept in it
     // "host" or "host:port" (IPv6 bracketed) as the Host header and absolute-form carry it.
@@ -38,14 +38,15 @@ ResponderUrl parseResponderUrl(std::string_view url);
 // that keeps the URL under 255 bytes (RFC 5019 section 5, so caches can serve it), else POST with
 // Content-Type application/ocsp-request. `viaProxy`: the target is the absolute URL (a request to
 // an HTTP proxy). Connection: close either way.
-std::string ocspHttpRequest(const ResponderUrl& url, std::span<const unsigned char> der, bool viaProxy);
+std::string ocspHttpRequest(const ResponderUrl& url, std::span<const unsigned char> der,
+                            bool viaProxy);
 
 struct OcspHttpAnswer {
     enum class State { NeedMore, Done, Error };
     State state = State::NeedMore;
-    int status = 0;      // the HTTP status, once the head has arrived
-    std::string body;    // on Done: the response body (the DER OCSP response)
-    std::string error;   // on Error: a sentence for the log and status
+    int status = 0;     // the HTTP status, once the head has arrived
+    std::string body;   // on Done: the response body (the DER OCSP response)
+    std::string error;  // on Error: a sentence for the log and status
 };
 
 // Judges `bytes` (everything read so far; the fetcher stops reading at

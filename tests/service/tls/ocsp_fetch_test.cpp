@@ -3,8 +3,8 @@
 // its AIA a responder URL whose path picks what the responder does (ocsp_test_responder.h). Shown:
 // a good response is stapled (and verifies for the certificate), refreshed, kept across reloads,
 // fetched by GET or POST or through a proxy, signed by the CA or by a delegated responder;
-// revoked / unknown / garbage / another certificate's / badly signed / signed by a certificate without
-// OCSP signing / thisUpdate in the future / nextUpdate passed / unsuccessful / HTTP 500 /
+// revoked / unknown / garbage / another certificate's / badly signed / signed by a certificate
+// without OCSP signing / thisUpdate in the future / nextUpdate passed / unsuccessful / HTTP 500 /
 // responder down / responder too slow / issuer missing from the chain are never
 // stapled, and status and the log say why; the last good response is stapled until its
 // nextUpdate, then nothing is; a response file wins over fetching; ocsp.fetch false fetches
@@ -54,16 +54,17 @@ class OcspFetchTest : public QObject {
     std::unique_ptr<OcspTestResponder> responder_;
     std::unique_ptr<FakeOrigin> origin_;
     std::unique_ptr<ProxyProcess> proxy_;
-    int port_ = 0;     // the fetching listener
-    int nofetch_ = 0;  // a listener with ocsp.fetch false
-    int proxied_ = 0;  // a listener whose fetches go through an HTTP proxy (the responder itself)
+    int port_ = 0;      // the fetching listener
+    int nofetch_ = 0;   // a listener with ocsp.fetch false
+    int proxied_ = 0;   // a listener whose fetches go through an HTTP proxy (the responder itself)
     int downPort_ = 0;  // nothing listens there
     int refresh_ = 2;   // ocsp.refresh_seconds of the fetching listener
 
     // In the order of the listener's certificates (the first is the default).
-    const QStringList names_ = {"good", "revoked", "garbage", "other", "badsig", "error", "unauth",
-                                "slow", "down", "noissuer", "flaky", "post", "file", "future",
-                                "stale", "delegated", "nodelegation", "unknown"};
+    const QStringList names_ = {"good",      "revoked",      "garbage", "other",  "badsig",
+                                "error",     "unauth",       "slow",    "down",   "noissuer",
+                                "flaky",     "post",         "file",    "future", "stale",
+                                "delegated", "nodelegation", "unknown"};
 
     std::string path(const QString& file) const { return certs_.filePath(file).toStdString(); }
 
@@ -71,11 +72,29 @@ class OcspFetchTest : public QObject {
     // `url` as its OCSP responder.
     bool makeLeafWithResponder(const QString& name, const QString& url) {
         const QString dir = certs_.path();
-        if (!runOpenssl(dir, {"req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key", "-newkey", "ec",
-                              "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                              name + ".key", "-out", name + ".pem", "-days", "90", "-subj",
-                              "/CN=" + name + ".test", "-addext", "subjectAltName=DNS:" + name + ".test",
-                              "-addext", "authorityInfoAccess=OCSP;URI:" + url}))
+        if (!runOpenssl(dir, {"req",
+                              "-x509",
+                              "-CA",
+                              "ca.pem",
+                              "-CAkey",
+                              "ca.key",
+                              "-newkey",
+                              "ec",
+                              "-pkeyopt",
+                              "ec_paramgen_curve:prime256v1",
+                              "-nodes",
+                              "-keyout",
+                              name + ".key",
+                              "-out",
+                              name + ".pem",
+                              "-days",
+                              "90",
+                              "-subj",
+                              "/CN=" + name + ".test",
+                              "-addext",
+                              "subjectAltName=DNS:" + name + ".test",
+                              "-addext",
+                              "authorityInfoAccess=OCSP;URI:" + url}))
             return false;
         QFile leaf(certs_.filePath(name + ".pem"));
         QFile ca(certs_.filePath("ca.pem"));
@@ -98,24 +117,30 @@ class OcspFetchTest : public QObject {
         json certificates = json::array();
         for (const QString& name : names_) certificates.push_back(certificate(name));
         const auto origin = "127.0.0.1:" + std::to_string(origin_->port());
-        return {{"workers", 2},
-                {"control", {{"endpoint", proxy_->dir().toStdString() + "/control.sock"}}},
-                {"logging", {{"level", "debug"}}},
-                {"listeners",
-                 json::array({{{"name", "secure"},
-                               {"address", "127.0.0.1:" + std::to_string(port_)},
-                               {"tls", {{"certificates", certificates},
-                                        {"ocsp", {{"timeout_ms", 1500}, {"refresh_seconds", refresh_}}}}}},
-                              {{"name", "nofetch"},
-                               {"address", "127.0.0.1:" + std::to_string(nofetch_)},
-                               {"tls", {{"certificates", json::array({certificate("good")})},
-                                        {"ocsp", {{"fetch", false}}}}}},
-                              {{"name", "proxied"},
-                               {"address", "127.0.0.1:" + std::to_string(proxied_)},
-                               {"tls", {{"certificates", json::array({certificate("proxied")})},
-                                        {"ocsp", {{"proxy", "127.0.0.1:" + std::to_string(responder_->port())}}}}}}})},
-                {"upstreams", json::array({{{"name", "app"}, {"servers", json::array({{{"address", origin}}})}}})},
-                {"routes", json::array({{{"name", "main"}, {"upstream", "app"}}})}};
+        return {
+            {"workers", 2},
+            {"control", {{"endpoint", proxy_->dir().toStdString() + "/control.sock"}}},
+            {"logging", {{"level", "debug"}}},
+            {"listeners",
+             json::array(
+                 {{{"name", "secure"},
+                   {"address", "127.0.0.1:" + std::to_string(port_)},
+                   {"tls",
+                    {{"certificates", certificates},
+                     {"ocsp", {{"timeout_ms", 1500}, {"refresh_seconds", refresh_}}}}}},
+                  {{"name", "nofetch"},
+                   {"address", "127.0.0.1:" + std::to_string(nofetch_)},
+                   {"tls",
+                    {{"certificates", json::array({certificate("good")})},
+                     {"ocsp", {{"fetch", false}}}}}},
+                  {{"name", "proxied"},
+                   {"address", "127.0.0.1:" + std::to_string(proxied_)},
+                   {"tls",
+                    {{"certificates", json::array({certificate("proxied")})},
+                     {"ocsp", {{"proxy", "127.0.0.1:" + std::to_string(responder_->port())}}}}}}})},
+            {"upstreams",
+             json::array({{{"name", "app"}, {"servers", json::array({{{"address", origin}}})}}})},
+            {"routes", json::array({{{"name", "main"}, {"upstream", "app"}}})}};
     }
 
     bool waitForOutput(const QString& text, int ms = 10000) {
@@ -146,12 +171,15 @@ class OcspFetchTest : public QObject {
         return json::object();
     }
 
-    std::string stapling(const QString& name) { return certStatus(name).value("ocsp_stapling", ""); }
+    std::string stapling(const QString& name) {
+        return certStatus(name).value("ocsp_stapling", "");
+    }
 
     // The stapled response a client asking for `name` gets ("" = none).
     std::string stapled(const QString& name, int port = 0) {
         TlsClient client(path("ca.pem"));
-        if (!client.connect(port ? port : port_, (name + ".test").toStdString())) return "handshake failed";
+        if (!client.connect(port ? port : port_, (name + ".test").toStdString()))
+            return "handshake failed";
         return client.result().ocsp;
     }
 
@@ -174,7 +202,8 @@ class OcspFetchTest : public QObject {
         int reason = 0;
         ASN1_GENERALIZEDTIME *revoked = nullptr, *thisUpdate = nullptr, *nextUpdate = nullptr;
         if (basic != nullptr && OCSP_basic_verify(basic, certs, store, 0) == 1 &&
-            OCSP_resp_find_status(basic, id, &certStatus, &reason, &revoked, &thisUpdate, &nextUpdate) == 1)
+            OCSP_resp_find_status(basic, id, &certStatus, &reason, &revoked, &thisUpdate,
+                                  &nextUpdate) == 1)
             out = OCSP_cert_status_str(certStatus);
         OCSP_CERTID_free(id);
         sk_X509_free(certs);
@@ -186,7 +215,7 @@ class OcspFetchTest : public QObject {
         return out;
     }
 
-private slots:
+  private slots:
     void initTestCase() {
         std::signal(SIGPIPE, SIG_IGN);
         QVERIFY(certs_.isValid());
@@ -209,12 +238,29 @@ private slots:
         QVERIFY(makeOcspResponse(dir, "file"));
         QVERIFY(responder_->load(path("ca.pem"), path("ca.key"), path("good.pem")));
         // A responder certificate the CA issued for OCSP signing (RFC 6960 4.2.2.2).
-        QVERIFY(runOpenssl(dir, {"req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key", "-newkey", "ec",
-                                 "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                                 "responder.key", "-out", "responder.pem", "-days", "90", "-subj",
-                                 "/CN=Proxy Test OCSP Responder", "-addext", "extendedKeyUsage=OCSPSigning"}));
-        QVERIFY(responder_->setSigners(path("responder.pem"), path("responder.key"), path("good.pem"),
-                                       path("good.key")));
+        QVERIFY(runOpenssl(dir, {"req",
+                                 "-x509",
+                                 "-CA",
+                                 "ca.pem",
+                                 "-CAkey",
+                                 "ca.key",
+                                 "-newkey",
+                                 "ec",
+                                 "-pkeyopt",
+                                 "ec_paramgen_curve:prime256v1",
+                                 "-nodes",
+                                 "-keyout",
+                                 "responder.key",
+                                 "-out",
+                                 "responder.pem",
+                                 "-days",
+                                 "90",
+                                 "-subj",
+                                 "/CN=Proxy Test OCSP Responder",
+                                 "-addext",
+                                 "extendedKeyUsage=OCSPSigning"}));
+        QVERIFY(responder_->setSigners(path("responder.pem"), path("responder.key"),
+                                       path("good.pem"), path("good.key")));
         origin_ = std::make_unique<FakeOrigin>("origin");
         proxy_ = std::make_unique<ProxyProcess>();
         port_ = freePort();
@@ -239,7 +285,8 @@ private slots:
         const auto now = nowSeconds();
         QVERIFY(s.value("ocsp_next_update", std::int64_t{0}) > now + 3600);
         QVERIFY(s.value("ocsp_last_fetch", std::int64_t{0}) > now - 60);
-        QVERIFY(s.value("ocsp_next_refresh", std::int64_t{0}) >= s.value("ocsp_last_fetch", std::int64_t{0}));
+        QVERIFY(s.value("ocsp_next_refresh", std::int64_t{0}) >=
+                s.value("ocsp_last_fetch", std::int64_t{0}));
         const std::string der = stapled("good");
         QVERIFY(!der.empty());
         QCOMPARE(QString::fromStdString(verifiedStatus(der, "good")), QString("good"));
@@ -250,7 +297,8 @@ private slots:
 
     void delegatedResponderIsAccepted() {
         QTRY_COMPARE_WITH_TIMEOUT(stapling("delegated"), std::string("fetched"), 20000);
-        QCOMPARE(QString::fromStdString(verifiedStatus(stapled("delegated"), "delegated")), QString("good"));
+        QCOMPARE(QString::fromStdString(verifiedStatus(stapled("delegated"), "delegated")),
+                 QString("good"));
     }
 
     void longRequestsArePosted() {
@@ -275,19 +323,46 @@ private slots:
         QTest::addColumn<QString>("name");
         QTest::addColumn<QString>("error");
         QTest::addColumn<QString>("log");
-        QTest::newRow("revoked") << "revoked" << "revoked" << "is REVOKED, says its OCSP responder";
-        QTest::newRow("status unknown") << "unknown" << "does not know the certificate" << "";
-        QTest::newRow("garbage") << "garbage" << "not a DER OCSP response" << "from http://";
-        QTest::newRow("another certificate's") << "other" << "no status for this certificate" << "";
-        QTest::newRow("badly signed") << "badsig" << "signature does not verify" << "";
-        QTest::newRow("HTTP 500") << "error" << "answered HTTP 500" << "";
-        QTest::newRow("unsuccessful") << "unauth" << "refused the request (unauthorized)" << "";
-        QTest::newRow("too slow") << "slow" << "timed out" << "";
-        QTest::newRow("down") << "down" << "connecting to 127.0.0.1:" << "";
-        QTest::newRow("thisUpdate in the future") << "future" << "in the future (is a clock wrong?)" << "";
-        QTest::newRow("nextUpdate passed") << "stale" << "stale: its nextUpdate has passed" << "";
-        QTest::newRow("signer not delegated") << "nodelegation" << "signature does not verify" << "";
-        QTest::newRow("issuer missing from the chain") << "noissuer" << "chain does not hold its issuer" << "OCSP stapling is off for this certificate";
+        QTest::newRow("revoked") << "revoked"
+                                 << "revoked"
+                                 << "is REVOKED, says its OCSP responder";
+        QTest::newRow("status unknown") << "unknown"
+                                        << "does not know the certificate"
+                                        << "";
+        QTest::newRow("garbage") << "garbage"
+                                 << "not a DER OCSP response"
+                                 << "from http://";
+        QTest::newRow("another certificate's") << "other"
+                                               << "no status for this certificate"
+                                               << "";
+        QTest::newRow("badly signed") << "badsig"
+                                      << "signature does not verify"
+                                      << "";
+        QTest::newRow("HTTP 500") << "error"
+                                  << "answered HTTP 500"
+                                  << "";
+        QTest::newRow("unsuccessful") << "unauth"
+                                      << "refused the request (unauthorized)"
+                                      << "";
+        QTest::newRow("too slow") << "slow"
+                                  << "timed out"
+                                  << "";
+        QTest::newRow("down") << "down"
+                              << "connecting to 127.0.0.1:"
+                              << "";
+        QTest::newRow("thisUpdate in the future") << "future"
+                                                  << "in the future (is a clock wrong?)"
+                                                  << "";
+        QTest::newRow("nextUpdate passed") << "stale"
+                                           << "stale: its nextUpdate has passed"
+                                           << "";
+        QTest::newRow("signer not delegated") << "nodelegation"
+                                              << "signature does not verify"
+                                              << "";
+        QTest::newRow("issuer missing from the chain")
+            << "noissuer"
+            << "chain does not hold its issuer"
+            << "OCSP stapling is off for this certificate";
     }
     void badAnswersAreNotStapled() {
         QFETCH(QString, name);
@@ -295,7 +370,8 @@ private slots:
         QFETCH(QString, log);
         QTRY_COMPARE_WITH_TIMEOUT(stapling(name), std::string("failed"), 20000);
         const json s = certStatus(name);
-        QVERIFY2(QString::fromStdString(s.value("ocsp_error", "")).contains(error), s.dump().c_str());
+        QVERIFY2(QString::fromStdString(s.value("ocsp_error", "")).contains(error),
+                 s.dump().c_str());
         QVERIFY(stapled(name).empty());
         if (name == "revoked" || name == "unknown")
             QCOMPARE(s.value("ocsp_cert_status", ""), name.toStdString());
@@ -334,7 +410,8 @@ private slots:
         if (nowSeconds() + 1 < nextUpdate) {  // still valid: still stapled
             QCOMPARE(s.value("ocsp_stapling", ""), std::string("fetched"));
             const std::string der = stapled("flaky");
-            if (nowSeconds() < nextUpdate) QCOMPARE(QString::fromStdString(verifiedStatus(der, "flaky")), QString("good"));
+            if (nowSeconds() < nextUpdate)
+                QCOMPARE(QString::fromStdString(verifiedStatus(der, "flaky")), QString("good"));
         }
         QVERIFY(waitForOutput("stays stapled until"));
         // Past nextUpdate: nothing is stapled, and status says why.
@@ -367,16 +444,19 @@ private slots:
     void fetchesGoThroughTheConfiguredProxy() {
         QTRY_COMPARE_WITH_TIMEOUT(certStatus("proxied", "proxied").value("ocsp_stapling", ""),
                                   std::string("fetched"), 20000);
-        QCOMPARE(certStatus("proxied", "proxied").value("ocsp_url", ""), std::string("http://ocsp.invalid/good"));
+        QCOMPARE(certStatus("proxied", "proxied").value("ocsp_url", ""),
+                 std::string("http://ocsp.invalid/good"));
         TlsClient client(path("ca.pem"));
         QVERIFY(client.connect(proxied_, "proxied.test"));
-        QCOMPARE(QString::fromStdString(verifiedStatus(client.result().ocsp, "proxied")), QString("good"));
+        QCOMPARE(QString::fromStdString(verifiedStatus(client.result().ocsp, "proxied")),
+                 QString("good"));
     }
 
     void reloadKeepsTheFetchedResponse() {
         QTRY_COMPARE_WITH_TIMEOUT(stapling("good"), std::string("fetched"), 20000);
         const int before = certStatus("good").value("ocsp_fetches", 0);
-        const std::int64_t firstSuccess = certStatus("good").value("ocsp_last_success", std::int64_t{0});
+        const std::int64_t firstSuccess =
+            certStatus("good").value("ocsp_last_success", std::int64_t{0});
         QVERIFY(before >= 1);
         refresh_ = 3;  // another ocsp setting: new states for the listener, fetched afresh
         json changed = config();
@@ -385,7 +465,8 @@ private slots:
         same["routes"][0]["name"] = "main-renamed";  // a reload that leaves TLS alone
         QVERIFY(proxy_->writeConfig(same.dump()));
         proxy_->signal(SIGHUP);
-        QVERIFY2(waitForOutput("config version 2 is live", 20000), qPrintable(proxy_->output().right(3000)));
+        QVERIFY2(waitForOutput("config version 2 is live", 20000),
+                 qPrintable(proxy_->output().right(3000)));
         // The same state: its count goes on, and the response is stapled right away.
         const json s = certStatus("good");
         QCOMPARE(s.value("ocsp_stapling", ""), std::string("fetched"));

@@ -49,7 +49,8 @@ std::string percentDecode(const std::string& in) {
 std::string base64Decode(const std::string& in) {
     std::string out(in.size(), '\0');
     const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+                                  reinterpret_cast<const unsigned char*>(in.data()),
+                                  static_cast<int>(in.size()));
     if (n < 0) return {};
     out.resize(static_cast<std::size_t>(n));
     std::size_t pad = 0;
@@ -99,8 +100,9 @@ OcspTestResponder::~OcspTestResponder() {
     EVP_PKEY_free(plainKey_);
 }
 
-bool OcspTestResponder::setSigners(const std::string& delegatedCert, const std::string& delegatedKey,
-                                   const std::string& plainCert, const std::string& plainKey) {
+bool OcspTestResponder::setSigners(const std::string& delegatedCert,
+                                   const std::string& delegatedKey, const std::string& plainCert,
+                                   const std::string& plainKey) {
     delegated_ = readCert(delegatedCert);
     delegatedKey_ = readKey(delegatedKey);
     plain_ = readCert(plainCert);
@@ -108,7 +110,8 @@ bool OcspTestResponder::setSigners(const std::string& delegatedCert, const std::
     return delegated_ && delegatedKey_ && plain_ && plainKey_;
 }
 
-bool OcspTestResponder::load(const std::string& caCert, const std::string& caKey, const std::string& otherCert) {
+bool OcspTestResponder::load(const std::string& caCert, const std::string& caKey,
+                             const std::string& otherCert) {
     ca_ = readCert(caCert);
     caKey_ = readKey(caKey);
     other_ = readCert(otherCert);
@@ -170,10 +173,12 @@ void OcspTestResponder::serve(int fd) {
     target = target.substr(0, target.find(' '));
     if (target.starts_with("http://")) target = target.substr(target.find('/', 7));  // via a proxy
     const std::size_t second = target.find('/', 1);
-    const std::string behaviour = target.substr(1, second == std::string::npos ? std::string::npos : second - 1);
+    const std::string behaviour =
+        target.substr(1, second == std::string::npos ? std::string::npos : second - 1);
     std::string der;
     if (method == "GET") {
-        der = base64Decode(percentDecode(second == std::string::npos ? "" : target.substr(second + 1)));
+        der = base64Decode(
+            percentDecode(second == std::string::npos ? "" : target.substr(second + 1)));
     } else {
         std::size_t length = 0;
         if (const auto at = head.find("Content-Length: "); at != std::string::npos)
@@ -190,20 +195,23 @@ void OcspTestResponder::serve(int fd) {
         ++counts_[behaviour + " " + method];
     }
     if (behaviour == "slow") {
-        for (int i = 0; i < 300 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (int i = 0; i < 300 && !stop_; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
         ::close(fd);
         return;
     }
     int status = 200;
     const std::string body = answer(behaviour, der, &status);
-    std::string response = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Failed") +
+    std::string response = "HTTP/1.1 " + std::to_string(status) +
+                           (status == 200 ? " OK" : " Failed") +
                            "\r\nContent-Type: application/ocsp-response\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     sendAll(fd, response);
     ::close(fd);
 }
 
-std::string OcspTestResponder::answer(const std::string& behaviour, const std::string& der, int* httpStatus) {
+std::string OcspTestResponder::answer(const std::string& behaviour, const std::string& der,
+                                      int* httpStatus) {
     if (behaviour == "error" || (behaviour == "flaky" && flakyFailing_)) {
         *httpStatus = 500;
         return "responder failure";
@@ -213,7 +221,8 @@ std::string OcspTestResponder::answer(const std::string& behaviour, const std::s
     OCSP_REQUEST* request = d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(der.size()));
     if (request == nullptr || OCSP_request_onereq_count(request) < 1) {
         OCSP_REQUEST_free(request);
-        OCSP_RESPONSE* malformed = OCSP_response_create(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, nullptr);
+        OCSP_RESPONSE* malformed =
+            OCSP_response_create(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, nullptr);
         unsigned char* out = nullptr;
         const int n = i2d_OCSP_RESPONSE(malformed, &out);
         std::string text(reinterpret_cast<char*>(out), static_cast<std::size_t>(std::max(n, 0)));
@@ -226,7 +235,8 @@ std::string OcspTestResponder::answer(const std::string& behaviour, const std::s
         response = OCSP_response_create(OCSP_RESPONSE_STATUS_UNAUTHORIZED, nullptr);
     } else {
         OCSP_CERTID* asked = OCSP_onereq_get0_id(OCSP_request_onereq_get0(request, 0));
-        OCSP_CERTID* id = behaviour == "other" ? OCSP_cert_to_id(nullptr, other_, ca_) : OCSP_CERTID_dup(asked);
+        OCSP_CERTID* id =
+            behaviour == "other" ? OCSP_cert_to_id(nullptr, other_, ca_) : OCSP_CERTID_dup(asked);
         OCSP_BASICRESP* basic = OCSP_BASICRESP_new();
         long from = -60;
         long until = behaviour == "flaky" ? flakyValidity_.load() : 86400;
@@ -239,12 +249,12 @@ std::string OcspTestResponder::answer(const std::string& behaviour, const std::s
         ASN1_TIME* nextUpdate = X509_gmtime_adj(nullptr, until);
         ASN1_TIME* revokedAt = X509_gmtime_adj(nullptr, -86400);
         const bool revoked = behaviour == "revoked";
-        const int certStatus = revoked                     ? V_OCSP_CERTSTATUS_REVOKED
+        const int certStatus = revoked                  ? V_OCSP_CERTSTATUS_REVOKED
                                : behaviour == "unknown" ? V_OCSP_CERTSTATUS_UNKNOWN
                                                         : V_OCSP_CERTSTATUS_GOOD;
         OCSP_basic_add1_status(basic, id, certStatus,
-                               revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0, revoked ? revokedAt : nullptr,
-                               thisUpdate, nextUpdate);
+                               revoked ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0,
+                               revoked ? revokedAt : nullptr, thisUpdate, nextUpdate);
         X509* signer = ca_;
         EVP_PKEY* key = caKey_;
         if (behaviour == "badsig") signer = rogue_, key = rogueKey_;

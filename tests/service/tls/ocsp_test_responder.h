@@ -33,7 +33,7 @@
 namespace proxy::test {
 
 class OcspTestResponder {
-public:
+  public:
     OcspTestResponder();
     ~OcspTestResponder();
     OcspTestResponder(const OcspTestResponder&) = delete;
@@ -51,7 +51,7 @@ public:
     // Requests so far for a behaviour ("good") and method ("GET"/"POST"); "" = any method.
     int count(const std::string& behaviour, const std::string& method = {}) const;
 
-private:
+  private:
     void acceptLoop();
     void serve(int fd);
     std::string answer(const std::string& behaviour, const std::string& der, int* httpStatus);
