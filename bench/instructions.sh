@@ -16,7 +16,9 @@
 # nginx runs with `master_process off` (the worker's work in one process); HAProxy with -db.
 #
 # usage: bench/instructions.sh [--duration S] [--connections N] [--proxies "proxy-service nginx haproxy"]
-#                              [--proxy-bin PATH] [--annotate N] [--keep-tmp]
+#                              [--proxy-bin PATH] [--annotate N] [--close] [--keep-tmp]
+#   --close       every request on a new client connection (wrk -H "Connection: close"): what a
+#                 connection's accept, set-up and close add
 #   --annotate N  print proxy-service's top N functions by self instructions (default 25; 0: none)
 # Results: a table on stdout and bench/results/<stamp>-instructions.json (+ the callgrind files
 # with --keep-tmp). Nothing here is a test.
@@ -30,6 +32,8 @@ PROXIES="proxy-service nginx haproxy"
 PROXY_BIN=$ROOT/build/h-bench/service/proxy-service
 ANNOTATE=25
 KEEP_TMP=0
+WRK_HEADERS=()
+MODE=keep-alive
 
 die() { echo "instructions.sh: $*" >&2; exit 1; }
 while (($#)); do
@@ -40,6 +44,7 @@ while (($#)); do
         --proxy-bin) PROXY_BIN=${2:?}; shift ;;
         --annotate) ANNOTATE=${2:?}; shift ;;
         --keep-tmp) KEEP_TMP=1 ;;
+        --close) WRK_HEADERS=(-H "Connection: close"); MODE=close ;;
         -h|--help) sed -n '2,/^# Results/p' "$0"; exit 0 ;;
         *) die "unknown option '$1' (try --help)" ;;
     esac
@@ -198,11 +203,11 @@ measure() {  # label port command...
     track $pid "$label"
     waitPort "$port" $pid "$label"
     # Warm up uninstrumented: fills the upstream pool, grows buffers, faults in the code.
-    wrk -t1 -c"$CONNS" -d3s "http://127.0.0.1:$port/" >/dev/null
+    wrk -t1 -c"$CONNS" -d3s "${WRK_HEADERS[@]}" "http://127.0.0.1:$port/" >/dev/null
     callgrind_control -z "$pid" >/dev/null 2>&1
     callgrind_control -i on "$pid" >/dev/null 2>&1
     local wrkOut
-    wrkOut=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port/")
+    wrkOut=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "${WRK_HEADERS[@]}" "http://127.0.0.1:$port/")
     callgrind_control -i off "$pid" >/dev/null 2>&1
     callgrind_control -d "$pid" >/dev/null 2>&1
     local requests errors
@@ -229,7 +234,7 @@ measure() {  # label port command...
     fi
 }
 
-echo "instructions.sh: {$PROXIES}, keep-alive c$CONNS, ${DURATION}s under callgrind; load average $(cut -d' ' -f1 /proc/loadavg)"
+echo "instructions.sh: {$PROXIES}, $MODE c$CONNS, ${DURATION}s under callgrind; load average $(cut -d' ' -f1 /proc/loadavg)"
 for p in $PROXIES; do
     case $p in
         proxy-service) measure proxy-service "$P_PORT" "$PROXY_BIN" --config "$TMP/proxy-service.json" ;;
@@ -244,11 +249,12 @@ if [[ -s $TMP/top.txt ]]; then
     cat "$TMP/top.txt"
 fi
 
-python3 - "$RESULTS/$STAMP-instructions.json" "$CONNS" "$DURATION" "$PROXY_BIN" \
+python3 - "$RESULTS/$STAMP-instructions.json" "$CONNS" "$DURATION" "$PROXY_BIN" "$MODE" \
     "$(for p in "${!PER[@]}"; do echo "$p=${IR[$p]}/${REQS[$p]}"; done)" <<'EOF'
 import json, sys
-path, conns, duration, binary, rows = sys.argv[1:6]
-out = {"connections": int(conns), "duration_s": int(duration), "proxy_bin": binary, "proxies": {}}
+path, conns, duration, binary, mode, rows = sys.argv[1:7]
+out = {"connections": int(conns), "mode": mode, "duration_s": int(duration), "proxy_bin": binary,
+       "proxies": {}}
 for row in rows.split():
     name, frac = row.split("=")
     ir, reqs = (int(x) for x in frac.split("/"))

@@ -31,6 +31,11 @@ else()
 endif()
 
 target_compile_definitions(proxy_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# asio keeps freed coroutine frames and handlers per thread for reuse, two per kind by default. A
+# request nests about eight awaitable frames (run, exchange, forward, relays, writes), so two slots
+# sent ~12 allocations per request to malloc. Sixteen keep them all (bench/instructions.sh). Every
+# translation unit must see the same value: it sizes asio's thread_info_base.
+target_compile_definitions(proxy_asio INTERFACE ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16)
 if(WIN32)
   target_compile_definitions(proxy_asio INTERFACE _WIN32_WINNT=0x0A00 WIN32_LEAN_AND_MEAN NOMINMAX)
   target_link_libraries(proxy_asio INTERFACE ws2_32 mswsock advapi32)

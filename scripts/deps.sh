@@ -11,6 +11,7 @@ run_packages=(
   libasio-dev nlohmann-json3-dev libssl-dev zlib1g-dev libsqlite3-dev
   qt6-base-dev qt6-charts-dev
   libmodsecurity-dev modsecurity-crs             # the WAF (ModSecurity v3, OWASP CRS)
+  libmimalloc-dev                                # proxy-service's allocator on Linux
 )
 test_packages=(
   "${run_packages[@]}"

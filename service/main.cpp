@@ -4,10 +4,14 @@
 #include <string_view>
 #include <vector>
 
+#include "app/features.h"
 #include "app/options.h"
 #include "app/run.h"
 #include "build_info.h"
 #include "config/validator.h"
+#if PROXY_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 namespace {
 
@@ -25,6 +29,11 @@ int checkConfig(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if PROXY_WITH_MIMALLOC
+    const int v = mi_version();  // e.g. 209 = 2.0.9
+    proxy::app::setAllocatorDescription("mimalloc " + std::to_string(v / 100) + "." +
+                                        std::to_string(v / 10 % 10) + "." + std::to_string(v % 10));
+#endif
     std::vector<std::string_view> args(argv + 1, argv + argc);
     auto parsed = proxy::app::parseOptions(args);
     if (!parsed.options) {

@@ -3,9 +3,18 @@
 #include "build_info.h"
 
 namespace proxy::app {
+namespace {
+std::string& allocatorDescription() {
+    static std::string text = "the C runtime's malloc";
+    return text;
+}
+}  // namespace
+
+void setAllocatorDescription(std::string description) { allocatorDescription() = std::move(description); }
 
 std::vector<std::pair<std::string, std::string>> featureList() {
     return {
+        {"allocator", allocatorDescription()},
         {"http", "HTTP/1.1 reverse proxy, WebSocket tunnels"},
         {"balancing", "round_robin, least_connections, ip_hash"},
         {"tls", PROXY_WITH_OPENSSL

@@ -12,4 +12,7 @@ namespace proxy::app {
 // (feature, state) pairs, e.g. ("tls", "not implemented yet").
 std::vector<std::pair<std::string, std::string>> featureList();
 
+// The executable says which allocator it was linked with (main.cpp), before featureList is used.
+void setAllocatorDescription(std::string description);
+
 }  // namespace proxy::app

@@ -595,7 +595,8 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             static constexpr const char* kBalance[] = {"round_robin", "least_connections", "ip_hash", "hash"};
             nlohmann::json entry = {{"name", group->name()},
                                     {"balance", kBalance[static_cast<int>(group->config().balance)]},
-                                    {"servers", servers}};
+                                    {"servers", servers},
+                                    {"queued", group->queued()}};
             nlohmann::json names = nlohmann::json::array();
             for (const auto& server : group->config().servers)
                 if (server.address.kind == config::HostPort::Kind::Name)

@@ -44,7 +44,11 @@ class BalancerFilter final : public filter::Filter {
             if (ctx.local.reason.empty()) ctx.local.reason = "no upstream server is available";
             return filter::FilterStatus::Respond;
         }
-        SelectionKey key{ctx.connection->clientAddress, {}};
+        // The client as the security filter resolved it (the right-most untrusted address of a
+        // trusted proxy's X-Forwarded-For), else the peer: behind a load balancer, ip_hash must
+        // spread the real clients, not the balancer's one address.
+        SelectionKey key{ctx.clientAddress.empty() ? ctx.connection->clientAddress : ctx.clientAddress,
+                         {}};
         switch (cfg.hashKey.kind) {
             case config::HashKey::Kind::None:
                 break;

@@ -3,6 +3,7 @@
 // exchange to an upstream and relays the response, in order, until the connection ends.
 
 #include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <array>
 #include <chrono>
@@ -45,7 +46,8 @@ public:
     void checkDeadline(std::chrono::steady_clock::time_point now);
     // Called by the sweep too: a connection idle for a while gives back its per-request memory
     // (heads, arenas, the output buffer), so 10,000 idle keep-alive clients stay cheap.
-    void trimIfIdle(std::chrono::steady_clock::time_point now);
+    // Returns true when it gave memory back just now.
+    bool trimIfIdle(std::chrono::steady_clock::time_point now);
     // Graceful stop: an idle keep-alive session closes now; a busy one after its exchange.
     void closeIfIdle();
     // Hard stop: cancels all I/O.
@@ -105,6 +107,16 @@ private:
     // TLS upstreams: the client handshake on a connected `up`, within the connect timeout.
     asio::awaitable<bool> connectTls(upstream::UpstreamConnection& up, upstream::ServerState& server);
 
+    // Gather lists and chunk-size lines for relaying bodies: ~1.2 KiB that would otherwise sit in
+    // the relays' coroutine frames. Made on first use, given back when the connection idles.
+    struct RelayScratch {
+        static constexpr std::size_t kMaxPieces = 16;  // pieces per write
+        // One more piece for the final hook call (a filter's held bytes).
+        std::array<std::array<char, 20>, kMaxPieces + 1> sizeLines;
+        // The head, kMaxPieces + 1 pieces of three buffers, and the last chunk.
+        std::array<asio::const_buffer, (kMaxPieces + 1) * 3 + 2> gather;
+    };
+
     Worker& worker_;
     Stream client_;
     std::shared_ptr<const ListenerInfo> listener_;
@@ -133,6 +145,8 @@ private:
     std::uint32_t requestsServed_ = 0;  // on this connection (connection_limit.requests_per_connection)
     Stream* upstreamStream_ = nullptr;  // not owned; the exchange's upstream, if any
     std::shared_ptr<const struct Snapshot> snapshot_;  // the snapshot this exchange started with
+    std::unique_ptr<RelayScratch> requestScratch_;
+    std::unique_ptr<RelayScratch> responseScratch_;
 };
 
 }  // namespace proxy::core

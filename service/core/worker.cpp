@@ -1,6 +1,9 @@
 #include "core/worker.h"
 
 #include <random>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "core/session.h"
 
@@ -76,11 +79,23 @@ void Worker::scheduleSweep() {
 
 void Worker::sweep() {
     const auto now = std::chrono::steady_clock::now();
-    sessions_.forEach([now](Session* s) {
+    std::size_t trimmed = 0;
+    sessions_.forEach([now, &trimmed](Session* s) {
         s->checkDeadline(now);
-        s->trimIfIdle(now);
+        if (s->trimIfIdle(now)) ++trimmed;
     });
     pool_.sweep(now);
+    // Many connections went idle at once (a burst of clients that now keep their connections
+    // open): what they gave back sits in the allocator's free lists. Hand it to the OS, so 10,000
+    // idle keep-alive clients cost what they hold, not what the burst needed (docs/performance.md).
+    if (trimmed >= kTrimReleaseThreshold) releaseFreeMemory();
+}
+
+void Worker::releaseFreeMemory() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    // Windows: the process heap decommits large free blocks on its own.
 }
 
 }  // namespace proxy::core

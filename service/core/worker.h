@@ -79,6 +79,8 @@ public:
 private:
     void scheduleSweep();
     void sweep();
+    static void releaseFreeMemory();
+    static constexpr std::size_t kTrimReleaseThreshold = 256;  // sessions trimmed in one sweep
 
     unsigned id_;
     // Destroying io_ destroys the coroutine frames of open sessions, which unlink themselves from

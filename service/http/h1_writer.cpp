@@ -1,5 +1,8 @@
 #include "http/h1_writer.h"
 
+#include <cassert>
+#include <cstring>
+
 namespace proxy::http {
 
 namespace {
@@ -10,47 +13,67 @@ std::size_t fieldsSize(const HeaderList& headers) {
     return n;
 }
 
-// Grow once to the exact size instead of letting several appends reallocate.
-void reserveFor(std::string& out, std::size_t extra) {
-    if (out.capacity() - out.size() < extra) out.reserve(out.size() + extra);
+char* put(char* w, std::string_view s) {
+    if (!s.empty()) std::memcpy(w, s.data(), s.size());
+    return w + s.size();
 }
 
-void appendFields(const HeaderList& headers, std::string& out) {
+char* putFields(char* w, const HeaderList& headers) {
     for (const auto& f : headers.fields()) {
-        out.append(f.name);
-        out.append(": ", 2);
-        out.append(f.value);
-        out.append("\r\n", 2);
+        w = put(w, f.name);
+        *w++ = ':';
+        *w++ = ' ';
+        w = put(w, f.value);
+        *w++ = '\r';
+        *w++ = '\n';
     }
-    out.append("\r\n", 2);
+    *w++ = '\r';
+    *w++ = '\n';
+    return w;
+}
+
+// Appends exactly `size` bytes that write(char*) produces, growing the string once. (One pass of
+// memcpy instead of four appends per field: heads are written twice per proxied request.)
+template <class Write>
+void appendExact(std::string& out, std::size_t size, Write&& write) {
+    const std::size_t old = out.size();
+    out.resize_and_overwrite(old + size, [&](char* p, std::size_t) {
+        [[maybe_unused]] char* const end = write(p + old);
+        assert(end == p + old + size);
+        return old + size;
+    });
 }
 
 }  // namespace
 
 void writeRequestHead(const RequestHead& h, std::string& out) {
     const std::string_view method = h.methodText.empty() ? methodName(h.method) : h.methodText;
-    reserveFor(out, method.size() + h.target.size() + 11 + fieldsSize(h.headers));
-    out.append(method);
-    out.push_back(' ');
-    out.append(h.target);
-    out.append(" HTTP/1.1\r\n", 11);
-    appendFields(h.headers, out);
+    const std::size_t size = method.size() + 1 + h.target.size() + 11 + fieldsSize(h.headers);
+    appendExact(out, size, [&](char* w) {
+        w = put(w, method);
+        *w++ = ' ';
+        w = put(w, h.target);
+        w = put(w, " HTTP/1.1\r\n");
+        return putFields(w, h.headers);
+    });
 }
 
 void writeResponseHead(const ResponseHead& h, std::string& out) {
     const std::string_view reason = h.reason.empty() ? reasonPhrase(h.status) : h.reason;
-    reserveFor(out, 15 + reason.size() + fieldsSize(h.headers));
-    out.append("HTTP/1.1 ", 9);
     // Status codes are three digits; clamp anything else so the line stays well-formed.
     const int status = (h.status >= 100 && h.status <= 999) ? h.status : 500;
-    const char digits[3] = {static_cast<char>('0' + status / 100),
-                            static_cast<char>('0' + status / 10 % 10),
-                            static_cast<char>('0' + status % 10)};
-    out.append(digits, 3);
-    out.push_back(' ');
-    out.append(reason);
-    out.append("\r\n", 2);
-    appendFields(h.headers, out);
+    const std::size_t size = 9 + 3 + 1 + reason.size() + 2 + fieldsSize(h.headers);
+    appendExact(out, size, [&](char* w) {
+        w = put(w, "HTTP/1.1 ");
+        *w++ = static_cast<char>('0' + status / 100);
+        *w++ = static_cast<char>('0' + status / 10 % 10);
+        *w++ = static_cast<char>('0' + status % 10);
+        *w++ = ' ';
+        w = put(w, reason);
+        *w++ = '\r';
+        *w++ = '\n';
+        return putFields(w, h.headers);
+    });
 }
 
 std::string_view reasonPhrase(int status) {

@@ -7,10 +7,6 @@ namespace proxy::http {
 
 namespace {
 
-constexpr unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
-}
-
 bool isOws(char c) {
     return c == ' ' || c == '\t';
 }
@@ -80,15 +76,6 @@ std::string_view versionText(Version v) {
     return v == Version::Http10 ? std::string_view("HTTP/1.0") : std::string_view("HTTP/1.1");
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i])))
-            return false;
-    }
-    return true;
-}
-
 // --- StringArena -------------------------------------------------------------------------------
 
 std::string_view StringArena::store(std::string_view s) {
@@ -100,7 +87,8 @@ std::string_view StringArena::store(std::string_view s) {
         // Oversized strings get a block of their own so one big value doesn't waste a block's tail
         // or force every later block to be big.
         const std::size_t size = std::max(kBlock, s.size());
-        blocks_.push_back(Block{std::make_unique<char[]>(size), size, 0});
+        // for_overwrite: zeroing a 4 KiB block cost ~4,000 instructions per new connection.
+        blocks_.push_back(Block{std::make_unique_for_overwrite<char[]>(size), size, 0});
         target = &blocks_.back();
     }
     char* dst = target->data.get() + target->used;

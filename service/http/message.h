@@ -49,7 +49,20 @@ struct Header {
     std::string_view value;  // leading and trailing whitespace already trimmed
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (field names, tokens). Inline: it runs several times per field.
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const unsigned char x = static_cast<unsigned char>(a[i]);
+        const unsigned char y = static_cast<unsigned char>(b[i]);
+        if (x == y) continue;
+        // Equal ignoring case only when they differ in bit 0x20 and x is a letter.
+        if ((x ^ y) != 0x20) return false;
+        const unsigned char l = x | 0x20;
+        if (l < 'a' || l > 'z') return false;
+    }
+    return true;
+}
 
 // An ordered list of fields; order and duplicates are kept as received.
 class HeaderList {

@@ -49,6 +49,12 @@ AccessLog::AccessLog(AccessLogOptions options, std::vector<std::unique_ptr<Acces
 AccessLog::~AccessLog() { stop(); }
 
 bool AccessLog::submit(const filter::RequestContext& ctx) {
+    if (sinks_.empty() && !feed_.anySubscriber()) {
+        // Nothing would read the record (logging off, no live view open): count it, skip the copy.
+        submitted_.fetch_add(1, std::memory_order_relaxed);
+        notStored_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
     if (stopping_.load(std::memory_order_relaxed) ||
         !queue_.tryPush([&](AccessRecord& r, std::uint64_t seq) {
             fillRecord(r, ctx);

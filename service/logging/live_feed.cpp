@@ -27,12 +27,14 @@ LiveFeed::SubscriberId LiveFeed::subscribe(std::size_t capacity, Wake wake) {
     Subscriber& s = subscribers_[id];
     s.capacity = std::max<std::size_t>(capacity, 1);
     s.wake = std::move(wake);
+    subscriberHint_.store(subscribers_.size(), std::memory_order_relaxed);
     return id;
 }
 
 void LiveFeed::unsubscribe(SubscriberId id) {
     std::lock_guard lock(mutex_);
     subscribers_.erase(id);
+    subscriberHint_.store(subscribers_.size(), std::memory_order_relaxed);
 }
 
 std::vector<FeedEvent> LiveFeed::poll(SubscriberId id, std::size_t max) {

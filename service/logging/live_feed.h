@@ -7,6 +7,7 @@
 // Contract (docs/logging.md): events arrive in the order the writer saw them; a drop marker sits
 // exactly where the gap is; after a marker the next events are newer than every dropped one.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -58,6 +59,8 @@ public:
     bool hasSubscribers() const;
     std::size_t subscriberCount() const;
     std::uint64_t droppedTotal() const;  // over all subscribers, ever
+    // Any thread, no lock: whether anyone subscribes right now (a hint; it may change at once).
+    bool anySubscriber() const { return subscriberHint_.load(std::memory_order_relaxed) != 0; }
 
 private:
     struct Subscriber {
@@ -71,6 +74,7 @@ private:
     std::map<SubscriberId, Subscriber> subscribers_;
     SubscriberId nextId_ = 1;
     std::uint64_t droppedTotal_ = 0;
+    std::atomic<std::size_t> subscriberHint_{0};  // subscribers_.size(), readable without the lock
 };
 
 }  // namespace proxy::logging

@@ -36,6 +36,26 @@ std::uint64_t hashOf(Scope scope, std::string_view name) {
 
 constexpr std::string_view kClassNames[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
+std::atomic<std::uint64_t> nextRegistryId{1};
+
+// A small per-thread cache of recent lookups, keyed by where the name's bytes live: the data path
+// passes names that live in the config snapshot (route, upstream and server names), so the same
+// pointer comes back request after request. A hit is confirmed against the series' own copy of
+// the name, so a pointer reused for other text after a reload only costs a miss.
+struct LookupCacheEntry {
+    std::uint64_t registry = 0;
+    const char* data = nullptr;
+    std::size_t size = 0;
+    Scope scope = Scope::Listener;
+    void* series = nullptr;
+};
+thread_local std::array<LookupCacheEntry, 16> lookupCache{};
+
+std::size_t cacheSlot(Scope scope, const char* data) {
+    const auto bits = reinterpret_cast<std::uintptr_t>(data);
+    return ((bits >> 3) ^ (bits >> 9) ^ static_cast<std::uintptr_t>(scope)) & 15;
+}
+
 }  // namespace
 
 std::string_view scopeName(Scope scope) {
@@ -45,12 +65,24 @@ std::string_view scopeName(Scope scope) {
 
 MetricsRegistry::MetricsRegistry(std::size_t capacity)
     : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 16)) - 1),
-      table_(std::make_unique<Series[]>(mask_ + 1)) {}
+      table_(std::make_unique<Series[]>(mask_ + 1)),
+      id_(nextRegistryId.fetch_add(1, std::memory_order_relaxed)) {}
 
 MetricsRegistry::~MetricsRegistry() = default;
 
 MetricsRegistry::Series* MetricsRegistry::find(Scope scope, std::string_view name) {
     if (name.size() > kMaxNameBytes) name = name.substr(0, kMaxNameBytes);
+    LookupCacheEntry& e = lookupCache[cacheSlot(scope, name.data())];
+    if (e.registry == id_ && e.data == name.data() && e.size == name.size() && e.scope == scope) {
+        auto* s = static_cast<Series*>(e.series);
+        if (s->view() == name) return s;
+    }
+    Series* s = probe(scope, name);
+    if (s != nullptr) e = {id_, name.data(), name.size(), scope, s};
+    return s;
+}
+
+MetricsRegistry::Series* MetricsRegistry::probe(Scope scope, std::string_view name) {
     const std::uint64_t h = hashOf(scope, name);
     for (std::size_t probe = 0; probe <= mask_; ++probe) {
         Series& s = table_[(h + probe) & mask_];

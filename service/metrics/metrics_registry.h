@@ -65,11 +65,13 @@ public:
 private:
     struct Series;
     Series* find(Scope scope, std::string_view name);
+    Series* probe(Scope scope, std::string_view name);  // find() without the per-thread cache
     void add(Series& series, const ExchangeSample& sample);
 
     std::size_t mask_;
     std::unique_ptr<Series[]> table_;
     std::atomic<std::uint64_t> overflow_{0};
+    const std::uint64_t id_;  // unique per registry, for the per-thread lookup cache
 };
 
 }  // namespace proxy::metrics

@@ -91,12 +91,21 @@ std::string_view ValueTemplate::expand(const filter::RequestContext& ctx,
     return arena.store(out);
 }
 
+// Whether a field name's length is that of some hop-by-hop field: most fields are ruled out by
+// this alone, before any comparison (2 TE, 7 Trailer/Upgrade, 10 Connection/Keep-Alive,
+// 16 Proxy-Connection, 17 Transfer-Encoding, 18 Proxy-Authenticate).
+constexpr bool hopByHopLength(std::size_t n) {
+    return n == 2 || n == 7 || n == 10 || n == 16 || n == 17 || n == 18;
+}
+
 void removeHopByHop(http::HeaderList& headers, bool keepUpgrade) {
     // Fields named in Connection go first, while Connection is still there to read.
     auto& fields = headers.fields();
     std::array<std::string_view, 16> named{};
     std::size_t namedCount = 0;
+    bool any = false;  // a field that may have to go
     for (const auto& h : fields) {
+        if (hopByHopLength(h.name.size())) any = true;
         if (!http::iequals(h.name, "Connection")) continue;
         std::string_view list = h.value;
         while (!list.empty() && namedCount < named.size()) {
@@ -107,8 +116,10 @@ void removeHopByHop(http::HeaderList& headers, bool keepUpgrade) {
             list.remove_prefix(comma + 1);
         }
     }
+    if (!any && namedCount == 0) return;
     std::erase_if(fields, [&](const http::Header& h) {
-        for (auto name : kHopByHop)
+        if (hopByHopLength(h.name.size()))
+            for (auto name : kHopByHop)
             if (http::iequals(h.name, name)) return !(keepUpgrade && http::iequals(name, "Upgrade"));
         for (std::size_t i = 0; i < namedCount; ++i)
             if (http::iequals(h.name, named[i])) return true;

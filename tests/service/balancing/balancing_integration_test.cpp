@@ -1,4 +1,5 @@
 // Sticky sessions and hash keys through the real proxy-service and fake origins on port 0.
+#include <QProcess>
 #include <QtTest>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 
 using namespace proxy::test;
 using json = nlohmann::json;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -35,8 +37,25 @@ class BalancingIntegrationTest : public QObject {
     Q_OBJECT
 
     std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_, j_, k_, l_, m_, n_, o_;
+    std::unique_ptr<FakeOrigin> p_, q_, r_;  // "budget": every one drops what it is sent
+    std::unique_ptr<FakeOrigin> w3_, w1_;    // "weighted": weights 3 and 1
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;
+    std::string endpoint_;
+
+    // upstreams.list's "queued" for one upstream over proxyctl (-1 when it cannot be read).
+    int queued(const std::string& upstream) {
+        QProcess p;
+        p.start(QStringLiteral(PROXYCTL_EXE),
+                {"--endpoint", QString::fromStdString(endpoint_), "--json", "upstreams", "list"});
+        p.waitForFinished(15000);
+        const QByteArray out = p.readAllStandardOutput();
+        const json l = json::parse(out.begin(), out.end(), nullptr, false);
+        if (l.is_discarded() || !l.contains("upstreams")) return -1;
+        for (const auto& u : l["upstreams"])
+            if (u.value("name", "") == upstream) return u.value("queued", -1);
+        return -1;
+    }
 
     RawResponse fetch(const std::string& target, const std::string& extra = {}) {
         return roundTrip(port_, request(target, extra));
@@ -55,11 +74,19 @@ class BalancingIntegrationTest : public QObject {
         m_ = std::make_unique<FakeOrigin>("M");
         n_ = std::make_unique<FakeOrigin>("N");
         o_ = std::make_unique<FakeOrigin>("O");
+        p_ = std::make_unique<FakeOrigin>("P");
+        q_ = std::make_unique<FakeOrigin>("Q");
+        r_ = std::make_unique<FakeOrigin>("R");
+        w3_ = std::make_unique<FakeOrigin>("W3");
+        w1_ = std::make_unique<FakeOrigin>("W1");
+        for (auto* o : {p_.get(), q_.get(), r_.get()}) o->setDropRequests(true);
         port_ = freePort();
+        endpoint_ = "/tmp/proxy-balancing-test-" + std::to_string(port_) + "/c.sock";
         const json config = {
             {"workers", 2},
-            {"control",
-             {{"endpoint", "/tmp/proxy-balancing-test-" + std::to_string(port_) + "/c.sock"}}},
+            {"control", {{"endpoint", endpoint_}}},
+            // The test client plays a load balancer in front of the proxy (ip_hash by the real client).
+            {"security", {{"trusted_proxies", json::array({"127.0.0.1"})}}},
             {"listeners",
              json::array({{{"name", "web"}, {"address", "127.0.0.1:" + std::to_string(port_)}}})},
             {"upstreams",
@@ -91,10 +118,29 @@ class BalancingIntegrationTest : public QObject {
                    {"retries", 2}},
                   {{"name", "queued"},
                    {"servers", json::array({{{"address", address(*n_)}, {"max_connections", 1}}})},
-                   {"queue", {{"size", 2}, {"timeout_ms", 10000}}}},
+                   {"queue", {{"size", 2}, {"timeout_ms", 30000}}}},
                   {{"name", "short-queue"},
                    {"servers", json::array({{{"address", address(*o_)}, {"max_connections", 1}}})},
-                   {"queue", {{"size", 5}, {"timeout_ms", 200}}}}})},
+                   {"queue", {{"size", 5}, {"timeout_ms", 200}}}},
+                  {{"name", "by-cookie"},
+                   {"balance", "hash"},
+                   {"hash_key", {{"cookie", "sid"}}},
+                   {"servers", json::array({{{"address", address(*g_)}},
+                                            {{"address", address(*h_)}},
+                                            {{"address", address(*i_)}}})}},
+                  {{"name", "budget"},
+                   {"servers", json::array({{{"address", address(*p_)}},
+                                            {{"address", address(*q_)}},
+                                            {{"address", address(*r_)}}})},
+                   {"retries", 1}},
+                  {{"name", "by-client"},
+                   {"balance", "ip_hash"},
+                   {"servers", json::array({{{"address", address(*g_)}},
+                                            {{"address", address(*h_)}},
+                                            {{"address", address(*i_)}}})}},
+                  {{"name", "weighted"},
+                   {"servers", json::array({{{"address", address(*w3_)}, {"weight", 3}},
+                                            {{"address", address(*w1_)}, {"weight", 1}}})}}})},
             {"routes",
              json::array(
                  {{{"name", "s"}, {"match", {{"path_prefix", "/s/"}}}, {"upstream", "sticky"}},
@@ -107,7 +153,11 @@ class BalancingIntegrationTest : public QObject {
                   {{"name", "queued"}, {"match", {{"path_prefix", "/q/"}}}, {"upstream", "queued"}},
                   {{"name", "short"},
                    {"match", {{"path_prefix", "/sq/"}}},
-                   {"upstream", "short-queue"}}})},
+                   {"upstream", "short-queue"}},
+                  {{"name", "c"}, {"match", {{"path_prefix", "/c/"}}}, {"upstream", "by-cookie"}},
+                  {{"name", "b"}, {"match", {{"path_prefix", "/b/"}}}, {"upstream", "budget"}},
+                  {{"name", "w"}, {"match", {{"path_prefix", "/w/"}}}, {"upstream", "weighted"}},
+                  {{"name", "ip"}, {"match", {{"path_prefix", "/ip/"}}}, {"upstream", "by-client"}}})},
         };
         proxy_ = std::make_unique<ProxyProcess>();
         QVERIFY2(proxy_->start(config.dump(2), port_), qPrintable(proxy_->output()));
@@ -187,26 +237,38 @@ class BalancingIntegrationTest : public QObject {
     }
 
     void fullServersQueueThenOverflowAndTimeOut() {
-        // One slot, two queue places: the first request holds the slot, two wait their turn, a
-        // fourth finds the queue full and is answered at once.
-        n_->setDelay(400);
+        // One slot, two queue places: the first request holds the slot, two wait their turn (seen
+        // in upstreams.list, not guessed from a sleep), a fourth finds the queue full and is
+        // answered at once. The slot is held for 4 s so a loaded machine still gets both into
+        // the queue first; the queue timeout (30 s) outlasts the two waits.
+        n_->setDelay(4000);
         std::vector<RawResponse> results(3);
         std::vector<std::thread> clients;
-        clients.emplace_back([&] { results[0] = roundTrip(port_, request("/q/1")); });
+        struct JoinAll {
+            std::vector<std::thread>& threads;
+            ~JoinAll() {
+                for (auto& t : threads)
+                    if (t.joinable()) t.join();
+            }
+        } joinAll{clients};
+        clients.emplace_back([&] { results[0] = roundTrip(port_, request("/q/1"), 40s); });
         QTRY_COMPARE_WITH_TIMEOUT(n_->requestCount(), std::size_t(1), 10000);  // holds the slot
-        clients.emplace_back([&] { results[1] = roundTrip(port_, request("/q/2")); });
-        clients.emplace_back([&] { results[2] = roundTrip(port_, request("/q/3")); });
-        QTest::qWait(150);  // let both reach the queue (the slot stays busy for 400 ms)
+        QCOMPARE(queued("queued"), 0);
+        clients.emplace_back([&] { results[1] = roundTrip(port_, request("/q/2"), 40s); });
+        clients.emplace_back([&] { results[2] = roundTrip(port_, request("/q/3"), 40s); });
+        QTRY_COMPARE_WITH_TIMEOUT(queued("queued"), 2, 10000);
+        QCOMPARE(n_->requestCount(), std::size_t(1));  // they wait: nothing more was sent
         const auto overflow = roundTrip(port_, request("/q/4"));
         for (auto& t : clients) t.join();
         n_->setDelay(0);
         for (const auto& r : results) QCOMPARE(r.status, 200);
         QCOMPARE(n_->requestCount(), std::size_t(3));  // never two at once, and the 4th never sent
+        QCOMPARE(queued("queued"), 0);
         QCOMPARE(overflow.status, 503);
         QVERIFY2(overflow.body.find("wait queue is full") != std::string::npos,
                  overflow.body.c_str());
         // A queue timeout shorter than the origin's answer ends in a 503 naming it.
-        o_->setDelay(1500);
+        o_->setDelay(4000);  // holds the slot well past the late request's 200 ms wait
         std::thread holder([&] { roundTrip(port_, request("/sq/hold")); });
         QTRY_COMPARE_WITH_TIMEOUT(o_->requestCount(), std::size_t(1), 10000);
         const auto late = roundTrip(port_, request("/sq/late"));
@@ -215,6 +277,66 @@ class BalancingIntegrationTest : public QObject {
         QCOMPARE(late.status, 503);
         QVERIFY2(late.body.find("queue timeout") != std::string::npos, late.body.c_str());
         QCOMPARE(o_->requestCount(), std::size_t(1));
+    }
+
+    void hashByCookieKeepsEachSessionOnOneServer() {
+        std::set<std::string> used;
+        for (int u = 0; u < 30; ++u) {
+            const std::string cookie = "Cookie: theme=dark; sid=session-" + std::to_string(u) + "; x=1\r\n";
+            const auto first = fetch("/c/a", cookie);
+            QCOMPARE(first.status, 200);
+            used.insert(origin(first));
+            for (int k = 0; k < 3; ++k)
+                QCOMPARE(origin(fetch("/c/b" + std::to_string(k), cookie)), origin(first));
+            // Only the named cookie counts: other cookies and headers change nothing.
+            const std::string other = "Cookie: sid=session-" + std::to_string(u) + "; theme=light\r\nX-User: z\r\n";
+            QCOMPARE(origin(fetch("/c/c", other)), origin(first));
+        }
+        QVERIFY2(used.size() >= 2, "30 sessions all hashed to one server");
+        QCOMPARE(fetch("/c/no-cookie").status, 200);  // no cookie: by client address
+    }
+
+    void ipHashUsesTheClientATrustedProxyNames() {
+        // Every request comes from 127.0.0.1, a trusted proxy: ip_hash must hash the client its
+        // X-Forwarded-For names, so clients spread over the servers and each stays on one.
+        std::set<std::string> used;
+        for (int c = 0; c < 30; ++c) {
+            const std::string xff = "X-Forwarded-For: 203.0.113." + std::to_string(c + 1) + "\r\n";
+            const auto first = fetch("/ip/a", xff);
+            QCOMPARE(first.status, 200);
+            used.insert(origin(first));
+            for (int k = 0; k < 3; ++k)
+                QCOMPARE(origin(fetch("/ip/b" + std::to_string(k), xff)), origin(first));
+            // A spoofed hop in front of the client changes nothing (only the right-most counts).
+            const std::string chain = "X-Forwarded-For: 198.51.100.9, 203.0.113." + std::to_string(c + 1) + "\r\n";
+            QCOMPARE(origin(fetch("/ip/c", chain)), origin(first));
+        }
+        QVERIFY2(used.size() >= 2, "30 clients all hashed to one server");
+    }
+
+    void weightsSplitTrafficWithinTolerance() {
+        // Weights 3 and 1: 3/4 and 1/4 of 200 requests. Each worker runs its own smooth weighted
+        // round robin, exact over whole cycles, so two workers stray by at most a few requests;
+        // the stated tolerance is 5% of the total (10 requests).
+        const int n = 200;
+        for (int i = 0; i < n; ++i) QCOMPARE(fetch("/w/" + std::to_string(i)).status, 200);
+        const int heavy = static_cast<int>(w3_->requestCount());
+        const int light = static_cast<int>(w1_->requestCount());
+        QCOMPARE(heavy + light, n);
+        QVERIFY2(std::abs(heavy - 3 * n / 4) <= n / 20,
+                 qPrintable(QString("weight 3: %1, weight 1: %2").arg(heavy).arg(light)));
+    }
+
+    void retriesStopAtTheBudget() {
+        // Three servers that drop every request, retries 1: a GET is tried on two servers (the
+        // first and one retry), never the third, and the client gets a 502.
+        for (int i = 0; i < 3; ++i) {
+            const std::size_t before = p_->requestCount() + q_->requestCount() + r_->requestCount();
+            const auto r = fetch("/b/" + std::to_string(i));
+            QCOMPARE(r.status, 502);
+            const std::size_t after = p_->requestCount() + q_->requestCount() + r_->requestCount();
+            QCOMPARE(after - before, std::size_t(2));
+        }
     }
 
     void stickyCookieKeepsAClientThenFailsOver() {

@@ -96,6 +96,54 @@ public:
     std::size_t rows = 0;
 };
 
+// No sink and no live-feed subscriber: nothing would read a record, so onLog only counts it (and
+// records metrics). Once someone subscribes, records flow again.
+void AccessLogTest::recordsSkippedWithoutReaders() {
+    AccessLogOptions o;
+    o.flushInterval = 5ms;
+    AccessLog log(o, {});
+    filter::ConnectionInfo conn{"192.0.2.7", 51000, "public", "0.0.0.0", false, 0};
+    http::RequestHead head;
+    head.methodText = "GET";
+    head.path = "/skipped";
+    head.host = "example.com";
+    filter::RequestContext ctx;
+    ctx.connection = &conn;
+    ctx.request = &head;
+    ctx.requestId = "00000000000000aa";
+    ctx.status = 200;
+    ctx.wallStart = std::chrono::system_clock::now();
+    AccessLogFilter f(&log);
+    for (int i = 0; i < 100; ++i) f.onLog(ctx);
+    QVERIFY(log.flush(5s));
+    auto s = log.stats();
+    QCOMPARE(s.submitted, std::uint64_t{100});
+    QCOMPARE(s.notStored, std::uint64_t{100});
+    QCOMPARE(s.droppedQueueFull, std::uint64_t{0});
+    QCOMPARE(s.batches, std::uint64_t{0});  // the writer never saw them
+    QCOMPARE(log.metrics().toJson()["listeners"]["public"]["requests"].get<int>(), 100);
+
+    const auto id = log.liveFeed().subscribe(100);
+    head.path = "/seen";
+    f.onLog(ctx);
+    // The writer counts the record before it hands it to the feed: wait for the event itself.
+    std::vector<FeedEvent> events;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            auto more = log.liveFeed().poll(id);
+            events.insert(events.end(), more.begin(), more.end());
+            return !events.empty();
+        }(),
+        5000);
+    QCOMPARE(events.size(), std::size_t{1});
+    QCOMPARE(events[0].path, std::string("/seen"));
+    s = log.stats();
+    QCOMPARE(s.submitted, std::uint64_t{101});
+    QCOMPARE(s.notStored, std::uint64_t{101});  // seen live, stored nowhere
+    QVERIFY(s.batches >= 1);
+    log.liveFeed().unsubscribe(id);
+}
+
 #if PROXY_WITH_SQLITE
 struct Db {
     sqlite3* db = nullptr;
@@ -192,6 +240,7 @@ private slots:
     void writerStopsCleanly();
     void filterFillsRecord();
     void dataPathCost();
+    void recordsSkippedWithoutReaders();
 #if PROXY_WITH_SQLITE
     void completeness();
     void hostileFilters_data();
@@ -374,6 +423,9 @@ void AccessLogTest::dataPathCost() {
     // What one onLog costs the worker: metrics + one queue slot. Printed for the report; the bound
     // is loose (a debug/ASan build), it catches an accidental lock or allocation storm.
     std::vector<std::unique_ptr<AccessLogSink>> sinks;
+    auto gate = std::make_unique<GateSink>();
+    gate->release();  // a sink that stores instantly: without one the records would be skipped
+    sinks.push_back(std::move(gate));
     AccessLogOptions o;
     o.queueCapacity = 1 << 17;
     AccessLog log(o, std::move(sinks));

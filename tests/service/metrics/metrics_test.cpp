@@ -2,6 +2,8 @@
 // format and the admin HTTP responder.
 #include <QtTest>
 
+#include <cstring>
+
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -33,6 +35,7 @@ private slots:
     void registryCountsPerScope();
     void registryConcurrentRecording();
     void registryOverflow();
+    void registryLookupCacheFollowsText();
     void prometheusFormat();
     void httpResponder();
 };
@@ -117,6 +120,33 @@ void MetricsTest::registryCountsPerScope() {
     QCOMPARE(j["servers"]["10.0.0.2:80"]["latency_us"]["count"].get<int>(), 1);
     QVERIFY(!j["routes"].contains(""));
     QCOMPARE(r.snapshot().size(), std::size_t{5});
+}
+
+// find() remembers recent lookups by where a name's bytes live; the bytes decide, not the address.
+void MetricsTest::registryLookupCacheFollowsText() {
+    char buffer[32] = "alpha";
+    {
+        MetricsRegistry r;
+        for (int i = 0; i < 3; ++i) r.record({"main", std::string_view(buffer, 5), "", "", 200, 1, 1, 1});
+        // The same buffer now holds another route's name (a reload freed and reused the memory).
+        std::memcpy(buffer, "bravo", 5);
+        r.record({"main", std::string_view(buffer, 5), "", "", 500, 1, 1, 1});
+        // Same text from another address: the same series.
+        const std::string copy = "alpha";
+        r.record({"main", copy, "", "", 200, 1, 1, 1});
+        const auto j = r.toJson();
+        QCOMPARE(j["routes"]["alpha"]["requests"].get<int>(), 4);
+        QCOMPARE(j["routes"]["bravo"]["requests"].get<int>(), 1);
+        QCOMPARE(j["routes"]["bravo"]["by_class"]["5xx"].get<int>(), 1);
+        QCOMPARE(j["listeners"]["main"]["requests"].get<int>(), 5);
+    }
+    // A new registry (maybe at the old one's address) never sees the old one's series.
+    MetricsRegistry fresh;
+    fresh.record({"main", std::string_view(buffer, 5), "", "", 200, 1, 1, 1});
+    const auto j = fresh.toJson();
+    QCOMPARE(j["routes"]["bravo"]["requests"].get<int>(), 1);
+    QCOMPARE(j["listeners"]["main"]["requests"].get<int>(), 1);
+    QCOMPARE(fresh.snapshot().size(), std::size_t{2});
 }
 
 void MetricsTest::registryConcurrentRecording() {

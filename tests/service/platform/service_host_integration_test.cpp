@@ -205,6 +205,10 @@ private slots:
              {"platform: linux", "tls: ", "access_log: ", "compression: ", "io: epoll"}) {
             QVERIFY2(text.contains(QLatin1String(line)), qPrintable(text));
         }
+        // The allocator it says is the one it was built with.
+        QVERIFY2(text.contains(PROXY_WITH_MIMALLOC ? QLatin1String("allocator: mimalloc 2.")
+                                                   : QLatin1String("allocator: the C runtime's malloc")),
+                 qPrintable(text));
     }
 };
 

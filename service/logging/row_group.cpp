@@ -1,0 +1,281 @@
+#include "logging/row_group.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace proxy::logging::rowgroup {
+
+namespace {
+
+enum Kind : std::uint8_t { IntPlain = 0, IntDelta = 1, TextPlain = 2, TextDictionary = 3 };
+
+void putVarint(std::string& out, std::uint64_t v) {
+    char buf[10];
+    std::size_t n = 0;
+    while (v >= 0x80) {
+        buf[n++] = static_cast<char>(v | 0x80);
+        v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    out.append(buf, n);
+}
+
+std::uint64_t zigzag(std::int64_t v) {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+// A bounds-checked reader: every failure sets error once and later reads return 0.
+struct Reader {
+    const unsigned char* p;
+    const unsigned char* end;
+    const char* error = nullptr;
+
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p == end) return fail("the column ends inside a number");
+            const unsigned char b = *p++;
+            if (shift == 63 && b > 1) return fail("a number is over 64 bits");
+            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80)) return v;
+        }
+        return fail("a number is over 64 bits");
+    }
+    std::string_view bytes(std::uint64_t n) {
+        if (error) return {};
+        if (n > static_cast<std::uint64_t>(end - p)) {
+            fail("the column ends inside a value");
+            return {};
+        }
+        std::string_view s(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+        p += n;
+        return s;
+    }
+    std::uint64_t fail(const char* why) {
+        if (!error) error = why;
+        p = end;
+        return 0;
+    }
+};
+
+}  // namespace
+
+std::uint64_t hashBytes(std::string_view s, std::uint64_t seed) {
+    // 8 bytes at a time, multiply-xorshift mixing (fast for short strings; not cryptographic).
+    constexpr std::uint64_t k = 0x9E3779B97F4A7C15ull;
+    std::uint64_t h = seed ^ (s.size() * k);
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    if (i < s.size()) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, s.data() + i, s.size() - i);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return h;
+}
+
+Encoder::Encoder() { reset(); }
+
+void Encoder::reset() {
+    rows_ = 0;
+    for (auto& c : ints_) c.clear();
+    for (auto& t : texts_) {
+        t.bytes.clear();
+        t.lengths.clear();
+        t.dictionary = true;
+        t.entryOffset.clear();
+        t.entryLength.clear();
+        t.entryHash.clear();
+        t.buckets.fill(-1);
+        t.indexes.clear();
+    }
+    minTime_ = maxTime_ = 0;
+    statusClasses_ = 0;
+}
+
+void Encoder::addText(TextColumn& col, std::string_view value) {
+    const auto offset = static_cast<std::uint32_t>(col.bytes.size());
+    const auto length = static_cast<std::uint32_t>(std::min<std::size_t>(value.size(), kMaxTextBytes));
+    value = value.substr(0, length);
+    col.lengths.push_back(length);
+    if (col.dictionary) {
+        // The same value as the previous row is the common case (listener, method, version, and
+        // the columns that stay empty).
+        if (!col.indexes.empty()) {
+            const std::uint8_t last = col.indexes.back();
+            if (col.entryLength[last] == length &&
+                (length == 0 || std::memcmp(col.bytes.data() + col.entryOffset[last], value.data(), length) == 0)) {
+                if (length != 0) col.bytes.append(value);
+                col.indexes.push_back(last);
+                return;
+            }
+        }
+        const std::uint64_t h = hashBytes(value);
+        std::size_t slot = h & (col.buckets.size() - 1);
+        for (;; slot = (slot + 1) & (col.buckets.size() - 1)) {
+            const std::int16_t e = col.buckets[slot];
+            if (e < 0) break;
+            if (col.entryHash[e] == h && col.entryLength[e] == length &&
+                std::memcmp(col.bytes.data() + col.entryOffset[e], value.data(), length) == 0) {
+                col.bytes.append(value);
+                col.indexes.push_back(static_cast<std::uint8_t>(e));
+                return;
+            }
+        }
+        if (col.entryOffset.size() < kMaxDictionary) {
+            const auto e = static_cast<std::int16_t>(col.entryOffset.size());
+            col.buckets[slot] = e;
+            col.entryOffset.push_back(offset);
+            col.entryLength.push_back(length);
+            col.entryHash.push_back(h);
+            col.bytes.append(value);
+            col.indexes.push_back(static_cast<std::uint8_t>(e));
+            return;
+        }
+        col.dictionary = false;  // too many distinct values: plain from now on
+        col.indexes.clear();
+        col.indexes.shrink_to_fit();
+    }
+    col.bytes.append(value);
+}
+
+bool Encoder::add(const RowView& row) {
+    if (rows_ >= kMaxRows) return false;
+    for (std::size_t c = 0; c < kTextColumns; ++c)
+        if (texts_[c].bytes.size() + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > kMaxColumnBytes)
+            return false;
+    for (std::size_t c = 0; c < kIntColumns; ++c) ints_[c].push_back(row.ints[c]);
+    for (std::size_t c = 0; c < kTextColumns; ++c) addText(texts_[c], row.texts[c]);
+    const std::int64_t t = row.ints[TimeUs];
+    if (rows_ == 0 || t < minTime_) minTime_ = t;
+    if (rows_ == 0 || t > maxTime_) maxTime_ = t;
+    const std::int64_t status = row.ints[Status];
+    statusClasses_ |= 1u << (status >= 100 && status <= 599 ? status / 100 : 0);
+    ++rows_;
+    return true;
+}
+
+std::string Encoder::encodeColumn(std::size_t c) const {
+    std::string out;
+    if (c < kIntColumns) {
+        const auto& values = ints_[c];
+        const bool delta = c == TimeUs;
+        out.reserve(1 + values.size() * 3);
+        out.push_back(static_cast<char>(delta ? IntDelta : IntPlain));
+        std::int64_t previous = 0;
+        for (const std::int64_t v : values) {
+            putVarint(out, zigzag(delta ? static_cast<std::int64_t>(static_cast<std::uint64_t>(v) -
+                                                                    static_cast<std::uint64_t>(previous))
+                                        : v));
+            previous = v;
+        }
+        return out;
+    }
+    if (c >= kColumns) return out;
+    const TextColumn& col = texts_[c - kIntColumns];
+    if (col.dictionary && rows_ > 0) {
+        std::size_t dictBytes = 0;
+        for (const auto len : col.entryLength) dictBytes += len + 2;
+        out.reserve(8 + dictBytes + col.indexes.size());
+        out.push_back(static_cast<char>(TextDictionary));
+        putVarint(out, col.entryOffset.size());
+        for (std::size_t e = 0; e < col.entryOffset.size(); ++e) {
+            putVarint(out, col.entryLength[e]);
+            out.append(col.bytes, col.entryOffset[e], col.entryLength[e]);
+        }
+        if (col.entryOffset.size() > 1)
+            out.append(reinterpret_cast<const char*>(col.indexes.data()), col.indexes.size());
+        return out;
+    }
+    out.reserve(1 + col.lengths.size() * 2 + col.bytes.size());
+    out.push_back(static_cast<char>(TextPlain));
+    for (const auto len : col.lengths) putVarint(out, len);
+    out.append(col.bytes);
+    return out;
+}
+
+std::string decodeColumn(std::string_view blob, std::size_t c, std::uint32_t rows, Column& out) {
+    out.ints.clear();
+    out.texts.clear();
+    if (c >= kColumns) return "no such column";
+    if (rows > kMaxRows) return "the group claims more rows than a group can hold";
+    Reader in{reinterpret_cast<const unsigned char*>(blob.data()),
+              reinterpret_cast<const unsigned char*>(blob.data()) + blob.size()};
+    if (blob.empty()) return "the column is empty";
+    const auto kind = static_cast<Kind>(*in.p++);
+    if (c < kIntColumns) {
+        if (kind != IntPlain && kind != IntDelta) return "an integer column has a text encoding";
+        out.ints.reserve(rows);
+        std::int64_t previous = 0;
+        for (std::uint32_t i = 0; i < rows && !in.error; ++i) {
+            const std::int64_t v = unzigzag(in.varint());
+            previous = kind == IntDelta ? static_cast<std::int64_t>(static_cast<std::uint64_t>(previous) +
+                                                                     static_cast<std::uint64_t>(v))
+                                        : v;
+            out.ints.push_back(previous);
+        }
+    } else if (kind == TextPlain) {
+        std::vector<std::uint32_t> lengths;
+        lengths.reserve(rows);
+        std::uint64_t total = 0;
+        for (std::uint32_t i = 0; i < rows && !in.error; ++i) {
+            const std::uint64_t len = in.varint();
+            if (len > kMaxTextBytes) in.fail("a text value is longer than the limit");
+            lengths.push_back(static_cast<std::uint32_t>(len));
+            total += len;
+        }
+        if (!in.error && total > static_cast<std::uint64_t>(in.end - in.p))
+            in.fail("the column ends inside a value");
+        out.texts.reserve(rows);
+        for (std::uint32_t i = 0; i < rows && !in.error; ++i) out.texts.push_back(in.bytes(lengths[i]));
+    } else if (kind == TextDictionary) {
+        const std::uint64_t entries = in.varint();
+        if (!in.error && (entries == 0 || entries > kMaxDictionary))
+            in.fail("the dictionary size is out of range");
+        std::vector<std::string_view> dict;
+        for (std::uint64_t e = 0; e < entries && !in.error; ++e) {
+            const std::uint64_t len = in.varint();
+            if (len > kMaxTextBytes) in.fail("a text value is longer than the limit");
+            dict.push_back(in.bytes(len));
+        }
+        if (!in.error) {
+            out.texts.reserve(rows);
+            if (entries == 1) {
+                out.texts.assign(rows, dict[0]);
+            } else {
+                const std::string_view idx = in.bytes(rows);
+                for (std::uint32_t i = 0; i < rows && !in.error; ++i) {
+                    const auto e = static_cast<unsigned char>(idx[i]);
+                    if (e >= entries) in.fail("a dictionary index is out of range");
+                    else out.texts.push_back(dict[e]);
+                }
+            }
+        }
+    } else {
+        return "a text column has an unknown encoding";
+    }
+    if (in.error) {
+        out.ints.clear();
+        out.texts.clear();
+        return in.error;
+    }
+    if (in.p != in.end) {
+        out.ints.clear();
+        out.texts.clear();
+        return "the column has bytes after its last value";
+    }
+    return {};
+}
+
+}  // namespace proxy::logging::rowgroup

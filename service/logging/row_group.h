@@ -1,0 +1,98 @@
+#pragma once
+// Row groups: a batch of access records encoded column by column into compact blobs, the storage
+// unit of a columnar access log (one SQLite row per group and column instead of one per record).
+// Not wired into the writer yet; bench/log_rowgroup_bench.cpp measures it against row-by-row
+// INSERTs (docs/logging.md, "Row groups").
+//
+// Blob format (all integers are LEB128 varints unless said otherwise):
+//   column blob  = kind:u8, body
+//   int column   kind 0 (plain): rows x zigzag(value)
+//                kind 1 (delta): rows x zigzag(value - previous value), previous starts at 0
+//   text column  kind 2 (plain): rows x length, then the concatenated bytes
+//                kind 3 (dictionary): entries, entries x (length, bytes), then rows x index
+//                                     (no indexes when entries == 1)
+// The row count is not in the blob: the caller stores it with the group and passes it back, so a
+// blob that disagrees with its group is an error, never a short read.
+// No Qt, no asio, no std::expected (the fuzz target links it alone).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace proxy::logging::rowgroup {
+
+// Integer columns of a record, in storage order.
+enum IntColumn : std::uint8_t {
+    TimeUs, DurationUs, BytesIn, BytesOut, ConnectUs, ResponseUs, Status, ClientPort, Truncated,
+    kIntColumns
+};
+// Text columns follow the integers; their order is AccessRecord::Field's.
+inline constexpr std::size_t kTextColumns = 17;
+inline constexpr std::size_t kColumns = kIntColumns + kTextColumns;
+
+inline constexpr std::uint32_t kMaxRows = 65536;          // rows per group, a decoding bound
+inline constexpr std::uint32_t kMaxTextBytes = 1u << 20;  // one text value (records cap at 640)
+inline constexpr std::uint32_t kMaxDictionary = 256;      // distinct values before a column goes plain
+
+// One record as the encoder sees it (AccessRecord is converted field by field; no copies).
+struct RowView {
+    std::array<std::int64_t, kIntColumns> ints{};
+    std::array<std::string_view, kTextColumns> texts{};
+};
+
+inline constexpr std::uint64_t kMaxColumnBytes = 1u << 30;  // text bytes of one column in a group
+
+// Builds one group. add() copies what it needs (the caller's strings may go away afterwards).
+class Encoder {
+public:
+    Encoder();
+    // False (and nothing added) when the group is full: kMaxRows rows, or a text column would pass
+    // kMaxColumnBytes. Text values longer than kMaxTextBytes are cut to it.
+    bool add(const RowView& row);
+    std::uint32_t rows() const { return rows_; }
+    // The blob of column c (0 .. kColumns-1) for the rows added so far; "" for any other c.
+    std::string encodeColumn(std::size_t c) const;
+    void reset();
+
+    // Summary for skipping groups without decoding them.
+    std::int64_t minTime() const { return minTime_; }
+    std::int64_t maxTime() const { return maxTime_; }
+    std::uint32_t statusClasses() const { return statusClasses_; }  // bit 0 = none, bit n = nxx
+
+private:
+    struct TextColumn {
+        std::string bytes;                    // every row's value, concatenated
+        std::vector<std::uint32_t> lengths;
+        // Open-addressed dictionary over `bytes` while the column has <= kMaxDictionary values.
+        bool dictionary = true;
+        std::vector<std::uint32_t> entryOffset, entryLength;
+        std::vector<std::uint64_t> entryHash;
+        std::array<std::int16_t, 1024> buckets;  // -1 = empty, else entry number
+        std::vector<std::uint8_t> indexes;
+    };
+    void addText(TextColumn& col, std::string_view value);
+
+    std::uint32_t rows_ = 0;
+    std::array<std::vector<std::int64_t>, kIntColumns> ints_;
+    std::array<TextColumn, kTextColumns> texts_;
+    std::int64_t minTime_ = 0, maxTime_ = 0;
+    std::uint32_t statusClasses_ = 0;
+};
+
+// One decoded column. Text values point into the blob the column was decoded from.
+struct Column {
+    std::vector<std::int64_t> ints;
+    std::vector<std::string_view> texts;
+};
+
+// Decodes column c (its kind must suit it) of a group of `rows` rows. Returns "" on success or a
+// sentence naming what is wrong; never reads outside `blob`.
+std::string decodeColumn(std::string_view blob, std::size_t c, std::uint32_t rows, Column& out);
+
+// A 64-bit hash of a value (stable across builds: it may be stored in bloom filters).
+std::uint64_t hashBytes(std::string_view s, std::uint64_t seed = 0);
+
+}  // namespace proxy::logging::rowgroup

@@ -1,0 +1,272 @@
+// Row groups (service/logging/row_group.*): worst-case records survive encode + decode unchanged,
+// and a corrupt column blob is a clear error, never a crash or a read outside the blob.
+#include <QtTest>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "logging/row_group.h"
+
+using namespace proxy::logging::rowgroup;
+
+namespace {
+
+// Rows with owned strings, so a test can build them and compare after decoding.
+struct Row {
+    std::array<std::int64_t, kIntColumns> ints{};
+    std::array<std::string, kTextColumns> texts;
+    RowView view() const {
+        RowView v;
+        v.ints = ints;
+        for (std::size_t c = 0; c < kTextColumns; ++c) v.texts[c] = texts[c];
+        return v;
+    }
+};
+
+// Encodes rows, decodes every column and compares value by value. Returns the blobs.
+std::vector<std::string> roundTrip(const std::vector<Row>& rows) {
+    Encoder enc;
+    for (const Row& r : rows) {
+        if (!enc.add(r.view())) {
+            QTest::qFail("add refused a row", __FILE__, __LINE__);
+            return {};
+        }
+    }
+    std::vector<std::string> blobs;
+    for (std::size_t c = 0; c < kColumns; ++c) {
+        blobs.push_back(enc.encodeColumn(c));
+        Column col;
+        const std::string err = decodeColumn(blobs.back(), c, static_cast<std::uint32_t>(rows.size()), col);
+        if (!err.empty()) {
+            QTest::qFail(("column " + std::to_string(c) + ": " + err).c_str(), __FILE__, __LINE__);
+            return {};
+        }
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const bool same = c < kIntColumns ? col.ints.at(i) == rows[i].ints[c]
+                                              : col.texts.at(i) == rows[i].texts[c - kIntColumns];
+            if (!same) {
+                QTest::qFail(("column " + std::to_string(c) + " row " + std::to_string(i) + " differs").c_str(),
+                             __FILE__, __LINE__);
+                return {};
+            }
+        }
+        if ((c < kIntColumns ? col.ints.size() : col.texts.size()) != rows.size()) {
+            QTest::qFail("wrong number of values", __FILE__, __LINE__);
+            return {};
+        }
+    }
+    return blobs;
+}
+
+Row typical(int i) {
+    Row r;
+    r.ints[TimeUs] = 1'764'000'000'000'000 + i * 125;
+    r.ints[DurationUs] = 1000 + i;
+    r.ints[Status] = i % 7 == 0 ? 502 : 200;
+    r.ints[ConnectUs] = -1;
+    r.ints[ResponseUs] = i % 3 == 0 ? -1 : 900;
+    r.texts[0] = "req-" + std::to_string(i);
+    r.texts[1] = "10.0.0." + std::to_string(i % 200);
+    r.texts[2] = "public";
+    r.texts[4] = "GET";
+    r.texts[5] = "example.com";
+    r.texts[6] = "/api/v1/items/" + std::to_string(i);
+    return r;
+}
+
+}  // namespace
+
+class RowGroupTest : public QObject {
+    Q_OBJECT
+private slots:
+    void emptyGroup() {
+        const auto blobs = roundTrip({});
+        QCOMPARE(blobs.size(), kColumns);
+        Encoder enc;
+        QCOMPARE(enc.rows(), 0u);
+        QCOMPARE(enc.statusClasses(), 0u);
+    }
+
+    void oneEmptyRecord() {
+        Row r;  // every int 0, every text empty
+        roundTrip({r});
+    }
+
+    void extremeIntegers() {
+        std::vector<Row> rows;
+        const std::int64_t values[] = {0, -1, 1, std::numeric_limits<std::int64_t>::min(),
+                                       std::numeric_limits<std::int64_t>::max(), -2, 127, 128, -64, -65};
+        for (std::size_t i = 0; i < std::size(values); ++i) {
+            Row r;
+            r.ints.fill(values[i]);
+            rows.push_back(r);
+        }
+        // Time going backwards and jumping across the whole range (deltas overflow and wrap).
+        rows[3].ints[TimeUs] = std::numeric_limits<std::int64_t>::max();
+        rows[4].ints[TimeUs] = std::numeric_limits<std::int64_t>::min();
+        roundTrip(rows);
+    }
+
+    void hostileText() {
+        std::vector<Row> rows;
+        Row a;
+        a.texts[6] = std::string("/a\0b\0", 5);                 // NULs inside
+        a.texts[11] = "\xff\xfe\xc3\x28\xed\xa0\x80 invalid";    // invalid UTF-8, surrogate
+        a.texts[16] = std::string(1, '\0');
+        rows.push_back(a);
+        Row b;
+        for (std::size_t c = 0; c < kTextColumns; ++c) b.texts[c] = std::string(640, static_cast<char>(0x80 + c));
+        b.texts[7] = std::string(kMaxTextBytes, 'q');           // one value at the decoder's cap
+        rows.push_back(b);
+        rows.push_back(a);                                       // repeats: dictionary indexes
+        rows.push_back(Row{});
+        roundTrip(rows);
+    }
+
+    void overlongTextIsCutAtTheCap() {
+        Row r;
+        r.texts[3] = std::string(kMaxTextBytes + 10, 'x');
+        Encoder enc;
+        QVERIFY(enc.add(r.view()));
+        Column col;
+        QCOMPARE(decodeColumn(enc.encodeColumn(kIntColumns + 3), kIntColumns + 3, 1, col), std::string());
+        QCOMPARE(col.texts.at(0).size(), std::size_t(kMaxTextBytes));
+    }
+
+    void dictionaryOverflowGoesPlain() {
+        // 1000 rows, 300 distinct hosts (more than the dictionary holds), plus constant columns.
+        std::vector<Row> rows;
+        for (int i = 0; i < 1000; ++i) {
+            Row r = typical(i);
+            r.texts[5] = "host" + std::to_string(i % 300) + ".example";
+            rows.push_back(r);
+        }
+        const auto blobs = roundTrip(rows);
+        QVERIFY(!blobs.empty());
+        QCOMPARE(static_cast<int>(blobs[kIntColumns + 5][0]), 2);  // plain
+        QCOMPARE(static_cast<int>(blobs[kIntColumns + 2][0]), 3);  // "public": dictionary
+        // A constant column costs its value once, without an index per row.
+        QVERIFY(blobs[kIntColumns + 2].size() < 16);
+    }
+
+    void exactlyTheDictionaryLimit() {
+        std::vector<Row> rows;
+        for (std::uint32_t i = 0; i < kMaxDictionary * 2; ++i) {
+            Row r;
+            r.texts[9] = "u" + std::to_string(i % kMaxDictionary);
+            rows.push_back(r);
+        }
+        const auto blobs = roundTrip(rows);
+        QVERIFY(!blobs.empty());
+        QCOMPARE(static_cast<int>(blobs[kIntColumns + 9][0]), 3);
+    }
+
+    void summary() {
+        Encoder enc;
+        for (int i : {5, 1, 9}) {
+            Row r = typical(i);
+            r.ints[TimeUs] = i;
+            r.ints[Status] = i == 1 ? 0 : i == 5 ? 404 : 503;
+            QVERIFY(enc.add(r.view()));
+        }
+        QCOMPARE(enc.minTime(), std::int64_t(1));
+        QCOMPARE(enc.maxTime(), std::int64_t(9));
+        QCOMPARE(enc.statusClasses(), (1u << 0) | (1u << 4) | (1u << 5));
+        enc.reset();
+        QCOMPARE(enc.rows(), 0u);
+    }
+
+    void fullGroupRefusesMore() {
+        Encoder enc;
+        Row r;
+        for (std::uint32_t i = 0; i < kMaxRows; ++i) QVERIFY(enc.add(r.view()));
+        QVERIFY(!enc.add(r.view()));
+        QCOMPARE(enc.rows(), kMaxRows);
+        Column col;
+        QCOMPARE(decodeColumn(enc.encodeColumn(TimeUs), TimeUs, kMaxRows, col), std::string());
+        QCOMPARE(col.ints.size(), std::size_t(kMaxRows));
+    }
+
+    void randomGroupsRoundTrip() {
+        std::mt19937_64 rng(42);
+        for (int g = 0; g < 20; ++g) {
+            std::vector<Row> rows(rng() % 600);
+            for (auto& r : rows) {
+                for (auto& v : r.ints) v = static_cast<std::int64_t>(rng()) >> (rng() % 64);
+                for (auto& t : r.texts) {
+                    t.resize(rng() % 4 == 0 ? rng() % 300 : rng() % 3);
+                    for (auto& ch : t) ch = static_cast<char>(rng());
+                }
+            }
+            roundTrip(rows);
+        }
+    }
+
+    void everyTruncationIsAnError() {
+        std::vector<Row> rows;
+        for (int i = 0; i < 50; ++i) rows.push_back(typical(i));
+        Encoder enc;
+        for (const auto& r : rows) QVERIFY(enc.add(r.view()));
+        for (std::size_t c = 0; c < kColumns; ++c) {
+            const std::string blob = enc.encodeColumn(c);
+            for (std::size_t n = 0; n < blob.size(); ++n) {
+                // A copy of exactly n bytes, so ASan catches any read past it.
+                const std::vector<char> cut(blob.begin(), blob.begin() + static_cast<std::ptrdiff_t>(n));
+                Column col;
+                const std::string err = decodeColumn(std::string_view(cut.data(), n), c, 50, col);
+                if (err.empty()) {
+                    // Only possible if the cut drops nothing the 50 rows need: never with these rows.
+                    QFAIL(qPrintable(QString("column %1 cut at %2 decoded").arg(c).arg(n)));
+                }
+                QVERIFY(col.ints.empty() && col.texts.empty());
+            }
+            Column col;
+            QVERIFY(!decodeColumn(blob + "x", c, 50, col).empty());         // trailing bytes
+            // More rows than stored (a constant text column stores no per-row data, so it cannot tell).
+            const bool constant = blob.size() >= 2 && blob[0] == 3 && blob[1] == 1;
+            if (!constant) QVERIFY(!decodeColumn(blob, c, 51, col).empty());
+        }
+    }
+
+    void corruptBlobs() {
+        Column col;
+        QCOMPARE(decodeColumn("", TimeUs, 0, col), std::string("the column is empty"));
+        QVERIFY(!decodeColumn(std::string("\x02\x00", 2), TimeUs, 1, col).empty());  // text kind in an int column
+        QVERIFY(!decodeColumn(std::string("\x00\x00", 2), kIntColumns, 1, col).empty());  // int kind in a text column
+        QVERIFY(!decodeColumn(std::string("\x07", 1), kIntColumns, 0, col).empty());      // unknown kind
+        QVERIFY(!decodeColumn(std::string("\x00", 1), kColumns, 0, col).empty());         // no such column
+        QVERIFY(!decodeColumn(std::string("\x00", 1), TimeUs, kMaxRows + 1, col).empty());
+        // An 11-byte varint, and a 10-byte one over 64 bits.
+        QVERIFY(!decodeColumn(std::string("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12), TimeUs, 1, col).empty());
+        QVERIFY(!decodeColumn(std::string("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 11), TimeUs, 1, col).empty());
+        // Dictionary: zero entries, too many entries, an index past the end.
+        QVERIFY(!decodeColumn(std::string("\x03\x00", 2), kIntColumns, 0, col).empty());
+        QVERIFY(!decodeColumn(std::string("\x03\x81\x02", 3), kIntColumns, 1, col).empty());
+        QVERIFY(!decodeColumn(std::string("\x03\x02\x01" "a" "\x01" "b" "\x02", 7), kIntColumns, 1, col).empty());
+        // Plain text: a length over the cap, and lengths summing past the blob.
+        QVERIFY(!decodeColumn(std::string("\x02\xff\xff\xff\x7f", 5), kIntColumns, 1, col).empty());
+        QVERIFY(!decodeColumn(std::string("\x02\x05\x05" "abc", 6), kIntColumns, 2, col).empty());
+        QVERIFY(col.ints.empty() && col.texts.empty());
+        // And a good one decodes.
+        const std::string good("\x03\x02\x01" "a" "\x01" "b" "\x01\x00", 8);  // col points into it
+        QCOMPARE(decodeColumn(good, kIntColumns, 2, col), std::string());
+        QCOMPARE(col.texts.size(), std::size_t(2));
+        QCOMPARE(col.texts[0], std::string_view("b"));
+        QCOMPARE(col.texts[1], std::string_view("a"));
+    }
+
+    void hashIsStable() {
+        // Hashes may be stored (bloom filters), so they must not change between builds.
+        QCOMPARE(hashBytes(""), hashBytes(std::string_view()));
+        QVERIFY(hashBytes("a") != hashBytes("b"));
+        QVERIFY(hashBytes("abcdefgh") != hashBytes("abcdefgh", 1));
+        QVERIFY(hashBytes(std::string("\0", 1)) != hashBytes(""));
+        QCOMPARE(hashBytes("10.0.0.1"), hashBytes(std::string("10.0.0.1")));
+    }
+};
+
+QTEST_GUILESS_MAIN(RowGroupTest)
+#include "row_group_test.moc"
