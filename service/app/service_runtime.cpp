@@ -25,6 +25,7 @@
 #include "health/health_monitor.h"
 #include "logging/log.h"
 #if PROXY_WITH_OPENSSL
+#include "tls/ocsp_fetcher.h"
 #include "tls/server_tls.h"
 #endif
 #include "security/security_filter.h"
@@ -108,6 +109,10 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
     std::map<std::pair<std::string, std::string>, upstream::AdminState> adminStates;
     // Active checks and every server's health, kept across snapshots (health/health_monitor.h).
     health::HealthMonitor health;
+#if PROXY_WITH_OPENSSL
+    // Fetches and refreshes OCSP responses to staple, off the data path (tls/ocsp_fetcher.h).
+    tls::OcspFetcher ocsp;
+#endif
 
     asio::io_context control;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> controlWork;
@@ -170,6 +175,9 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
         engine->commit(std::move(prepared));
         cache->configure(store->current().config->cache);
         health.activate(engine->current());
+#if PROXY_WITH_OPENSSL
+        ocsp.activate(engine->current());
+#endif
         preparedFor.reset();
         liveGeneration = preparedGeneration;
         resolver->track(configNames(*store->current().config), 0ms);  // forget names it dropped
@@ -206,6 +214,9 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             return;
         }
         health.activate(*snapshot);
+#if PROXY_WITH_OPENSSL
+        ocsp.activate(*snapshot);
+#endif
         liveGeneration = preparedGeneration;
         logging::log(logging::Level::Info, "upstream addresses changed: config version %llu now "
                      "uses them", static_cast<unsigned long long>(current.version));
@@ -257,19 +268,36 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
                     warning = "not valid yet";
                 else if (days < 30)
                     warning = "expires in " + std::to_string(days) + " days";
-                out.push_back({{"listener", listener},
-                               {"index", index++},
-                               {"source", c.source},
-                               {"subject", c.subject},
-                               {"issuer", c.issuer},
-                               {"names", c.names},
-                               {"not_before", c.notBefore},
-                               {"not_after", c.notAfter},
-                               {"days_left", days},
-                               {"ocsp_responder", c.hasOcspResponder},
-                               {"ocsp_stapling", c.ocspStapling},
-                               {"ocsp_next_update", c.ocspNextUpdate},
-                               {"warning", warning}});
+                nlohmann::json entry = {{"listener", listener},
+                                        {"index", index},
+                                        {"source", c.source},
+                                        {"subject", c.subject},
+                                        {"issuer", c.issuer},
+                                        {"names", c.names},
+                                        {"not_before", c.notBefore},
+                                        {"not_after", c.notAfter},
+                                        {"days_left", days},
+                                        {"ocsp_responder", c.hasOcspResponder},
+                                        {"ocsp_stapling", c.ocspStapling},
+                                        {"ocsp_next_update", c.ocspNextUpdate},
+                                        {"ocsp_error", c.ocspError},
+                                        {"warning", warning}};
+                if (const auto& state = tls->ocspStates()[index]) {
+                    const tls::OcspState::Status o = state->status();
+                    entry["ocsp_stapling"] = o.stapling;
+                    entry["ocsp_next_update"] = o.nextUpdate;
+                    entry["ocsp_error"] = o.lastError;
+                    entry["ocsp_url"] = o.url;
+                    entry["ocsp_cert_status"] = o.certStatus;
+                    entry["ocsp_this_update"] = o.thisUpdate;
+                    entry["ocsp_last_fetch"] = o.lastFetch;
+                    entry["ocsp_last_success"] = o.lastSuccess;
+                    entry["ocsp_next_refresh"] = o.nextRefresh;
+                    entry["ocsp_fetches"] = o.fetches;
+                    entry["ocsp_failures"] = o.failures;
+                }
+                out.push_back(std::move(entry));
+                ++index;
             }
         }
 #endif
@@ -640,6 +668,9 @@ std::optional<std::string> ServiceRuntime::start() {
     if (!snapshot) return snapshot.error();
     if (auto error = d.engine->start(*snapshot)) return error;
     d.health.activate(*snapshot);
+#if PROXY_WITH_OPENSSL
+    d.ocsp.activate(*snapshot);
+#endif
     d.liveGeneration = d.preparedGeneration;
 
     // From here every config change goes: validate -> precheck (build + bind) -> persist -> commit.
@@ -716,6 +747,9 @@ int ServiceRuntime::wait() {
     d.observability->stopControlSide();
     d.controlServer.reset();
     d.health.stop();
+#if PROXY_WITH_OPENSSL
+    d.ocsp.stop();
+#endif
     d.engine->stop(grace);
     d.observability->stop();  // after the engine: the last requests' records are written
     d.started = false;

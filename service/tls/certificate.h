@@ -23,9 +23,12 @@ struct CertificateInfo {
     std::int64_t notAfter = 0;
     bool hasOcspResponder = false;
     // OCSP stapling: "off" (nothing to staple), "file" (the configured ocsp_response is
-    // stapled), "expired" (the file's nextUpdate has passed: nothing is stapled).
+    // stapled), "expired" (the file's nextUpdate has passed: nothing is stapled), "failed" (the
+    // certificate names a responder but cannot be fetched for: ocspError says why). A certificate
+    // whose response is fetched has an OcspState instead (ServerTls::ocspStates), which says more.
     std::string ocspStapling = "off";
     std::int64_t ocspNextUpdate = 0;  // Unix seconds; 0 = none given
+    std::string ocspError;            // why stapling is "failed" at load
 };
 
 // An ASN.1 time as Unix seconds (0 when absent or unreadable).

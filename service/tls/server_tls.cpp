@@ -7,6 +7,8 @@
 #include <ctime>
 #include <fstream>
 
+#include "tls/ocsp_fetcher.h"
+
 namespace proxy::tls {
 namespace {
 
@@ -81,6 +83,44 @@ std::expected<void, std::string> configure(SSL_CTX* ctx, const config::ListenerT
     return {};
 }
 
+// A certificate without an ocsp_response file: when it names an http:// responder, the state
+// the fetcher fills (tls/ocsp_fetcher.h), attached to its context. What stands in the way (no
+// usable URL, the issuer missing from the chain) is a warning and a "failed" status, not a config
+// error: the certificate still serves, only without a staple.
+std::shared_ptr<OcspState> fetchedStapling(SSL_CTX* ctx, const config::OcspFetch& settings,
+                                           const std::string& where, CertificateInfo& info,
+                                           std::vector<std::string>& warnings) {
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    const std::vector<std::string> urls = ocspResponderUrls(cert);
+    if (urls.empty()) return nullptr;
+    auto fail = [&](std::string error) -> std::shared_ptr<OcspState> {
+        info.ocspStapling = "failed";
+        info.ocspError = error;
+        warnings.push_back(where + "OCSP stapling is off for this certificate: " + error);
+        return nullptr;
+    };
+    ResponderUrl url;
+    for (const std::string& text : urls) {
+        url = parseResponderUrl(text);
+        if (url.ok) break;
+        url.error = "its OCSP responder '" + text.substr(0, 200) + "' cannot be used: " + url.error;
+    }
+    if (!url.ok) return fail(url.error);
+    STACK_OF(X509)* chain = nullptr;
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    X509* issuer = findOcspIssuer(cert, chain);
+    if (issuer == nullptr)
+        return fail("its chain does not hold its issuer (" + info.issuer +
+                    "), which the OCSP request names and the response is verified against: "
+                    "add the intermediate certificate after the certificate in its PEM file "
+                    "(or to the PFX)");
+    auto state = OcspState::forCertificate(cert, issuer, chain, url, settings,
+                                           "'" + info.subject + "' (" + info.source + ")");
+    if (!state) return fail(state.error());
+    (*state)->attach(ctx);
+    return std::move(*state);
+}
+
 }  // namespace
 
 std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
@@ -120,7 +160,10 @@ std::expected<std::shared_ptr<const ServerTls>, std::string> ServerTls::build(
             }
             stapleOnHandshakes(ctx, staple.get());
         }
+        std::shared_ptr<OcspState> state;
+        if (!staple && config.ocsp.fetch) state = fetchedStapling(ctx, config.ocsp, where, *info, warnings);
         tls->staples_.push_back(std::move(staple));
+        tls->ocspStates_.push_back(std::move(state));
         for (const std::string& raw : info->names) {
             const std::string name = lowerName(raw);
             const bool wildcard = name.starts_with("*.");

@@ -22,6 +22,8 @@
 
 namespace proxy::tls {
 
+class OcspState;  // tls/ocsp_fetcher.h
+
 class ServerTls {
 public:
     // Loads and checks every certificate. The error names the certificate and the file;
@@ -46,6 +48,9 @@ public:
     // Index of the certificate a client asking for `serverName` gets.
     std::size_t select(std::string_view serverName) const;
     const TicketKeys& ticketKeys() const { return *ticketKeys_; }
+    // Per certificate (same index): the fetched-OCSP state, or null when the certificate's
+    // response is not fetched (a file, no responder, or ocsp.fetch false).
+    const std::vector<std::shared_ptr<OcspState>>& ocspStates() const { return ocspStates_; }
 
 private:
     ServerTls() = default;
@@ -54,6 +59,7 @@ private:
     // Shared with every context (and later snapshots); declared first so it outlives them.
     std::shared_ptr<TicketKeys> ticketKeys_;
     std::vector<std::unique_ptr<OcspStaple>> staples_;  // per context (null = none); outlive them too
+    std::vector<std::shared_ptr<OcspState>> ocspStates_;  // per context (null = none); the same
     // contexts_[i] holds certificates_[i]. unique_ptr: the SNI callback keeps `this`, so the
     // object never moves.
     std::vector<std::unique_ptr<asio::ssl::context>> contexts_;

@@ -172,6 +172,16 @@ struct TlsCertificate {
     friend bool operator==(const TlsCertificate&, const TlsCertificate&) = default;
 };
 
+// OCSP stapling fetched by the service from each certificate's responder (docs/tls.md). Applies
+// to the listener's certificates that name an http:// responder and have no ocsp_response file.
+struct OcspFetch {
+    bool fetch = true;                          // false: staple only configured response files
+    std::chrono::milliseconds timeout{10'000};  // one fetch: connect, request, whole answer
+    std::chrono::seconds refresh{3600};         // the longest a good response goes unrefreshed
+    std::optional<HostPort> proxy;              // an HTTP proxy to reach the responders through
+    friend bool operator==(const OcspFetch&, const OcspFetch&) = default;
+};
+
 // TLS termination on a listener. The certificate is chosen by the client's SNI against the names
 // the certificates carry (exact names before wildcards); the first certificate is the default.
 struct ListenerTls {
@@ -186,6 +196,7 @@ struct ListenerTls {
     std::string clientSubjectHeader = "X-Client-Cert-Subject";  // the subject, to the upstream
     // Session tickets: a new key every period, the previous one still accepted (docs/tls.md).
     std::chrono::seconds ticketKeyRotation{3600};
+    OcspFetch ocsp;  // fetching OCSP responses to staple
     friend bool operator==(const ListenerTls&, const ListenerTls&) = default;
 };
 

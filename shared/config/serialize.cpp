@@ -199,6 +199,11 @@ Json toJson(const Config& config) {
             }
             tls["client_subject_header"] = lt.clientSubjectHeader;
             tls["ticket_key_rotation_seconds"] = lt.ticketKeyRotation.count();
+            Json ocsp = {{"fetch", lt.ocsp.fetch},
+                         {"timeout_ms", lt.ocsp.timeout.count()},
+                         {"refresh_seconds", lt.ocsp.refresh.count()}};
+            if (lt.ocsp.proxy) ocsp["proxy"] = lt.ocsp.proxy->toString();
+            tls["ocsp"] = std::move(ocsp);
             l["tls"] = std::move(tls);
         }
         listeners.push_back(std::move(l));

@@ -63,6 +63,8 @@ constexpr KeySpec kForwardedKeys[] = {{"x_forwarded"}, {"via"}, {"forwarded"}};
 constexpr ObjectSpec kForwardedSpec{kForwardedKeys};
 constexpr KeySpec kTlsCertificateKeys[] = {{"cert"}, {"key"}, {"pfx"}, {"password"}, {"ocsp_response"}};
 constexpr ObjectSpec kTlsCertificateSpec{kTlsCertificateKeys};
+constexpr KeySpec kOcspFetchKeys[] = {{"fetch"}, {"timeout_ms"}, {"refresh_seconds"}, {"proxy"}};
+constexpr ObjectSpec kOcspFetchSpec{kOcspFetchKeys};
 constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, true},
                                         {"min_version"},
                                         {"ciphers"},
@@ -71,7 +73,8 @@ constexpr KeySpec kListenerTlsKeys[] = {{"certificates", &kTlsCertificateSpec, t
                                         {"client_ca"},
                                         {"client_certificate"},
                                         {"client_subject_header"},
-                                        {"ticket_key_rotation_seconds"}};
+                                        {"ticket_key_rotation_seconds"},
+                                        {"ocsp", &kOcspFetchSpec}};
 constexpr ObjectSpec kListenerTlsSpec{kListenerTlsKeys};
 constexpr KeySpec kListenerKeys[] = {{"name"}, {"address"}, {"tls", &kListenerTlsSpec}};
 constexpr ObjectSpec kListenerSpec{kListenerKeys};
@@ -1358,6 +1361,24 @@ void Loader::parseListenerTls(const Json& value, const std::string& path, Listen
     std::uint64_t rotation = 0;
     if (r.uint("ticket_key_rotation_seconds", 1, 7 * 86'400, rotation, "seconds (up to 7 days)"))
         tls.ticketKeyRotation = std::chrono::seconds(rotation);
+    if (const Json* ocsp = r.get("ocsp"); ocsp && expectObject(*ocsp, r.path("ocsp"))) {
+        ObjectReader o(*this, *ocsp, r.path("ocsp"), kOcspFetchSpec);
+        o.boolean("fetch", tls.ocsp.fetch);
+        std::uint64_t ms = 0;
+        if (o.uint("timeout_ms", 100, 60'000, ms, "milliseconds (up to a minute)"))
+            tls.ocsp.timeout = std::chrono::milliseconds(ms);
+        std::uint64_t seconds = 0;
+        if (o.uint("refresh_seconds", 1, 7 * 86'400, seconds, "seconds (up to 7 days)"))
+            tls.ocsp.refresh = std::chrono::seconds(seconds);
+        std::string proxy;
+        if (o.nonEmptyString("proxy", proxy)) {
+            std::string why;
+            if (auto parsed = parseHostPort(proxy, AddressRule::IpOrName, &why))
+                tls.ocsp.proxy = *parsed;
+            else
+                error(o.path("proxy"), why);
+        }
+    }
 }
 
 void Loader::parseUpstreamTls(const Json& value, const std::string& path, UpstreamTls& tls) {

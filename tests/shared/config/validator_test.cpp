@@ -283,6 +283,22 @@ void ValidatorTest::diagnostics_data() {
         << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
                     "tls": {"certificates": [{"pfx": "a.pfx"}], "ticket_key_rotation_seconds": 0}}]})")
         << "/listeners/0/tls/ticket_key_rotation_seconds" << QStringList{"from 1"} << true;
+    QTest::newRow("tls ocsp timeout too short")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "ocsp": {"timeout_ms": 50}}}]})")
+        << "/listeners/0/tls/ocsp/timeout_ms" << QStringList{"from 100"} << true;
+    QTest::newRow("tls ocsp proxy without port")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "ocsp": {"proxy": "proxy.corp"}}}]})")
+        << "/listeners/0/tls/ocsp/proxy" << QStringList{"port"} << true;
+    QTest::newRow("tls ocsp fetch not a bool")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "ocsp": {"fetch": "yes"}}}]})")
+        << "/listeners/0/tls/ocsp/fetch" << QStringList{"true or false"} << true;
+    QTest::newRow("tls ocsp unknown key")
+        << based(R"({"listeners": [{"name": "web", "address": "127.0.0.1:8443",
+                    "tls": {"certificates": [{"pfx": "a.pfx"}], "ocsp": {"refresh_second": 60}}}]})")
+        << "/listeners/0/tls/ocsp/refresh_second" << QStringList{"did you mean 'refresh_seconds'"} << true;
     QTest::newRow("redirect_https status 303")
         << based(R"({"routes": [{"name": "all", "upstream": "app", "redirect_https": {"enabled": true, "status": 303}}]})")
         << "/routes/0/redirect_https/status" << QStringList{"301, 302, 307 or 308"} << true;
@@ -972,7 +988,9 @@ void ValidatorTest::roundTrip_data() {
                                "handshake_timeout_ms": 3000, "client_ca": "ca.pem",
                                "client_certificate": "optional",
                                "client_subject_header": "X-Subject",
-                               "ticket_key_rotation_seconds": 600}}],
+                               "ticket_key_rotation_seconds": 600,
+                               "ocsp": {"fetch": false, "timeout_ms": 2500, "refresh_seconds": 600,
+                                        "proxy": "proxy.corp:3128"}}}],
         "upstreams": [{"name": "app", "servers": [{"address": "127.0.0.1:9001"}],
                        "tls": {"ca": "ca.pem", "server_name": "app.internal",
                                "verify_hostname": false, "sni": false,
