@@ -34,8 +34,11 @@ std::string generalizedTimeText(const ASN1_GENERALIZEDTIME* t) {
     return out;
 }
 
-int staple(SSL* ssl, void* arg) {
-    const auto* s = static_cast<const OcspStaple*>(arg);
+int staple(SSL* ssl, void* arg) { return stapleResponse(ssl, static_cast<const OcspStaple*>(arg)); }
+
+}  // namespace
+
+int stapleResponse(SSL* ssl, const OcspStaple* s) {
     if (s == nullptr || s->der.empty()) return SSL_TLSEXT_ERR_NOACK;
     if (s->nextUpdate != 0 && static_cast<std::int64_t>(std::time(nullptr)) > s->nextUpdate)
         return SSL_TLSEXT_ERR_NOACK;  // stale: clients would reject it
@@ -48,8 +51,6 @@ int staple(SSL* ssl, void* arg) {
     }
     return SSL_TLSEXT_ERR_OK;
 }
-
-}  // namespace
 
 X509* findOcspIssuer(X509* cert, STACK_OF(X509)* chain) {
     for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {

@@ -30,6 +30,10 @@ std::expected<OcspStaple, std::string> loadOcspResponse(const std::string& file,
 // Staples `staple` (which must outlive the context) on handshakes of `ctx`.
 void stapleOnHandshakes(SSL_CTX* ctx, const OcspStaple* staple);
 
+// The body of a status callback: hands `staple`'s bytes to this handshake, unless there are none
+// or its nextUpdate has passed. Returns what the callback returns (SSL_TLSEXT_ERR_OK / _NOACK).
+int stapleResponse(SSL* ssl, const OcspStaple* staple);
+
 // ---- Fetching from the certificate's responder (the I/O is in tls/ocsp_fetcher.h) ----
 
 // The certificate's OCSP responder URLs from its Authority Information Access (empty: none).

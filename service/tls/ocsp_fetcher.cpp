@@ -150,17 +150,7 @@ int OcspState::onStatusRequest(SSL* ssl, void* arg) {
     const auto* self = static_cast<const OcspState*>(arg);
     if (self == nullptr) return SSL_TLSEXT_ERR_NOACK;
     const std::shared_ptr<const OcspStaple> s = self->current();
-    if (!s || s->der.empty()) return SSL_TLSEXT_ERR_NOACK;
-    if (s->nextUpdate != 0 && static_cast<std::int64_t>(std::time(nullptr)) > s->nextUpdate)
-        return SSL_TLSEXT_ERR_NOACK;  // stale: clients would reject it
-    auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(s->der.size()));
-    if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
-    std::copy(s->der.begin(), s->der.end(), copy);
-    if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(s->der.size())) != 1) {
-        OPENSSL_free(copy);
-        return SSL_TLSEXT_ERR_NOACK;
-    }
-    return SSL_TLSEXT_ERR_OK;
+    return stapleResponse(ssl, s.get());
 }
 
 OcspState::Status OcspState::status() const {
