@@ -96,54 +96,6 @@ public:
     std::size_t rows = 0;
 };
 
-// No sink and no live-feed subscriber: nothing would read a record, so onLog only counts it (and
-// records metrics). Once someone subscribes, records flow again.
-void AccessLogTest::recordsSkippedWithoutReaders() {
-    AccessLogOptions o;
-    o.flushInterval = 5ms;
-    AccessLog log(o, {});
-    filter::ConnectionInfo conn{"192.0.2.7", 51000, "public", "0.0.0.0", false, 0};
-    http::RequestHead head;
-    head.methodText = "GET";
-    head.path = "/skipped";
-    head.host = "example.com";
-    filter::RequestContext ctx;
-    ctx.connection = &conn;
-    ctx.request = &head;
-    ctx.requestId = "00000000000000aa";
-    ctx.status = 200;
-    ctx.wallStart = std::chrono::system_clock::now();
-    AccessLogFilter f(&log);
-    for (int i = 0; i < 100; ++i) f.onLog(ctx);
-    QVERIFY(log.flush(5s));
-    auto s = log.stats();
-    QCOMPARE(s.submitted, std::uint64_t{100});
-    QCOMPARE(s.notStored, std::uint64_t{100});
-    QCOMPARE(s.droppedQueueFull, std::uint64_t{0});
-    QCOMPARE(s.batches, std::uint64_t{0});  // the writer never saw them
-    QCOMPARE(log.metrics().toJson()["listeners"]["public"]["requests"].get<int>(), 100);
-
-    const auto id = log.liveFeed().subscribe(100);
-    head.path = "/seen";
-    f.onLog(ctx);
-    // The writer counts the record before it hands it to the feed: wait for the event itself.
-    std::vector<FeedEvent> events;
-    QTRY_VERIFY_WITH_TIMEOUT(
-        [&] {
-            auto more = log.liveFeed().poll(id);
-            events.insert(events.end(), more.begin(), more.end());
-            return !events.empty();
-        }(),
-        5000);
-    QCOMPARE(events.size(), std::size_t{1});
-    QCOMPARE(events[0].path, std::string("/seen"));
-    s = log.stats();
-    QCOMPARE(s.submitted, std::uint64_t{101});
-    QCOMPARE(s.notStored, std::uint64_t{101});  // seen live, stored nowhere
-    QVERIFY(s.batches >= 1);
-    log.liveFeed().unsubscribe(id);
-}
-
 #if PROXY_WITH_SQLITE
 struct Db {
     sqlite3* db = nullptr;
@@ -456,6 +408,54 @@ void AccessLogTest::dataPathCost() {
           static_cast<long long>(log.stats().droppedQueueFull));
     QVERIFY(ns / kCalls < 100'000);  // ASan Debug on a busy box: ~20 µs
     QCOMPARE(log.stats().submitted + log.stats().droppedQueueFull, static_cast<std::uint64_t>(kCalls));
+}
+
+// No sink and no live-feed subscriber: nothing would read a record, so onLog only counts it (and
+// records metrics). Once someone subscribes, records flow again.
+void AccessLogTest::recordsSkippedWithoutReaders() {
+    AccessLogOptions o;
+    o.flushInterval = 5ms;
+    AccessLog log(o, {});
+    filter::ConnectionInfo conn{"192.0.2.7", 51000, "public", "0.0.0.0", false, 0};
+    http::RequestHead head;
+    head.methodText = "GET";
+    head.path = "/skipped";
+    head.host = "example.com";
+    filter::RequestContext ctx;
+    ctx.connection = &conn;
+    ctx.request = &head;
+    ctx.requestId = "00000000000000aa";
+    ctx.status = 200;
+    ctx.wallStart = std::chrono::system_clock::now();
+    AccessLogFilter f(&log);
+    for (int i = 0; i < 100; ++i) f.onLog(ctx);
+    QVERIFY(log.flush(5s));
+    auto s = log.stats();
+    QCOMPARE(s.submitted, std::uint64_t{100});
+    QCOMPARE(s.notStored, std::uint64_t{100});
+    QCOMPARE(s.droppedQueueFull, std::uint64_t{0});
+    QCOMPARE(s.batches, std::uint64_t{0});  // the writer never saw them
+    QCOMPARE(log.metrics().toJson()["listeners"]["public"]["requests"].get<int>(), 100);
+
+    const auto id = log.liveFeed().subscribe(100);
+    head.path = "/seen";
+    f.onLog(ctx);
+    // The writer counts the record before it hands it to the feed: wait for the event itself.
+    std::vector<FeedEvent> events;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            auto more = log.liveFeed().poll(id);
+            events.insert(events.end(), more.begin(), more.end());
+            return !events.empty();
+        }(),
+        5000);
+    QCOMPARE(events.size(), std::size_t{1});
+    QCOMPARE(events[0].path, std::string("/seen"));
+    s = log.stats();
+    QCOMPARE(s.submitted, std::uint64_t{101});
+    QCOMPARE(s.notStored, std::uint64_t{101});  // seen live, stored nowhere
+    QVERIFY(s.batches >= 1);
+    log.liveFeed().unsubscribe(id);
 }
 
 #if PROXY_WITH_SQLITE
