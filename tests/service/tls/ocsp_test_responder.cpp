@@ -1,4 +1,5 @@
 #include "ocsp_test_responder.h"
+#include "tls_test_support.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -71,15 +72,7 @@ void sendAll(int fd, const std::string& bytes) {
 }  // namespace
 
 OcspTestResponder::OcspTestResponder() {
-    listenFd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    ::listen(listenFd_, 64);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listenFd_ = listenOnLoopback(port_);
     thread_ = std::thread([this] { acceptLoop(); });
 }
 

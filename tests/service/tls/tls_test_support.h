@@ -92,4 +92,7 @@ private:
     std::string lastServerName_;
 };
 
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks (written to `port`).
+int listenOnLoopback(int& port);
+
 }  // namespace proxy::test
