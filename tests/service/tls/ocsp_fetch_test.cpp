@@ -143,22 +143,9 @@ class OcspFetchTest : public QObject {
             {"routes", json::array({{{"name", "main"}, {"upstream", "app"}}})}};
     }
 
-    bool waitForOutput(const QString& text, int ms = 10000) {
-        for (int i = 0; i < ms / 50; ++i) {
-            if (proxy_->output().contains(text)) return true;
-            QThread::msleep(50);
-        }
-        return false;
-    }
+    bool waitForOutput(const QString& text, int ms = 10000) { return proxy::test::waitForOutput(*proxy_, text, ms); }
 
-    json status() {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                {"--endpoint", proxy_->dir() + "/control.sock", "--json", "status"});
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json status() { return proxyctlStatus(proxy_->dir()); }
 
     // The status entry of certificate `name` on `listener`.
     json certStatus(const QString& name, const std::string& listener = "secure") {

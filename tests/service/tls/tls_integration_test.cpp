@@ -111,22 +111,9 @@ class TlsIntegrationTest : public QObject {
     }
 
     // Waits for the service to log `text` (reload outcomes are logged, not returned).
-    bool waitForOutput(const QString& text) {
-        for (int i = 0; i < 100; ++i) {
-            if (proxy_->output().contains(text)) return true;
-            QThread::msleep(50);
-        }
-        return false;
-    }
+    bool waitForOutput(const QString& text) { return proxy::test::waitForOutput(*proxy_, text, 5000); }
 
-    json status() {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                {"--endpoint", proxy_->dir() + "/control.sock", "--json", "status"});
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json status() { return proxyctlStatus(proxy_->dir()); }
 
     std::string subjectFor(const std::string& sni) {
         TlsClient client(path("ca.pem"));

@@ -9,7 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy_process.h"
+
 #include <QDir>
+#include <QThread>
 #include <QFile>
 #include <QProcess>
 #include <chrono>
@@ -310,6 +313,22 @@ void TlsOrigin::serve(int fd, int n) {
     }
     SSL_free(ssl);
     ::close(fd);
+}
+
+nlohmann::json proxyctlStatus(const QString& dir) {
+    QProcess p;
+    p.start(QStringLiteral(PROXYCTL_EXE), {"--endpoint", dir + "/control.sock", "--json", "status"});
+    p.waitForFinished(15000);
+    const QByteArray out = p.readAllStandardOutput();
+    return nlohmann::json::parse(out.begin(), out.end(), nullptr, false);
+}
+
+bool waitForOutput(ProxyProcess& proxy, const QString& text, int ms) {
+    for (int i = 0; i < ms / 50; ++i) {
+        if (proxy.output().contains(text)) return true;
+        QThread::msleep(50);
+    }
+    return false;
 }
 
 int listenOnLoopback(int& port) {

@@ -6,6 +6,7 @@
 
 #include <QString>
 #include <QStringList>
+#include <nlohmann/json.hpp>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -91,6 +92,14 @@ private:
     mutable std::mutex mutex_;
     std::string lastServerName_;
 };
+
+class ProxyProcess;
+
+// `proxyctl --json status` against the service whose control socket is in `dir`
+// (ProxyProcess::dir()); a discarded value when it does not answer with JSON.
+nlohmann::json proxyctlStatus(const QString& dir);
+// Waits up to `ms` for the service to print `text` (reload outcomes are logged, not returned).
+bool waitForOutput(ProxyProcess& proxy, const QString& text, int ms);
 
 // A TCP socket listening on 127.0.0.1 at a port the kernel picks (written to `port`).
 int listenOnLoopback(int& port);
