@@ -31,7 +31,6 @@ constexpr std::size_t kSmallBuffer = 2 * 1024;   // what an idle connection keep
 constexpr std::size_t kBodyBuffer = 16 * 1024;   // for relaying request bodies
 constexpr std::string_view kCrlf = "\r\n";
 
-using Clock = std::chrono::steady_clock;
 using filter::FilterStatus;
 using filter::Phase;
 
@@ -281,7 +280,7 @@ asio::awaitable<void> Session::rejectHead(int status, std::string_view reason, b
     // incomplete one (timeout, overflow) names nothing.
     ctx_.request = parsed ? &request_ : nullptr;
     ctx_.start = Clock::now();
-    ctx_.wallStart = std::chrono::system_clock::now();
+    ctx_.wallStart = worker_.wallClock().at(ctx_.start);
     ctx_.bytesIn = in_.size();
     ctx_.error = filter::ErrorSource::Downstream;
     ctx_.errorText = reason;
@@ -307,7 +306,7 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
     bool started = !in_.empty();
     state_ = started ? State::ReadingHead : State::Idle;
     if (!started) {
-        idleSince_ = Clock::now();
+        idleSince_ = coarseNow();
         trimmed_ = false;
     }
     if (!started && in_.capacity() > kSmallBuffer) in_ = Buffer(kSmallBuffer);  // idle: stay small
@@ -366,7 +365,7 @@ asio::awaitable<bool> Session::exchange() {
     ctx_.request = &request_;
     ctx_.response = &response_;
     ctx_.start = Clock::now();
-    ctx_.wallStart = std::chrono::system_clock::now();
+    ctx_.wallStart = worker_.wallClock().at(ctx_.start);
     ctx_.originalPath = request_.path;
     ctx_.originalHost = request_.host;
     continueSent_ = false;
@@ -673,9 +672,10 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         }
         up.buffer.commit(n);
     }
-    ctx_.upstreamResponse = Clock::now() - waitStart;
+    const auto responded = Clock::now();
+    ctx_.upstreamResponse = responded - waitStart;
     // Passive health: a 5xx counts toward ejection, anything else ends a run of failures.
-    server.health->responded(response_.status, ctx_.upstream->passive(), Clock::now());
+    server.health->responded(response_.status, ctx_.upstream->passive(), responded);
 
     // ResponseHeaders.
     FilterStatus status = runChain(snapshot_->globalFilters, Phase::ResponseHeaders,
