@@ -526,7 +526,11 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
         if (!candidate->tryAcquire()) continue;  // filled up since the selection saw it
         server = candidate;
         ctx_.server = server;
-        if (auto pooled = worker_.pool().take(server->poolKey)) co_return pooled;
+        // A request that forward() may send again on a fresh connection (idempotent, no body)
+        // spares a connection returned moments ago the pool's peek (a system call per request);
+        // any other request always has the pool peek at the socket.
+        const bool retrySafe = request_.framing == http::BodyFraming::None && idempotent(request_.method);
+        if (auto pooled = worker_.pool().take(server->poolKey, !retrySafe)) co_return pooled;
     }
 
     const auto begin = Clock::now();

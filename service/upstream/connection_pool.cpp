@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
+
 namespace proxy::upstream {
 namespace {
 
@@ -17,14 +19,16 @@ bool stillUsable(asio::ip::tcp::socket& socket) {
 
 }  // namespace
 
-std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key) {
+std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key, bool verify) {
     const auto it = idle_.find(key);
     if (it == idle_.end()) return nullptr;
     auto& list = it->second;
+    const auto freshSince = verify ? std::chrono::steady_clock::time_point::max()
+                                   : core::coarseNow() - kFreshWindow;
     while (!list.empty()) {
         auto connection = std::move(list.back());  // most recently used first: warmest
         list.pop_back();
-        if (stillUsable(connection->stream.socket())) return connection;
+        if (connection->returned > freshSince || stillUsable(connection->stream.socket())) return connection;
         connection->stream.close();
     }
     return nullptr;
@@ -37,7 +41,8 @@ void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::ui
         connection->stream.close();
         return;
     }
-    connection->idleDeadline = std::chrono::steady_clock::now() + idleTimeout;
+    connection->returned = core::coarseNow();
+    connection->idleDeadline = connection->returned + idleTimeout;
     list.push_back(std::move(connection));
 }
 
