@@ -34,7 +34,7 @@ bool stillUsable(asio::ip::tcp::socket& socket) {
 std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key, bool verify) {
     const auto it = idle_.find(key);
     if (it == idle_.end()) return nullptr;
-    auto& list = it->second;
+    auto& list = it->second.connections;
     const auto freshSince = verify ? std::chrono::steady_clock::time_point::max()
                                    : core::coarseNow() - kFreshWindow;
     while (!list.empty()) {
@@ -48,23 +48,31 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key, b
 
 void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::uint32_t maxIdle,
                          std::chrono::milliseconds idleTimeout) {
-    auto& list = idle_[connection->key];
-    if (list.size() >= maxIdle) {
+    if (maxIdle == 0) {
         connection->stream.close();
         return;
     }
+    auto& list = idle_[connection->key];
+    list.maxIdle = maxIdle;
     if (connection->buffer.capacity() > UpstreamConnection::kBuffer)
         connection->buffer = core::Buffer(UpstreamConnection::kBuffer);  // idle: stay small
     connection->returned = core::coarseNow();
     connection->idleDeadline = connection->returned + idleTimeout;
-    list.push_back(std::move(connection));
+    list.connections.push_back(std::move(connection));
 }
 
 void ConnectionPool::sweep(std::chrono::steady_clock::time_point now) {
     for (auto& [key, list] : idle_) {
-        std::erase_if(list, [&](const std::unique_ptr<UpstreamConnection>& c) {
+        auto& connections = list.connections;
+        std::erase_if(connections, [&](const std::unique_ptr<UpstreamConnection>& c) {
             return now >= c->idleDeadline;
         });
+        // The surplus over maxIdle, oldest first, once it has sat for kBurstHold.
+        std::size_t surplus = 0;
+        while (connections.size() - surplus > list.maxIdle && surplus < connections.size() &&
+               connections[surplus]->returned + kBurstHold <= now)
+            ++surplus;
+        connections.erase(connections.begin(), connections.begin() + static_cast<std::ptrdiff_t>(surplus));
     }
 }
 
@@ -72,7 +80,7 @@ void ConnectionPool::clear() { idle_.clear(); }
 
 std::size_t ConnectionPool::idleCount() const {
     std::size_t n = 0;
-    for (const auto& [key, list] : idle_) n += list.size();
+    for (const auto& [key, list] : idle_) n += list.connections.size();
     return n;
 }
 

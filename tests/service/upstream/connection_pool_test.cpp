@@ -167,19 +167,52 @@ private slots:
         Origin origin{io};
         ConnectionPool pool;
         pool.put(origin.connect("s1"), 1, 10s);
-        pool.put(origin.connect("s1"), 1, 10s);  // over max_idle 1: closed at once
-        QCOMPARE(pool.idleCount(), std::size_t(1));
+        pool.put(origin.connect("s1"), 1, 10s);  // over max_idle 1: kept through the burst
+        QCOMPARE(pool.idleCount(), std::size_t(2));
+        pool.sweep(std::chrono::steady_clock::now());  // not idle for kBurstHold yet
+        QCOMPARE(pool.idleCount(), std::size_t(2));
+        pool.sweep(std::chrono::steady_clock::now() + ConnectionPool::kBurstHold + 10ms);
+        QCOMPARE(pool.idleCount(), std::size_t(1));  // the surplus went, least recently used first
         char byte;
         asio::error_code ec;
-        origin.peers[1].read_some(asio::buffer(&byte, 1), ec);
+        origin.peers[0].read_some(asio::buffer(&byte, 1), ec);
         QCOMPARE(ec, asio::error_code(asio::error::eof));
+        origin.peers[1].non_blocking(true);
+        origin.peers[1].read_some(asio::buffer(&byte, 1), ec);
+        QCOMPARE(ec, asio::error_code(asio::error::would_block));  // the warm one stays open
+        origin.peers[1].non_blocking(false);
         pool.put(origin.connect("s2"), 4, 0ms);  // idle timeout already over
         pool.sweep(std::chrono::steady_clock::now() + 1ms);
         QCOMPARE(pool.idleCount(), std::size_t(1));  // s1's 10 s are not over
         QVERIFY(pool.take("s2") == nullptr);
         origin.peers[2].read_some(asio::buffer(&byte, 1), ec);
         QCOMPARE(ec, asio::error_code(asio::error::eof));
-        // Destroyed while their watches were pending: the loop still runs cleanly.
+        // max_idle 0: no pooling at all.
+        pool.put(origin.connect("s3"), 0, 10s);
+        QVERIFY(pool.take("s3") == nullptr);
+        origin.peers[3].read_some(asio::buffer(&byte, 1), ec);
+        QCOMPARE(ec, asio::error_code(asio::error::eof));
+        settle(io);
+    }
+
+    void aBurstSurplusIsReusedNotReopened() {
+        // 8 connections come back at once with max_idle 2; the next burst of 8 takes all 8 back
+        // (none was closed in between), and only after kBurstHold unused does the pool shrink.
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        for (int i = 0; i < 8; ++i) pool.put(origin.connect("s1"), 2, 10s);
+        pool.sweep(std::chrono::steady_clock::now());
+        std::vector<std::unique_ptr<UpstreamConnection>> busy;
+        for (int i = 0; i < 8; ++i) {
+            busy.push_back(pool.take("s1"));
+            QVERIFY(busy.back() != nullptr);
+        }
+        QVERIFY(pool.take("s1") == nullptr);
+        for (auto& c : busy) pool.put(std::move(c), 2, 10s);
+        QCOMPARE(pool.idleCount(), std::size_t(8));
+        pool.sweep(std::chrono::steady_clock::now() + ConnectionPool::kBurstHold + 10ms);
+        QCOMPARE(pool.idleCount(), std::size_t(2));
         settle(io);
     }
 };
