@@ -144,7 +144,8 @@ void Engine::startAccepting(ListenerRuntime& listener) {
                 Worker& into = target;
 #endif
                 (void)target;
-                auto [ec, socket] = co_await a->async_accept(into.io(), kNoThrow);
+                asio::ip::tcp::endpoint peer;  // filled by accept() itself: no getpeername later
+                auto [ec, socket] = co_await a->async_accept(into.io(), peer, kNoThrow);
                 if (ec) {
                     if (ec == asio::error::operation_aborted || !a->is_open()) co_return;
                     // Out of descriptors or a transient failure: back off briefly, keep accepting.
@@ -158,8 +159,8 @@ void Engine::startAccepting(ListenerRuntime& listener) {
                 // The session is built on its own worker's thread.
                 asio::co_spawn(
                     into.io(),
-                    [&into, s = std::move(socket), info]() mutable -> asio::awaitable<void> {
-                        co_await Session::serve(std::make_unique<Session>(into, std::move(s), info));
+                    [&into, s = std::move(socket), peer, info]() mutable -> asio::awaitable<void> {
+                        co_await Session::serve(std::make_unique<Session>(into, std::move(s), peer, info));
                     },
                     logStray);
             }

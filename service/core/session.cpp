@@ -87,12 +87,11 @@ bool idempotent(http::Method m) {
 
 }  // namespace
 
-Session::Session(Worker& worker, asio::ip::tcp::socket socket,
+Session::Session(Worker& worker, asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote,
                  std::shared_ptr<const ListenerInfo> listener)
     : worker_(worker), client_(std::move(socket)), listener_(std::move(listener)), in_(kSmallBuffer) {
     asio::error_code ec;
-    const auto remote = client_.socket().remote_endpoint(ec);
-    if (!ec) {
+    if (remote.port() != 0 || !remote.address().is_unspecified()) {
         std::size_t n = 0;
         if (remote.address().is_v4()) {
             // By hand: glibc's inet_ntop formats IPv4 with sprintf (~1,700 instructions a connection).

@@ -35,7 +35,9 @@ struct ListenerInfo {
 
 class Session {
 public:
-    Session(Worker& worker, asio::ip::tcp::socket socket, std::shared_ptr<const ListenerInfo> listener);
+    // `remote`: the client's address as accept() reported it (no getpeername per connection).
+    Session(Worker& worker, asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote,
+            std::shared_ptr<const ListenerInfo> listener);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
