@@ -15,7 +15,9 @@
 # is switched off and dumped. Instructions per request = Ir of that window / requests wrk saw.
 # nginx runs with `master_process off` (the worker's work in one process); HAProxy with -db.
 #
-# usage: bench/instructions.sh [--duration S] [--connections N] [--proxies "proxy-service nginx haproxy"]
+# usage: bench/instructions.sh [--duration S] [--connections N]
+#                              [--proxies "proxy-service nginx haproxy"] (also: proxy-service-log,
+#                              the same with the SQLite access log on: the logging cost)
 #                              [--proxy-bin PATH] [--annotate N] [--close] [--keep-tmp]
 #   --close       every request on a new client connection (wrk -H "Connection: close"): what a
 #                 connection's accept, set-up and close add
@@ -54,7 +56,7 @@ done
 [[ $CONNS =~ ^[1-9][0-9]*$ && $CONNS -le 1000 ]] || die "--connections must be 1..1000"
 [[ $ANNOTATE =~ ^[0-9]+$ ]] || die "--annotate must be a number"
 for p in $PROXIES; do
-    [[ $p =~ ^(proxy-service|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
+    [[ $p =~ ^(proxy-service|proxy-service-log|nginx|haproxy)$ ]] || die "unknown proxy '$p'"
 done
 
 "$HERE/setup.sh" >/dev/null
@@ -145,6 +147,9 @@ cat >"$TMP/proxy-service.json" <<EOF
   "routes": [ { "name": "all", "upstream": "origin" } ]
 }
 EOF
+# The same with the SQLite access log on, as shipped: the logging cost in instructions (the
+# writer thread's included: callgrind counts every thread of the process).
+sed 's|"database": ""|"database": "'"$TMP"'/access.db"|' "$TMP/proxy-service.json" >"$TMP/proxy-service-log.json"
 mkdir -p "$TMP/nginx/logs"
 cat >"$TMP/nginx/nginx.conf" <<EOF
 master_process off;
@@ -238,6 +243,7 @@ echo "instructions.sh: {$PROXIES}, $MODE c$CONNS, ${DURATION}s under callgrind; 
 for p in $PROXIES; do
     case $p in
         proxy-service) measure proxy-service "$P_PORT" "$PROXY_BIN" --config "$TMP/proxy-service.json" ;;
+        proxy-service-log) measure proxy-service-log "$P_PORT" "$PROXY_BIN" --config "$TMP/proxy-service-log.json" ;;
         nginx) measure nginx "$N_PORT" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' ;;
         haproxy) measure haproxy "$H_PORT" "$HAPROXY" -db -f "$TMP/haproxy.cfg" ;;
     esac
