@@ -251,6 +251,7 @@ private slots:
     void retentionByAgeDropsGroups();
     void retentionBySize();
     void deadDiskCountsDrops();
+    void failedGroupCommitIsCounted();
     void migrationRefusesNewerSchema();
     void crashSafety();
     void groupRollover();
@@ -823,6 +824,38 @@ void AccessLogTest::deadDiskCountsDrops() {
     QCOMPARE(s.written, 0u);
     QCOMPARE(s.droppedSinkError, 3000u);
     QTRY_VERIFY(log.statsJson()["access_log"]["sinks"][0].contains("last_error"));
+}
+
+void AccessLogTest::failedGroupCommitIsCounted() {
+    // A group whose commit fails (here: another connection holds the write lock past the busy
+    // timeout; on a real box a full or read-only disk) is lost whole, and its records move from
+    // written to dropped_sink_error: nothing is counted twice, nothing silently vanishes.
+    QTemporaryDir dir;
+    const QString path = dir.path() + "/lost.db";
+    AccessLogOptions o;
+    o.databasePath = path.toStdString();
+    o.flushInterval = 5ms;
+    o.groups.maxRows = 10;
+    auto created = AccessLog::create(o);
+    QVERIFY(created.has_value());
+    auto& log = **created;
+    Db locker(path);
+    QCOMPARE(sqlite3_exec(locker.db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    for (int i = 0; i < 10; ++i) QVERIFY(log.submit(makeRecord(nowUs(), 200, 1, "/lost")));
+    QVERIFY(log.flush(30s));  // the commit waits out the 5 s busy timeout, then gives up
+    AccessLogStats s = log.stats();
+    QCOMPARE(s.droppedSinkError, 10u);
+    QCOMPARE(s.written, 0u);
+    QTRY_COMPARE(log.statsJson()["access_log"]["sinks"][0].value("group_rows_lost", 0), 10);
+    QVERIFY(log.statsJson()["access_log"]["sinks"][0].contains("last_error"));
+    sqlite3_exec(locker.db, "COMMIT", nullptr, nullptr, nullptr);
+    for (int i = 0; i < 5; ++i) QVERIFY(log.submit(makeRecord(nowUs(), 200, 1, "/kept")));
+    QVERIFY(log.flush(10s));
+    s = log.stats();
+    QCOMPARE(s.written, 5u);
+    QCOMPARE(s.written + s.droppedSinkError, s.submitted);
+    QCOMPARE(locker.integer("SELECT COUNT(*) FROM access_log WHERE path = '/kept'"), std::int64_t{5});
+    QCOMPARE(locker.integer("SELECT COUNT(*) FROM access_log"), std::int64_t{5});
 }
 
 void AccessLogTest::migrationRefusesNewerSchema() {
