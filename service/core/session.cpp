@@ -31,7 +31,6 @@ constexpr std::size_t kSmallBuffer = 2 * 1024;   // what an idle connection keep
 constexpr std::size_t kBodyBuffer = 16 * 1024;   // for relaying request bodies
 constexpr std::string_view kCrlf = "\r\n";
 
-using Clock = std::chrono::steady_clock;
 using filter::FilterStatus;
 using filter::Phase;
 
@@ -281,7 +280,7 @@ asio::awaitable<void> Session::rejectHead(int status, std::string_view reason, b
     // incomplete one (timeout, overflow) names nothing.
     ctx_.request = parsed ? &request_ : nullptr;
     ctx_.start = Clock::now();
-    ctx_.wallStart = std::chrono::system_clock::now();
+    ctx_.wallStart = worker_.wallClock().at(ctx_.start);
     ctx_.bytesIn = in_.size();
     ctx_.error = filter::ErrorSource::Downstream;
     ctx_.errorText = reason;
@@ -307,7 +306,7 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
     bool started = !in_.empty();
     state_ = started ? State::ReadingHead : State::Idle;
     if (!started) {
-        idleSince_ = Clock::now();
+        idleSince_ = coarseNow();
         trimmed_ = false;
     }
     if (!started && in_.capacity() > kSmallBuffer) in_ = Buffer(kSmallBuffer);  // idle: stay small
@@ -366,7 +365,7 @@ asio::awaitable<bool> Session::exchange() {
     ctx_.request = &request_;
     ctx_.response = &response_;
     ctx_.start = Clock::now();
-    ctx_.wallStart = std::chrono::system_clock::now();
+    ctx_.wallStart = worker_.wallClock().at(ctx_.start);
     ctx_.originalPath = request_.path;
     ctx_.originalHost = request_.host;
     continueSent_ = false;
@@ -527,7 +526,11 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
         if (!candidate->tryAcquire()) continue;  // filled up since the selection saw it
         server = candidate;
         ctx_.server = server;
-        if (auto pooled = worker_.pool().take(server->poolKey)) co_return pooled;
+        // A request that forward() may send again on a fresh connection (idempotent, no body)
+        // spares a connection returned moments ago the pool's peek (a system call per request);
+        // any other request always has the pool peek at the socket.
+        const bool retrySafe = request_.framing == http::BodyFraming::None && idempotent(request_.method);
+        if (auto pooled = worker_.pool().take(server->poolKey, !retrySafe)) co_return pooled;
     }
 
     const auto begin = Clock::now();
@@ -551,7 +554,9 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
     server->health->connected();
     asio::error_code ignored;
     up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+#if defined(_WIN32)
     up->stream.socket().non_blocking(true, ignored);  // lets the pool peek for a close without blocking
+#endif
     co_return up;
 }
 
@@ -673,9 +678,10 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
         }
         up.buffer.commit(n);
     }
-    ctx_.upstreamResponse = Clock::now() - waitStart;
+    const auto responded = Clock::now();
+    ctx_.upstreamResponse = responded - waitStart;
     // Passive health: a 5xx counts toward ejection, anything else ends a run of failures.
-    server.health->responded(response_.status, ctx_.upstream->passive(), Clock::now());
+    server.health->responded(response_.status, ctx_.upstream->passive(), responded);
 
     // ResponseHeaders.
     FilterStatus status = runChain(snapshot_->globalFilters, Phase::ResponseHeaders,

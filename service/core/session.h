@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/buffer.h"
+#include "core/clock.h"
 #include "core/stream.h"
 #include "filter/request_context.h"
 #include "http/h1_parser.h"
@@ -91,7 +92,7 @@ private:
     asio::awaitable<bool> writeClient(std::span<const asio::const_buffer> buffers);
 
     void setDeadline(std::chrono::milliseconds d) {
-        deadline_ = std::chrono::steady_clock::now() + d;
+        deadline_ = coarseNow() + d;  // the sweep checks it, at a quarter of the shortest timeout
     }
     void clearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
     void runLogPhase();

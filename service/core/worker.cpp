@@ -79,6 +79,7 @@ void Worker::scheduleSweep() {
 
 void Worker::sweep() {
     const auto now = std::chrono::steady_clock::now();
+    wall_.refresh();
     std::size_t trimmed = 0;
     sessions_.forEach([now, &trimmed](Session* s) {
         s->checkDeadline(now);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/snapshot.h"
 #include "security/connection_limiter.h"
 #include "upstream/connection_pool.h"
@@ -71,6 +72,9 @@ public:
     void abortAll();
     std::uint64_t nextRequestNumber() { return ++requestCounter_; }
     std::uint32_t requestIdSeed() const { return requestIdSeed_; }
+    // Wall time of this worker's steady time points (refreshed by every sweep, at least once a
+    // second): a request's wall start costs no clock read of its own.
+    const WallClockMap& wallClock() const { return wall_; }
     WorkerCounters& counters() { return counters_; }
     // The process-wide connection limiter (owned by the engine, shared by every worker).
     security::ConnectionLimiter& connectionLimiter() { return *limiter_; }
@@ -96,6 +100,7 @@ private:
     bool draining_ = false;
     std::uint64_t requestCounter_ = 0;
     std::uint32_t requestIdSeed_ = 0;
+    WallClockMap wall_;
     security::ConnectionLimiter* limiter_ = nullptr;  // not owned
     // Keeps run() alive while there is nothing to do.
     asio::executor_work_guard<asio::io_context::executor_type> work_;

@@ -1,6 +1,13 @@
 #include "upstream/connection_pool.h"
 
 #include <algorithm>
+#if !defined(_WIN32)
+#include <sys/socket.h>
+
+#include <cerrno>
+#endif
+
+#include "core/clock.h"
 
 namespace proxy::upstream {
 namespace {
@@ -10,21 +17,30 @@ namespace {
 // else the server sent unasked, makes the connection unusable just the same.
 bool stillUsable(asio::ip::tcp::socket& socket) {
     char probe;
-    asio::error_code ec;
+#if defined(_WIN32)
+    asio::error_code ec;  // the socket is in non-blocking mode (Session::connectUpstream)
     socket.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, ec);
     return ec == asio::error::would_block || ec == asio::error::try_again;
+#else
+    // MSG_DONTWAIT instead of the socket's non-blocking mode: that mode makes asio try every
+    // read before waiting for it, which under io_uring is a system call per read.
+    const auto n = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+#endif
 }
 
 }  // namespace
 
-std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key) {
+std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::string_view key, bool verify) {
     const auto it = idle_.find(key);
     if (it == idle_.end()) return nullptr;
     auto& list = it->second;
+    const auto freshSince = verify ? std::chrono::steady_clock::time_point::max()
+                                   : core::coarseNow() - kFreshWindow;
     while (!list.empty()) {
         auto connection = std::move(list.back());  // most recently used first: warmest
         list.pop_back();
-        if (stillUsable(connection->stream.socket())) return connection;
+        if (connection->returned > freshSince || stillUsable(connection->stream.socket())) return connection;
         connection->stream.close();
     }
     return nullptr;
@@ -37,7 +53,8 @@ void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::ui
         connection->stream.close();
         return;
     }
-    connection->idleDeadline = std::chrono::steady_clock::now() + idleTimeout;
+    connection->returned = core::coarseNow();
+    connection->idleDeadline = connection->returned + idleTimeout;
     list.push_back(std::move(connection));
 }
 

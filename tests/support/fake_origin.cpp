@@ -355,6 +355,9 @@ void FakeOrigin::serve(int fd, int connection) {
         } else if (t == "/close") {
             out = response(200, "closing", "Connection: close\r\n");
             keep = false;
+        } else if (t == "/quiet-close") {
+            out = response(200, "quiet " + name_ + " " + req.method);  // keep-alive, as far as the head says
+            keep = false;
         } else {
             out = response(200, name_ + " " + req.method + " " + req.target);
         }
@@ -364,6 +367,7 @@ void FakeOrigin::serve(int fd, int connection) {
     }
     ::shutdown(fd, SHUT_RDWR);
     ::close(fd);
+    closed_.fetch_add(1);
     std::lock_guard lock(mutex_);
     std::erase(fds_, fd);
 }

@@ -13,6 +13,8 @@
 //   /ws             101 Switching Protocols, then echoes every byte until close
 //   /status/<code>  that status with no body (204, 304) or a short body
 //   /close          200 with Connection: close, then closes
+//   /quiet-close    200 "quiet <name> <method>" without Connection: close, then closes (an origin
+//                   that drops idle keep-alive connections right away)
 //   /gen?...        a generated response, described by its query (for compression tests):
 //                   status=N (200), type=T (Content-Type, omitted when absent), len=N (body size),
 //                   kind=text|random (the body: generatedBody(kind, len)), framing=cl|chunked|close
@@ -64,6 +66,8 @@ public:
     std::vector<OriginRequest> requests() const;
     std::size_t requestCount() const;
     int connectionsAccepted() const { return connections_.load(); }
+    // Connections this origin has closed (its side), for whatever reason.
+    int connectionsClosed() const { return closed_.load(); }
     // Stops listening and closes every connection (an origin that dies).
     void stop();
     // Non-zero: every request, whatever its path, gets this status (an origin that is failing).
@@ -84,6 +88,7 @@ private:
     int port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<int> connections_{0};
+    std::atomic<int> closed_{0};
     std::atomic<int> failStatus_{0};
     std::atomic<int> delayMs_{0};
     std::atomic<bool> drop_{false};

@@ -1,5 +1,6 @@
 // ConnectionPool over real loopback sockets: a pooled connection whose origin closed it, or
-// wrote to it unasked, while it sat idle is never handed out again; a quiet one is, warmest first;
+// wrote to it unasked, while it sat idle is never handed out again (unless the caller can retry
+// and the connection came back within the fresh window); a quiet one is, warmest first;
 // the idle bound and the sweep close what they should.
 #include <QtTest>
 
@@ -26,8 +27,8 @@ struct Origin {
     std::unique_ptr<UpstreamConnection> connect(const std::string& key) {
         auto connection = std::make_unique<UpstreamConnection>(io.get_executor(), key);
         connection->stream.socket().connect(acceptor.local_endpoint());
-        // As Session::connectUpstream leaves it: the pool's liveness peek must never block.
-        connection->stream.socket().non_blocking(true);
+        // Left blocking, as Session::connectUpstream leaves it on Linux: the pool's liveness
+        // peek must never block all the same.
         peers.push_back(acceptor.accept());
         return connection;
     }
@@ -64,7 +65,6 @@ private slots:
         QVERIFY(pool.take("other") == nullptr);
         // The taken connection still works both ways.
         settle(io);
-        taken->stream.socket().non_blocking(false);  // for this test's blocking reads
         asio::write(taken->stream.socket(), asio::buffer("ping", 4));
         char got[4];
         asio::read(origin.peers[1], asio::buffer(got));
@@ -73,7 +73,6 @@ private slots:
         asio::read(taken->stream.socket(), asio::buffer(got));
         QCOMPARE(std::string(got, 4), std::string("pong"));
         // Back into the pool after a clean exchange: reusable again.
-        taken->stream.socket().non_blocking(true);
         pool.put(std::move(taken), 8, 10s);
         settle(io);
         QVERIFY(pool.take("s1") != nullptr);
@@ -94,6 +93,45 @@ private slots:
         auto taken = pool.take("s1");
         QCOMPARE(taken.get(), survivor);  // the one whose origin side is still open
         QVERIFY(pool.take("s1") == nullptr);
+        QCOMPARE(pool.idleCount(), std::size_t(0));
+    }
+
+    void anUnverifiedTakePeeksOnceTheFreshWindowIsOver() {
+        // A retry-safe request (verify false) skips the peek only for a connection returned
+        // within kFreshWindow; one that sat longer is checked like any other.
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        auto first = origin.connect("s1");
+        UpstreamConnection* survivor = first.get();
+        pool.put(std::move(first), 8, 10s);
+        pool.put(origin.connect("s1"), 8, 10s);
+        origin.peers[1].close();  // the warmest one: take() would pick it first
+        QTest::qWait(int((ConnectionPool::kFreshWindow + 50ms).count()));
+        auto taken = pool.take("s1", false);
+        QCOMPARE(taken.get(), survivor);
+        QCOMPARE(pool.idleCount(), std::size_t(0));
+    }
+
+    void anUnverifiedTakeTrustsAFreshConnection() {
+        // Within the window the peek is skipped: the closed connection is handed out, and the
+        // caller (Session::forward) sends its retry-safe request again on a fresh one. A verified
+        // take never hands such a connection out.
+        asio::io_context io;
+        Origin origin{io};
+        ConnectionPool pool;
+        pool.put(origin.connect("s1"), 8, 10s);
+        pool.put(origin.connect("s1"), 8, 10s);
+        origin.peers[0].close();
+        origin.peers[1].close();
+        QTest::qWait(20);  // the FINs arrive; still well inside the 100 ms window
+        auto fresh = pool.take("s1", false);
+        QVERIFY(fresh != nullptr);
+        char byte;
+        asio::error_code ec;
+        fresh->stream.socket().read_some(asio::buffer(&byte, 1), ec);
+        QCOMPARE(ec, asio::error_code(asio::error::eof));
+        QVERIFY(pool.take("s1", true) == nullptr);
         QCOMPARE(pool.idleCount(), std::size_t(0));
     }
 
