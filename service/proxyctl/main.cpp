@@ -268,12 +268,13 @@ int exportLogs(Session& session, Json params, const std::string& format) {
     if (params.contains("limit")) total = params["limit"].get<std::uint64_t>();
     constexpr std::uint64_t kPage = 1000;
     params["limit"] = total ? std::min(kPage, *total) : kPage;
-    if (format == "csv") std::fputs(proxy::proxyctl::csvRecord(proxy::proxyctl::logExportColumns()).c_str(), stdout);
     std::uint64_t written = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
         int exit = kOk;
         const auto result = session.call("logs.query", params, exit);
-        if (!result) return exit;
+        if (!result) return exit;  // nothing on stdout when the first call fails
+        if (first && format == "csv")
+            std::fputs(proxy::proxyctl::csvRecord(proxy::proxyctl::logExportColumns()).c_str(), stdout);
         const Json rows = result->value("rows", Json::array());
         for (const auto& row : rows) {
             if (total && written >= *total) break;

@@ -312,6 +312,9 @@ private slots:
         auto [bad, nothing] = run({"logs", "--format", "xml"});
         QCOMPARE(bad, 2);
         QVERIFY(nothing.empty());
+        auto [refused, empty] = run({"logs", "--format", "csv", "--status", "9xx"});  // the server says no
+        QCOMPARE(refused, 1);
+        QVERIFY2(empty.empty(), empty.c_str());
     }
 
     void liveFeedFollowsRequests() {
