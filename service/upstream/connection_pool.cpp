@@ -53,6 +53,8 @@ void ConnectionPool::put(std::unique_ptr<UpstreamConnection> connection, std::ui
         connection->stream.close();
         return;
     }
+    if (connection->buffer.capacity() > UpstreamConnection::kBuffer)
+        connection->buffer = core::Buffer(UpstreamConnection::kBuffer);  // idle: stay small
     connection->returned = core::coarseNow();
     connection->idleDeadline = connection->returned + idleTimeout;
     list.push_back(std::move(connection));

@@ -230,6 +230,11 @@ std::size_t FakeOrigin::countTarget(const std::string& target) const {
                                                   [&](const OriginRequest& r) { return r.target == target; }));
 }
 
+bool FakeOrigin::connectionClosed(int connection) const {
+    std::lock_guard lock(mutex_);
+    return std::find(closedConnections_.begin(), closedConnections_.end(), connection) != closedConnections_.end();
+}
+
 std::size_t FakeOrigin::requestCount() const {
     std::lock_guard lock(mutex_);
     return requests_.size();
@@ -367,8 +372,8 @@ void FakeOrigin::serve(int fd, int connection) {
     }
     ::shutdown(fd, SHUT_RDWR);
     ::close(fd);
-    closed_.fetch_add(1);
     std::lock_guard lock(mutex_);
+    closedConnections_.push_back(connection);
     std::erase(fds_, fd);
 }
 

@@ -66,8 +66,8 @@ public:
     std::vector<OriginRequest> requests() const;
     std::size_t requestCount() const;
     int connectionsAccepted() const { return connections_.load(); }
-    // Connections this origin has closed (its side), for whatever reason.
-    int connectionsClosed() const { return closed_.load(); }
+    // Whether this origin has closed its side of that connection (OriginRequest::connection).
+    bool connectionClosed(int connection) const;
     // Stops listening and closes every connection (an origin that dies).
     void stop();
     // Non-zero: every request, whatever its path, gets this status (an origin that is failing).
@@ -88,7 +88,6 @@ private:
     int port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<int> connections_{0};
-    std::atomic<int> closed_{0};
     std::atomic<int> failStatus_{0};
     std::atomic<int> delayMs_{0};
     std::atomic<bool> drop_{false};
@@ -97,6 +96,7 @@ private:
     std::vector<OriginRequest> requests_;
     std::vector<std::thread> threads_;
     std::vector<int> fds_;
+    std::vector<int> closedConnections_;
 };
 
 }  // namespace proxy::test
