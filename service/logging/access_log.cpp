@@ -1,5 +1,7 @@
 #include "logging/access_log.h"
 
+#include <limits>
+
 #include "build_info.h"
 #include "logging/json_lines_sink.h"
 #include "logging/log.h"
@@ -14,7 +16,7 @@ std::expected<std::unique_ptr<AccessLog>, std::string> AccessLog::create(AccessL
     std::string jsonPath = options.jsonLinesPath;
 #if PROXY_WITH_SQLITE
     if (!options.databasePath.empty()) {
-        auto sink = std::make_unique<SqliteAccessSink>(options.databasePath, options.retention, options.segments);
+        auto sink = std::make_unique<SqliteAccessSink>(options.databasePath, options.retention, options.groups);
         if (auto opened = sink->open(); !opened) return std::unexpected("access log: " + opened.error());
         sinks.push_back(std::move(sink));
     }
@@ -85,7 +87,19 @@ void AccessLog::run() {
     batch.reserve(options_.batchMax);
     auto lastDescribe = std::chrono::steady_clock::now();
     bool finalPass = false;
+    // Records a sink accepted and lost later (a group whose commit failed) move from written to
+    // dropped when the SQLite sink is the only one; beside another sink they were stored there.
+    auto countLost = [&] {
+        std::uint64_t lost = 0;
+        for (auto& sink : sinks_) lost += sink->takeLost();
+        if (lost > 0 && sinks_.size() == 1) {
+            written_.fetch_sub(lost, std::memory_order_relaxed);
+            droppedSinkError_.fetch_add(lost, std::memory_order_relaxed);
+        }
+    };
     for (;;) {
+        // Read before draining: every record submitted before a flush() call is drained below.
+        const std::uint64_t flushWanted = flushRequests_.load(std::memory_order_acquire);
         batch.clear();
         queue_.drain(options_.batchMax, [&](const AccessRecord& r) { batch.push_back(r); });
         queue_.publishDequeuePosition();
@@ -107,6 +121,13 @@ void AccessLog::run() {
         bool moreMaintenance = false;
         const auto now = std::chrono::system_clock::now();
         for (auto& sink : sinks_) moreMaintenance = sink->maintain(now) || moreMaintenance;
+        const bool draining = batch.size() == options_.batchMax;
+        if (!draining && (flushWanted != flushesDone_.load(std::memory_order_relaxed) ||
+                          stopping_.load(std::memory_order_acquire))) {
+            for (auto& sink : sinks_) (void)sink->flush();
+            flushesDone_.store(flushWanted, std::memory_order_release);
+        }
+        countLost();
         if (std::chrono::steady_clock::now() - lastDescribe > std::chrono::milliseconds(250) || batch.empty()) {
             Json facts = Json::array();
             for (const auto& sink : sinks_) facts.push_back(sink->describe());
@@ -126,8 +147,11 @@ void AccessLog::run() {
         }
         // No notify from the data path (it must not make syscalls for us): poll on a short timer.
         std::unique_lock lock(wakeMutex_);
-        wake_.wait_for(lock, options_.flushInterval, [&] { return stopping_.load(); });
+        wake_.wait_for(lock, options_.flushInterval, [&] {
+            return stopping_.load() || flushRequests_.load() != flushesDone_.load();
+        });
     }
+    flushesDone_.store(std::numeric_limits<std::uint64_t>::max(), std::memory_order_release);  // flush() after stop
 }
 
 void AccessLog::stop() {
@@ -141,9 +165,13 @@ void AccessLog::stop() {
 
 bool AccessLog::flush(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const std::uint64_t request = flushRequests_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    wake_.notify_all();
     for (;;) {
         const auto s = stats();
-        if (s.written + s.droppedSinkError + s.notStored >= s.submitted) return true;
+        if (s.written + s.droppedSinkError + s.notStored >= s.submitted &&
+            (flushesDone_.load(std::memory_order_acquire) >= request))
+            return true;
         if (std::chrono::steady_clock::now() >= deadline) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }

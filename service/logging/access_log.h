@@ -41,7 +41,7 @@ struct AccessLogOptions {
     std::size_t batchMax = 1024;        // rows per transaction
     std::chrono::milliseconds flushInterval{50};  // writer wakes at least this often
     RetentionOptions retention;         // logging.retention_days, logging.max_db_mb
-    SegmentOptions segments;            // SQLite time segments (defaults; tests use small ones)
+    GroupOptions groups;                // SQLite row groups: rows and age before a commit
     std::size_t metricsCapacity = 1024; // distinct listener/route/upstream/server names
 };
 
@@ -75,7 +75,8 @@ public:
 
     // Writes what is queued, then joins the writer. Idempotent; later submits are dropped.
     void stop();
-    // Waits until every record submitted so far is written or counted as dropped (tests, shutdown).
+    // Waits until every record submitted so far is written or counted as dropped, and what the
+    // sinks held in memory then (a row group being filled) is stored (tests, shutdown).
     bool flush(std::chrono::milliseconds timeout);
 
     AccessLogStats stats() const;
@@ -111,6 +112,9 @@ private:
     std::atomic<std::uint64_t> written_{0};
     std::atomic<std::uint64_t> notStored_{0};
     std::atomic<std::uint64_t> batches_{0};
+    // flush(): requests counted by callers, served by the writer (sinks store what they hold).
+    std::atomic<std::uint64_t> flushRequests_{0};
+    std::atomic<std::uint64_t> flushesDone_{0};
 
     mutable std::mutex wakeMutex_;
     std::condition_variable wake_;

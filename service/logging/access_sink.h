@@ -24,6 +24,12 @@ public:
     // Housekeeping between batches (retention). Does one bounded step; returns true when more
     // work is pending, so the writer calls again soon instead of waiting for the next interval.
     virtual bool maintain(std::chrono::system_clock::time_point) { return false; }
+    // Stores what the sink holds in memory (a row group being filled) now. The writer calls it
+    // for AccessLog::flush() and at stop.
+    virtual std::expected<void, std::string> flush() { return {}; }
+    // Records an earlier writeBatch() accepted (and the writer counted as written) that were lost
+    // since the last call, e.g. a group whose commit failed. The writer moves them to the drops.
+    virtual std::uint64_t takeLost() { return 0; }
     // Facts for stats.get (path, rows deleted by retention, last error, ...).
     virtual control::Json describe() const = 0;
 };

@@ -278,4 +278,20 @@ std::string decodeColumn(std::string_view blob, std::size_t c, std::uint32_t row
     return {};
 }
 
+int dictionaryHas(std::string_view blob, std::string_view value) {
+    if (blob.empty() || static_cast<Kind>(blob[0]) != TextDictionary) return -1;
+    Reader in{reinterpret_cast<const unsigned char*>(blob.data()) + 1,
+              reinterpret_cast<const unsigned char*>(blob.data()) + blob.size()};
+    const std::uint64_t entries = in.varint();
+    if (in.error || entries == 0 || entries > kMaxDictionary) return -1;
+    for (std::uint64_t e = 0; e < entries; ++e) {
+        const std::uint64_t len = in.varint();
+        if (len > kMaxTextBytes) return -1;
+        const std::string_view entry = in.bytes(len);
+        if (in.error) return -1;
+        if (entry == value) return 1;
+    }
+    return 0;
+}
+
 }  // namespace proxy::logging::rowgroup

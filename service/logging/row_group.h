@@ -1,8 +1,8 @@
 #pragma once
 // Row groups: a batch of access records encoded column by column into compact blobs, the storage
 // unit of a columnar access log (one SQLite row per group and column instead of one per record).
-// Not wired into the writer yet; bench/log_rowgroup_bench.cpp measures it against row-by-row
-// INSERTs (docs/logging.md, "Row groups").
+// The SQLite access log's schema 4 stores its records this way (sqlite_access_log.cpp);
+// bench/log_rowgroup_bench.cpp measures it against row-by-row INSERTs (docs/logging.md).
 //
 // Blob format (all integers are LEB128 varints unless said otherwise):
 //   column blob  = kind:u8, body
@@ -91,6 +91,10 @@ struct Column {
 // Decodes column c (its kind must suit it) of a group of `rows` rows. Returns "" on success or a
 // sentence naming what is wrong; never reads outside `blob`.
 std::string decodeColumn(std::string_view blob, std::size_t c, std::uint32_t rows, Column& out);
+
+// For a dictionary-encoded text column: 1 when its dictionary holds value, 0 when not (no row of the
+// group has it); -1 when the blob is not a well-formed dictionary column (decode it instead).
+int dictionaryHas(std::string_view blob, std::string_view value);
 
 // A 64-bit hash of a value (stable across builds: it may be stored in bloom filters).
 std::uint64_t hashBytes(std::string_view s, std::uint64_t seed = 0);

@@ -2,13 +2,14 @@
 // The access log in SQLite (built when PROXY_WITH_SQLITE=ON): the writer's sink and the control
 // channel's reader. Schema, indexes and migrations: docs/logging.md.
 //
-// The sink runs on the writer thread only: WAL mode, one prepared INSERT, one transaction per
-// batch. Rows go into time segments: the open segment has only its time index (appends in time
-// order are cheap); a closed segment gets its other indexes built in bulk, one CREATE INDEX per
-// maintain() step, and retention drops whole segments (plus bounded chunked deletes at the edges)
-// then vacuums incrementally. The catalog table access_log_segments lists the segments. The
-// reader is a separate read-only connection for the control thread; WAL lets it read while the
-// writer writes; it merges the segments newest first.
+// The sink runs on the writer thread only, in WAL mode. Schema 4 stores row groups: records fill
+// an in-memory group (row_group.h) that is committed in one transaction when it holds
+// GroupOptions::maxRows records or is maxAge old: one summary row in access_log_groups (the zone
+// map: time range, status classes) and one blob per column in access_log_columns, plus a bloom
+// filter of the clients. Retention drops whole groups, then vacuums incrementally. Time segments
+// left by schema 3 (access_log_segments) stay readable and age out the same way; nothing new is
+// written to them. The reader is a separate read-only connection for the control thread; WAL lets
+// it read while the writer writes; it merges groups and segments newest first.
 
 #include <chrono>
 #include <cstdint>
@@ -21,6 +22,7 @@
 
 #include "logging/access_query.h"
 #include "logging/access_sink.h"
+#include "logging/row_group.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -35,20 +37,20 @@ struct RetentionOptions {
     std::chrono::seconds checkInterval{60};
 };
 
-// When the open segment closes (its secondary indexes are then built in the background steps).
-struct SegmentOptions {
-    std::uint32_t maxRows = 32768;             // bounds one CREATE INDEX step (docs/logging.md)
-    std::chrono::minutes maxAge{60};           // newest row - oldest row; a quiet log's segments
-                                               // still close (at the next row) and get indexed
+// When the group being filled is committed. kill -9 loses at most that group; maxAge keeps rows
+// visible to queries within ~maxAge + the writer's wake-up interval.
+struct GroupOptions {
+    std::uint32_t maxRows = 4096;              // 1 .. rowgroup::kMaxRows
+    std::chrono::milliseconds maxAge{500};     // since the group's first record arrived (steady clock)
 };
 
 // The schema version this build writes. Older databases are migrated on open; a newer one is
 // refused (a downgraded service must not write rows it cannot describe).
-inline constexpr int kAccessLogSchemaVersion = 3;
+inline constexpr int kAccessLogSchemaVersion = 4;
 
 class SqliteAccessSink final : public AccessLogSink {
 public:
-    SqliteAccessSink(std::string path, RetentionOptions retention = {}, SegmentOptions segments = {});
+    SqliteAccessSink(std::string path, RetentionOptions retention = {}, GroupOptions groups = {});
     ~SqliteAccessSink() override;
 
     // Opens (creating and migrating) now, so a bad path is reported at start. writeBatch() also
@@ -58,53 +60,68 @@ public:
     std::string_view name() const override { return "sqlite"; }
     std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) override;
     bool maintain(std::chrono::system_clock::time_point now) override;
+    std::expected<void, std::string> flush() override;
+    std::uint64_t takeLost() override;
     control::Json describe() const override;
 
     std::uint64_t rowsDeletedByAge() const { return deletedByAge_; }
     std::uint64_t rowsDeletedBySize() const { return deletedBySize_; }
-    std::uint64_t segmentsDropped() const { return segmentsDropped_; }
-    // Milliseconds of the longest single CREATE INDEX step so far (the writer's longest pause).
+    std::uint64_t segmentsDropped() const { return segmentsDropped_; }  // schema-3 leftovers
+    std::uint64_t groupsWritten() const { return groupsWritten_; }
+    std::uint64_t groupsDropped() const { return groupsDropped_; }
+    std::uint32_t pendingRows() const { return encoder_.rows(); }  // in memory, not committed yet
+    // Milliseconds of the longest group commit so far (the writer's longest pause but retention).
+    double longestCommitMs() const { return longestCommitMs_; }
+    // Milliseconds of the longest single CREATE INDEX step (schema-3 segments left unindexed).
     double longestIndexStepMs() const { return longestIndexMs_; }
 
 private:
     void close();
     std::expected<void, std::string> fail(const char* what);
     std::expected<void, std::string> loadState();
-    std::expected<void, std::string> rollover(std::int64_t seg, std::int64_t createdUs);
+    std::expected<void, std::string> commitGroup();
+    std::expected<bool, std::string> dropGroup(bool byAge, std::int64_t cutoffUs);
     std::expected<bool, std::string> indexStep();
     std::expected<bool, std::string> retentionStep(std::chrono::system_clock::time_point now);
     std::expected<std::int64_t, std::string> deleteChunk(std::int64_t seg, const std::string& table,
-                                                         bool byAge, std::int64_t beforeUs);
+                                                         std::int64_t beforeUs);
 
     std::string path_;
     RetentionOptions retention_;
-    SegmentOptions segments_;
+    GroupOptions groups_;
     sqlite3* db_ = nullptr;
-    sqlite3_stmt* insert_ = nullptr;
-    sqlite3_stmt* touch_ = nullptr;    // updates the open segment's catalog row per batch
-    std::int64_t openSeg_ = 0;         // the open segment's number
-    std::int64_t openRows_ = 0;
-    std::int64_t openMinTs_ = 0;       // the open segment's oldest row (closes it by age)
-    bool indexPending_ = false;        // a closed segment still lacks indexes
-    std::int64_t nextId_ = 1;          // ids are global across segments
+    sqlite3_stmt* insertGroup_ = nullptr;
+    sqlite3_stmt* insertColumn_ = nullptr;
+    rowgroup::Encoder encoder_;                 // the group being filled
+    std::vector<std::uint64_t> clientHashes_;   // its clients, for the bloom filter
+    std::vector<std::uint64_t> bloom_;
+    std::string blob_;                          // scratch for one column
+    std::chrono::steady_clock::time_point groupStarted_{};
+    bool indexPending_ = false;        // a schema-3 segment still lacks indexes
+    std::int64_t nextId_ = 1;          // ids are global: first_id + position in a group
+    std::int64_t nextGroup_ = 1;
     bool stateValid_ = false;          // false after a rollback: reload from the catalog
     std::int64_t lastOpenAttemptMs_ = -1'000'000;
     std::chrono::system_clock::time_point nextCheck_{};
     bool pending_ = false;
     std::uint64_t rows_ = 0;
-    std::uint64_t batches_ = 0;
     std::uint64_t deletedByAge_ = 0;
     std::uint64_t deletedBySize_ = 0;
     std::uint64_t segmentsDropped_ = 0;
+    std::uint64_t groupsWritten_ = 0;
+    std::uint64_t groupsDropped_ = 0;
+    std::uint64_t rowsLost_ = 0;       // accepted into a group whose commit failed
+    std::uint64_t lostUntaken_ = 0;    // rowsLost_ not yet reported by takeLost()
     std::uint64_t indexesBuilt_ = 0;
     double longestIndexMs_ = 0;
+    double longestCommitMs_ = 0;
     std::string lastError_;
 };
 
 // Migrates the database at path to kAccessLogSchemaVersion (used by the sink; tests call it).
 std::expected<void, std::string> migrateAccessLog(sqlite3* db);
 
-// The catalog's segment table names, oldest first (tests and tools; validated names only).
+// The schema-3 catalog's segment table names, oldest first (tests and tools; validated names only).
 std::expected<std::vector<std::string>, std::string> accessLogSegments(sqlite3* db);
 // True when name is a segment table name this build writes ("access_log_seg_<digits>").
 bool isSegmentTableName(std::string_view name);

@@ -52,6 +52,9 @@ constexpr const char* kUsageText =
     "                                      since (30s, 15m, 2h, 7d), from-ms, to-ms,\n"
     "                                      limit (1..1000), cursor\n"
     "                                      e.g. proxyctl logs --since 1h --status 5xx\n"
+    "                                      --format csv|json: export every matching row\n"
+    "                                      (pages until done; limit = at most that many),\n"
+    "                                      CSV with a header row or JSON lines\n"
     "  traffic watch [COUNT]               follow finished requests live (COUNT: stop after\n"
     "                                      that many; --timeout also ends it)\n"
     "  traffic inflight [LIMIT]            requests in progress now, oldest first\n"
@@ -257,6 +260,39 @@ class Session {
     bool json_;
 };
 
+// proxyctl logs --format csv|json: pages through logs.query (1000 rows a call, newest first) until
+// the log has no more rows or `limit` rows were written. The stock sqlite3 CLI cannot read the
+// access log's column blobs; this export can, and works remotely too.
+int exportLogs(Session& session, Json params, const std::string& format) {
+    std::optional<std::uint64_t> total;
+    if (params.contains("limit")) total = params["limit"].get<std::uint64_t>();
+    constexpr std::uint64_t kPage = 1000;
+    params["limit"] = total ? std::min(kPage, *total) : kPage;
+    std::uint64_t written = 0;
+    for (bool first = true;; first = false) {
+        int exit = kOk;
+        const auto result = session.call("logs.query", params, exit);
+        if (!result) return exit;  // nothing on stdout when the first call fails
+        if (first && format == "csv")
+            std::fputs(proxy::proxyctl::csvRecord(proxy::proxyctl::logExportColumns()).c_str(), stdout);
+        const Json rows = result->value("rows", Json::array());
+        for (const auto& row : rows) {
+            if (total && written >= *total) break;
+            const std::string line =
+                format == "csv" ? proxy::proxyctl::logRowCsv(row) : proxy::control::dumpJson(row) + "\n";
+            std::fputs(line.c_str(), stdout);
+            ++written;
+        }
+        std::fflush(stdout);
+        if (total && written >= *total) break;
+        const Json cursor = result->value("next_cursor", Json());
+        if (!cursor.is_string() || rows.empty()) break;
+        params["cursor"] = cursor;
+        if (total) params["limit"] = std::min(kPage, *total - written);
+    }
+    return kOk;
+}
+
 std::string renderHistory(const Json& result) {
     const auto& versions = result.contains("versions") ? result["versions"] : Json::array();
     Json rows = Json::array();
@@ -374,9 +410,10 @@ std::optional<std::int64_t> parseSince(const std::string& text) {
     }
 }
 
-// logs KEY=VALUE operands -> logs.query params, or a usage error.
-std::optional<std::string> buildLogQuery(const std::vector<std::string>& words, Json& params) {
+// logs KEY=VALUE operands -> logs.query params (and the export format), or a usage error.
+std::optional<std::string> buildLogQuery(const std::vector<std::string>& words, Json& params, std::string& format) {
     params = Json::object();
+    format.clear();
     for (std::size_t i = 1; i < words.size(); ++i) {
         const std::string& word = words[i];
         const auto eq = word.find('=');
@@ -386,7 +423,11 @@ std::optional<std::string> buildLogQuery(const std::vector<std::string>& words, 
         if (params.contains(key == "path" ? "path_prefix" : key) ||
             (key == "since" && params.contains("from_ms")) || (key == "from_ms" && params.contains("since")))
             return key + " is given twice";
-        if (key == "status") {
+        if (key == "format") {
+            if (value != "csv" && value != "json") return "format needs csv or json, not " + value;
+            if (!format.empty()) return "format is given twice";
+            format = value;
+        } else if (key == "status") {
             Json list = Json::array();
             std::size_t start = 0;
             while (start <= value.size()) {
@@ -419,7 +460,7 @@ std::optional<std::string> buildLogQuery(const std::vector<std::string>& words, 
         } else {
             return "unknown logs filter " + key +
                    " (status, method, host, path, path_contains, client, route, upstream, server, "
-                   "since, from_ms, to_ms, limit, cursor)";
+                   "since, from_ms, to_ms, limit, cursor, format)";
         }
     }
     return std::nullopt;
@@ -584,8 +625,9 @@ int run(const Args& args) {
         fileText = std::move(*text);
     }
     Json logParams;
+    std::string logFormat;
     if (cmd == Cmd::Logs) {
-        if (auto error = buildLogQuery(w, logParams)) return usage(*error);
+        if (auto error = buildLogQuery(w, logParams, logFormat)) return usage(*error);
     }
     std::optional<std::uint64_t> trafficCount;
     if (cmd == Cmd::Traffic && w.size() == 3) {
@@ -694,6 +736,7 @@ int run(const Args& args) {
         case Cmd::Unban:
             return session.show("security.unban", {{"address", w[2]}}, renderUnban);
         case Cmd::Logs:
+            if (!logFormat.empty()) return exportLogs(session, logParams, logFormat);
             return session.show("logs.query", logParams, renderLogRows);
         case Cmd::Traffic: {
             int exit = kOk;

@@ -103,4 +103,44 @@ std::string renderValue(const nlohmann::json& value, int indent) {
     return out;
 }
 
+const std::vector<std::string>& logExportColumns() {
+    static const std::vector<std::string> columns = {
+        "id", "time", "ts_us", "request_id", "client_addr", "client_port", "listener", "route", "method",
+        "host", "path", "query", "http_version", "status", "bytes_in", "bytes_out", "duration_us", "upstream",
+        "upstream_server", "upstream_connect_us", "upstream_response_us", "user_agent", "referer",
+        "tls_version", "cache_status", "security_action", "error"};
+    return columns;
+}
+
+std::string csvRecord(const std::vector<std::string>& fields) {
+    std::string out;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        const std::string& f = fields[i];
+        if (f.find_first_of(",\"\r\n") == std::string::npos) {
+            out += f;
+            continue;
+        }
+        out.push_back('"');
+        for (const char c : f) {
+            if (c == '"') out.push_back('"');
+            out.push_back(c);
+        }
+        out.push_back('"');
+    }
+    out += "\r\n";
+    return out;
+}
+
+std::string logRowCsv(const nlohmann::json& row) {
+    std::vector<std::string> fields;
+    for (const auto& column : logExportColumns()) {
+        const auto it = row.is_object() ? row.find(column) : row.end();
+        if (!row.is_object() || it == row.end() || it->is_null()) fields.emplace_back();
+        else if (it->is_string()) fields.push_back(it->get<std::string>());
+        else fields.push_back(it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    return csvRecord(fields);
+}
+
 }  // namespace proxy::proxyctl

@@ -19,4 +19,13 @@ std::string renderTable(const nlohmann::json& rows, std::vector<std::string> col
 // Objects as "key: value" lines (nested objects indented, arrays of objects as tables).
 std::string renderValue(const nlohmann::json& value, int indent = 0);
 
+// The access log export (proxyctl logs --format csv|json): every field of a logs.query row, in
+// this order, as the CSV header.
+const std::vector<std::string>& logExportColumns();
+// One CSV record (RFC 4180): a field holding a comma, a quote, CR or LF is quoted with its quotes
+// doubled; the record ends in CRLF.
+std::string csvRecord(const std::vector<std::string>& fields);
+// One logs.query row as a CSV record of logExportColumns() (null and missing fields are empty).
+std::string logRowCsv(const nlohmann::json& row);
+
 }  // namespace proxy::proxyctl

@@ -8,6 +8,7 @@
 #include <QThread>
 #include <QtTest>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <functional>
 #include <set>
 
@@ -273,6 +274,47 @@ private slots:
         QCOMPARE(r.exitCode, 2);  // given twice
         r = ctl({"logs", "--since", "1h", "--status", "5xx"});
         QCOMPARE(r.exitCode, 0);
+    }
+
+    // proxyctl logs --format csv|json: every matching row, paged through logs.query, as CSV with a
+    // header (RFC 4180 quoting) or JSON lines; a field with quotes and commas survives.
+    void logsExportCsvAndJson() {
+        const std::string agent = "Agent \"quoted\", with, commas";
+        for (int i = 0; i < 3; ++i) {
+            const auto r = roundTrip(port_, "GET /export/" + std::to_string(i) +
+                                                " HTTP/1.1\r\nHost: obs.test\r\nUser-Agent: " + agent + "\r\n\r\n");
+            QCOMPARE(r.status, 200);
+        }
+        QCOMPARE(waitRows({"path=/export/"}, 3).size(), std::size_t{3});
+        auto run = [&](const QStringList& args) {
+            QProcess p;
+            p.start(QStringLiteral(PROXYCTL_EXE), QStringList{"--endpoint", QString::fromStdString(endpoint_)} << args);
+            p.waitForFinished(15000);
+            return std::make_pair(p.exitCode(), p.readAllStandardOutput().toStdString());
+        };
+        auto [code, csv] = run({"logs", "--path", "/export/", "--format", "csv"});
+        QCOMPARE(code, 0);
+        // Header, then three records; the agent's field is quoted with its quotes doubled.
+        QVERIFY2(csv.starts_with("id,time,ts_us,request_id,client_addr,"), csv.c_str());
+        QCOMPARE(std::count(csv.begin(), csv.end(), '\n'), std::ptrdiff_t{4});
+        QVERIFY2(csv.find(",\"Agent \"\"quoted\"\", with, commas\",") != std::string::npos, csv.c_str());
+        const auto first = csv.find("/export/2"), last = csv.find("/export/0");
+        QVERIFY(first != std::string::npos && last != std::string::npos && first < last);  // newest first
+        auto [jcode, lines] = run({"logs", "path=/export/", "limit=2", "--format", "json"});
+        QCOMPARE(jcode, 0);
+        const QStringList split = QString::fromStdString(lines).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(split.size(), 2);
+        const QByteArray line = split[0].toUtf8();
+        const json row = json::parse(line.begin(), line.end(), nullptr, false);
+        QVERIFY2(row.is_object(), line.constData());
+        QCOMPARE(row["path"].get<std::string>(), std::string("/export/2"));
+        QCOMPARE(row["user_agent"].get<std::string>(), agent);
+        auto [bad, nothing] = run({"logs", "--format", "xml"});
+        QCOMPARE(bad, 2);
+        QVERIFY(nothing.empty());
+        auto [refused, empty] = run({"logs", "--format", "csv", "--status", "9xx"});  // the server says no
+        QCOMPARE(refused, 1);
+        QVERIFY2(empty.empty(), empty.c_str());
     }
 
     void liveFeedFollowsRequests() {

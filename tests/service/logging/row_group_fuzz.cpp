@@ -1,6 +1,8 @@
 // libFuzzer target: the row-group column decoder over arbitrary bytes. Input: one byte picks the
 // column, two bytes the row count (see below), the rest is the blob. Decoding must fail with a sentence or
 // give exactly `rows` values, each text inside the blob; what decodes must survive a re-encode.
+// dictionaryHas (the reader's zone-map check) must never read outside the blob, and must find
+// every value of a dictionary column that decodes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -19,6 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint32_t rows = data[2] == 0xff ? kMaxRows + 1
                                                : (static_cast<std::uint32_t>(data[1]) | static_cast<std::uint32_t>(data[2]) << 8) % 4097;
     const std::string_view blob(reinterpret_cast<const char*>(data + 3), size - 3);
+    (void)dictionaryHas(blob, std::string_view(reinterpret_cast<const char*>(data + 1), 2));
     Column col;
     const std::string err = decodeColumn(blob, c, rows, col);
     if (!err.empty()) {
@@ -31,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto t : col.texts)
         if (t.size() > kMaxTextBytes || (t.size() && (t.data() < blob.data() || t.data() + t.size() > blob.data() + blob.size())))
             std::abort();
+    if (c >= kIntColumns && rows > 0 && blob[0] == 3 && dictionaryHas(blob, col.texts[rows - 1]) != 1) std::abort();
     Encoder enc;
     for (std::uint32_t i = 0; i < rows; ++i) {
         RowView v;

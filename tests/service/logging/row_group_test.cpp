@@ -152,6 +152,35 @@ private slots:
         QVERIFY(blobs[kIntColumns + 2].size() < 16);
     }
 
+    void dictionaryLookup() {
+        // dictionaryHas answers from a dictionary blob's entries alone: present, absent, or -1 for
+        // anything that is not a well-formed dictionary (the caller then decodes the rows).
+        std::vector<Row> rows;
+        for (int i = 0; i < 300; ++i) {  // 300 request ids: that column goes plain
+            Row r = typical(i);
+            r.texts[5] = i % 2 ? "a.example" : "b.example";
+            rows.push_back(r);
+        }
+        const auto blobs = roundTrip(rows);
+        QVERIFY(!blobs.empty());
+        const std::string& hosts = blobs[kIntColumns + 5];
+        QCOMPARE(dictionaryHas(hosts, "a.example"), 1);
+        QCOMPARE(dictionaryHas(hosts, "b.example"), 1);
+        QCOMPARE(dictionaryHas(hosts, "c.example"), 0);
+        QCOMPARE(dictionaryHas(hosts, ""), 0);
+        QCOMPARE(dictionaryHas(blobs[kIntColumns + 2], "public"), 1);  // a constant column
+        QCOMPARE(dictionaryHas(blobs[kIntColumns + 0], "req-1"), -1);   // plain: decode instead
+        QCOMPARE(dictionaryHas(blobs[TimeUs], "x"), -1);
+        QCOMPARE(dictionaryHas("", "x"), -1);
+        // Every truncation of the dictionary part is -1 or an honest answer, never a read past it.
+        for (std::size_t n = 0; n < hosts.size(); ++n) {
+            const int r = dictionaryHas(std::string_view(hosts).substr(0, n), "b.example");
+            QVERIFY(r == -1 || r == 0 || r == 1);
+        }
+        QCOMPARE(dictionaryHas(std::string("\x03\x00", 2), "x"), -1);                 // no entries
+        QCOMPARE(dictionaryHas(std::string("\x03\x01\xff\xff\xff\x0f", 6), "x"), -1);  // huge length
+    }
+
     void exactlyTheDictionaryLimit() {
         std::vector<Row> rows;
         for (std::uint32_t i = 0; i < kMaxDictionary * 2; ++i) {
