@@ -21,7 +21,8 @@
 #                              [--proxy-bin PATH] [--annotate N] [--close] [--keep-tmp]
 #   --close       every request on a new client connection (wrk -H "Connection: close"): what a
 #                 connection's accept, set-up and close add
-#   --annotate N  print proxy-service's top N functions by self instructions (default 25; 0: none)
+#   --annotate N  print proxy-service's (and proxy-service-log's) top N functions by self
+#                 instructions (default 25; 0: none)
 # Results: a table on stdout and bench/results/<stamp>-instructions.json (+ the callgrind files
 # with --keep-tmp). Nothing here is a test.
 set -euo pipefail
@@ -233,9 +234,9 @@ measure() {  # label port command...
     REQS[$label]=$requests
     PER[$label]=$(python3 -c "print(round($ir / $requests))")
     printf '  %-14s %9d requests  %14d Ir  %8d instructions/request\n' "$label" "$requests" "$ir" "${PER[$label]}"
-    if [[ $label == proxy-service && $ANNOTATE -gt 0 ]]; then
+    if [[ $label == proxy-service* && $ANNOTATE -gt 0 ]]; then
         callgrind_annotate --threshold=100 "$dump" 2>/dev/null | sed -n '/^-\+$/,$p' | grep -E '^ *[0-9,]+ ' |
-            head -n "$ANNOTATE" >"$TMP/top.txt" || true
+            head -n "$ANNOTATE" >"$TMP/top-$label.txt" || true
     fi
 }
 
@@ -249,11 +250,13 @@ for p in $PROXIES; do
     esac
 done
 
-if [[ -s $TMP/top.txt ]]; then
-    echo
-    echo "proxy-service, top functions by self instructions (whole window):"
-    cat "$TMP/top.txt"
-fi
+for label in proxy-service proxy-service-log; do
+    if [[ -s $TMP/top-$label.txt ]]; then
+        echo
+        echo "$label, top functions by self instructions (whole window):"
+        cat "$TMP/top-$label.txt"
+    fi
+done
 
 python3 - "$RESULTS/$STAMP-instructions.json" "$CONNS" "$DURATION" "$PROXY_BIN" "$MODE" \
     "$(for p in "${!PER[@]}"; do echo "$p=${IR[$p]}/${REQS[$p]}"; done)" <<'EOF'

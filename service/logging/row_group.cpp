@@ -20,6 +20,24 @@ void putVarint(std::string& out, std::uint64_t v) {
     out.append(buf, n);
 }
 
+// Appends a varint for every value, writing into the string's storage directly (one resize per
+// column instead of an append per value).
+template <typename Values, typename Map>
+void putVarints(std::string& out, const Values& values, Map map) {
+    const std::size_t start = out.size();
+    out.resize(start + values.size() * 10);
+    char* p = out.data() + start;
+    for (const auto value : values) {
+        std::uint64_t v = map(value);
+        while (v >= 0x80) {
+            *p++ = static_cast<char>(v | 0x80);
+            v >>= 7;
+        }
+        *p++ = static_cast<char>(v);
+    }
+    out.resize(static_cast<std::size_t>(p - out.data()));
+}
+
 std::uint64_t zigzag(std::int64_t v) {
     return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
 }
@@ -93,6 +111,7 @@ void Encoder::reset() {
     for (auto& t : texts_) {
         t.bytes.clear();
         t.lengths.clear();
+        t.plainBytes = 0;
         t.dictionary = true;
         t.entryOffset.clear();
         t.entryLength.clear();
@@ -105,10 +124,9 @@ void Encoder::reset() {
 }
 
 void Encoder::addText(TextColumn& col, std::string_view value) {
-    const auto offset = static_cast<std::uint32_t>(col.bytes.size());
     const auto length = static_cast<std::uint32_t>(std::min<std::size_t>(value.size(), kMaxTextBytes));
     value = value.substr(0, length);
-    col.lengths.push_back(length);
+    col.plainBytes += length;
     if (col.dictionary) {
         // The same value as the previous row is the common case (listener, method, version, and
         // the columns that stay empty).
@@ -116,7 +134,6 @@ void Encoder::addText(TextColumn& col, std::string_view value) {
             const std::uint8_t last = col.indexes.back();
             if (col.entryLength[last] == length &&
                 (length == 0 || std::memcmp(col.bytes.data() + col.entryOffset[last], value.data(), length) == 0)) {
-                if (length != 0) col.bytes.append(value);
                 col.indexes.push_back(last);
                 return;
             }
@@ -128,7 +145,6 @@ void Encoder::addText(TextColumn& col, std::string_view value) {
             if (e < 0) break;
             if (col.entryHash[e] == h && col.entryLength[e] == length &&
                 std::memcmp(col.bytes.data() + col.entryOffset[e], value.data(), length) == 0) {
-                col.bytes.append(value);
                 col.indexes.push_back(static_cast<std::uint8_t>(e));
                 return;
             }
@@ -136,24 +152,34 @@ void Encoder::addText(TextColumn& col, std::string_view value) {
         if (col.entryOffset.size() < kMaxDictionary) {
             const auto e = static_cast<std::int16_t>(col.entryOffset.size());
             col.buckets[slot] = e;
-            col.entryOffset.push_back(offset);
+            col.entryOffset.push_back(static_cast<std::uint32_t>(col.bytes.size()));
             col.entryLength.push_back(length);
             col.entryHash.push_back(h);
             col.bytes.append(value);
             col.indexes.push_back(static_cast<std::uint8_t>(e));
             return;
         }
-        col.dictionary = false;  // too many distinct values: plain from now on
+        // Too many distinct values: plain from now on. The rows so far become plain values.
+        std::string plain;
+        plain.reserve(col.plainBytes);
+        col.lengths.reserve(col.indexes.size() + 1);
+        for (const std::uint8_t e : col.indexes) {
+            plain.append(col.bytes, col.entryOffset[e], col.entryLength[e]);
+            col.lengths.push_back(col.entryLength[e]);
+        }
+        col.bytes = std::move(plain);
+        col.dictionary = false;
         col.indexes.clear();
         col.indexes.shrink_to_fit();
     }
+    col.lengths.push_back(length);
     col.bytes.append(value);
 }
 
 bool Encoder::add(const RowView& row) {
     if (rows_ >= kMaxRows) return false;
     for (std::size_t c = 0; c < kTextColumns; ++c)
-        if (texts_[c].bytes.size() + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > kMaxColumnBytes)
+        if (texts_[c].plainBytes + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > kMaxColumnBytes)
             return false;
     for (std::size_t c = 0; c < kIntColumns; ++c) ints_[c].push_back(row.ints[c]);
     for (std::size_t c = 0; c < kTextColumns; ++c) addText(texts_[c], row.texts[c]);
@@ -171,15 +197,15 @@ std::string Encoder::encodeColumn(std::size_t c) const {
     if (c < kIntColumns) {
         const auto& values = ints_[c];
         const bool delta = c == TimeUs;
-        out.reserve(1 + values.size() * 3);
         out.push_back(static_cast<char>(delta ? IntDelta : IntPlain));
         std::int64_t previous = 0;
-        for (const std::int64_t v : values) {
-            putVarint(out, zigzag(delta ? static_cast<std::int64_t>(static_cast<std::uint64_t>(v) -
-                                                                    static_cast<std::uint64_t>(previous))
-                                        : v));
+        putVarints(out, values, [&](std::int64_t v) {
+            const std::uint64_t z = zigzag(delta ? static_cast<std::int64_t>(static_cast<std::uint64_t>(v) -
+                                                                             static_cast<std::uint64_t>(previous))
+                                                 : v);
             previous = v;
-        }
+            return z;
+        });
         return out;
     }
     if (c >= kColumns) return out;
@@ -198,9 +224,9 @@ std::string Encoder::encodeColumn(std::size_t c) const {
             out.append(reinterpret_cast<const char*>(col.indexes.data()), col.indexes.size());
         return out;
     }
-    out.reserve(1 + col.lengths.size() * 2 + col.bytes.size());
+    out.reserve(1 + col.lengths.size() * 10 + col.bytes.size());
     out.push_back(static_cast<char>(TextPlain));
-    for (const auto len : col.lengths) putVarint(out, len);
+    putVarints(out, col.lengths, [](std::uint32_t len) { return std::uint64_t{len}; });
     out.append(col.bytes);
     return out;
 }
