@@ -107,6 +107,7 @@ Encoder::Encoder() { reset(); }
 
 void Encoder::reset() {
     rows_ = 0;
+    textBytes_ = 0;
     for (auto& c : ints_) c.clear();
     for (auto& t : texts_) {
         t.bytes.clear();
@@ -127,6 +128,7 @@ void Encoder::addText(TextColumn& col, std::string_view value) {
     const auto length = static_cast<std::uint32_t>(std::min<std::size_t>(value.size(), kMaxTextBytes));
     value = value.substr(0, length);
     col.plainBytes += length;
+    textBytes_ += length;
     if (col.dictionary) {
         // The same value as the previous row is the common case (listener, method, version, and
         // the columns that stay empty).
@@ -178,9 +180,11 @@ void Encoder::addText(TextColumn& col, std::string_view value) {
 
 bool Encoder::add(const RowView& row) {
     if (rows_ >= kMaxRows) return false;
-    for (std::size_t c = 0; c < kTextColumns; ++c)
-        if (texts_[c].plainBytes + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > kMaxColumnBytes)
-            return false;
+    // Each column's bytes are at most textBytes_, so only a group near the bound checks them.
+    if (textBytes_ + kTextColumns * std::uint64_t{kMaxTextBytes} > kMaxColumnBytes)
+        for (std::size_t c = 0; c < kTextColumns; ++c)
+            if (texts_[c].plainBytes + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > kMaxColumnBytes)
+                return false;
     for (std::size_t c = 0; c < kIntColumns; ++c) ints_[c].push_back(row.ints[c]);
     for (std::size_t c = 0; c < kTextColumns; ++c) addText(texts_[c], row.texts[c]);
     const std::int64_t t = row.ints[TimeUs];

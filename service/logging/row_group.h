@@ -81,6 +81,7 @@ private:
     void addText(TextColumn& col, std::string_view value);
 
     std::uint32_t rows_ = 0;
+    std::uint64_t textBytes_ = 0;  // every text column's plainBytes added up (bounds each one)
     std::array<std::vector<std::int64_t>, kIntColumns> ints_;
     std::array<TextColumn, kTextColumns> texts_;
     std::int64_t minTime_ = 0, maxTime_ = 0;
