@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -12,14 +13,9 @@ namespace proxy::filter { struct RequestContext; }
 
 namespace proxy::logging {
 
-struct AccessRecord {
-    enum Field : std::uint8_t {
-        RequestId, ClientAddress, Listener, Route, Method, Host, Path, Query, HttpVersion,
-        Upstream, Server, UserAgent, Referer, TlsVersion, CacheStatus, SecurityAction, Error,
-        kFieldCount
-    };
-    static constexpr std::size_t kTextCapacity = 2048;
-
+// The numbers of a record (everything but its text), kept apart so that copying a record can
+// copy them whole and then only the text in use.
+struct AccessRecordNumbers {
     std::int64_t timeUs = 0;           // wall clock when the request head arrived, µs since epoch
     std::uint64_t bytesIn = 0;
     std::uint64_t bytesOut = 0;
@@ -30,6 +26,28 @@ struct AccessRecord {
     std::int32_t status = 0;           // 0 = no response sent
     std::uint16_t clientPort = 0;
     std::uint16_t truncated = 0;       // bit per Field cut at its cap
+};
+
+struct AccessRecord : AccessRecordNumbers {
+    enum Field : std::uint8_t {
+        RequestId, ClientAddress, Listener, Route, Method, Host, Path, Query, HttpVersion,
+        Upstream, Server, UserAgent, Referer, TlsVersion, CacheStatus, SecurityAction, Error,
+        kFieldCount
+    };
+    static constexpr std::size_t kTextCapacity = 2048;
+
+    AccessRecord() = default;
+    // A copy takes the numbers and only the text in use: a record holds a few hundred bytes of its
+    // 2 KiB, and the writer copies every record into its batch (a whole-buffer copy was ~470
+    // instructions and 64 cache lines per request).
+    AccessRecord(const AccessRecord& other) : AccessRecordNumbers(other) { copyText(other); }
+    AccessRecord& operator=(const AccessRecord& other) {
+        if (this != &other) {
+            static_cast<AccessRecordNumbers&>(*this) = other;
+            copyText(other);
+        }
+        return *this;
+    }
 
     std::string_view field(Field f) const { return {text_.data() + offset_[f], length_[f]}; }
     // Copies at most the field's cap (and what is left of the buffer). Fields are set once each.
@@ -40,6 +58,13 @@ struct AccessRecord {
     static std::size_t fieldCap(Field f);
 
 private:
+    void copyText(const AccessRecord& other) {  // every member below, the text up to used_
+        offset_ = other.offset_;
+        length_ = other.length_;
+        used_ = other.used_;
+        std::memcpy(text_.data(), other.text_.data(), used_);
+    }
+
     std::array<std::uint16_t, kFieldCount> offset_{};
     std::array<std::uint16_t, kFieldCount> length_{};
     std::uint16_t used_ = 0;

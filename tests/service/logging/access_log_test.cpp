@@ -238,6 +238,7 @@ private slots:
     void queueFullDropsAreCountedExactly();
     void writerStopsCleanly();
     void filterFillsRecord();
+    void recordCopyKeepsEverything();
     void dataPathCost();
     void recordsSkippedWithoutReaders();
 #if PROXY_WITH_SQLITE
@@ -348,6 +349,43 @@ void AccessLogTest::writerStopsCleanly() {
     QFile file(QString::fromStdString(o.jsonLinesPath));
     QVERIFY(file.open(QIODevice::ReadOnly));
     QCOMPARE(file.readAll().count('\n'), 1000);
+}
+
+void AccessLogTest::recordCopyKeepsEverything() {
+    // A copy takes the numbers and only the text in use; nothing may be lost or mixed up, also
+    // when the copy lands on a record that held longer text before.
+    using F = AccessRecord;
+    AccessRecord r;
+    for (int f = 0; f < F::kFieldCount; ++f)  // first: set() marks cut fields in `truncated`
+        r.set(static_cast<F::Field>(f), std::string(static_cast<std::size_t>(f) * 3, static_cast<char>('a' + f)));
+    r.timeUs = 1;
+    r.bytesIn = 2;
+    r.bytesOut = 3;
+    r.durationUs = 4;
+    r.connectUs = 5;
+    r.responseUs = 6;
+    r.sequence = 7;
+    r.status = 8;
+    r.clientPort = 9;
+    r.truncated = 10;
+    AccessRecord target;
+    for (int f = 0; f < F::kFieldCount; ++f) target.set(static_cast<F::Field>(f), std::string(100, 'z'));
+    const AccessRecord copy(r);
+    target = r;
+    for (const AccessRecord* c : {static_cast<const AccessRecord*>(&copy), static_cast<const AccessRecord*>(&target)}) {
+        QCOMPARE(c->timeUs, std::int64_t(1));
+        QCOMPARE(c->bytesIn, std::uint64_t(2));
+        QCOMPARE(c->bytesOut, std::uint64_t(3));
+        QCOMPARE(c->durationUs, std::int64_t(4));
+        QCOMPARE(c->connectUs, std::int64_t(5));
+        QCOMPARE(c->responseUs, std::int64_t(6));
+        QCOMPARE(c->sequence, std::uint64_t(7));
+        QCOMPARE(c->status, 8);
+        QCOMPARE(c->clientPort, std::uint16_t(9));
+        QCOMPARE(c->truncated, std::uint16_t(10));
+        for (int f = 0; f < F::kFieldCount; ++f)
+            QCOMPARE(std::string(c->field(static_cast<F::Field>(f))), std::string(r.field(static_cast<F::Field>(f))));
+    }
 }
 
 void AccessLogTest::filterFillsRecord() {
