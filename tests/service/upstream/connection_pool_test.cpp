@@ -80,7 +80,19 @@ private slots:
         QVERIFY(pool.take("s1") == nullptr);
     }
 
+    void aConnectionTheOriginClosedWhileIdleIsDropped_data() {
+        QTest::addColumn<bool>("verify");
+        QTest::addColumn<int>("idleMs");
+        QTest::newRow("verified take") << true << 0;
+        // A retry-safe request (verify false) skips the peek only for a connection returned
+        // within kFreshWindow; one that sat longer is checked like any other.
+        QTest::newRow("unverified take after the fresh window")
+            << false << int((ConnectionPool::kFreshWindow + 50ms).count());
+    }
+
     void aConnectionTheOriginClosedWhileIdleIsDropped() {
+        QFETCH(bool, verify);
+        QFETCH(int, idleMs);
         asio::io_context io;
         Origin origin{io};
         ConnectionPool pool;
@@ -90,26 +102,10 @@ private slots:
         pool.put(origin.connect("s1"), 8, 10s);
         origin.peers[1].close();  // the warmest one: take() would pick it first
         settle(io);
-        auto taken = pool.take("s1");
+        QTest::qWait(idleMs);
+        auto taken = pool.take("s1", verify);
         QCOMPARE(taken.get(), survivor);  // the one whose origin side is still open
         QVERIFY(pool.take("s1") == nullptr);
-        QCOMPARE(pool.idleCount(), std::size_t(0));
-    }
-
-    void anUnverifiedTakePeeksOnceTheFreshWindowIsOver() {
-        // A retry-safe request (verify false) skips the peek only for a connection returned
-        // within kFreshWindow; one that sat longer is checked like any other.
-        asio::io_context io;
-        Origin origin{io};
-        ConnectionPool pool;
-        auto first = origin.connect("s1");
-        UpstreamConnection* survivor = first.get();
-        pool.put(std::move(first), 8, 10s);
-        pool.put(origin.connect("s1"), 8, 10s);
-        origin.peers[1].close();  // the warmest one: take() would pick it first
-        QTest::qWait(int((ConnectionPool::kFreshWindow + 50ms).count()));
-        auto taken = pool.take("s1", false);
-        QCOMPARE(taken.get(), survivor);
         QCOMPARE(pool.idleCount(), std::size_t(0));
     }
 
