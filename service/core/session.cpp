@@ -554,9 +554,7 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
     server->health->connected();
     asio::error_code ignored;
     up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-#if defined(_WIN32)
     up->stream.socket().non_blocking(true, ignored);  // lets the pool peek for a close without blocking
-#endif
     co_return up;
 }
 

@@ -1,11 +1,6 @@
 #include "upstream/connection_pool.h"
 
 #include <algorithm>
-#if !defined(_WIN32)
-#include <sys/socket.h>
-
-#include <cerrno>
-#endif
 
 #include "core/clock.h"
 
@@ -17,16 +12,9 @@ namespace {
 // else the server sent unasked, makes the connection unusable just the same.
 bool stillUsable(asio::ip::tcp::socket& socket) {
     char probe;
-#if defined(_WIN32)
-    asio::error_code ec;  // the socket is in non-blocking mode (Session::connectUpstream)
+    asio::error_code ec;
     socket.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, ec);
     return ec == asio::error::would_block || ec == asio::error::try_again;
-#else
-    // MSG_DONTWAIT instead of the socket's non-blocking mode: that mode makes asio try every
-    // read before waiting for it, which under io_uring is a system call per read.
-    const auto n = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-#endif
 }
 
 }  // namespace

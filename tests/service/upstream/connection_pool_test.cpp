@@ -27,8 +27,8 @@ struct Origin {
     std::unique_ptr<UpstreamConnection> connect(const std::string& key) {
         auto connection = std::make_unique<UpstreamConnection>(io.get_executor(), key);
         connection->stream.socket().connect(acceptor.local_endpoint());
-        // Left blocking, as Session::connectUpstream leaves it on Linux: the pool's liveness
-        // peek must never block all the same.
+        // As Session::connectUpstream leaves it: the pool's liveness peek must never block.
+        connection->stream.socket().non_blocking(true);
         peers.push_back(acceptor.accept());
         return connection;
     }
@@ -65,6 +65,7 @@ private slots:
         QVERIFY(pool.take("other") == nullptr);
         // The taken connection still works both ways.
         settle(io);
+        taken->stream.socket().non_blocking(false);  // for this test's blocking reads
         asio::write(taken->stream.socket(), asio::buffer("ping", 4));
         char got[4];
         asio::read(origin.peers[1], asio::buffer(got));
@@ -73,6 +74,7 @@ private slots:
         asio::read(taken->stream.socket(), asio::buffer(got));
         QCOMPARE(std::string(got, 4), std::string("pong"));
         // Back into the pool after a clean exchange: reusable again.
+        taken->stream.socket().non_blocking(true);
         pool.put(std::move(taken), 8, 10s);
         settle(io);
         QVERIFY(pool.take("s1") != nullptr);
@@ -125,6 +127,7 @@ private slots:
         QVERIFY(fresh != nullptr);
         char byte;
         asio::error_code ec;
+        fresh->stream.socket().non_blocking(false);
         fresh->stream.socket().read_some(asio::buffer(&byte, 1), ec);
         QCOMPARE(ec, asio::error_code(asio::error::eof));
         QVERIFY(pool.take("s1", true) == nullptr);
