@@ -35,6 +35,13 @@ constexpr std::string_view kCrlf = "\r\n";
 using filter::FilterStatus;
 using filter::Phase;
 
+// Called before each further read of a body: one that needed two more reads is long, so the
+// rest is read in larger pieces (a quarter of the system calls for a body of megabytes). The
+// request's buffer goes with the idle trim; a pooled upstream connection shrinks its own.
+void growForLongBody(Buffer& buffer, std::uint32_t& reads) {
+    if (++reads == 2 && buffer.capacity() < kLargeBodyBuffer) buffer.grow(kLargeBodyBuffer);
+}
+
 bool validRequestId(std::string_view id) {
     if (id.empty() || id.size() > 64) return false;
     for (char c : id) {
@@ -817,9 +824,7 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     // Reads more of the body from the client; false (after answering) when it cannot.
     std::uint32_t reads = 0;
     auto readClient = [&]() -> asio::awaitable<bool> {
-        // A body that needed two more reads is long: read it in larger pieces (a quarter of the
-        // system calls for an upload of megabytes; the idle trim frees the buffer).
-        if (++reads == 2 && in.capacity() < kLargeBodyBuffer) in.grow(kLargeBodyBuffer);
+        growForLongBody(in, reads);
         if (in.writable().size() < 1024) in.compact();
         std::chrono::milliseconds wait = cfg.timeouts.clientIdle;
         bool rateBinds = false;
@@ -1048,10 +1053,7 @@ asio::awaitable<bool> Session::relayResponseBody(upstream::UpstreamConnection& u
     // Reads more from the upstream. At EOF returns false with eof = true.
     std::uint32_t reads = 0;
     auto readUpstream = [&](bool& eof) -> asio::awaitable<bool> {
-        // A body that needed two more reads is long: read it in larger pieces (the pool shrinks
-        // the buffer again).
-        if (++reads == 2 && up.buffer.capacity() < upstream::UpstreamConnection::kLargeBuffer)
-            up.buffer.grow(upstream::UpstreamConnection::kLargeBuffer);
+        growForLongBody(up.buffer, reads);
         up.buffer.compact();
         setDeadline(cfg.timeouts.upstreamResponse);
         auto [ec, n] = co_await up.stream.readSome(asio::buffer(up.buffer.writable().data(), up.buffer.writable().size()), kNoThrow);

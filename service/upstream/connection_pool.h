@@ -16,10 +16,9 @@
 namespace proxy::upstream {
 
 struct UpstreamConnection {
-    // The read buffer: 16 KiB, grown to kLargeBuffer while a long body is relayed (a quarter of
-    // the system calls for a 1 MiB response), and shrunk back when the connection goes idle.
+    // The read buffer: 16 KiB, grown while a long body is relayed (Session's growForLongBody),
+    // and shrunk back to this when the connection goes idle in the pool.
     static constexpr std::size_t kBuffer = 16 * 1024;
-    static constexpr std::size_t kLargeBuffer = 64 * 1024;
     UpstreamConnection(asio::any_io_executor executor, std::string poolKey)
         : stream(executor), buffer(kBuffer), key(std::move(poolKey)) {}
     core::Stream stream;   // plain TCP, or TLS for an upstream with a "tls" block
