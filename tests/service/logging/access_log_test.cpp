@@ -228,6 +228,22 @@ int crashChild(const char* path) {
 #endif
 }
 
+// The access_log table's columns as schema version 1 created them (no closing parenthesis).
+constexpr const char* kV1Columns =
+    " (id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
+    " request_id TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
+    " client_port INTEGER NOT NULL DEFAULT 0, listener TEXT NOT NULL DEFAULT '',"
+    " route TEXT NOT NULL DEFAULT '', method TEXT NOT NULL DEFAULT '',"
+    " host TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '',"
+    " query TEXT NOT NULL DEFAULT '', http_version TEXT NOT NULL DEFAULT '',"
+    " status INTEGER NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0,"
+    " bytes_out INTEGER NOT NULL DEFAULT 0, duration_us INTEGER NOT NULL DEFAULT 0,"
+    " upstream TEXT NOT NULL DEFAULT '', upstream_server TEXT NOT NULL DEFAULT '',"
+    " upstream_connect_us INTEGER, upstream_response_us INTEGER,"
+    " user_agent TEXT NOT NULL DEFAULT '', referer TEXT NOT NULL DEFAULT '',"
+    " tls_version TEXT NOT NULL DEFAULT '', cache_status TEXT NOT NULL DEFAULT '',"
+    " security_action TEXT NOT NULL DEFAULT ''";
+
 }  // namespace
 
 class AccessLogTest : public QObject {
@@ -914,21 +930,9 @@ void AccessLogTest::migrationRefusesNewerSchema() {
     const QString old = dir.path() + "/v1.db";
     sqlite3_open(old.toUtf8().constData(), &raw);
     sqlite3_exec(raw,
-                 "CREATE TABLE access_log (id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
-                 " request_id TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
-                 " client_port INTEGER NOT NULL DEFAULT 0, listener TEXT NOT NULL DEFAULT '',"
-                 " route TEXT NOT NULL DEFAULT '', method TEXT NOT NULL DEFAULT '',"
-                 " host TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '',"
-                 " query TEXT NOT NULL DEFAULT '', http_version TEXT NOT NULL DEFAULT '',"
-                 " status INTEGER NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0,"
-                 " bytes_out INTEGER NOT NULL DEFAULT 0, duration_us INTEGER NOT NULL DEFAULT 0,"
-                 " upstream TEXT NOT NULL DEFAULT '', upstream_server TEXT NOT NULL DEFAULT '',"
-                 " upstream_connect_us INTEGER, upstream_response_us INTEGER,"
-                 " user_agent TEXT NOT NULL DEFAULT '', referer TEXT NOT NULL DEFAULT '',"
-                 " tls_version TEXT NOT NULL DEFAULT '', cache_status TEXT NOT NULL DEFAULT '',"
-                 " security_action TEXT NOT NULL DEFAULT '');"
-                 "INSERT INTO access_log (ts_us, path) VALUES (1, '/kept');"
-                 "PRAGMA user_version = 1;",
+                 (std::string("CREATE TABLE access_log") + kV1Columns + ");"
+                  "INSERT INTO access_log (ts_us, path) VALUES (1, '/kept');"
+                  "PRAGMA user_version = 1;").c_str(),
                  nullptr, nullptr, nullptr);
     sqlite3_close(raw);
     SqliteAccessSink upgraded(old.toStdString());
@@ -1057,20 +1061,8 @@ Keys segmentKeys(Db& db, const std::string& table, const std::string& where) {
     return keys;
 }
 
-constexpr const char* kV2Columns =
-    " (id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
-    " request_id TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
-    " client_port INTEGER NOT NULL DEFAULT 0, listener TEXT NOT NULL DEFAULT '',"
-    " route TEXT NOT NULL DEFAULT '', method TEXT NOT NULL DEFAULT '',"
-    " host TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '',"
-    " query TEXT NOT NULL DEFAULT '', http_version TEXT NOT NULL DEFAULT '',"
-    " status INTEGER NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0,"
-    " bytes_out INTEGER NOT NULL DEFAULT 0, duration_us INTEGER NOT NULL DEFAULT 0,"
-    " upstream TEXT NOT NULL DEFAULT '', upstream_server TEXT NOT NULL DEFAULT '',"
-    " upstream_connect_us INTEGER, upstream_response_us INTEGER,"
-    " user_agent TEXT NOT NULL DEFAULT '', referer TEXT NOT NULL DEFAULT '',"
-    " tls_version TEXT NOT NULL DEFAULT '', cache_status TEXT NOT NULL DEFAULT '',"
-    " security_action TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '')";
+// Version 2 added the `error` column.
+const std::string kV2Columns = std::string(kV1Columns) + ", error TEXT NOT NULL DEFAULT '')";
 
 // A database as the schema-3 writer left it: segment 1 closed and indexed (ids 1..300), segment 2
 // open with its time index only (ids 301..400); rows from base on, ties on ts_us, 5xx every 4th.
