@@ -123,18 +123,6 @@ private:
     asio::detail::handler_work<Handler, IoExecutor> work_;
 };
 
-// The reactor of the calling worker's io_context, looked up once per thread (use_service takes
-// the service registry's mutex).
-inline asio::detail::epoll_reactor& reactorOf(asio::execution_context& context) {
-    thread_local asio::execution_context* cachedContext = nullptr;
-    thread_local asio::detail::epoll_reactor* cachedReactor = nullptr;
-    if (cachedContext != &context) {
-        cachedReactor = &asio::use_service<asio::detail::epoll_reactor>(context);
-        cachedContext = &context;
-    }
-    return *cachedReactor;
-}
-
 }  // namespace drained
 #endif
 
@@ -212,7 +200,11 @@ private:
         const bool continuation = asio_handler_cont_helpers::is_continuation(handler);
         typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
         p.p = new (p.v) Op(impl.socket_, buffer, handler, impl_.get_executor());
-        auto& reactor = drained::reactorOf(asio::query(impl_.get_executor(), asio::execution::context));
+        // The socket's reactor, looked up once (use_service takes the service registry's mutex).
+        if (reactor_ == nullptr)
+            reactor_ = &asio::use_service<asio::detail::epoll_reactor>(
+                asio::query(impl_.get_executor(), asio::execution::context));
+        auto& reactor = *reactor_;
         if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
             asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
             reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
@@ -222,6 +214,8 @@ private:
         }
         p.v = p.p = nullptr;
     }
+
+    asio::detail::epoll_reactor* reactor_ = nullptr;
 #endif
 };
 
