@@ -6,8 +6,10 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace proxy::filter { struct RequestContext; }
 
@@ -69,6 +71,49 @@ private:
     std::array<std::uint16_t, kFieldCount> length_{};
     std::uint16_t used_ = 0;
     std::array<char, kTextCapacity> text_;
+};
+
+// Records read in place: a span, or the access log queue's slots (records a fixed stride apart),
+// so the writer hands the queue's records to the sinks without copying them into a batch.
+class RecordRange {
+public:
+    RecordRange() = default;
+    RecordRange(std::span<const AccessRecord> records)  // NOLINT: a span is a range
+        : first_(reinterpret_cast<const unsigned char*>(records.data())),
+          stride_(sizeof(AccessRecord)),
+          size_(records.size()) {}
+    RecordRange(const std::vector<AccessRecord>& records)  // NOLINT
+        : RecordRange(std::span<const AccessRecord>(records)) {}
+    RecordRange(const AccessRecord* first, std::size_t stride, std::size_t size)
+        : first_(reinterpret_cast<const unsigned char*>(first)), stride_(stride), size_(size) {}
+
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const AccessRecord& operator[](std::size_t i) const {
+        return *reinterpret_cast<const AccessRecord*>(first_ + i * stride_);
+    }
+
+    class Iterator {
+    public:
+        Iterator(const unsigned char* p, std::size_t stride) : p_(p), stride_(stride) {}
+        const AccessRecord& operator*() const { return *reinterpret_cast<const AccessRecord*>(p_); }
+        Iterator& operator++() {
+            p_ += stride_;
+            return *this;
+        }
+        bool operator==(const Iterator& other) const { return p_ == other.p_; }
+
+    private:
+        const unsigned char* p_;
+        std::size_t stride_;
+    };
+    Iterator begin() const { return {first_, stride_}; }
+    Iterator end() const { return {first_ + size_ * stride_, stride_}; }
+
+private:
+    const unsigned char* first_ = nullptr;
+    std::size_t stride_ = sizeof(AccessRecord);
+    std::size_t size_ = 0;
 };
 
 // Copies what the log needs out of a finished exchange (the request buffers are reused next).
