@@ -93,22 +93,24 @@ public:
         return *reinterpret_cast<const AccessRecord*>(first_ + i * stride_);
     }
 
+    // By index, so no pointer past the last record is ever formed (the queue's last slot may end
+    // its allocation).
     class Iterator {
     public:
-        Iterator(const unsigned char* p, std::size_t stride) : p_(p), stride_(stride) {}
-        const AccessRecord& operator*() const { return *reinterpret_cast<const AccessRecord*>(p_); }
+        Iterator(const RecordRange* range, std::size_t i) : range_(range), i_(i) {}
+        const AccessRecord& operator*() const { return (*range_)[i_]; }
         Iterator& operator++() {
-            p_ += stride_;
+            ++i_;
             return *this;
         }
-        bool operator==(const Iterator& other) const { return p_ == other.p_; }
+        bool operator==(const Iterator& other) const { return i_ == other.i_; }
 
     private:
-        const unsigned char* p_;
-        std::size_t stride_;
+        const RecordRange* range_;
+        std::size_t i_;
     };
-    Iterator begin() const { return {first_, stride_}; }
-    Iterator end() const { return {first_ + size_ * stride_, stride_}; }
+    Iterator begin() const { return {this, 0}; }
+    Iterator end() const { return {this, size_}; }
 
 private:
     const unsigned char* first_ = nullptr;
