@@ -30,6 +30,7 @@
 #   --nice N   run the proxies, the origin and wrk at this nice level (e.g. -10, needs root) so
 #              that other work on a shared machine disturbs the figures less; recorded in the JSON
 #   SYSCALL_CONNS=256 (environment) makes --profile's system-call count use 256 connections;
+#   SYSCALL_CLOSE=1 makes it send "Connection: close" (the close scenario's mix);
 #   BENCH_CPU=proc forces the /proc/PID/stat CPU fallback that is used when perf is unavailable
 # Results: a table on stdout and bench/results/<stamp>.json. Nothing here is a test.
 set -euo pipefail
@@ -594,14 +595,17 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
     # costs a little on each call and would skew the CPU figures above).
     SC_SECONDS=$((DURATION < 5 ? DURATION : 5))
     SC_CONNS=${SYSCALL_CONNS:-50}  # environment knob: SYSCALL_CONNS=256 for the c256 mix
+    SC_HEADER=()
+    SC_MIX=""
+    if [ "${SYSCALL_CLOSE:-0}" = 1 ]; then SC_HEADER=(-H "Connection: close"); SC_MIX=", Connection: close"; fi
     SC_EVENTS=""
     for sc in recvfrom sendto recvmsg sendmsg read write readv writev epoll_wait epoll_ctl \
-              accept4 close connect shutdown setsockopt getsockopt ioctl socket getsockname; do
+              accept accept4 close connect shutdown setsockopt getsockopt ioctl socket getsockname; do
         SC_EVENTS+="${SC_EVENTS:+,}syscalls:sys_enter_$sc"
     done
     {
         echo
-        echo "## System calls per request, $SC_CONNS connections (${SC_SECONDS}s each)"
+        echo "## System calls per request, $SC_CONNS connections$SC_MIX (${SC_SECONDS}s each)"
         echo "| proxy | requests | syscalls/req | by call |"
         echo "|---|---:|---:|---|"
     } >>"$PROF"
@@ -612,7 +616,7 @@ if ((PROFILE)) && [[ -n ${CPU_PID[proxy-service]:-} ]]; then
         track $scPid perf-syscalls
         sleep 0.3
         "${PRIO[@]}" taskset -c $LOAD_CPU timeout $((SC_SECONDS + 30)) wrk -t1 -c$SC_CONNS -d${SC_SECONDS}s \
-            "http://127.0.0.1:${PORT[$p]}/" >"$TMP/wrk-sc-$p.txt" 2>&1 || true
+            "${SC_HEADER[@]}" "http://127.0.0.1:${PORT[$p]}/" >"$TMP/wrk-sc-$p.txt" 2>&1 || true
         kill -INT $scPid 2>/dev/null || true
         wait $scPid 2>/dev/null || true
         forget $scPid

@@ -13,6 +13,7 @@
 
 #include "core/awaitable.h"
 #include "core/session.h"
+#include "core/tcp_socket.h"
 #include "core/worker.h"
 #include "logging/log.h"
 
@@ -114,6 +115,7 @@ std::optional<std::string> Engine::openListener(const config::Listener& config, 
 #endif
             if (!e) acceptor->bind(endpoint, e);
             if (!e) acceptor->listen(asio::socket_base::max_listen_connections, e);
+            if (!e) TcpSocket::prepareListener(*acceptor);
             if (e) {
                 if (!error)
                     error = "listener '" + config.name + "': cannot listen on " +

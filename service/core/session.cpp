@@ -97,7 +97,6 @@ bool idempotent(http::Method m) {
 Session::Session(Worker& worker, asio::ip::tcp::socket socket, const asio::ip::tcp::endpoint& remote,
                  std::shared_ptr<const ListenerInfo> listener)
     : worker_(worker), client_(std::move(socket)), listener_(std::move(listener)), in_(kSmallBuffer) {
-    asio::error_code ec;
     if (remote.port() != 0 || !remote.address().is_unspecified()) {
         std::size_t n = 0;
         if (remote.address().is_v4()) {
@@ -116,7 +115,8 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket, const asio::ip::t
         info_.clientAddress = std::string_view(clientAddress_, n);
         info_.clientPort = remote.port();
     }
-    client_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    client_.socket().markAccepted();
+    client_.socket().setNoDelayIfNotInherited();
     info_.listenerName = listener_->name;
     info_.localAddress = listener_->localAddress;
     info_.tls = listener_->tls;
@@ -561,6 +561,7 @@ asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectU
     server->health->connected();
     asio::error_code ignored;
     up->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    up->stream.socket().enableDrainHint();
     up->stream.socket().non_blocking(true, ignored);  // lets the pool peek for a close without blocking
     co_return up;
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "build_info.h"
+#include "tcp_socket.h"
 #if PROXY_WITH_OPENSSL
 #include <asio/ssl/error.hpp>
 #include <asio/ssl/stream.hpp>
@@ -25,7 +26,7 @@ public:
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
 
-    asio::ip::tcp::socket& socket() { return socket_; }
+    TcpSocket& socket() { return socket_; }
     bool tls() const {
 #if PROXY_WITH_OPENSSL
         return tls_ != nullptr;
@@ -34,13 +35,14 @@ public:
 #endif
     }
 
-    // Reads what is there (at least one byte), like socket.async_read_some.
-    template <typename Buffers, typename Token>
-    auto readSome(const Buffers& buffers, Token&& token) {
+    // Reads what is there (at least one byte), like socket.async_read_some. Plain TCP reads
+    // through TcpSocket::readSome, which skips the read that would only return EAGAIN.
+    template <typename Token>
+    auto readSome(const asio::mutable_buffer& buffer, Token&& token) {
 #if PROXY_WITH_OPENSSL
-        if (tls_) return tls_->async_read_some(buffers, std::forward<Token>(token));
+        if (tls_) return tls_->async_read_some(buffer, std::forward<Token>(token));
 #endif
-        return socket_.async_read_some(buffers, std::forward<Token>(token));
+        return socket_.readSome(buffer, std::forward<Token>(token));
     }
 
     // Writes every buffer, like asio::async_write. Over TLS a gather of several buffers is first
@@ -112,7 +114,7 @@ private:
     }
 #endif
 
-    asio::ip::tcp::socket socket_;
+    TcpSocket socket_;
 #if PROXY_WITH_OPENSSL
     std::unique_ptr<TlsStream> tls_;
 #endif

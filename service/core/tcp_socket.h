@@ -1,0 +1,228 @@
+#pragma once
+// asio's TCP socket, with one change on Linux: a read that empties the socket says so.
+//
+// asio 1.22's epoll reactor tries every read at once (a "speculative" recvfrom) and only waits
+// for readiness when that fails. After one successful read it keeps trying first, so the read for
+// a response just after its request was sent, or for the next request just after a response, is
+// a recvfrom that returns EAGAIN: about one wasted system call (~1.3 µs on the benchmark VM) per
+// proxied request. nginx avoids it by clearing a `ready` flag on a short read; HAProxy the same
+// way. asio has that flag (`try_speculative_`), but clears it only at end of stream.
+//
+// readSome() here reads with recvmsg() and asks the kernel, through TCP_INQ, how many bytes are
+// still queued after the read (a FIN counts as one, so a peer's half-close is never missed). When
+// nothing is left it tells the reactor the socket is drained (done_and_exhausted), and the next
+// read waits for epoll's next edge instead of trying first. Edge-triggered epoll reports every
+// arrival after the drain, so no data can be missed: the kernel queues it, and the reactor sees a
+// new edge. Without TCP_INQ (the option was not set, or an older kernel) there is no hint and the
+// read behaves exactly as asio's.
+//
+// TCP_INQ is switched on once per socket: on the listening socket (accepted sockets inherit it,
+// as they inherit TCP_NODELAY) and on each upstream connection. On Windows (IOCP, where every read
+// is an overlapped WSARecv and nothing is speculative) readSome() is asio's async_read_some.
+
+#include <asio/ip/tcp.hpp>
+#include <cstddef>
+#include <utility>
+
+#if defined(ASIO_HAS_EPOLL) && !defined(PROXY_ASIO_SPECULATIVE_READS)
+#define PROXY_DRAINED_READS 1
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/async_result.hpp>
+#include <asio/detail/bind_handler.hpp>
+#include <asio/detail/epoll_reactor.hpp>
+#include <asio/detail/fenced_block.hpp>
+#include <asio/detail/handler_alloc_helpers.hpp>
+#include <asio/detail/handler_cont_helpers.hpp>
+#include <asio/detail/handler_work.hpp>
+#include <asio/detail/reactor_op.hpp>
+#include <asio/detail/socket_ops.hpp>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#ifndef TCP_INQ
+#define TCP_INQ 36
+#endif
+#ifndef TCP_CM_INQ
+#define TCP_CM_INQ TCP_INQ
+#endif
+#endif
+
+namespace proxy::core {
+
+#if PROXY_DRAINED_READS
+namespace drained {
+
+// The reactor operation: asio's stream recv, plus the drained verdict.
+template <typename Handler, typename IoExecutor>
+class RecvOp : public asio::detail::reactor_op {
+public:
+    ASIO_DEFINE_HANDLER_PTR(RecvOp);
+
+    RecvOp(int socket, const asio::mutable_buffer& buffer, Handler& handler, const IoExecutor& ioExecutor)
+        : reactor_op(asio::error_code(), &RecvOp::perform, &RecvOp::complete),
+          socket_(socket),
+          buffer_(buffer),
+          handler_(std::move(handler)),
+          work_(handler_, ioExecutor) {}
+
+    static status perform(reactor_op* base) {
+        auto* op = static_cast<RecvOp*>(base);
+        iovec vector{op->buffer_.data(), op->buffer_.size()};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        msghdr message{};
+        message.msg_iov = &vector;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof(control);
+        ssize_t n;
+        do {
+            n = ::recvmsg(op->socket_, &message, 0);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+            op->ec_ = asio::error_code(errno, asio::system_category());
+            op->bytes_transferred_ = 0;
+            return done_and_exhausted;  // as asio: an error ends speculation until the next event
+        }
+        op->bytes_transferred_ = static_cast<std::size_t>(n);
+        if (n == 0) {
+            op->ec_ = asio::error::eof;
+            return done_and_exhausted;
+        }
+        op->ec_ = asio::error_code();
+        for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+            if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
+                int queued = 0;
+                std::memcpy(&queued, CMSG_DATA(c), sizeof(queued));
+                return queued == 0 ? done_and_exhausted : done;
+            }
+        }
+        return done;  // no hint: keep trying first, as asio does
+    }
+
+    static void complete(void* owner, asio::detail::operation* base, const asio::error_code&, std::size_t) {
+        auto* op = static_cast<RecvOp*>(base);
+        ptr p = {asio::detail::addressof(op->handler_), op, op};
+        asio::detail::handler_work<Handler, IoExecutor> work(std::move(op->work_));
+        // A copy of the handler, so that the operation's memory is freed before the upcall.
+        asio::detail::binder2<Handler, asio::error_code, std::size_t> handler(op->handler_, op->ec_,
+                                                                             op->bytes_transferred_);
+        p.h = asio::detail::addressof(handler.handler_);
+        p.reset();
+        if (owner) {
+            asio::detail::fenced_block fence(asio::detail::fenced_block::half);
+            work.complete(handler, handler.handler_);
+        }
+    }
+
+private:
+    int socket_;
+    asio::mutable_buffer buffer_;
+    Handler handler_;
+    asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+// The reactor of the calling worker's io_context, looked up once per thread (use_service takes
+// the service registry's mutex).
+inline asio::detail::epoll_reactor& reactorOf(asio::execution_context& context) {
+    thread_local asio::execution_context* cachedContext = nullptr;
+    thread_local asio::detail::epoll_reactor* cachedReactor = nullptr;
+    if (cachedContext != &context) {
+        cachedReactor = &asio::use_service<asio::detail::epoll_reactor>(context);
+        cachedContext = &context;
+    }
+    return *cachedReactor;
+}
+
+}  // namespace drained
+#endif
+
+class TcpSocket : public asio::ip::tcp::socket {
+public:
+    explicit TcpSocket(const asio::any_io_executor& executor) : asio::ip::tcp::socket(executor) {}
+    explicit TcpSocket(asio::ip::tcp::socket&& socket) : asio::ip::tcp::socket(std::move(socket)) {}
+
+    // Reads what is there (at least one byte), like async_read_some.
+    template <typename Token>
+    auto readSome(const asio::mutable_buffer& buffer, Token&& token) {
+#if PROXY_DRAINED_READS
+        return asio::async_initiate<Token, void(asio::error_code, std::size_t)>(
+            [](auto handler, TcpSocket* self, asio::mutable_buffer b) { self->startRead(b, handler); }, token,
+            this, buffer);
+#else
+        return async_read_some(buffer, std::forward<Token>(token));
+#endif
+    }
+
+    // Asks the kernel to report, with every read, what is left queued (see above). Linux only;
+    // elsewhere, and on failure, reads behave as asio's.
+    void enableDrainHint() {
+#if PROXY_DRAINED_READS
+        const int on = 1;
+        (void)::setsockopt(native_handle(), SOL_TCP, TCP_INQ, &on, sizeof(on));
+#endif
+    }
+
+    // Options every accepted socket inherits from its listening socket (Linux copies the TCP
+    // options of the listener into each connection): TCP_NODELAY, so a connection needs no
+    // setsockopt of its own, and the drain hint. Elsewhere each connection sets TCP_NODELAY itself
+    // (setNoDelayIfNotInherited).
+    static void prepareListener(asio::ip::tcp::acceptor& acceptor) {
+#if defined(__linux__)
+        asio::error_code ignored;
+        acceptor.set_option(asio::ip::tcp::no_delay(true), ignored);
+#if PROXY_DRAINED_READS
+        const int on = 1;
+        (void)::setsockopt(acceptor.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof(on));
+#endif
+#else
+        (void)acceptor;
+#endif
+    }
+    void setNoDelayIfNotInherited() {
+#if !defined(__linux__)
+        asio::error_code ignored;
+        set_option(asio::ip::tcp::no_delay(true), ignored);
+#endif
+    }
+
+    // For a socket fresh from accept(): asio marks every adopted descriptor as possibly duplicated
+    // and so removes it from epoll with an explicit EPOLL_CTL_DEL before closing it. An accepted
+    // socket has no duplicate (the service never forks), so closing it is enough, as for a socket
+    // asio opened itself: one system call less per connection.
+    void markAccepted() {
+#if PROXY_DRAINED_READS
+        impl_.get_implementation().state_ &= ~asio::detail::socket_ops::possible_dup;
+#endif
+    }
+
+private:
+#if PROXY_DRAINED_READS
+    template <typename Handler>
+    void startRead(const asio::mutable_buffer& buffer, Handler& handler) {
+        auto& impl = impl_.get_implementation();
+        // Per-operation cancellation and empty reads take asio's own path, unchanged.
+        if (buffer.size() == 0 || asio::get_associated_cancellation_slot(handler).is_connected()) {
+            async_read_some(buffer, std::move(handler));
+            return;
+        }
+        using Executor = std::decay_t<decltype(impl_.get_executor())>;
+        using Op = drained::RecvOp<Handler, Executor>;
+        const bool continuation = asio_handler_cont_helpers::is_continuation(handler);
+        typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+        p.p = new (p.v) Op(impl.socket_, buffer, handler, impl_.get_executor());
+        auto& reactor = drained::reactorOf(asio::query(impl_.get_executor(), asio::execution::context));
+        if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
+            asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+            reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
+                             continuation, true);
+        } else {
+            reactor.post_immediate_completion(p.p, continuation);
+        }
+        p.v = p.p = nullptr;
+    }
+#endif
+};
+
+}  // namespace proxy::core

@@ -1,0 +1,275 @@
+// TcpSocket over real loopback sockets: a read that drained the socket waits for the next arrival
+// instead of trying first, and still sees everything: later data, a FIN that came in the same
+// read as the last bytes, a FIN that came later, a reset, a cancel. Accepted sockets inherit
+// TCP_NODELAY and the drain hint from the listener, and one closed without EPOLL_CTL_DEL leaves
+// the reactor clean for the next connection (which usually gets the same descriptor number).
+#include <QtTest>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/awaitable.h"
+#include "core/tcp_socket.h"
+
+using proxy::core::TcpSocket;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct ReadResult {
+    asio::error_code ec;
+    std::string bytes;
+};
+
+struct Pair {
+    asio::io_context io;
+    tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+    tcp::socket client{io};
+    std::optional<TcpSocket> server;
+
+    Pair() {
+        TcpSocket::prepareListener(acceptor);
+        accept();
+    }
+    void accept() {
+        client = tcp::socket(io);
+        client.connect(acceptor.local_endpoint());
+        server.emplace(acceptor.accept());
+        server->markAccepted();
+    }
+    void send(const std::string& bytes) { asio::write(client, asio::buffer(bytes)); }
+
+    // Starts a read into `buffer`; the result lands in `out` when it completes.
+    void startRead(std::string& buffer, std::optional<ReadResult>& out) {
+        out.reset();
+        server->readSome(asio::buffer(buffer.data(), buffer.size()), [&buffer, &out](asio::error_code ec, std::size_t n) {
+            out = ReadResult{ec, buffer.substr(0, n)};
+        });
+    }
+    // Runs the loop until `done` holds or `limit` passes.
+    template <typename Done>
+    bool runUntil(Done done, std::chrono::milliseconds limit = 3000ms) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        while (!done() && std::chrono::steady_clock::now() < end) {
+            io.restart();
+            io.run_for(5ms);
+        }
+        return done();
+    }
+    std::optional<ReadResult> readOnce(std::size_t size = 64) {
+        std::string buffer(size, '\0');
+        std::optional<ReadResult> out;
+        startRead(buffer, out);
+        runUntil([&] { return out.has_value(); });
+        return out;
+    }
+};
+
+int tcpOption(int fd, int option) {
+    int value = -1;
+    socklen_t size = sizeof(value);
+    if (::getsockopt(fd, IPPROTO_TCP, option, &value, &size) != 0) return -1;
+    return value;
+}
+
+}  // namespace
+
+class TcpSocketTest : public QObject {
+    Q_OBJECT
+private slots:
+    void acceptedSocketsInheritNoDelayAndTheDrainHint() {
+        Pair p;
+        QCOMPARE(tcpOption(p.server->native_handle(), TCP_NODELAY), 1);
+#if PROXY_DRAINED_READS
+        QCOMPARE(tcpOption(p.server->native_handle(), TCP_INQ), 1);
+#endif
+        // A socket that did not come from a prepared listener has neither until asked.
+        TcpSocket upstream(p.io.get_executor());
+        upstream.connect(p.acceptor.local_endpoint());
+        auto peer = p.acceptor.accept();
+        QCOMPARE(tcpOption(upstream.native_handle(), TCP_NODELAY), 0);
+#if PROXY_DRAINED_READS
+        QCOMPARE(tcpOption(upstream.native_handle(), TCP_INQ), 0);
+        upstream.enableDrainHint();
+        QCOMPARE(tcpOption(upstream.native_handle(), TCP_INQ), 1);
+#endif
+    }
+
+    void aDrainedReadWaitsForTheNextArrival() {
+        Pair p;
+        p.send("abc");
+        auto first = p.readOnce();
+        QVERIFY(first);
+        QVERIFY(!first->ec);
+        QCOMPARE(first->bytes, std::string("abc"));
+
+        // Nothing queued now: the read waits, and completes when the next bytes arrive.
+        std::string buffer(64, '\0');
+        std::optional<ReadResult> second;
+        p.startRead(buffer, second);
+        QVERIFY(!p.runUntil([&] { return second.has_value(); }, 100ms));
+        p.send("defg");
+        QVERIFY(p.runUntil([&] { return second.has_value(); }));
+        QVERIFY(!second->ec);
+        QCOMPARE(second->bytes, std::string("defg"));
+
+        // Many rounds, as a keep-alive connection reads request after request.
+        for (int i = 0; i < 200; ++i) {
+            const std::string message = "request " + std::to_string(i);
+            p.send(message);
+            auto got = p.readOnce();
+            QVERIFY(got);
+            QVERIFY(!got->ec);
+            QCOMPARE(got->bytes, message);
+        }
+    }
+
+    void aCoroutineReadsThroughIt() {
+        Pair p;
+        std::string seen;
+        bool finished = false;
+        asio::co_spawn(
+            p.io,
+            [&]() -> asio::awaitable<void> {
+                std::array<char, 16> chunk{};
+                for (;;) {
+                    auto [ec, n] = co_await p.server->readSome(asio::buffer(chunk), proxy::core::kNoThrow);
+                    seen.append(chunk.data(), n);
+                    if (ec) break;
+                }
+                finished = true;
+            },
+            asio::detached);
+        p.runUntil([] { return false; }, 30ms);
+        p.send("0123456789");
+        QVERIFY(p.runUntil([&] { return seen.size() == 10; }));
+        p.send("abcdefghijklmnopqrstuvwxyz");  // longer than the chunk: two reads
+        QVERIFY(p.runUntil([&] { return seen.size() == 36; }));
+        p.client.shutdown(tcp::socket::shutdown_send);
+        QVERIFY(p.runUntil([&] { return finished; }));
+        QCOMPARE(seen, std::string("0123456789abcdefghijklmnopqrstuvwxyz"));
+    }
+
+    // A client that writes its request and half-closes at once: the FIN is read together with the
+    // last bytes, so epoll has no later edge for it. The kernel's hint counts the FIN, so the next
+    // read tries at once and sees the end of stream instead of waiting for an edge that never comes.
+    void aFinInTheSameReadIsNotMissed() {
+        Pair p;
+        // The read waits first, so epoll's one edge for the bytes and the FIN is what performs it.
+        std::string buffer(64, '\0');
+        std::optional<ReadResult> first;
+        p.startRead(buffer, first);
+        QVERIFY(!p.runUntil([&] { return first.has_value(); }, 30ms));
+        p.send("last words");
+        p.client.shutdown(tcp::socket::shutdown_send);
+        std::this_thread::sleep_for(20ms);  // both the bytes and the FIN are queued
+        QVERIFY(p.runUntil([&] { return first.has_value(); }));
+        QVERIFY(!first->ec);
+        QCOMPARE(first->bytes, std::string("last words"));
+        auto second = p.readOnce();
+        QVERIFY2(second.has_value(), "the end of stream was never reported");
+        QCOMPARE(second->ec, asio::error_code(asio::error::eof));
+        QCOMPARE(second->bytes, std::string());
+    }
+
+    void aFinAfterADrainedReadIsSeen() {
+        Pair p;
+        p.send("abc");
+        auto first = p.readOnce();
+        QVERIFY(first && !first->ec);
+        std::string buffer(64, '\0');
+        std::optional<ReadResult> second;
+        p.startRead(buffer, second);
+        QVERIFY(!p.runUntil([&] { return second.has_value(); }, 50ms));
+        p.client.shutdown(tcp::socket::shutdown_send);
+        QVERIFY(p.runUntil([&] { return second.has_value(); }));
+        QCOMPARE(second->ec, asio::error_code(asio::error::eof));
+    }
+
+    void aResetEndsAWaitingRead() {
+        Pair p;
+        p.send("abc");
+        QVERIFY(p.readOnce());
+        std::string buffer(64, '\0');
+        std::optional<ReadResult> second;
+        p.startRead(buffer, second);
+        p.client.set_option(asio::socket_base::linger(true, 0));
+        p.client.close();  // RST
+        QVERIFY(p.runUntil([&] { return second.has_value(); }));
+        QCOMPARE(second->ec, asio::error_code(asio::error::connection_reset));
+    }
+
+    void largeTransfersArriveWhole() {
+        Pair p;
+        std::string payload(1 << 20, '\0');
+        for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + (i * 7919) % 26);
+        std::string received;
+        std::string buffer(4096, '\0');
+        std::optional<ReadResult> out;
+        std::function<void()> next = [&] {
+            p.server->readSome(asio::buffer(buffer), [&](asio::error_code ec, std::size_t n) {
+                received.append(buffer.data(), n);
+                if (!ec && received.size() < payload.size()) next();
+                else out = ReadResult{ec, {}};
+            });
+        };
+        next();
+        asio::async_write(p.client, asio::buffer(payload), [](asio::error_code, std::size_t) {});
+        QVERIFY(p.runUntil([&] { return out.has_value(); }, 10000ms));
+        QVERIFY(!out->ec);
+        QCOMPARE(received.size(), payload.size());
+        QVERIFY(received == payload);
+    }
+
+    void cancelEndsAPendingRead() {
+        Pair p;
+        p.send("abc");
+        QVERIFY(p.readOnce());
+        std::string buffer(64, '\0');
+        std::optional<ReadResult> pending;
+        p.startRead(buffer, pending);
+        QVERIFY(!p.runUntil([&] { return pending.has_value(); }, 30ms));
+        p.server->cancel();
+        QVERIFY(p.runUntil([&] { return pending.has_value(); }));
+        QCOMPARE(pending->ec, asio::error_code(asio::error::operation_aborted));
+        // The socket still works after a cancel.
+        p.send("again");
+        auto after = p.readOnce();
+        QVERIFY(after && !after->ec);
+        QCOMPARE(after->bytes, std::string("again"));
+    }
+
+    void closedAcceptedSocketsLeaveTheReactorClean() {
+        Pair p;
+        for (int round = 0; round < 50; ++round) {
+            std::string buffer(64, '\0');
+            std::optional<ReadResult> pending;
+            p.startRead(buffer, pending);
+            p.server->close();  // no EPOLL_CTL_DEL: the descriptor's close removes it
+            QVERIFY(p.runUntil([&] { return pending.has_value(); }));
+            QCOMPARE(pending->ec, asio::error_code(asio::error::operation_aborted));
+            p.accept();  // most often the same descriptor number again
+            const std::string message = "round " + std::to_string(round);
+            p.send(message);
+            auto got = p.readOnce();
+            QVERIFY(got && !got->ec);
+            QCOMPARE(got->bytes, message);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TcpSocketTest)
+#include "tcp_socket_test.moc"
