@@ -40,8 +40,9 @@ struct AccessRecord : AccessRecordNumbers {
 
     AccessRecord() = default;
     // A copy takes the numbers and only the text in use: a record holds a few hundred bytes of its
-    // 2 KiB, and the writer copies every record into its batch (a whole-buffer copy was ~470
-    // instructions and 64 cache lines per request).
+    // 2 KiB (a whole-buffer copy was ~470 instructions and 64 cache lines). The writer reads
+    // records in their queue slots; copies remain for AccessLog::submit(record), tests and sinks
+    // that only take a span (AccessLogSink::writeRecords' default).
     AccessRecord(const AccessRecord& other) : AccessRecordNumbers(other) { copyText(other); }
     AccessRecord& operator=(const AccessRecord& other) {
         if (this != &other) {
