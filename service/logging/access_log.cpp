@@ -83,8 +83,6 @@ bool AccessLog::submit(const AccessRecord& record) {
 }
 
 void AccessLog::run() {
-    std::vector<AccessRecord> batch;
-    batch.reserve(options_.batchMax);
     auto lastDescribe = std::chrono::steady_clock::now();
     bool finalPass = false;
     // Records a sink accepted and lost later (a group whose commit failed) move from written to
@@ -100,46 +98,53 @@ void AccessLog::run() {
     for (;;) {
         // Read before draining: every record submitted before a flush() call is drained below.
         const std::uint64_t flushWanted = flushRequests_.load(std::memory_order_acquire);
-        batch.clear();
-        queue_.drain(options_.batchMax, [&](const AccessRecord& r) { batch.push_back(r); });
-        queue_.publishDequeuePosition();
-        if (!batch.empty()) {
-            bool stored = false;
-            for (auto& sink : sinks_) {
-                auto ok = sink->writeBatch(batch);
-                stored = stored || ok.has_value();
-            }
-            if (sinks_.empty())
-                notStored_.fetch_add(batch.size(), std::memory_order_relaxed);  // none configured
-            else if (stored)
-                written_.fetch_add(batch.size(), std::memory_order_relaxed);
-            else
-                droppedSinkError_.fetch_add(batch.size(), std::memory_order_relaxed);
-            batches_.fetch_add(1, std::memory_order_relaxed);
-            feed_.publish(batch);
+        // The sinks read the records in the queue's slots, which are freed after (no copy into a
+        // batch). A batch stops at the end of the ring, so up to two take batchMax records.
+        std::size_t taken = 0;
+        while (taken < options_.batchMax) {
+            const std::size_t n = queue_.drainInPlace(
+                options_.batchMax - taken, [&](const AccessRecord* first, std::size_t stride, std::size_t count) {
+                    const RecordRange batch(first, stride, count);
+                    bool stored = false;
+                    for (auto& sink : sinks_) {
+                        auto ok = sink->writeRecords(batch);
+                        stored = stored || ok.has_value();
+                    }
+                    if (sinks_.empty())
+                        notStored_.fetch_add(batch.size(), std::memory_order_relaxed);  // none configured
+                    else if (stored)
+                        written_.fetch_add(batch.size(), std::memory_order_relaxed);
+                    else
+                        droppedSinkError_.fetch_add(batch.size(), std::memory_order_relaxed);
+                    batches_.fetch_add(1, std::memory_order_relaxed);
+                    feed_.publish(batch);
+                });
+            if (n == 0) break;
+            taken += n;
         }
+        queue_.publishDequeuePosition();
         bool moreMaintenance = false;
         const auto now = std::chrono::system_clock::now();
         for (auto& sink : sinks_) moreMaintenance = sink->maintain(now) || moreMaintenance;
-        const bool draining = batch.size() == options_.batchMax;
+        const bool draining = taken == options_.batchMax;
         if (!draining && (flushWanted != flushesDone_.load(std::memory_order_relaxed) ||
                           stopping_.load(std::memory_order_acquire))) {
             for (auto& sink : sinks_) (void)sink->flush();
             flushesDone_.store(flushWanted, std::memory_order_release);
         }
         countLost();
-        if (std::chrono::steady_clock::now() - lastDescribe > std::chrono::milliseconds(250) || batch.empty()) {
+        if (std::chrono::steady_clock::now() - lastDescribe > std::chrono::milliseconds(250) || taken == 0) {
             Json facts = Json::array();
             for (const auto& sink : sinks_) facts.push_back(sink->describe());
             std::lock_guard lock(describeMutex_);
             sinkFacts_ = std::move(facts);
             lastDescribe = std::chrono::steady_clock::now();
         }
-        if (batch.size() == options_.batchMax || moreMaintenance) continue;  // more is waiting
+        if (taken == options_.batchMax || moreMaintenance) continue;  // more is waiting
         if (stopping_.load(std::memory_order_acquire)) {
             // A producer that checked stopping_ just before it was set may still be filling its
             // slot: once the queue looks empty, wait a moment and drain once more.
-            if (!batch.empty()) continue;
+            if (taken > 0) continue;
             if (finalPass) break;
             finalPass = true;
             std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "filter/request_context.h"
@@ -67,10 +68,14 @@ void AccessRecord::clearText() {
 }
 
 void AccessRecord::set(Field f, std::string_view value) {
-    const std::size_t room = kTextCapacity - used_;
-    std::size_t n = std::min({value.size(), static_cast<std::size_t>(kFields[f].cap), room});
+    if (value.empty()) {  // the fields that stay empty (query, cache status, ...): no memcpy call
+        length_[f] = 0;
+        return;
+    }
+    const std::size_t cap = std::min<std::size_t>(kFields[f].cap, kTextCapacity - used_);
+    const std::size_t n = std::min(value.size(), cap);
     if (n < value.size()) truncated = static_cast<std::uint16_t>(truncated | (1u << f));
-    std::copy_n(value.data(), n, text_.data() + used_);
+    std::memcpy(text_.data() + used_, value.data(), n);
     offset_[f] = used_;
     length_[f] = static_cast<std::uint16_t>(n);
     used_ = static_cast<std::uint16_t>(used_ + n);

@@ -64,6 +64,25 @@ public:
         return n;
     }
 
+    // Consumer only: up to max published slots from the read position, in order, read in place
+    // (no copy): calls use(first, stride, n) with n >= 1 slots `stride` bytes apart, then frees
+    // them. The slots stop at the end of the ring, so a call may see fewer than are published;
+    // returns n (0 when nothing is published: use is not called).
+    template <typename Use>
+    std::size_t drainInPlace(std::size_t max, Use&& use) {
+        std::size_t n = 0;
+        const std::size_t untilWrap = mask_ + 1 - (dequeue_ & mask_);
+        if (max > untilWrap) max = untilWrap;
+        while (n < max && cells_[(dequeue_ + n) & mask_].sequence.load(std::memory_order_acquire) == dequeue_ + n + 1)
+            ++n;
+        if (n == 0) return 0;
+        use(static_cast<const T*>(&cells_[dequeue_ & mask_].value), sizeof(Cell), n);
+        for (std::size_t i = 0; i < n; ++i)
+            cells_[(dequeue_ + i) & mask_].sequence.store(dequeue_ + i + mask_ + 1, std::memory_order_release);
+        dequeue_ += n;
+        return n;
+    }
+
     // Approximate number of queued items (for stats).
     std::size_t sizeApprox() const {
         const std::size_t e = enqueue_.load(std::memory_order_relaxed);

@@ -86,7 +86,7 @@ void LiveFeed::publish(const FeedEvent& event) {
     for (const Wake& w : calls) w();
 }
 
-void LiveFeed::publish(std::span<const AccessRecord> records) {
+void LiveFeed::publish(RecordRange records) {
     if (!hasSubscribers()) return;
     using F = AccessRecord;
     for (const AccessRecord& r : records) {

@@ -53,7 +53,7 @@ public:
     std::vector<FeedEvent> poll(SubscriberId id, std::size_t max = std::numeric_limits<std::size_t>::max());
 
     // Writer thread: one event per record. Cheap when nobody subscribes.
-    void publish(std::span<const AccessRecord> records);
+    void publish(RecordRange records);
     void publish(const FeedEvent& event);
 
     bool hasSubscribers() const;

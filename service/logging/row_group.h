@@ -73,16 +73,25 @@ private:
         std::uint64_t plainBytes = 0;         // what the rows' values add up to, either way
         // Open-addressed dictionary over `bytes` while the column has <= kMaxDictionary values.
         bool dictionary = true;
+        // The previous row's entry: most rows repeat it (listener, method, version, and the
+        // columns that stay empty), and then cost one length compare and one memcmp.
+        std::uint8_t last = 0;
+        std::uint32_t lastOffset = 0, lastLength = 0;
         std::vector<std::uint32_t> entryOffset, entryLength;
         std::vector<std::uint64_t> entryHash;
         std::array<std::int16_t, 1024> buckets;  // -1 = empty, else entry number
+        // A row's entry number, kept only from the second entry on: while the dictionary has one
+        // entry (a column constant across the group) every row is entry 0 and nothing is stored
+        // per row. The blob is the same either way (format: no indexes when entries == 1).
         std::vector<std::uint8_t> indexes;
     };
     void addText(TextColumn& col, std::string_view value);
+    void addEntry(TextColumn& col, std::string_view value, std::uint32_t length);
 
     std::uint32_t rows_ = 0;
     std::uint64_t textBytes_ = 0;  // every text column's plainBytes added up (bounds each one)
-    std::array<std::vector<std::int64_t>, kIntColumns> ints_;
+    // The integer columns row by row (one append per record); encodeColumn() reads one column out.
+    std::vector<std::array<std::int64_t, kIntColumns>> ints_;
     std::array<TextColumn, kTextColumns> texts_;
     std::int64_t minTime_ = 0, maxTime_ = 0;
     std::uint32_t statusClasses_ = 0;

@@ -808,7 +808,7 @@ std::expected<void, std::string> SqliteAccessSink::loadState() {
     return {};
 }
 
-std::expected<void, std::string> SqliteAccessSink::writeBatch(std::span<const AccessRecord> batch) {
+std::expected<void, std::string> SqliteAccessSink::writeRecords(RecordRange batch) {
     if (db_ == nullptr) {
         if (steadyMs() - lastOpenAttemptMs_ < 1000) return std::unexpected(lastError_);
         if (auto opened = open(); !opened) return opened;
@@ -830,7 +830,12 @@ std::expected<void, std::string> SqliteAccessSink::writeBatch(std::span<const Ac
             groupStarted_ = std::chrono::steady_clock::now();
             (void)encoder_.add(view);  // an empty group takes any record (values are capped)
         }
-        clientHashes_.push_back(rowgroup::hashBytes(view.texts[AccessRecord::ClientAddress], kClientSeed));
+        // The bloom filter wants each client once: a run of rows from one client hashes it once.
+        const std::string_view client = view.texts[AccessRecord::ClientAddress];
+        if (clientHashes_.empty() || client != lastClient_) {
+            clientHashes_.push_back(rowgroup::hashBytes(client, kClientSeed));
+            lastClient_.assign(client);
+        }
         if (encoder_.rows() >= groups_.maxRows) (void)commitGroup();
     }
     if (encoder_.rows() > 0 && std::chrono::steady_clock::now() - groupStarted_ >= groups_.maxAge) (void)commitGroup();

@@ -58,7 +58,10 @@ public:
     std::expected<void, std::string> open();
 
     std::string_view name() const override { return "sqlite"; }
-    std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) override;
+    std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) override {
+        return writeRecords(batch);
+    }
+    std::expected<void, std::string> writeRecords(RecordRange batch) override;
     bool maintain(std::chrono::system_clock::time_point now) override;
     std::expected<void, std::string> flush() override;
     std::uint64_t takeLost() override;
@@ -94,6 +97,7 @@ private:
     sqlite3_stmt* insertColumn_ = nullptr;
     rowgroup::Encoder encoder_;                 // the group being filled
     std::vector<std::uint64_t> clientHashes_;   // its clients, for the bloom filter
+    std::string lastClient_;                    // the client of clientHashes_.back()
     std::vector<std::uint64_t> bloom_;
     std::string blob_;                          // scratch for one column
     std::chrono::steady_clock::time_point groupStarted_{};

@@ -2,6 +2,7 @@
 // and a corrupt column blob is a clear error, never a crash or a read outside the blob.
 #include <QtTest>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -59,6 +60,99 @@ std::vector<std::string> roundTrip(const std::vector<Row>& rows) {
         }
     }
     return blobs;
+}
+
+// The blob format written out independently of the encoder (row_group.h's comment), so a change
+// to how the encoder builds a blob cannot change what a blob is: stored groups stay readable and
+// equal whatever the encoder's internal shortcuts.
+void refVarint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>(v | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+std::string referenceBlob(const std::vector<Row>& rows, std::size_t c) {
+    std::string out;
+    if (c < kIntColumns) {
+        out.push_back(c == TimeUs ? 1 : 0);
+        std::uint64_t previous = 0;
+        for (const Row& r : rows) {
+            const auto v = static_cast<std::uint64_t>(r.ints[c]);
+            const auto d = static_cast<std::int64_t>(c == TimeUs ? v - previous : v);
+            previous = v;
+            refVarint(out, (static_cast<std::uint64_t>(d) << 1) ^ static_cast<std::uint64_t>(d >> 63));
+        }
+        return out;
+    }
+    std::vector<std::string> values;
+    for (const Row& r : rows) values.push_back(r.texts[c - kIntColumns].substr(0, kMaxTextBytes));
+    std::vector<std::string> dict;  // distinct values in order of first appearance
+    std::vector<std::uint8_t> index;
+    for (const std::string& v : values) {
+        const auto it = std::find(dict.begin(), dict.end(), v);
+        if (it == dict.end()) {
+            if (dict.size() == kMaxDictionary) { dict.clear(); break; }
+            dict.push_back(v);
+            index.push_back(static_cast<std::uint8_t>(dict.size() - 1));
+        } else {
+            index.push_back(static_cast<std::uint8_t>(it - dict.begin()));
+        }
+    }
+    if (!rows.empty() && !dict.empty()) {
+        out.push_back(3);
+        refVarint(out, dict.size());
+        for (const std::string& d : dict) {
+            refVarint(out, d.size());
+            out += d;
+        }
+        if (dict.size() > 1) out.append(index.begin(), index.end());
+        return out;
+    }
+    out.push_back(2);
+    for (const std::string& v : values) refVarint(out, v.size());
+    for (const std::string& v : values) out += v;
+    return out;
+}
+
+// Adds rows to enc (which may have held an earlier group: it is reset first) and checks every
+// column's blob against referenceBlob and that it decodes back to the rows.
+void checkAgainstReference(Encoder& enc, const std::vector<Row>& rows, const char* what) {
+    enc.reset();
+    for (const Row& r : rows) {
+        if (!enc.add(r.view())) {
+            QTest::qFail((std::string(what) + ": add refused a row").c_str(), __FILE__, __LINE__);
+            return;
+        }
+    }
+    for (std::size_t c = 0; c < kColumns; ++c) {
+        const std::string blob = enc.encodeColumn(c);
+        if (blob != referenceBlob(rows, c)) {
+            QTest::qFail((std::string(what) + ": column " + std::to_string(c) + " differs from the format").c_str(),
+                         __FILE__, __LINE__);
+            return;
+        }
+        Column col;
+        const std::string err = decodeColumn(blob, c, static_cast<std::uint32_t>(rows.size()), col);
+        const std::size_t n = c < kIntColumns ? col.ints.size() : col.texts.size();
+        if (!err.empty() || n != rows.size()) {
+            QTest::qFail((std::string(what) + ": column " + std::to_string(c) + " does not decode").c_str(),
+                         __FILE__, __LINE__);
+            return;
+        }
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const bool same = c < kIntColumns
+                                  ? col.ints[i] == rows[i].ints[c]
+                                  : col.texts[i] == std::string_view(rows[i].texts[c - kIntColumns]).substr(0, kMaxTextBytes);
+            if (!same) {
+                QTest::qFail((std::string(what) + ": column " + std::to_string(c) + " row " + std::to_string(i) +
+                              " differs")
+                                 .c_str(),
+                             __FILE__, __LINE__);
+                return;
+            }
+        }
+    }
 }
 
 Row typical(int i) {
@@ -191,6 +285,76 @@ private slots:
         const auto blobs = roundTrip(rows);
         QVERIFY(!blobs.empty());
         QCOMPARE(static_cast<int>(blobs[kIntColumns + 9][0]), 3);
+    }
+
+    void blobsFollowTheFormat() {
+        // The encoder keeps no per-row index while a column is constant and remembers the previous
+        // row's value; neither may change a blob. Groups built to hit every transition: constant
+        // columns (empty or not), a change only at the first or the very last row, runs, values
+        // coming back, the dictionary filling up exactly, overflowing early and late, and values
+        // cut at the cap that equal the previous row only after the cut.
+        Encoder enc;  // one encoder for every group: nothing may leak from one group to the next
+        const std::uint32_t sizes[] = {1, 2, 3, 255, 256, 257, 4096};
+        std::mt19937_64 rng(7);
+        for (const std::uint32_t n : sizes) {
+            std::vector<Row> rows(n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                Row& r = rows[i];
+                r.ints[TimeUs] = 1'764'000'000'000'000 + static_cast<std::int64_t>(rng() % 1000) - 500;
+                r.ints[Status] = i % 5 ? 200 : 404;
+                r.ints[ClientPort] = static_cast<std::int64_t>(rng() % 65536);
+                r.texts[0] = "";                                               // constant empty
+                r.texts[1] = "10.0.0.1";                                       // constant
+                r.texts[2] = i + 1 == n ? "last" : "listener";                 // changes at the last row
+                r.texts[3] = i == 0 ? "first" : "route";                       // changes after the first
+                r.texts[4] = (i / 7) % 2 ? "POST" : "GET";                     // runs
+                r.texts[5] = i + 1 == n ? "" : "host";                         // back to empty at the end
+                r.texts[6] = "/p" + std::to_string(i % 256);                   // exactly fills the dictionary
+                r.texts[7] = "q" + std::to_string(i);                          // overflows at row 256
+                r.texts[8] = i < 3 ? "HTTP/1.1" : "HTTP/1.0";
+                r.texts[9] = i % 300 == 299 ? "u" + std::to_string(i) : "u";   // overflows late, if at all
+                if (n <= 3) r.texts[10] = std::string(kMaxTextBytes, 'a') + (i % 2 ? "x" : "y");  // equal after the cut
+                r.texts[11] = std::string(i % 3, 'z');                         // "", "z", "zz": prefixes
+                r.texts[12] = (rng() % 2) ? "a" : "";
+                r.texts[16] = i == n / 2 ? "upstream: connect refused" : "";  // one row in the middle
+            }
+            checkAgainstReference(enc, rows, ("group of " + std::to_string(n)).c_str());
+        }
+        // Random groups with few distinct values per column (runs and repeats, not noise).
+        for (int g = 0; g < 30; ++g) {
+            std::vector<Row> rows(1 + rng() % 700);
+            const std::uint64_t distinct = 1 + rng() % 300;
+            for (auto& r : rows)
+                for (std::size_t c = 0; c < kTextColumns; ++c)
+                    if (c % 3 != 0) r.texts[c] = "v" + std::to_string(rng() % (c % 3 == 1 ? 2 : distinct));
+            checkAgainstReference(enc, rows, ("random group " + std::to_string(g)).c_str());
+        }
+    }
+
+    void constantColumnChangesAtTheLastRow() {
+        // A whole full group of one value, then one other: the per-row indexes appear only then,
+        // and the first 65535 rows must still read as the first value.
+        Encoder enc;
+        Row r;
+        r.texts[2] = "public";
+        for (std::uint32_t i = 0; i + 1 < kMaxRows; ++i) QVERIFY(enc.add(r.view()));
+        QCOMPARE(enc.encodeColumn(kIntColumns + 2), std::string("\x03\x01\x06public", 9));  // no indexes
+        r.texts[2] = "admin";
+        QVERIFY(enc.add(r.view()));
+        const std::string blob = enc.encodeColumn(kIntColumns + 2);  // the decoded values point into it
+        Column col;
+        QCOMPARE(decodeColumn(blob, kIntColumns + 2, kMaxRows, col), std::string());
+        QCOMPARE(col.texts.size(), std::size_t(kMaxRows));
+        QCOMPARE(col.texts.front(), std::string_view("public"));
+        QCOMPARE(col.texts[kMaxRows - 2], std::string_view("public"));
+        QCOMPARE(col.texts.back(), std::string_view("admin"));
+        QCOMPARE(dictionaryHas(blob, "admin"), 1);
+        QCOMPARE(dictionaryHas(blob, "public"), 1);
+        // After a reset the first row's value is an entry again, even if it equals the old one.
+        enc.reset();
+        r.texts[2] = "admin";
+        QVERIFY(enc.add(r.view()));
+        QCOMPARE(enc.encodeColumn(kIntColumns + 2), std::string("\x03\x01\x05" "admin", 8));
     }
 
     void summary() {
