@@ -143,8 +143,11 @@ void Session::checkDeadline(Clock::time_point now) {
     if (upstreamStream_ != nullptr) upstreamStream_->cancel();
 }
 
-bool Session::trimIfIdle(Clock::time_point now) {
-    if (state_ != State::Idle || trimmed_ || now - idleSince_ < std::chrono::seconds(1)) return false;
+bool Session::trimDue(Clock::time_point now) const {
+    return state_ == State::Idle && !trimmed_ && now - idleSince_ >= std::chrono::seconds(1);
+}
+
+void Session::trim() {
     trimmed_ = true;
     client_.trim();
     out_ = std::string();
@@ -153,7 +156,6 @@ bool Session::trimIfIdle(Clock::time_point now) {
     responseScratch_.reset();
     request_.release();
     response_.release();
-    return true;
 }
 
 void Session::closeIfIdle() {

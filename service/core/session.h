@@ -50,7 +50,8 @@ public:
     // Called by the sweep too: a connection idle for a while gives back its per-request memory
     // (heads, arenas, the output buffer), so 10,000 idle keep-alive clients stay cheap.
     // Returns true when it gave memory back just now.
-    bool trimIfIdle(std::chrono::steady_clock::time_point now);
+    bool trimDue(std::chrono::steady_clock::time_point now) const;
+    void trim();
     // Graceful stop: an idle keep-alive session closes now; a busy one after its exchange.
     void closeIfIdle();
     // Hard stop: cancels all I/O.

@@ -80,19 +80,42 @@ void Worker::scheduleSweep() {
 void Worker::sweep() {
     const auto now = std::chrono::steady_clock::now();
     wall_.refresh();
-    std::size_t trimmed = 0;
-    sessions_.forEach([now, &trimmed](Session* s) {
+    trimDue_.clear();
+    sessions_.forEach([this, now](Session* s) {
         s->checkDeadline(now);
-        if (s->trimIfIdle(now)) ++trimmed;
+        if (s->trimDue(now)) trimDue_.push_back(s);
     });
-    pool_.sweep(now);
     // Many connections went idle at once (a burst of clients that now keep their connections
-    // open): what they gave back sits in the allocator's free lists. Hand it to the OS, so 10,000
-    // idle keep-alive clients cost what they hold, not what the burst needed (docs/performance.md).
-    if (trimmed >= kTrimReleaseThreshold) releaseFreeMemory();
+    // open): what they give back would sit in the allocator's free lists. Hand it to the OS, so
+    // 10,000 idle keep-alive clients cost what they hold, not what the burst needed
+    // (docs/performance.md).
+    const bool bulk = trimDue_.size() >= kTrimReleaseThreshold;
+    if (bulk) beforeBulkTrim();
+    for (Session* s : trimDue_) s->trim();
+    if (bulk) afterBulkTrim();
+    if (trimDue_.capacity() > 4 * kTrimReleaseThreshold) trimDue_ = std::vector<Session*>();
+    pool_.sweep(now);
 }
 
-void Worker::releaseFreeMemory() {
+namespace {
+void (*releaseBefore)() = nullptr;
+void (*releaseAfter)() = nullptr;
+}  // namespace
+
+void Worker::setFreeMemoryReleaser(void (*before)(), void (*after)()) {
+    releaseBefore = before;
+    releaseAfter = after;
+}
+
+void Worker::beforeBulkTrim() {
+    if (releaseBefore != nullptr) releaseBefore();
+}
+
+void Worker::afterBulkTrim() {
+    if (releaseAfter != nullptr) {
+        releaseAfter();
+        return;
+    }
 #if defined(__GLIBC__)
     malloc_trim(0);
 #endif

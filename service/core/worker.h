@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/snapshot.h"
@@ -80,10 +81,18 @@ public:
     security::ConnectionLimiter& connectionLimiter() { return *limiter_; }
     void setConnectionLimiter(security::ConnectionLimiter* limiter) { limiter_ = limiter; }
 
+    // How the process hands free memory back to the OS when a burst of connections has gone idle:
+    // `before` runs on the worker's thread just before the sweep trims many idle sessions at once,
+    // `after` right after. proxy-service sets them when it allocates with mimalloc; without them,
+    // glibc builds call malloc_trim after. Set once, before the workers start.
+    static void setFreeMemoryReleaser(void (*before)(), void (*after)());
+
 private:
     void scheduleSweep();
     void sweep();
-    static void releaseFreeMemory();
+    static void beforeBulkTrim();
+    static void afterBulkTrim();
+    std::vector<Session*> trimDue_;  // the sweep's scratch: sessions to trim
     static constexpr std::size_t kTrimReleaseThreshold = 256;  // sessions trimmed in one sweep
 
     unsigned id_;

@@ -5,7 +5,9 @@
 
 #include <QtTest>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "fake_origin.h"
 #include "proxy_process.h"
@@ -154,6 +156,34 @@ private slots:
         }
         QVERIFY2(a_->connectionsAccepted() - before <= 1,
                  qPrintable(QString::number(a_->connectionsAccepted() - before)));
+    }
+
+    // Hundreds of clients go idle together: after a second the sweep trims each session's
+    // per-request memory in one batch (and hands free memory back to the OS). Every connection
+    // must still serve its next requests, head buffer, arenas and output buffer made anew.
+    void idleConnectionsTrimmedInBulkServeAgain() {
+        constexpr int kClients = 640;  // over Worker::kTrimReleaseThreshold on each of two workers
+        std::vector<std::unique_ptr<RawClient>> clients;
+        for (int i = 0; i < kClients; ++i) {
+            auto c = std::make_unique<RawClient>();
+            QVERIFY2(c->connect(port_), qPrintable(QString("client %1").arg(i)));
+            // One at a time, so the origin side needs a connection or two, not hundreds.
+            QVERIFY(c->send(get("/bulk/" + std::to_string(i))));
+            const auto r = c->readResponse();
+            QVERIFY2(r.ok && r.status == 200, qPrintable(QString("first answer to client %1").arg(i)));
+            clients.push_back(std::move(c));
+        }
+        QTest::qWait(2500);  // idle for more than a second, and a sweep or two
+        for (int round = 0; round < 2; ++round) {
+            for (int i = 0; i < kClients; ++i) {
+                QVERIFY(clients[i]->send(get("/bulk/" + std::to_string(i) + "/again" + std::to_string(round))));
+                const auto r = clients[i]->readResponse();
+                QVERIFY2(r.ok, qPrintable(QString("client %1, round %2").arg(i).arg(round)));
+                QCOMPARE(r.status, 200);
+                QCOMPARE(QString::fromStdString(r.body),
+                         QString("A GET /bulk/%1/again%2").arg(i).arg(round));
+            }
+        }
     }
 
     void originClosingIdleConnectionsLosesNothing() {
