@@ -385,14 +385,14 @@ struct ServiceRuntime::Impl final : control::ControlBackend {
             "cache.stats", control::MethodRegistry::Access::Read,
             [this](const control::Json& params, const control::Caller&) {
                 if (auto error = control::requireObject(params)) return HandlerResult{nullptr, error};
-                const auto store = cache->storeStats();
+                const auto stats = cache->storeStats();
                 const auto& c = cache->counters();
                 auto n = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-                return HandlerResult::ok({{"entries", store.entries},
-                                          {"bytes", store.bytes},
-                                          {"budget_bytes", store.budget},
+                return HandlerResult::ok({{"entries", stats.entries},
+                                          {"bytes", stats.bytes},
+                                          {"budget_bytes", stats.budget},
                                           {"max_object_bytes", cache->maxObjectBytes()},
-                                          {"evictions", store.evictions},
+                                          {"evictions", stats.evictions},
                                           {"fills_in_progress", cache->fillsInProgress()},
                                           {"hits", n(c.hits)},
                                           {"misses", n(c.misses)},
