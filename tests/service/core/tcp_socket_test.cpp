@@ -69,6 +69,15 @@ struct Pair {
         }
         return done();
     }
+    // Sends a few bytes, reads them (so the socket is drained), then starts a read that must wait:
+    // false when any of that went otherwise.
+    bool startWaitingRead(std::string& buffer, std::optional<ReadResult>& out) {
+        send("abc");
+        const auto first = readOnce();
+        if (!first || first->ec || first->bytes != "abc") return false;
+        startRead(buffer, out);
+        return !runUntil([&] { return out.has_value(); }, 30ms);
+    }
     std::optional<ReadResult> readOnce(std::size_t size = 64) {
         std::string buffer(size, '\0');
         std::optional<ReadResult> out;
@@ -187,13 +196,9 @@ private slots:
 
     void aFinAfterADrainedReadIsSeen() {
         Pair p;
-        p.send("abc");
-        auto first = p.readOnce();
-        QVERIFY(first && !first->ec);
         std::string buffer(64, '\0');
         std::optional<ReadResult> second;
-        p.startRead(buffer, second);
-        QVERIFY(!p.runUntil([&] { return second.has_value(); }, 50ms));
+        QVERIFY(p.startWaitingRead(buffer, second));
         p.client.shutdown(tcp::socket::shutdown_send);
         QVERIFY(p.runUntil([&] { return second.has_value(); }));
         QCOMPARE(second->ec, asio::error_code(asio::error::eof));
@@ -201,11 +206,9 @@ private slots:
 
     void aResetEndsAWaitingRead() {
         Pair p;
-        p.send("abc");
-        QVERIFY(p.readOnce());
         std::string buffer(64, '\0');
         std::optional<ReadResult> second;
-        p.startRead(buffer, second);
+        QVERIFY(p.startWaitingRead(buffer, second));
         p.client.set_option(asio::socket_base::linger(true, 0));
         p.client.close();  // RST
         QVERIFY(p.runUntil([&] { return second.has_value(); }));
@@ -236,12 +239,9 @@ private slots:
 
     void cancelEndsAPendingRead() {
         Pair p;
-        p.send("abc");
-        QVERIFY(p.readOnce());
         std::string buffer(64, '\0');
         std::optional<ReadResult> pending;
-        p.startRead(buffer, pending);
-        QVERIFY(!p.runUntil([&] { return pending.has_value(); }, 30ms));
+        QVERIFY(p.startWaitingRead(buffer, pending));
         p.server->cancel();
         QVERIFY(p.runUntil([&] { return pending.has_value(); }));
         QCOMPARE(pending->ec, asio::error_code(asio::error::operation_aborted));
