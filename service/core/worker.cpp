@@ -85,6 +85,7 @@ void Worker::sweep() {
         s->checkDeadline(now);
         if (s->trimDue(now)) trimDue_.push_back(s);
     });
+    pool_.sweep(now);  // first, so what the pool closes is handed back below too
     // Many connections went idle at once (a burst of clients that now keep their connections
     // open): what they give back would sit in the allocator's free lists. Hand it to the OS, so
     // 10,000 idle keep-alive clients cost what they hold, not what the burst needed
@@ -94,7 +95,6 @@ void Worker::sweep() {
     for (Session* s : trimDue_) s->trim();
     if (bulk) afterBulkTrim();
     if (trimDue_.capacity() > 4 * kTrimReleaseThreshold) trimDue_ = std::vector<Session*>();
-    pool_.sweep(now);
 }
 
 namespace {
