@@ -1376,20 +1376,9 @@ void AccessLogTest::migrationFromV2() {
     sqlite3* raw = nullptr;
     sqlite3_open(path.toUtf8().constData(), &raw);
     std::string v2 =
-        "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
-        "CREATE TABLE access_log (id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL,"
-        " request_id TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
-        " client_port INTEGER NOT NULL DEFAULT 0, listener TEXT NOT NULL DEFAULT '',"
-        " route TEXT NOT NULL DEFAULT '', method TEXT NOT NULL DEFAULT '',"
-        " host TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '',"
-        " query TEXT NOT NULL DEFAULT '', http_version TEXT NOT NULL DEFAULT '',"
-        " status INTEGER NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0,"
-        " bytes_out INTEGER NOT NULL DEFAULT 0, duration_us INTEGER NOT NULL DEFAULT 0,"
-        " upstream TEXT NOT NULL DEFAULT '', upstream_server TEXT NOT NULL DEFAULT '',"
-        " upstream_connect_us INTEGER, upstream_response_us INTEGER,"
-        " user_agent TEXT NOT NULL DEFAULT '', referer TEXT NOT NULL DEFAULT '',"
-        " tls_version TEXT NOT NULL DEFAULT '', cache_status TEXT NOT NULL DEFAULT '',"
-        " security_action TEXT NOT NULL DEFAULT '');"
+        std::string("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+                    "CREATE TABLE access_log") +
+        kV1Columns + ");"
         "ALTER TABLE access_log ADD COLUMN error TEXT NOT NULL DEFAULT '';"
         "CREATE INDEX access_log_time ON access_log(ts_us, status, duration_us);"
         "CREATE INDEX access_log_status ON access_log(status, ts_us);"
