@@ -107,7 +107,7 @@ void AccessLog::run() {
                     const RecordRange batch(first, stride, count);
                     bool stored = false;
                     for (auto& sink : sinks_) {
-                        auto ok = sink->writeRecords(batch);
+                        auto ok = sink->writeBatch(batch);
                         stored = stored || ok.has_value();
                     }
                     if (sinks_.empty())

@@ -41,8 +41,7 @@ struct AccessRecord : AccessRecordNumbers {
     AccessRecord() = default;
     // A copy takes the numbers and only the text in use: a record holds a few hundred bytes of its
     // 2 KiB (a whole-buffer copy was ~470 instructions and 64 cache lines). The writer reads
-    // records in their queue slots; copies remain for AccessLog::submit(record), tests and sinks
-    // that only take a span (AccessLogSink::writeRecords' default).
+    // records in their queue slots; copies remain for AccessLog::submit(record) and tests.
     AccessRecord(const AccessRecord& other) : AccessRecordNumbers(other) { copyText(other); }
     AccessRecord& operator=(const AccessRecord& other) {
         if (this != &other) {
@@ -83,6 +82,8 @@ public:
         : first_(reinterpret_cast<const unsigned char*>(records.data())),
           stride_(sizeof(AccessRecord)),
           size_(records.size()) {}
+    RecordRange(std::span<AccessRecord> records)  // NOLINT
+        : RecordRange(std::span<const AccessRecord>(records)) {}
     RecordRange(const std::vector<AccessRecord>& records)  // NOLINT
         : RecordRange(std::span<const AccessRecord>(records)) {}
     RecordRange(const AccessRecord* first, std::size_t stride, std::size_t size)

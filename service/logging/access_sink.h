@@ -8,7 +8,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "control/json_rpc.h"
 #include "logging/access_record.h"
@@ -21,15 +20,8 @@ public:
     virtual std::string_view name() const = 0;
     // Stores the whole batch, or fails with a sentence (the caller counts the batch as dropped).
     // A sink that failed retries by itself on a later call (e.g. reopens its file), rate-limited.
-    virtual std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) = 0;
-    // The same for records read in place: the writer passes the queue's slots, not a copy. The
-    // default copies them for writeBatch(); the shipped sinks override it and read them in place.
-    virtual std::expected<void, std::string> writeRecords(RecordRange records) {
-        std::vector<AccessRecord> copy;
-        copy.reserve(records.size());
-        for (const AccessRecord& r : records) copy.push_back(r);
-        return writeBatch(copy);
-    }
+    // The writer passes the queue's slots, read in place; a span or vector converts too.
+    virtual std::expected<void, std::string> writeBatch(RecordRange batch) = 0;
     // Housekeeping between batches (retention). Does one bounded step; returns true when more
     // work is pending, so the writer calls again soon instead of waiting for the next interval.
     virtual bool maintain(std::chrono::system_clock::time_point) { return false; }

@@ -5,7 +5,7 @@ namespace proxy::logging {
 JsonLinesSink::JsonLinesSink(std::string path, std::uint64_t maxBytes, unsigned keepFiles)
     : file_(std::move(path), maxBytes, keepFiles) {}
 
-std::expected<void, std::string> JsonLinesSink::writeRecords(RecordRange batch) {
+std::expected<void, std::string> JsonLinesSink::writeBatch(RecordRange batch) {
     buffer_.clear();
     for (const AccessRecord& record : batch) {
         appendJsonLine(buffer_, record);

@@ -16,10 +16,7 @@ public:
     // maxBytes 0 = never rotate.
     JsonLinesSink(std::string path, std::uint64_t maxBytes = 0, unsigned keepFiles = 5);
     std::string_view name() const override { return "json_lines"; }
-    std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) override {
-        return writeRecords(batch);
-    }
-    std::expected<void, std::string> writeRecords(RecordRange batch) override;
+    std::expected<void, std::string> writeBatch(RecordRange batch) override;
     control::Json describe() const override;
 
 private:

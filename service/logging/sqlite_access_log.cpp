@@ -808,7 +808,7 @@ std::expected<void, std::string> SqliteAccessSink::loadState() {
     return {};
 }
 
-std::expected<void, std::string> SqliteAccessSink::writeRecords(RecordRange batch) {
+std::expected<void, std::string> SqliteAccessSink::writeBatch(RecordRange batch) {
     if (db_ == nullptr) {
         if (steadyMs() - lastOpenAttemptMs_ < 1000) return std::unexpected(lastError_);
         if (auto opened = open(); !opened) return opened;

@@ -58,10 +58,7 @@ public:
     std::expected<void, std::string> open();
 
     std::string_view name() const override { return "sqlite"; }
-    std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) override {
-        return writeRecords(batch);
-    }
-    std::expected<void, std::string> writeRecords(RecordRange batch) override;
+    std::expected<void, std::string> writeBatch(RecordRange batch) override;
     bool maintain(std::chrono::system_clock::time_point now) override;
     std::expected<void, std::string> flush() override;
     std::uint64_t takeLost() override;

@@ -73,7 +73,7 @@ AccessRecord makeRecord(std::int64_t timeUs, int status, std::int64_t durationUs
 class GateSink final : public AccessLogSink {
 public:
     std::string_view name() const override { return "gate"; }
-    std::expected<void, std::string> writeBatch(std::span<const AccessRecord> batch) override {
+    std::expected<void, std::string> writeBatch(RecordRange batch) override {
         std::unique_lock lock(mutex);
         entered = true;
         cv.notify_all();
