@@ -74,7 +74,7 @@ private:
         // Open-addressed dictionary over `bytes` while the column has <= kMaxDictionary values.
         bool dictionary = true;
         // The previous row's entry: most rows repeat it (listener, method, version, and the
-        // columns that stay empty), and then cost one length compare and one memcmp.
+        // columns that stay empty), and then cost a length compare and a short inline compare.
         std::uint8_t last = 0;
         std::uint32_t lastOffset = 0, lastLength = 0;
         std::vector<std::uint32_t> entryOffset, entryLength;
