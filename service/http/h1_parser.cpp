@@ -217,44 +217,6 @@ bool validHost(std::string_view s) {
     return value <= 65535;
 }
 
-enum class Known : std::uint8_t {
-    Other,
-    Host,
-    ContentLength,
-    TransferEncoding,
-    Connection,
-    Expect,
-    Upgrade
-};
-
-inline bool equalsLower(std::string_view name, const char* lowerLiteral) {
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
-        if (c != lowerLiteral[i]) return false;
-    }
-    return true;
-}
-
-inline Known classify(std::string_view name) {
-    switch (name.size()) {
-        case 4:
-            return equalsLower(name, "host") ? Known::Host : Known::Other;
-        case 6:
-            return equalsLower(name, "expect") ? Known::Expect : Known::Other;
-        case 7:
-            return equalsLower(name, "upgrade") ? Known::Upgrade : Known::Other;
-        case 10:
-            return equalsLower(name, "connection") ? Known::Connection : Known::Other;
-        case 14:
-            return equalsLower(name, "content-length") ? Known::ContentLength : Known::Other;
-        case 17:
-            return equalsLower(name, "transfer-encoding") ? Known::TransferEncoding : Known::Other;
-        default:
-            return Known::Other;
-    }
-}
-
 // What the field scan noticed, so the semantic checks need not search the list again.
 struct FieldInfo {
     std::size_t hostCount = 0, hostIndex = 0;
@@ -349,28 +311,30 @@ ParseResult parseFields(const char* base, const char* p, const char* end, const 
         p = stop + 2;
 
         const std::size_t index = headers.size();
+        const FieldName id = classifyFieldName(name);
         headers.add(name,
-                    std::string_view(valueBegin, static_cast<std::size_t>(valueEnd - valueBegin)));
-        switch (classify(name)) {
-            case Known::Host:
+                    std::string_view(valueBegin, static_cast<std::size_t>(valueEnd - valueBegin)),
+                    id);
+        switch (id) {
+            case FieldName::Host:
                 if (info.hostCount++ == 0) info.hostIndex = index;
                 break;
-            case Known::ContentLength:
+            case FieldName::ContentLength:
                 if (info.clCount++ == 0) info.clIndex = index;
                 break;
-            case Known::TransferEncoding:
+            case FieldName::TransferEncoding:
                 if (info.teCount++ == 0) info.teIndex = index;
                 break;
-            case Known::Connection:
+            case FieldName::Connection:
                 if (info.connectionCount++ == 0) info.connectionIndex = index;
                 break;
-            case Known::Expect:
+            case FieldName::Expect:
                 ++info.expectCount;
                 break;
-            case Known::Upgrade:
+            case FieldName::Upgrade:
                 ++info.upgradeCount;
                 break;
-            case Known::Other:
+            default:
                 break;
         }
     }
@@ -390,7 +354,7 @@ bool evaluateContentLength(HeaderList& headers, const FieldInfo& info, std::uint
     const auto& fields = headers.fields();
     for (std::size_t i = info.clIndex; i < fields.size(); ++i) {
         const Header& h = fields[i];
-        if (classify(h.name) != Known::ContentLength) continue;
+        if (h.id != FieldName::ContentLength) continue;
         clName = clName.empty() ? h.name : clName;
         std::string_view rest = h.value;
         if (rest.empty()) {
@@ -446,7 +410,7 @@ TeVerdict evaluateTransferEncoding(const HeaderList& headers, const FieldInfo& i
     const auto& fields = headers.fields();
     for (std::size_t i = info.teIndex; i < fields.size() && !malformed; ++i) {
         const Header& h = fields[i];
-        if (classify(h.name) != Known::TransferEncoding) continue;
+        if (h.id != FieldName::TransferEncoding) continue;
         where = &h;
         forEachListElement(h.value, [&](std::string_view element) {
             any = true;
@@ -490,7 +454,7 @@ ConnectionTokens connectionTokens(const HeaderList& headers, const FieldInfo& in
     const auto& fields = headers.fields();
     for (std::size_t i = info.connectionIndex; i < fields.size(); ++i) {
         const Header& h = fields[i];
-        if (classify(h.name) != Known::Connection) continue;
+        if (h.id != FieldName::Connection) continue;
         forEachListElement(h.value, [&](std::string_view token) {
             if (iequals(token, "close"))
                 t.close = true;
@@ -611,7 +575,7 @@ ParseResult parseRequestBounded(const char* base, const char* end, const H1Limit
     if (info.hostCount > 1) {
         const Header* second = nullptr;
         for (std::size_t i = info.hostIndex + 1; i < fields.size() && !second; ++i)
-            if (classify(fields[i].name) == Known::Host) second = &fields[i];
+            if (fields[i].id == FieldName::Host) second = &fields[i];
         return error(400, base, second->name.data(), "more than one Host");
     }
     if (info.hostCount == 1) {
@@ -649,7 +613,7 @@ ParseResult parseRequestBounded(const char* base, const char* end, const H1Limit
 
     if (info.expectCount > 0) {
         for (const Header& h : out.headers.fields()) {
-            if (classify(h.name) != Known::Expect) continue;
+            if (h.id != FieldName::Expect) continue;
             if (!iequals(h.value, "100-continue"))
                 return error(417, base, h.value.data(), "unsupported Expect");
         }

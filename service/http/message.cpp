@@ -17,6 +17,21 @@ std::string_view trimOws(std::string_view s) {
     return s;
 }
 
+// Whether a field is called `name`: by id when the name is a well-known one (a one-byte compare),
+// by a case-insensitive compare otherwise (a field with an id cannot then match).
+class NameMatch {
+public:
+    explicit NameMatch(std::string_view name) : name_(name), id_(classifyFieldName(name)) {}
+    bool operator()(const Header& h) const {
+        if (id_ != FieldName::Other) return h.id == id_;
+        return h.id == FieldName::Other && iequals(h.name, name_);
+    }
+
+private:
+    std::string_view name_;
+    FieldName id_;
+};
+
 }  // namespace
 
 Method methodFromToken(std::string_view t) {
@@ -111,43 +126,44 @@ void StringArena::reset() {
 // --- HeaderList --------------------------------------------------------------------------------
 
 void HeaderList::set(std::string_view name, std::string_view value) {
-    auto it = std::find_if(fields_.begin(), fields_.end(),
-                           [&](const Header& h) { return iequals(h.name, name); });
+    const NameMatch match(name);
+    auto it = std::find_if(fields_.begin(), fields_.end(), match);
     if (it == fields_.end()) {
-        fields_.push_back({name, value});
+        fields_.emplace_back(name, value);
         return;
     }
     it->value = value;
     // Drop later duplicates, keeping the position of the first one.
-    auto rest = std::remove_if(it + 1, fields_.end(),
-                               [&](const Header& h) { return iequals(h.name, name); });
+    auto rest = std::remove_if(it + 1, fields_.end(), match);
     fields_.erase(rest, fields_.end());
 }
 
 std::size_t HeaderList::remove(std::string_view name) {
-    auto rest = std::remove_if(fields_.begin(), fields_.end(),
-                               [&](const Header& h) { return iequals(h.name, name); });
+    auto rest = std::remove_if(fields_.begin(), fields_.end(), NameMatch(name));
     const auto n = static_cast<std::size_t>(fields_.end() - rest);
     fields_.erase(rest, fields_.end());
     return n;
 }
 
 const Header* HeaderList::find(std::string_view name) const {
+    const NameMatch match(name);
     for (const auto& h : fields_) {
-        if (iequals(h.name, name)) return &h;
+        if (match(h)) return &h;
     }
     return nullptr;
 }
 
 std::size_t HeaderList::count(std::string_view name) const {
+    const NameMatch match(name);
     std::size_t n = 0;
-    for (const auto& h : fields_) n += iequals(h.name, name) ? 1 : 0;
+    for (const auto& h : fields_) n += match(h) ? 1 : 0;
     return n;
 }
 
 bool HeaderList::hasToken(std::string_view name, std::string_view token) const {
+    const NameMatch match(name);
     for (const auto& h : fields_) {
-        if (!iequals(h.name, name)) continue;
+        if (!match(h)) continue;
         std::string_view rest = h.value;
         while (!rest.empty()) {
             const auto comma = rest.find(',');

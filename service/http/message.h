@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/field_name.h"
+
 namespace proxy::http {
 
 enum class Version : std::uint8_t { Http10, Http11 };
@@ -45,8 +47,15 @@ private:
 };
 
 struct Header {
-    std::string_view name;   // as received; compare with iequals()
+    Header() = default;
+    Header(std::string_view n, std::string_view v) : name(n), value(v), id(classifyFieldName(n)) {}
+    // For a codec that classified the name while scanning it: id == classifyFieldName(n).
+    Header(std::string_view n, std::string_view v, FieldName knownId)
+        : name(n), value(v), id(knownId) {}
+
+    std::string_view name;   // as received; compare with iequals(), or id for the names it covers
     std::string_view value;  // leading and trailing whitespace already trimmed
+    FieldName id = FieldName::Other;  // classifyFieldName(name): keep in step if name changes
 };
 
 // ASCII case-insensitive equality (field names, tokens). Inline: it runs several times per field.
@@ -64,10 +73,15 @@ inline bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-// An ordered list of fields; order and duplicates are kept as received.
+// An ordered list of fields; order and duplicates are kept as received. Lookups by name classify
+// the name once; a well-known name is then matched by id, one byte per field.
 class HeaderList {
 public:
-    void add(std::string_view name, std::string_view value) { fields_.push_back({name, value}); }
+    void add(std::string_view name, std::string_view value) { fields_.emplace_back(name, value); }
+    // For codecs: id must be classifyFieldName(name) (saves classifying the name twice).
+    void add(std::string_view name, std::string_view value, FieldName id) {
+        fields_.emplace_back(name, value, id);
+    }
     // Replaces every field called name by one field, or appends it.
     void set(std::string_view name, std::string_view value);
     std::size_t remove(std::string_view name);  // returns how many were removed

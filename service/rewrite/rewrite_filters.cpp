@@ -7,10 +7,6 @@
 namespace proxy::rewrite {
 namespace {
 
-constexpr std::array<std::string_view, 8> kHopByHop = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
-    "Upgrade", "Proxy-Authenticate"};
-
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -91,36 +87,45 @@ std::string_view ValueTemplate::expand(const filter::RequestContext& ctx,
     return arena.store(out);
 }
 
-// Whether a field name's length is that of some hop-by-hop field: most fields are ruled out by
-// this alone, before any comparison (2 TE, 7 Trailer/Upgrade, 10 Connection/Keep-Alive,
-// 16 Proxy-Connection, 17 Transfer-Encoding, 18 Proxy-Authenticate).
-constexpr bool hopByHopLength(std::size_t n) {
-    return n == 2 || n == 7 || n == 10 || n == 16 || n == 17 || n == 18;
-}
-
 void removeHopByHop(http::HeaderList& headers, bool keepUpgrade) {
-    // Fields named in Connection go first, while Connection is still there to read.
+    using http::FieldName;
+    using http::fieldBit;
+    // The fixed list, as ids: the codec classified every name once, so no name is read here.
+    constexpr std::uint32_t kFixed =
+        fieldBit(FieldName::Connection) | fieldBit(FieldName::KeepAlive) |
+        fieldBit(FieldName::ProxyConnection) | fieldBit(FieldName::Te) |
+        fieldBit(FieldName::Trailer) | fieldBit(FieldName::TransferEncoding) |
+        fieldBit(FieldName::Upgrade) | fieldBit(FieldName::ProxyAuthenticate);
+    // Fields named in Connection go first, while Connection is still there to read. A named
+    // well-known field joins the id set; any other name is kept for a by-name compare.
     auto& fields = headers.fields();
+    std::uint32_t drop = kFixed;
     std::array<std::string_view, 16> named{};
     std::size_t namedCount = 0;
-    bool any = false;  // a field that may have to go
+    std::uint32_t present = 0;
     for (const auto& h : fields) {
-        if (hopByHopLength(h.name.size())) any = true;
-        if (!http::iequals(h.name, "Connection")) continue;
+        present |= fieldBit(h.id);
+        if (h.id != FieldName::Connection) continue;
         std::string_view list = h.value;
         while (!list.empty() && namedCount < named.size()) {
             const auto comma = list.find(',');
             const std::string_view token = trim(list.substr(0, comma));
-            if (!token.empty()) named[namedCount++] = token;
+            if (!token.empty()) {
+                const FieldName id = http::classifyFieldName(token);
+                if (id != FieldName::Other)
+                    drop |= fieldBit(id);
+                else
+                    named[namedCount++] = token;
+            }
             if (comma == std::string_view::npos) break;
             list.remove_prefix(comma + 1);
         }
     }
-    if (!any && namedCount == 0) return;
+    // Upgrade survives a 101 / an upgrade request, even when Connection names it.
+    if (keepUpgrade) drop &= ~fieldBit(FieldName::Upgrade);
+    if ((present & drop) == 0 && namedCount == 0) return;
     std::erase_if(fields, [&](const http::Header& h) {
-        if (hopByHopLength(h.name.size()))
-            for (auto name : kHopByHop)
-            if (http::iequals(h.name, name)) return !(keepUpgrade && http::iequals(name, "Upgrade"));
+        if (h.id != FieldName::Other) return (drop & fieldBit(h.id)) != 0;
         for (std::size_t i = 0; i < namedCount; ++i)
             if (http::iequals(h.name, named[i])) return true;
         return false;

@@ -57,6 +57,42 @@ private slots:
         QVERIFY(!e.request.headers.has("Connection"));
     }
 
+    // Connection can name well-known fields as well as others; each named field goes, in any
+    // case, and a field merely resembling a named one stays.
+    void connectionNamesWellKnownAndOtherFields() {
+        Exchange e("GET / HTTP/1.1\r\nHost: h\r\nConnection: x-request-id ,VIA, x-a\r\n"
+                   "X-Request-Id: client\r\nVia: 1.0 far\r\nX-A: 1\r\nx-a: 2\r\nX-Ab: 3\r\n"
+                   "Content-Type: t\r\n\r\n");
+        rewrite::removeHopByHop(e.request.headers, false);
+        for (const char* gone : {"Connection", "X-Request-Id", "Via", "X-A"})
+            QVERIFY2(!e.request.headers.has(gone), gone);
+        QCOMPARE(e.value("X-Ab"), std::string("3"));
+        QCOMPARE(e.value("Content-Type"), std::string("t"));
+        QCOMPARE(e.request.headers.size(), std::size_t{3});  // Host, X-Ab, Content-Type
+        QCOMPARE(e.request.headers.fields()[1].name, std::string_view("X-Ab"));
+    }
+
+    // keepUpgrade keeps Upgrade even when Connection names it; without it, Upgrade goes.
+    void upgradeNamedInConnection() {
+        for (const bool keep : {true, false}) {
+            Exchange e("GET / HTTP/1.1\r\nHost: h\r\nConnection: UPGRADE, keep-alive\r\n"
+                       "Upgrade: websocket\r\nKeep-Alive: 5\r\n\r\n");
+            rewrite::removeHopByHop(e.request.headers, keep);
+            QCOMPARE(e.request.headers.has("Upgrade"), keep);
+            QVERIFY(!e.request.headers.has("Keep-Alive"));
+            QVERIFY(!e.request.headers.has("Connection"));
+        }
+    }
+
+    // A head without hop-by-hop fields is left exactly as it was.
+    void nothingToRemove() {
+        Exchange e("GET / HTTP/1.1\r\nHost: h\r\nX-Connection: a\r\nTEx: b\r\nTrailers: c\r\n\r\n");
+        rewrite::removeHopByHop(e.request.headers, false);
+        QCOMPARE(e.request.headers.size(), std::size_t{4});
+        QCOMPARE(e.value("TEx"), std::string("b"));
+        QCOMPARE(e.value("Trailers"), std::string("c"));
+    }
+
     void forwardingHeaders() {
         Exchange e("GET / HTTP/1.1\r\nHost: shop.test\r\nX-Forwarded-For: 203.0.113.9\r\nVia: 1.0 edge\r\n\r\n");
         rewrite::ProxyHeadersFilter f({true, true, true});
