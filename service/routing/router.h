@@ -5,7 +5,9 @@
 // first; then routes bound to the listener before routes for every listener; ties keep config
 // order. The first route whose conditions all hold wins.
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <regex>
 #include <string>
@@ -48,10 +50,45 @@ struct CompiledRoute {
 // returns an empty view for an invalid host.
 std::string_view normalizeHost(std::string_view host, char (&out)[256]);
 
+// A string hash that reads 8 bytes a step (the last word overlapping), for the maps the data path
+// looks up per request (the listener's table, exact hosts, the connection pool's keys): about a
+// quarter of std::hash's instructions on 10-40 byte keys. Not seeded: these maps hold config
+// values only, so a client choosing the looked-up key cannot crowd a bucket.
+inline std::size_t hashString(std::string_view s) noexcept {
+    constexpr std::uint64_t kMul = 0x9fb21c651e98df25ull;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    std::uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * kMul);
+    std::uint64_t w = 0;
+    if (n >= 8) {
+        while (n > 8) {
+            std::memcpy(&w, p, 8);
+            h = std::rotl((h ^ w) * kMul, 31);
+            p += 8;
+            n -= 8;
+        }
+        std::memcpy(&w, p + n - 8, 8);  // the last 8 bytes, overlapping the previous word
+    } else if (n >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, p, 4);
+        std::memcpy(&b, p + n - 4, 4);
+        w = (std::uint64_t{a} << 32) | b;
+    } else if (n > 0) {
+        w = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+            (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
+            static_cast<unsigned char>(p[n - 1]);
+    }
+    h = (h ^ w) * kMul;
+    h ^= h >> 32;
+    h *= kMul;
+    h ^= h >> 29;
+    return static_cast<std::size_t>(h);
+}
+
 // Hash for unordered containers keyed by std::string that are looked up with string_view.
 struct StringHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept { return hashString(s); }
 };
 template <typename T>
 using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;

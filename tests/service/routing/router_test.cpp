@@ -1,6 +1,9 @@
 // Route matching and precedence, over a config compiled the way the service compiles it.
 #include <QtTest>
 
+#include <set>
+#include <string>
+
 #include "config/validator.h"
 #include "core/snapshot.h"
 #include "http/h1_parser.h"
@@ -100,6 +103,43 @@ private slots:
         const std::string bytes = "GET / HTTP/1.1\r\nHost: b.test\r\n\r\n";
         QCOMPARE(int(http::parseRequestHead(bytes, {}, head).status), int(http::ParseStatus::Complete));
         QVERIFY((*built)->router->match("w", head) == nullptr);
+    }
+
+    // hashString reads words with overlapping tails: every byte of every length up to 40 must
+    // still count, equal strings must hash alike whatever their storage, and a StringMap built
+    // with it must find what it holds (and only that).
+    void hashStringUsesEveryByte() {
+        std::string base = "abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+        std::set<std::size_t> seen;
+        std::size_t total = 0;
+        for (std::size_t n = 0; n <= base.size(); ++n) {
+            const std::string s = base.substr(0, n);
+            QCOMPARE(routing::hashString(s), routing::hashString(std::string(s)));
+            seen.insert(routing::hashString(s));
+            ++total;
+            for (std::size_t i = 0; i < n; ++i) {
+                std::string t = s;
+                t[i] = static_cast<char>(t[i] ^ 0x01);
+                QVERIFY2(routing::hashString(t) != routing::hashString(s),
+                         qPrintable(QString::fromStdString(t)));
+                seen.insert(routing::hashString(t));
+                ++total;
+            }
+        }
+        QCOMPARE(seen.size(), total);  // no collision among these 861 strings
+        QVERIFY(routing::hashString("") != routing::hashString(std::string_view("\0", 1)));
+        QVERIFY(routing::hashString("ab") != routing::hashString("ba"));
+
+        routing::StringMap<int> map;
+        for (int i = 0; i < 200; ++i) map.emplace("key-" + std::to_string(i), i);
+        for (int i = 0; i < 200; ++i) {
+            const std::string k = "key-" + std::to_string(i);
+            const auto it = map.find(std::string_view(k));
+            QVERIFY(it != map.end());
+            QCOMPARE(it->second, i);
+        }
+        QVERIFY(map.find(std::string_view("key-200")) == map.end());
+        QVERIFY(map.find(std::string_view("key-")) == map.end());
     }
 
     void normalizeHost_data() {
