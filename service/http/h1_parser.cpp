@@ -368,18 +368,19 @@ bool evaluateContentLength(HeaderList& headers, const FieldInfo& info, std::uint
                 bad = &h;
                 return false;
             }
+            // At most 19 digits (checked above) stay below 10^19 < 2^64, so the sum cannot wrap
+            // and one compare after the loop replaces a division per digit.
             std::uint64_t v = 0;
             for (const char c : element) {
                 if (!isDigit(c)) {
                     bad = &h;
                     return false;
                 }
-                const auto d = static_cast<std::uint64_t>(c - '0');
-                if (v > (kMax - d) / 10) {
-                    bad = &h;
-                    return false;
-                }
-                v = v * 10 + d;
+                v = v * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            if (v > kMax) {
+                bad = &h;
+                return false;
             }
             if (haveValue && v != length) {
                 bad = &h;

@@ -391,6 +391,11 @@ void H1ParserTest::invalidRequest_data() {
         << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 5,"}) << 400 << -1;
     QTest::newRow("CL overflow 2^63")
         << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 9223372036854775808"}) << 400 << -1;
+    QTest::newRow("CL 19 nines (> 2^63-1, < 2^64)")
+        << req("POST / HTTP/1.1", {"Host: h", "Content-Length: 9999999999999999999"}) << 400 << -1;
+    QTest::newRow("CL 2^64 - 1") << req("POST / HTTP/1.1",
+                                        {"Host: h", "Content-Length: 18446744073709551615"})
+                                 << 400 << -1;
     QTest::newRow("CL 20 digits") << req("POST / HTTP/1.1",
                                          {"Host: h", "Content-Length: 00000000000000000001"})
                                   << 400 << -1;
