@@ -51,7 +51,7 @@ struct Engine::ListenerRuntime {
     std::shared_ptr<ListenerInfo> info;
     // One per worker on Linux (SO_REUSEPORT); a single one on Windows. Each acceptor belongs to
     // the worker whose io_context it was made with.
-    std::vector<std::pair<Worker*, std::unique_ptr<asio::ip::tcp::acceptor>>> acceptors;
+    std::vector<std::pair<Worker*, std::unique_ptr<TcpListener>>> acceptors;
 };
 
 Engine::Engine(unsigned workers) {
@@ -98,7 +98,7 @@ std::optional<std::string> Engine::openListener(const config::Listener& config, 
     std::optional<std::string> error;
     for (Worker* owner : owners) {
         onWorker(*owner, [&] {
-            auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(owner->io());
+            auto acceptor = std::make_unique<TcpListener>(owner->io().get_executor());
             asio::error_code e;
             acceptor->open(endpoint.protocol(), e);
             // "[::]" is dual-stack (it takes IPv4 too), as the validator assumes when it refuses
@@ -115,7 +115,7 @@ std::optional<std::string> Engine::openListener(const config::Listener& config, 
 #endif
             if (!e) acceptor->bind(endpoint, e);
             if (!e) acceptor->listen(asio::socket_base::max_listen_connections, e);
-            if (!e) TcpSocket::prepareListener(*acceptor);
+            if (!e) acceptor->prepare();
             if (e) {
                 if (!error)
                     error = "listener '" + config.name + "': cannot listen on " +
@@ -133,7 +133,7 @@ std::optional<std::string> Engine::openListener(const config::Listener& config, 
 void Engine::startAccepting(ListenerRuntime& listener) {
     std::size_t next = 0;
     for (auto& [owner, acceptor] : listener.acceptors) {
-        asio::ip::tcp::acceptor* a = acceptor.get();  // owned by the ListenerRuntime
+        TcpListener* a = acceptor.get();  // owned by the ListenerRuntime
         auto info = listener.info;
         Worker* w = owner;
         auto loop = [this, w, a, info, next]() mutable -> asio::awaitable<void> {
@@ -147,7 +147,12 @@ void Engine::startAccepting(ListenerRuntime& listener) {
 #endif
                 (void)target;
                 asio::ip::tcp::endpoint peer;  // filled by accept() itself: no getpeername later
+#if PROXY_DRAINED_READS
+                TcpSocket socket(into.io().get_executor());
+                auto [ec] = co_await a->acceptInto(socket, peer, kNoThrow);
+#else
                 auto [ec, socket] = co_await a->async_accept(into.io(), peer, kNoThrow);
+#endif
                 if (ec) {
                     if (ec == asio::error::operation_aborted || !a->is_open()) co_return;
                     // Out of descriptors or a transient failure: back off briefly, keep accepting.
@@ -177,7 +182,7 @@ void Engine::startAccepting(ListenerRuntime& listener) {
 
 void Engine::closeListener(ListenerRuntime& listener) {
     for (auto& [owner, acceptor] : listener.acceptors) {
-        asio::ip::tcp::acceptor* a = acceptor.get();
+        TcpListener* a = acceptor.get();
         onWorker(*owner, [a] {
             asio::error_code ignored;
             a->close(ignored);

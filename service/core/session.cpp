@@ -160,7 +160,7 @@ void Session::trim() {
 
 void Session::closeIfIdle() {
     closing_ = true;
-    if (state_ == State::Idle) client_.cancel();
+    if (state_ == State::Idle || state_ == State::Closing) client_.cancel();
 }
 
 void Session::abort() {
@@ -252,13 +252,45 @@ asio::awaitable<void> Session::run() {
             request_.keepAlive = false;
         if (!co_await exchange()) break;
     }
+    co_await closeClient();
+}
+
+asio::awaitable<void> Session::closeClient() {
 #if PROXY_WITH_OPENSSL
     if (client_.tls()) {
         setDeadline(std::chrono::seconds(2));  // close_notify; a peer that reads nothing waits no longer
         co_await client_.closeNotify(kNoThrow);
+        client_.shutdownSend();
+        client_.close();
+        co_return;
     }
 #endif
-    client_.shutdownSend();
+    // close() alone ends the connection with a FIN when nothing unread waits on the socket. That
+    // is the usual end (the client asked for close, went idle, or closed first) and costs one
+    // system call. But when the client may still be sending (a request body it was not allowed
+    // to finish, bytes already queued after the last request), close() would make the kernel
+    // answer with a reset, and a reset can destroy the answer before the client has read it
+    // (a 413 for an upload is the classic case). Then the close lingers, as nginx's
+    // lingering_close does: the send side is shut (the client sees the answer and then EOF), and
+    // whatever still arrives is read and dropped until the client closes, for at most
+    // kLingerIdle between reads and kLingerTotal in all. A client that already timed out gets
+    // no more time.
+    if (!timedOut_ && (bodyPending_ || client_.socket().hasUnread())) {
+        state_ = State::Closing;
+        client_.shutdownSend();
+        const auto until = coarseNow() + kLingerTotal;
+        if (in_.capacity() == 0) in_ = Buffer(kSmallBuffer);
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - coarseNow());
+            if (left <= std::chrono::milliseconds(0) || closing_) break;
+            setDeadline(std::min(left, kLingerIdle));
+            in_.clear();
+            auto [ec, n] = co_await client_.readSome(asio::buffer(in_.writable().data(), in_.writable().size()),
+                                                     kNoThrow);
+            if (ec || n == 0) break;
+        }
+        clearDeadline();
+    }
     client_.close();
 }
 
@@ -334,6 +366,7 @@ asio::awaitable<Session::HeadResult> Session::readRequestHead() {
                 ctx_ = filter::RequestContext{};
                 ctx_.bytesIn = r.consumed;
                 in_.consume(r.consumed);
+                bodyPending_ = request_.framing != http::BodyFraming::None;
                 co_return HeadResult::Ready;
             }
             if (r.status == http::ParseStatus::Error) {
@@ -617,6 +650,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
             co_return false;
         }
         bodySent = true;
+        bodyPending_ = false;
     }
 
     // Response head, skipping or relaying interim responses.
@@ -646,6 +680,7 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
                         co_return false;
                     }
                     bodySent = true;
+                    bodyPending_ = false;
                 }
                 setDeadline(cfg.timeouts.upstreamResponse);
                 continue;

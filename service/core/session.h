@@ -63,7 +63,9 @@ public:
     Session* prev = nullptr;
 
 private:
-    enum class State : std::uint8_t { Idle, ReadingHead, Busy, Tunnel };
+    // Closing: the connection's last answer is out, and a lingering close reads what the client
+    // still sends (closeClient).
+    enum class State : std::uint8_t { Idle, ReadingHead, Busy, Tunnel, Closing };
     enum class HeadResult : std::uint8_t { Ready, Closed };
 
     asio::awaitable<void> run();
@@ -93,6 +95,11 @@ private:
     // request. Runs the log phase when it answers.
     asio::awaitable<std::optional<bool>> serveStored();
     asio::awaitable<bool> writeClient(std::span<const asio::const_buffer> buffers);
+    // Ends the client connection: close_notify over TLS; over TCP a plain close, or a lingering
+    // one when the client may still be sending.
+    asio::awaitable<void> closeClient();
+    static constexpr std::chrono::milliseconds kLingerIdle{2000};
+    static constexpr std::chrono::milliseconds kLingerTotal{10000};
 
     void setDeadline(std::chrono::milliseconds d) {
         deadline_ = coarseNow() + d;  // the sweep checks it, at a quarter of the shortest timeout
@@ -140,6 +147,7 @@ private:
     bool closing_ = false;
     bool continueSent_ = false;
     bool trimmed_ = false;
+    bool bodyPending_ = false;  // the current request's body is not (completely) read yet
     std::chrono::steady_clock::time_point idleSince_;
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     // Set when the connection holds a place in the engine's connection limiter.

@@ -36,10 +36,12 @@
 #include <asio/detail/handler_work.hpp>
 #include <asio/detail/reactor_op.hpp>
 #include <asio/detail/socket_ops.hpp>
+#include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #ifndef TCP_INQ
 #define TCP_INQ 36
 #endif
@@ -59,10 +61,12 @@ class RecvOp : public asio::detail::reactor_op {
 public:
     ASIO_DEFINE_HANDLER_PTR(RecvOp);
 
-    RecvOp(int socket, const asio::mutable_buffer& buffer, Handler& handler, const IoExecutor& ioExecutor)
+    RecvOp(int socket, const asio::mutable_buffer& buffer, bool* drained, Handler& handler,
+           const IoExecutor& ioExecutor)
         : reactor_op(asio::error_code(), &RecvOp::perform, &RecvOp::complete),
           socket_(socket),
           buffer_(buffer),
+          drained_(drained),
           handler_(std::move(handler)),
           work_(handler_, ioExecutor) {}
 
@@ -88,6 +92,7 @@ public:
         op->bytes_transferred_ = static_cast<std::size_t>(n);
         if (n == 0) {
             op->ec_ = asio::error::eof;
+            *op->drained_ = true;  // nothing can follow a FIN
             return done_and_exhausted;
         }
         op->ec_ = asio::error_code();
@@ -95,6 +100,7 @@ public:
             if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
                 int queued = 0;
                 std::memcpy(&queued, CMSG_DATA(c), sizeof(queued));
+                *op->drained_ = queued == 0;
                 return queued == 0 ? done_and_exhausted : done;
             }
         }
@@ -119,6 +125,81 @@ public:
 private:
     int socket_;
     asio::mutable_buffer buffer_;
+    bool* drained_;  // the socket's verdict, written while the socket is registered (it outlives us)
+    Handler handler_;
+    asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+// The accept operation: asio's, with accept4() so the connection is born non-blocking and
+// close-on-exec. perform() runs speculatively first and again on each edge, as asio's does.
+template <typename Handler, typename IoExecutor, typename Socket>
+class AcceptOp : public asio::detail::reactor_op {
+public:
+    ASIO_DEFINE_HANDLER_PTR(AcceptOp);
+
+    AcceptOp(int listener, Socket& into, asio::ip::tcp::endpoint& peer, Handler& handler,
+             const IoExecutor& ioExecutor)
+        : reactor_op(asio::error_code(), &AcceptOp::perform, &AcceptOp::complete),
+          listener_(listener),
+          into_(into),
+          peer_(peer),
+          handler_(std::move(handler)),
+          work_(handler_, ioExecutor) {}
+    ~AcceptOp() {
+        if (fd_ >= 0) ::close(fd_);  // accepted, but never handed over (the context was destroyed)
+    }
+
+    static status perform(reactor_op* base) {
+        auto* op = static_cast<AcceptOp*>(base);
+        socklen_t length = sizeof(op->address_);
+        int fd;
+        do {
+            fd = ::accept4(op->listener_, reinterpret_cast<sockaddr*>(&op->address_), &length,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        } while (fd < 0 && errno == EINTR);
+        if (fd < 0) {
+            // Empty queue: wait for the next edge. A connection that was reset while queued
+            // (ECONNABORTED, EPROTO) is not the listener's failure either: as asio, try again.
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EPROTO)
+                return not_done;
+            op->ec_ = asio::error_code(errno, asio::system_category());
+            return done;
+        }
+        op->fd_ = fd;
+        op->length_ = length;
+        op->ec_ = asio::error_code();
+        return done;
+    }
+
+    static void complete(void* owner, asio::detail::operation* base, const asio::error_code&, std::size_t) {
+        auto* op = static_cast<AcceptOp*>(base);
+        ptr p = {asio::detail::addressof(op->handler_), op, op};
+        asio::detail::handler_work<Handler, IoExecutor> work(std::move(op->work_));
+        asio::error_code ec = op->ec_;
+        if (owner && !ec && op->fd_ >= 0) {
+            ec = op->into_.adoptAccepted(op->fd_, op->address_.ss_family);
+            op->fd_ = -1;  // adopted, or closed by adoptAccepted
+            if (!ec && op->length_ <= op->peer_.capacity()) {
+                std::memcpy(op->peer_.data(), &op->address_, op->length_);
+                op->peer_.resize(op->length_);
+            }
+        }
+        asio::detail::binder1<Handler, asio::error_code> handler(op->handler_, ec);
+        p.h = asio::detail::addressof(handler.handler_);
+        p.reset();
+        if (owner) {
+            asio::detail::fenced_block fence(asio::detail::fenced_block::half);
+            work.complete(handler, handler.handler_);
+        }
+    }
+
+private:
+    int listener_;
+    Socket& into_;
+    asio::ip::tcp::endpoint& peer_;
+    sockaddr_storage address_{};
+    socklen_t length_ = 0;
+    int fd_ = -1;
     Handler handler_;
     asio::detail::handler_work<Handler, IoExecutor> work_;
 };
@@ -152,28 +233,49 @@ public:
 #endif
     }
 
-    // Options every accepted socket inherits from its listening socket (Linux copies the TCP
-    // options of the listener into each connection): TCP_NODELAY, so a connection needs no
-    // setsockopt of its own, and the drain hint. Elsewhere each connection sets TCP_NODELAY itself
-    // (setNoDelayIfNotInherited).
-    static void prepareListener(asio::ip::tcp::acceptor& acceptor) {
-#if defined(__linux__)
-        asio::error_code ignored;
-        acceptor.set_option(asio::ip::tcp::no_delay(true), ignored);
-#if PROXY_DRAINED_READS
-        const int on = 1;
-        (void)::setsockopt(acceptor.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof(on));
-#endif
-#else
-        (void)acceptor;
-#endif
-    }
+    // Elsewhere than Linux each connection sets TCP_NODELAY itself (Linux connections inherit it
+    // from the listener: TcpListener::prepare).
     void setNoDelayIfNotInherited() {
 #if !defined(__linux__)
         asio::error_code ignored;
         set_option(asio::ip::tcp::no_delay(true), ignored);
 #endif
     }
+
+    // Whether unread bytes wait on the socket now (a lingering close needs to know). When the
+    // last read took everything queued, or the peer's FIN, the drain hint answers without a
+    // system call (bytes may still be on their way; no one can know that). Otherwise (no read
+    // yet, no hint, Windows) the kernel is asked (FIONREAD). An error counts as nothing unread:
+    // the connection is gone.
+    bool hasUnread() {
+#if PROXY_DRAINED_READS
+        if (drained_) return false;
+#endif
+        asio::error_code ec;
+        const std::size_t n = available(ec);
+        return !ec && n > 0;
+    }
+
+
+#if PROXY_DRAINED_READS
+    // Takes over `fd`, a connection accept4() made non-blocking and close-on-exec (this socket:
+    // closed, on the worker that is to own it). asio's assign() assumes a descriptor of unknown
+    // origin: possibly duplicated (so it is removed from epoll explicitly before closing) and
+    // blocking (so the first operation switches it with an ioctl(FIONBIO)). This one is neither.
+    // On failure `fd` is closed.
+    asio::error_code adoptAccepted(int fd, int family) {
+        asio::error_code ec;
+        assign(family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+        if (ec) {
+            ::close(fd);
+            return ec;
+        }
+        auto& impl = impl_.get_implementation();
+        impl.state_ = static_cast<asio::detail::socket_ops::state_type>(
+            (impl.state_ & ~asio::detail::socket_ops::possible_dup) | asio::detail::socket_ops::internal_non_blocking);
+        return ec;
+    }
+#endif
 
     // For a socket fresh from accept(): asio marks every adopted descriptor as possibly duplicated
     // and so removes it from epoll with an explicit EPOLL_CTL_DEL before closing it. An accepted
@@ -190,6 +292,7 @@ private:
     template <typename Handler>
     void startRead(const asio::mutable_buffer& buffer, Handler& handler) {
         auto& impl = impl_.get_implementation();
+        drained_ = false;  // until this read says otherwise
         // Per-operation cancellation and empty reads take asio's own path, unchanged.
         if (buffer.size() == 0 || asio::get_associated_cancellation_slot(handler).is_connected()) {
             async_read_some(buffer, std::move(handler));
@@ -199,7 +302,7 @@ private:
         using Op = drained::RecvOp<Handler, Executor>;
         const bool continuation = asio_handler_cont_helpers::is_continuation(handler);
         typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
-        p.p = new (p.v) Op(impl.socket_, buffer, handler, impl_.get_executor());
+        p.p = new (p.v) Op(impl.socket_, buffer, &drained_, handler, impl_.get_executor());
         // The socket's reactor, looked up once (use_service takes the service registry's mutex).
         if (reactor_ == nullptr)
             reactor_ = &asio::use_service<asio::detail::epoll_reactor>(
@@ -211,6 +314,80 @@ private:
                              continuation, true);
         } else {
             reactor.post_immediate_completion(p.p, continuation);
+        }
+        p.v = p.p = nullptr;
+    }
+
+    asio::detail::epoll_reactor* reactor_ = nullptr;
+    bool drained_ = false;
+#endif
+};
+
+// A listening socket. On Linux it accepts with accept4() (drained::AcceptOp): asio's acceptor
+// accepts with a plain accept() and then spends an ioctl(FIONBIO) per connection on making it
+// non-blocking. There it is an asio socket (whose internals a derived class may reach, where the
+// acceptor's are private) with listen() and acceptInto() added; elsewhere it is asio's acceptor.
+// Both offer what the engine uses: open, set_option, bind, listen, prepare, close, is_open.
+#if PROXY_DRAINED_READS
+class TcpListener : public asio::ip::tcp::socket {
+public:
+    explicit TcpListener(const asio::any_io_executor& executor) : asio::ip::tcp::socket(executor) {}
+
+    void listen(int backlog, asio::error_code& ec) {
+        ec = ::listen(native_handle(), backlog) == 0 ? asio::error_code()
+                                                     : asio::error_code(errno, asio::system_category());
+    }
+#else
+class TcpListener : public asio::ip::tcp::acceptor {
+public:
+    explicit TcpListener(const asio::any_io_executor& executor) : asio::ip::tcp::acceptor(executor) {}
+#endif
+
+    // Call once it listens. Sets the options every accepted socket inherits from its listening
+    // socket on Linux (which copies the listener's TCP options into each connection): TCP_NODELAY,
+    // so a connection needs no setsockopt of its own, and the drain hint (TCP_INQ).
+    void prepare() {
+#if defined(__linux__)
+        asio::error_code ignored;
+        set_option(asio::ip::tcp::no_delay(true), ignored);
+#if PROXY_DRAINED_READS
+        const int on = 1;
+        (void)::setsockopt(native_handle(), SOL_TCP, TCP_INQ, &on, sizeof(on));
+#endif
+#endif
+    }
+
+#if PROXY_DRAINED_READS
+    // Accepts the next connection into `socket` (closed; its executor is the worker that is to
+    // own it), fills `peer`, and completes with the error. Like async_accept, it first tries at
+    // once (accept4 returning EAGAIN when nothing is queued) and otherwise waits for epoll.
+    template <typename Token>
+    auto acceptInto(TcpSocket& socket, asio::ip::tcp::endpoint& peer, Token&& token) {
+        return asio::async_initiate<Token, void(asio::error_code)>(
+            [](auto handler, TcpListener* self, TcpSocket* into, asio::ip::tcp::endpoint* to) {
+                self->startAccept(*into, *to, handler);
+            },
+            token, this, &socket, &peer);
+    }
+
+private:
+    template <typename Handler>
+    void startAccept(TcpSocket& into, asio::ip::tcp::endpoint& peer, Handler& handler) {
+        auto& impl = impl_.get_implementation();
+        using Executor = std::decay_t<decltype(impl_.get_executor())>;
+        using Op = drained::AcceptOp<Handler, Executor, TcpSocket>;
+        const bool continuation = asio_handler_cont_helpers::is_continuation(handler);
+        typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+        p.p = new (p.v) Op(impl.socket_, into, peer, handler, impl_.get_executor());
+        if (reactor_ == nullptr)
+            reactor_ = &asio::use_service<asio::detail::epoll_reactor>(
+                asio::query(impl_.get_executor(), asio::execution::context));
+        if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
+            asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+            reactor_->start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
+                               continuation, true);
+        } else {
+            reactor_->post_immediate_completion(p.p, continuation);
         }
         p.v = p.p = nullptr;
     }

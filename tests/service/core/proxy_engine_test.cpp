@@ -522,6 +522,51 @@ private slots:
         QCOMPARE(forwardedSoFar(), before);
     }
 
+    // An upload refused before its body is read (413): the client may still be sending. Closing at
+    // once would make the kernel answer its bytes with a reset, and a reset can destroy the answer
+    // before the client reads it. So the proxy shuts its side (the client sees the 413, then EOF)
+    // and reads on until the client stops: the client's later bytes are taken, not reset.
+    void refusedUploadGetsALingeringClose() {
+        RawClient c;
+        QVERIFY(c.connect(port_));
+        const std::string chunk(64 * 1024, 'u');
+        QVERIFY(c.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n" + chunk));
+        const auto r = c.readResponse(5s);
+        QCOMPARE(r.status, 413);
+        QCOMPARE(r.header("connection"), std::string("close"));
+        QVERIFY(c.closedByPeer(5s));
+        QThread::msleep(200);  // a reset, if one were coming, is here by now
+        for (int i = 0; i < 8; ++i) {
+            QVERIFY2(c.send(chunk), "the proxy reset an upload it had refused");
+            QThread::msleep(20);
+        }
+        // Bounded: a client that goes quiet is closed within kLingerIdle (2 s) and the sweep.
+        QThread::msleep(3500);
+        bool refused = false;
+        for (int i = 0; i < 20 && !refused; ++i) {
+            refused = !c.send("late");
+            QThread::msleep(50);
+        }
+        QVERIFY2(refused, "the lingering close never ended");
+    }
+
+    // The usual end (the client asked for close, nothing unread) does not linger: the socket is
+    // closed at once, so bytes sent after the answer meet a reset.
+    void requestedCloseEndsAtOnce() {
+        RawClient c;
+        QVERIFY(c.connect(port_));
+        QVERIFY(c.send(get("/", "test.local", "Connection: close\r\n")));
+        const auto r = c.readResponse(5s);
+        QCOMPARE(r.status, 200);
+        QVERIFY(c.closedByPeer(5s));
+        bool refused = false;
+        for (int i = 0; i < 20 && !refused; ++i) {
+            refused = !c.send("late");
+            QThread::msleep(50);
+        }
+        QVERIFY2(refused, "the proxy kept a finished connection open");
+    }
+
     void slowHeadersGet408() {
         RawClient c;
         QVERIFY(c.connect(port_));

@@ -3,26 +3,35 @@
 // read as the last bytes, a FIN that came later, a reset, a cancel. Accepted sockets inherit
 // TCP_NODELAY and the drain hint from the listener, and one closed without EPOLL_CTL_DEL leaves
 // the reactor clean for the next connection (which usually gets the same descriptor number).
+// TcpListener (Linux) accepts with accept4(): the socket is non-blocking and close-on-exec from
+// birth, and asio knows it (no ioctl later). hasUnread() tells a lingering close whether bytes
+// wait on the socket.
 #include <QtTest>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <functional>
+#include <vector>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "core/awaitable.h"
 #include "core/tcp_socket.h"
 
+using proxy::core::TcpListener;
 using proxy::core::TcpSocket;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
@@ -36,19 +45,39 @@ struct ReadResult {
 
 struct Pair {
     asio::io_context io;
-    tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+    TcpListener acceptor{io.get_executor()};
     tcp::socket client{io};
     std::optional<TcpSocket> server;
+    tcp::endpoint peer;  // as accept reported it
 
-    Pair() {
-        TcpSocket::prepareListener(acceptor);
-        accept();
+    explicit Pair(bool connect = true) {
+        acceptor.open(tcp::v4());
+        acceptor.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        asio::error_code ec;
+        acceptor.listen(SOMAXCONN, ec);
+        if (ec) throw std::runtime_error("listen failed");
+        acceptor.prepare();
+        if (connect) accept();
     }
+    // Connects the client and accepts its connection as the engine does.
     void accept() {
         client = tcp::socket(io);
         client.connect(acceptor.local_endpoint());
-        server.emplace(acceptor.accept());
-        server->markAccepted();
+        server.emplace(acceptOne(peer));
+    }
+    TcpSocket acceptOne(tcp::endpoint& from) {
+#if PROXY_DRAINED_READS
+        TcpSocket socket(io.get_executor());
+        std::optional<asio::error_code> done;
+        acceptor.acceptInto(socket, from, [&](asio::error_code ec) { done = ec; });
+        runUntil([&] { return done.has_value(); });
+        if (!done || *done) throw std::runtime_error("accept failed");
+        return socket;
+#else
+        TcpSocket socket(acceptor.accept(from));
+        socket.markAccepted();
+        return socket;
+#endif
     }
     void send(const std::string& bytes) { asio::write(client, asio::buffer(bytes)); }
 
@@ -108,7 +137,8 @@ private slots:
         // A socket that did not come from a prepared listener has neither until asked.
         TcpSocket upstream(p.io.get_executor());
         upstream.connect(p.acceptor.local_endpoint());
-        auto peer = p.acceptor.accept();
+        tcp::endpoint from;
+        auto peer = p.acceptOne(from);
         QCOMPARE(tcpOption(upstream.native_handle(), TCP_NODELAY), 0);
 #if PROXY_DRAINED_READS
         QCOMPARE(tcpOption(upstream.native_handle(), TCP_INQ), 0);
@@ -251,6 +281,96 @@ private slots:
         QVERIFY(after && !after->ec);
         QCOMPARE(after->bytes, std::string("again"));
     }
+
+#if PROXY_DRAINED_READS
+    void acceptedSocketsAreNonBlockingFromBirth() {
+        Pair p;
+        const int fd = p.server->native_handle();
+        QVERIFY((::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+        QVERIFY((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+        // asio knows: its first operation issues no ioctl(FIONBIO) (it would if this were false).
+        QVERIFY(p.server->native_non_blocking());
+        QCOMPARE(p.peer, p.client.local_endpoint());
+        p.send("hello");
+        auto got = p.readOnce();
+        QVERIFY(got && !got->ec);
+        QCOMPARE(got->bytes, std::string("hello"));
+        asio::write(*p.server, asio::buffer(std::string("back")));
+        std::array<char, 4> reply{};
+        asio::read(p.client, asio::buffer(reply));
+        QCOMPARE(std::string(reply.data(), reply.size()), std::string("back"));
+    }
+
+    void acceptWaitsForAConnectionAndTakesABacklogInTurn() {
+        Pair p(false);
+        TcpSocket socket(p.io.get_executor());
+        tcp::endpoint peer;
+        std::optional<asio::error_code> done;
+        p.acceptor.acceptInto(socket, peer, [&](asio::error_code ec) { done = ec; });
+        QVERIFY(!p.runUntil([&] { return done.has_value(); }, 50ms));  // nothing queued: it waits
+        tcp::socket first(p.io);
+        first.connect(p.acceptor.local_endpoint());
+        QVERIFY(p.runUntil([&] { return done.has_value(); }));
+        QVERIFY(!*done);
+        QCOMPARE(peer, first.local_endpoint());
+
+        // Five queued at once: each accept takes the next, none is lost, then it waits again.
+        std::vector<tcp::socket> clients;
+        for (int i = 0; i < 5; ++i) {
+            clients.emplace_back(p.io);
+            clients.back().connect(p.acceptor.local_endpoint());
+        }
+        std::vector<tcp::endpoint> seen;
+        for (int i = 0; i < 6; ++i) {
+            TcpSocket next(p.io.get_executor());
+            tcp::endpoint from;
+            std::optional<asio::error_code> ok;
+            p.acceptor.acceptInto(next, from, [&](asio::error_code ec) { ok = ec; });
+            const bool completed = p.runUntil([&] { return ok.has_value(); }, i < 5 ? 3000ms : 50ms);
+            if (i == 5) {
+                QVERIFY(!completed);
+                p.acceptor.close();  // ends the pending accept
+                QVERIFY(p.runUntil([&] { return ok.has_value(); }));
+                QCOMPARE(*ok, asio::error_code(asio::error::operation_aborted));
+                QVERIFY(!next.is_open());
+                break;
+            }
+            QVERIFY(completed);
+            QVERIFY(!*ok);
+            QVERIFY(next.is_open());
+            seen.push_back(from);
+        }
+        QCOMPARE(seen.size(), std::size_t(5));
+        for (std::size_t i = 0; i < clients.size(); ++i)
+            QVERIFY(std::find(seen.begin(), seen.end(), clients[i].local_endpoint()) != seen.end());
+    }
+
+    void hasUnreadTellsWhatWaitsOnTheSocket() {
+        Pair p;
+        // Nothing read yet, nothing sent: the kernel is asked, and says nothing.
+        QVERIFY(!p.server->hasUnread());
+        // Nothing read yet, bytes queued: the kernel says so.
+        p.send("0123456789");
+        std::this_thread::sleep_for(20ms);
+        QVERIFY(p.server->hasUnread());
+        // A read that leaves bytes behind: unread.
+        auto part = p.readOnce(4);
+        QVERIFY(part && !part->ec);
+        QCOMPARE(part->bytes, std::string("0123"));
+        QVERIFY(p.server->hasUnread());
+        // A read that takes the rest: nothing unread.
+        auto rest = p.readOnce(64);
+        QVERIFY(rest && !rest->ec);
+        QCOMPARE(rest->bytes, std::string("456789"));
+        QVERIFY(!p.server->hasUnread());
+        // The peer's FIN: nothing can follow.
+        p.client.shutdown(tcp::socket::shutdown_send);
+        auto end = p.readOnce();
+        QVERIFY(end);
+        QCOMPARE(end->ec, asio::error_code(asio::error::eof));
+        QVERIFY(!p.server->hasUnread());
+    }
+#endif
 
     void closedAcceptedSocketsLeaveTheReactorClean() {
         Pair p;
