@@ -9,6 +9,7 @@
 #include <asio/write.hpp>
 #include <array>
 #include <charconv>
+#include <tuple>
 
 #include "core/awaitable.h"
 #include "core/engine.h"
@@ -205,7 +206,11 @@ void Session::makeRequestId() {
 
 asio::awaitable<bool> Session::writeClient(std::span<const asio::const_buffer> buffers) {
     setDeadline(snapshot_->config->timeouts.clientIdle);
-    auto [ec, n] = co_await client_.write(buffers, kNoThrow);
+    const std::size_t now = client_.writeNow(buffers);  // most answers leave here, in one call
+    ctx_.bytesOut += now;
+    if (now == asio::buffer_size(buffers)) co_return true;
+    std::vector<asio::const_buffer> storage;
+    auto [ec, n] = co_await client_.write(Stream::restAfter(buffers, now, storage), kNoThrow);
     ctx_.bytesOut += n;
     co_return !ec;
 }
@@ -623,7 +628,13 @@ asio::awaitable<bool> Session::forward(std::unique_ptr<upstream::UpstreamConnect
     http::writeRequestHead(request_, out_);
     setDeadline(cfg.timeouts.upstreamResponse);
     {
-        auto [ec, n] = co_await up.stream.write(asio::buffer(out_), kNoThrow);
+        const asio::const_buffer head = asio::buffer(out_);
+        const std::size_t now = up.stream.writeNow(std::span(&head, 1));
+        std::vector<asio::const_buffer> storage;
+        asio::error_code ec;
+        if (now < head.size())
+            std::tie(ec, std::ignore) =
+                co_await up.stream.write(Stream::restAfter(std::span(&head, 1), now, storage), kNoThrow);
         if (ec) {
             if (!reused) {
                 server.failures.fetch_add(1, std::memory_order_relaxed);
@@ -915,7 +926,10 @@ asio::awaitable<bool> Session::relayRequestBody(upstream::UpstreamConnection& up
     };
     auto writeUpstream = [&](std::span<const asio::const_buffer> buffers) -> asio::awaitable<bool> {
         setDeadline(cfg.timeouts.upstreamResponse);
-        auto [ec, n] = co_await up.stream.write(buffers, kNoThrow);
+        const std::size_t now = up.stream.writeNow(buffers);
+        if (now == asio::buffer_size(buffers)) co_return true;
+        std::vector<asio::const_buffer> storage;
+        auto [ec, n] = co_await up.stream.write(Stream::restAfter(buffers, now, storage), kNoThrow);
         if (ec) {
             ctx_.error = filter::ErrorSource::Upstream;
             ctx_.server->failures.fetch_add(1, std::memory_order_relaxed);

@@ -6,8 +6,11 @@
 
 #include <asio/ip/tcp.hpp>
 #include <asio/write.hpp>
+#include <algorithm>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "build_info.h"
 #include "tcp_socket.h"
@@ -53,6 +56,45 @@ public:
         if (tls_) return asio::async_write(*tls_, stage(buffers), std::forward<Token>(token));
 #endif
         return asio::async_write(socket_, buffers, std::forward<Token>(token));
+    }
+
+    // Plain TCP on Linux: writes what the kernel takes at once (sendmsg with MSG_DONTWAIT) and
+    // returns the bytes written. asio posts the completion of even a write that finished at once,
+    // so every write cost a trip through the scheduler (a queue push, its mutex, a handler
+    // dispatch, the coroutine's resumption); most writes finish at once, so try that first and
+    // leave only the rest (restAfter) to write(). Returns 0 when the socket would block, on an
+    // error (the write() that follows reports it), over TLS, and elsewhere (nothing is tried).
+    std::size_t writeNow(std::span<const asio::const_buffer> buffers) {
+#if PROXY_DRAINED_READS
+        if (tls() || buffers.empty()) return 0;
+        constexpr std::size_t kMaxPieces = 64;
+        iovec pieces[kMaxPieces];
+        const std::size_t count = std::min(buffers.size(), kMaxPieces);
+        for (std::size_t i = 0; i < count; ++i)
+            pieces[i] = iovec{const_cast<void*>(buffers[i].data()), buffers[i].size()};
+        msghdr message{};
+        message.msg_iov = pieces;
+        message.msg_iovlen = count;
+        ssize_t n;
+        do {
+            n = ::sendmsg(socket_.native_handle(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        return n > 0 ? static_cast<std::size_t>(n) : 0;
+#else
+        (void)buffers;
+        return 0;
+#endif
+    }
+    // The buffers after their first `written` bytes; `storage` holds them when some are left.
+    static std::span<const asio::const_buffer> restAfter(std::span<const asio::const_buffer> buffers,
+                                                         std::size_t written,
+                                                         std::vector<asio::const_buffer>& storage) {
+        std::size_t i = 0;
+        while (i < buffers.size() && written >= buffers[i].size()) written -= buffers[i++].size();
+        if (written == 0) return buffers.subspan(i);
+        storage.assign(buffers.begin() + static_cast<std::ptrdiff_t>(i), buffers.end());
+        storage.front() += written;
+        return storage;
     }
 
     void cancel() {

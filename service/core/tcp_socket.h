@@ -55,6 +55,19 @@ namespace proxy::core {
 #if PROXY_DRAINED_READS
 namespace drained {
 
+// How every operation here ends, as asio's own do: the operation's memory is freed first (the
+// handler was copied out of it), then the handler runs, unless the reactor is being destroyed
+// (no owner), when it is only freed.
+template <typename Ptr, typename Work, typename Binder>
+void upcall(void* owner, Ptr& p, Work& work, Binder& handler) {
+    p.h = asio::detail::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+        asio::detail::fenced_block fence(asio::detail::fenced_block::half);
+        work.complete(handler, handler.handler_);
+    }
+}
+
 // The reactor operation: asio's stream recv, plus the drained verdict.
 template <typename Handler, typename IoExecutor>
 class RecvOp : public asio::detail::reactor_op {
@@ -114,12 +127,7 @@ public:
         // A copy of the handler, so that the operation's memory is freed before the upcall.
         asio::detail::binder2<Handler, asio::error_code, std::size_t> handler(op->handler_, op->ec_,
                                                                              op->bytes_transferred_);
-        p.h = asio::detail::addressof(handler.handler_);
-        p.reset();
-        if (owner) {
-            asio::detail::fenced_block fence(asio::detail::fenced_block::half);
-            work.complete(handler, handler.handler_);
-        }
+        upcall(owner, p, work, handler);
     }
 
 private:
@@ -185,12 +193,7 @@ public:
             }
         }
         asio::detail::binder1<Handler, asio::error_code> handler(op->handler_, ec);
-        p.h = asio::detail::addressof(handler.handler_);
-        p.reset();
-        if (owner) {
-            asio::detail::fenced_block fence(asio::detail::fenced_block::half);
-            work.complete(handler, handler.handler_);
-        }
+        upcall(owner, p, work, handler);
     }
 
 private:
