@@ -116,7 +116,6 @@ Session::Session(Worker& worker, asio::ip::tcp::socket socket, const asio::ip::t
         info_.clientAddress = std::string_view(clientAddress_, n);
         info_.clientPort = remote.port();
     }
-    client_.socket().markAccepted();
     client_.socket().setNoDelayIfNotInherited();
     info_.listenerName = listener_->name;
     info_.localAddress = listener_->localAddress;

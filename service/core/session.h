@@ -48,8 +48,8 @@ public:
     // Called by the worker's sweep (worker thread): cancels I/O whose deadline has passed.
     void checkDeadline(std::chrono::steady_clock::time_point now);
     // Called by the sweep too: a connection idle for a while gives back its per-request memory
-    // (heads, arenas, the output buffer), so 10,000 idle keep-alive clients stay cheap.
-    // Returns true when it gave memory back just now.
+    // (heads, arenas, the output buffer), so 10,000 idle keep-alive clients stay cheap. trimDue()
+    // says whether that is due now (idle for a second, not trimmed since); trim() does it.
     bool trimDue(std::chrono::steady_clock::time_point now) const;
     void trim();
     // Graceful stop: an idle keep-alive session closes now; a busy one after its exchange.

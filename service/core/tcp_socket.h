@@ -68,6 +68,24 @@ void upcall(void* owner, Ptr& p, Work& work, Binder& handler) {
     }
 }
 
+// Starts a read-side operation (a recv or an accept) on a socket's descriptor, as asio's
+// reactive socket service does: the descriptor switched to non-blocking mode if it is not yet,
+// then tried at once and, when that finds nothing, queued for epoll. `reactor` caches the
+// socket's reactor (use_service takes the service registry's mutex).
+template <typename Impl, typename Executor>
+void startReadOp(Impl& impl, const Executor& executor, asio::detail::epoll_reactor*& reactor,
+                 asio::detail::reactor_op* op, bool continuation) {
+    if (reactor == nullptr)
+        reactor = &asio::use_service<asio::detail::epoll_reactor>(asio::query(executor, asio::execution::context));
+    if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
+        asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_)) {
+        reactor->start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op, continuation,
+                          true);
+    } else {
+        reactor->post_immediate_completion(op, continuation);
+    }
+}
+
 // The reactor operation: asio's stream recv, plus the drained verdict.
 template <typename Handler, typename IoExecutor>
 class RecvOp : public asio::detail::reactor_op {
@@ -259,13 +277,13 @@ public:
         return !ec && n > 0;
     }
 
-
 #if PROXY_DRAINED_READS
     // Takes over `fd`, a connection accept4() made non-blocking and close-on-exec (this socket:
     // closed, on the worker that is to own it). asio's assign() assumes a descriptor of unknown
-    // origin: possibly duplicated (so it is removed from epoll explicitly before closing) and
-    // blocking (so the first operation switches it with an ioctl(FIONBIO)). This one is neither.
-    // On failure `fd` is closed.
+    // origin: possibly duplicated (so it is removed from epoll with an explicit EPOLL_CTL_DEL
+    // before closing) and blocking (so the first operation switches it with an ioctl(FIONBIO)).
+    // An accepted connection is neither (the service never forks): two system calls less per
+    // connection. On failure `fd` is closed.
     asio::error_code adoptAccepted(int fd, int family) {
         asio::error_code ec;
         assign(family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
@@ -279,16 +297,6 @@ public:
         return ec;
     }
 #endif
-
-    // For a socket fresh from accept(): asio marks every adopted descriptor as possibly duplicated
-    // and so removes it from epoll with an explicit EPOLL_CTL_DEL before closing it. An accepted
-    // socket has no duplicate (the service never forks), so closing it is enough, as for a socket
-    // asio opened itself: one system call less per connection.
-    void markAccepted() {
-#if PROXY_DRAINED_READS
-        impl_.get_implementation().state_ &= ~asio::detail::socket_ops::possible_dup;
-#endif
-    }
 
 private:
 #if PROXY_DRAINED_READS
@@ -306,18 +314,7 @@ private:
         const bool continuation = asio_handler_cont_helpers::is_continuation(handler);
         typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
         p.p = new (p.v) Op(impl.socket_, buffer, &drained_, handler, impl_.get_executor());
-        // The socket's reactor, looked up once (use_service takes the service registry's mutex).
-        if (reactor_ == nullptr)
-            reactor_ = &asio::use_service<asio::detail::epoll_reactor>(
-                asio::query(impl_.get_executor(), asio::execution::context));
-        auto& reactor = *reactor_;
-        if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
-            asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
-            reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                             continuation, true);
-        } else {
-            reactor.post_immediate_completion(p.p, continuation);
-        }
+        drained::startReadOp(impl, impl_.get_executor(), reactor_, p.p, continuation);
         p.v = p.p = nullptr;
     }
 
@@ -382,16 +379,7 @@ private:
         const bool continuation = asio_handler_cont_helpers::is_continuation(handler);
         typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
         p.p = new (p.v) Op(impl.socket_, into, peer, handler, impl_.get_executor());
-        if (reactor_ == nullptr)
-            reactor_ = &asio::use_service<asio::detail::epoll_reactor>(
-                asio::query(impl_.get_executor(), asio::execution::context));
-        if ((impl.state_ & asio::detail::socket_ops::non_blocking) != 0 ||
-            asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
-            reactor_->start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                               continuation, true);
-        } else {
-            reactor_->post_immediate_completion(p.p, continuation);
-        }
+        drained::startReadOp(impl, impl_.get_executor(), reactor_, p.p, continuation);
         p.v = p.p = nullptr;
     }
 

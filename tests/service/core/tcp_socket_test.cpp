@@ -74,9 +74,7 @@ struct Pair {
         if (!done || *done) throw std::runtime_error("accept failed");
         return socket;
 #else
-        TcpSocket socket(acceptor.accept(from));
-        socket.markAccepted();
-        return socket;
+        return TcpSocket(acceptor.accept(from));
 #endif
     }
     void send(const std::string& bytes) { asio::write(client, asio::buffer(bytes)); }
