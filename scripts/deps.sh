@@ -10,6 +10,7 @@ run_packages=(
   cmake ninja-build g++ pkg-config python3 curl
   libasio-dev nlohmann-json3-dev libssl-dev zlib1g-dev libsqlite3-dev
   qt6-base-dev qt6-charts-dev
+  libqt6opengl6-dev                              # Qt6Charts' CMake package requires Qt6OpenGL; not a Debian dependency
   libmodsecurity-dev modsecurity-crs             # the WAF (ModSecurity v3, OWASP CRS)
   libmimalloc-dev                                # proxy-service's allocator on Linux
 )
