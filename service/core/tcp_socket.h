@@ -14,7 +14,8 @@
 // read waits for epoll's next edge instead of trying first. Edge-triggered epoll reports every
 // arrival after the drain, so no data can be missed: the kernel queues it, and the reactor sees a
 // new edge. Without TCP_INQ (the option was not set, or an older kernel) there is no hint and the
-// read behaves exactly as asio's.
+// read behaves exactly as asio's. An accepted connection starts drained in the same sense: its
+// first read waits for epoll (adoptAccepted).
 //
 // TCP_INQ is switched on once per socket: on the listening socket (accepted sockets inherit it,
 // as they inherit TCP_NODELAY) and on each upstream connection. On Windows (IOCP, where every read
@@ -54,6 +55,12 @@ namespace proxy::core {
 
 #if PROXY_DRAINED_READS
 namespace drained {
+
+// Whether the reactor tries the next operation of `opType` at once, for the descriptor whose
+// reactor state is `state` (tcp_socket.cpp: asio keeps this flag private). asio sets it on every
+// epoll event for the descriptor, and clears it when an operation reports done_and_exhausted.
+void setTriesFirst(asio::detail::epoll_reactor::per_descriptor_data state, int opType, bool value);
+bool triesFirst(asio::detail::epoll_reactor::per_descriptor_data state, int opType);
 
 // How every operation here ends, as asio's own do: the operation's memory is freed first (the
 // handler was copied out of it), then the handler runs, unless the reactor is being destroyed
@@ -294,7 +301,19 @@ public:
         auto& impl = impl_.get_implementation();
         impl.state_ = static_cast<asio::detail::socket_ops::state_type>(
             (impl.state_ & ~asio::detail::socket_ops::possible_dup) | asio::detail::socket_ops::internal_non_blocking);
+        // The first read waits for epoll instead of trying at once, as nginx's does: a request
+        // is rarely there yet when its connection is accepted, so that try was a recvmsg
+        // returning EAGAIN on almost every new connection. Nothing can be missed whatever runs
+        // before the read: EPOLL_CTL_ADD (just done, by assign) reports a socket that is already
+        // readable, and any epoll event for the socket sets the flag again, so a read started
+        // after an event that found no read waiting tries at once.
+        drained::setTriesFirst(impl.reactor_data_, asio::detail::epoll_reactor::read_op, false);
         return ec;
+    }
+
+    // Whether the next read tries at once (true) or waits for epoll (false). For tests.
+    bool readTriesFirst() {
+        return drained::triesFirst(impl_.get_implementation().reactor_data_, asio::detail::epoll_reactor::read_op);
     }
 #endif
 

@@ -4,8 +4,8 @@
 // TCP_NODELAY and the drain hint from the listener, and one closed without EPOLL_CTL_DEL leaves
 // the reactor clean for the next connection (which usually gets the same descriptor number).
 // TcpListener (Linux) accepts with accept4(): the socket is non-blocking and close-on-exec from
-// birth, and asio knows it (no ioctl later). hasUnread() tells a lingering close whether bytes
-// wait on the socket.
+// birth, and asio knows it (no ioctl later); its first read waits for epoll and misses nothing.
+// hasUnread() tells a lingering close whether bytes wait on the socket.
 #include <QtTest>
 
 #include <asio/co_spawn.hpp>
@@ -13,6 +13,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -297,6 +298,66 @@ private slots:
         std::array<char, 4> reply{};
         asio::read(p.client, asio::buffer(reply));
         QCOMPARE(std::string(reply.data(), reply.size()), std::string("back"));
+    }
+
+    // A new connection's first read waits for epoll (no recvmsg that only finds EAGAIN), and
+    // misses nothing however the request and the read are ordered.
+    void aNewConnectionsFirstReadWaitsForEpoll() {
+        Pair p(false);
+        tcp::endpoint from;
+        // Nothing sent yet: the first read will not try at once, and still gets what comes.
+        p.client = tcp::socket(p.io);
+        p.client.connect(p.acceptor.local_endpoint());
+        p.server.emplace(p.acceptOne(from));
+        QVERIFY(!p.server->readTriesFirst());
+        std::string buffer(64, '\0');
+        std::optional<ReadResult> got;
+        p.startRead(buffer, got);
+        QVERIFY(!p.runUntil([&] { return got.has_value(); }, 30ms));
+        p.send("GET / HTTP/1.1\r\n\r\n");
+        QVERIFY(p.runUntil([&] { return got.has_value(); }));
+        QVERIFY(!got->ec);
+        QCOMPARE(got->bytes, std::string("GET / HTTP/1.1\r\n\r\n"));
+
+        // The request came before the accept, and the loop ran (epoll reported the socket with
+        // no read waiting) before the first read: the event is remembered, and the read tries
+        // at once.
+        p.client = tcp::socket(p.io);
+        p.client.connect(p.acceptor.local_endpoint());
+        p.send("early");
+        p.server.emplace(p.acceptOne(from));
+        // (A timer keeps the loop waiting in epoll; without pending work it would not wait.)
+        asio::steady_timer tick(p.io, 20ms);
+        bool ticked = false;
+        tick.async_wait([&](asio::error_code) { ticked = true; });
+        QVERIFY(p.runUntil([&] { return ticked; }));
+        QVERIFY(p.server->readTriesFirst());
+        auto early = p.readOnce();
+        QVERIFY(early && !early->ec);
+        QCOMPARE(early->bytes, std::string("early"));
+
+        // The request came before the accept, and the read starts in the accept's handler, with
+        // no epoll_wait in between: EPOLL_CTL_ADD reported the socket readable, so the read
+        // completes on the next wait.
+        p.client = tcp::socket(p.io);
+        p.client.connect(p.acceptor.local_endpoint());
+        p.send("inline");
+        TcpSocket next(p.io.get_executor());
+        std::optional<ReadResult> inlineRead;
+        std::string inlineBuffer(64, '\0');
+        p.acceptor.acceptInto(next, from, [&](asio::error_code ec) {
+            if (ec) {
+                inlineRead = ReadResult{ec, {}};
+                return;
+            }
+            next.readSome(asio::buffer(inlineBuffer.data(), inlineBuffer.size()),
+                          [&](asio::error_code readEc, std::size_t n) {
+                              inlineRead = ReadResult{readEc, inlineBuffer.substr(0, n)};
+                          });
+        });
+        QVERIFY(p.runUntil([&] { return inlineRead.has_value(); }));
+        QVERIFY(!inlineRead->ec);
+        QCOMPARE(inlineRead->bytes, std::string("inline"));
     }
 
     void acceptWaitsForAConnectionAndTakesABacklogInTurn() {
