@@ -4,10 +4,22 @@
 
 #include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+
+// The format checks follow the formatter std::vsnprintf really is: on mingw-w64, libstdc++ selects
+// the C99 one (__USE_MINGW_ANSI_STDIO), which takes %zu and %lld, where plain `printf` would mean
+// msvcrt's rules and flag them.
+#if defined(__MINGW32__)
+#define PROXY_LOG_FORMAT(f, a) __attribute__((format(__MINGW_PRINTF_FORMAT, f, a)))
+#elif defined(__GNUC__)
+#define PROXY_LOG_FORMAT(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PROXY_LOG_FORMAT(f, a)
+#endif
 
 namespace proxy::logging {
 
@@ -30,20 +42,12 @@ bool enabled(Level level);
 Level parseLevel(std::string_view text, Level fallback = Level::Info);
 
 // printf-style; formats only when the level is enabled.
-void log(Level level, const char* format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void log(Level level, const char* format, ...) PROXY_LOG_FORMAT(2, 3);
 
 // The same, for something that happened within a request: the line names it
 // ("... warn  [req 0a1b2c3d0100002a] upstream reset"), so it can be found in the access log.
 // An empty requestId gives a plain line.
-void logRequest(Level level, std::string_view requestId, const char* format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+void logRequest(Level level, std::string_view requestId, const char* format, ...) PROXY_LOG_FORMAT(3, 4);
 
 class RotatingFile;
 
