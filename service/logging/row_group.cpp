@@ -142,7 +142,7 @@ std::uint64_t hashBytes(std::string_view s, std::uint64_t seed) {
     return h;
 }
 
-Encoder::Encoder() { reset(); }
+Encoder::Encoder(std::uint64_t maxColumnBytes) : maxColumnBytes_(maxColumnBytes) { reset(); }
 
 void Encoder::reset() {
     rows_ = 0;
@@ -226,9 +226,9 @@ void Encoder::addEntry(TextColumn& col, std::string_view value, std::uint32_t le
 bool Encoder::add(const RowView& row) {
     if (rows_ >= kMaxRows) return false;
     // Each column's bytes are at most textBytes_, so only a group near the bound checks them.
-    if (textBytes_ + kTextColumns * std::uint64_t{kMaxTextBytes} > kMaxColumnBytes)
+    if (textBytes_ + kTextColumns * std::uint64_t{kMaxTextBytes} > maxColumnBytes_)
         for (std::size_t c = 0; c < kTextColumns; ++c)
-            if (texts_[c].plainBytes + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > kMaxColumnBytes)
+            if (texts_[c].plainBytes + std::min<std::size_t>(row.texts[c].size(), kMaxTextBytes) > maxColumnBytes_)
                 return false;
     ints_.push_back(row.ints);
     std::uint64_t rowBytes = 0;

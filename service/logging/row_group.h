@@ -48,9 +48,10 @@ inline constexpr std::uint64_t kMaxColumnBytes = 1u << 30;  // text bytes of one
 // Builds one group. add() copies what it needs (the caller's strings may go away afterwards).
 class Encoder {
 public:
-    Encoder();
+    // maxColumnBytes: the bound on one text column's bytes (kMaxColumnBytes; tests use less).
+    explicit Encoder(std::uint64_t maxColumnBytes = kMaxColumnBytes);
     // False (and nothing added) when the group is full: kMaxRows rows, or a text column would pass
-    // kMaxColumnBytes. Text values longer than kMaxTextBytes are cut to it.
+    // maxColumnBytes. Text values longer than kMaxTextBytes are cut to it.
     bool add(const RowView& row);
     std::uint32_t rows() const { return rows_; }
     // The blob of column c (0 .. kColumns-1) for the rows added so far; "" for any other c.
@@ -89,6 +90,7 @@ private:
     void addEntry(TextColumn& col, std::string_view value, std::uint32_t length);
 
     std::uint32_t rows_ = 0;
+    std::uint64_t maxColumnBytes_;
     std::uint64_t textBytes_ = 0;  // every text column's plainBytes added up (bounds each one)
     // The integer columns row by row (one append per record); encodeColumn() reads one column out.
     std::vector<std::array<std::int64_t, kIntColumns>> ints_;

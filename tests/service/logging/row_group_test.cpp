@@ -383,6 +383,48 @@ private slots:
         QCOMPARE(col.ints.size(), std::size_t(kMaxRows));
     }
 
+    void fullTextColumnRefusesMore() {
+        // The bound on one text column's bytes (1 GiB in the service; 4,096 here). A row that
+        // would pass it is refused whole, and what the group holds stays intact.
+        constexpr std::uint64_t kBound = 4096;
+        Encoder enc(kBound);
+        std::vector<Row> kept;
+        for (int i = 0; i < 4; ++i) {
+            Row r;
+            r.texts[5] = std::string(1000, static_cast<char>('a' + i));  // 4 x 1,000 bytes
+            QVERIFY(enc.add(r.view()));
+            kept.push_back(r);
+        }
+        Row over;
+        over.texts[5] = std::string(97, 'z');  // 4,097 bytes: one too many
+        over.texts[1] = "GET";
+        QVERIFY(!enc.add(over.view()));
+        QCOMPARE(enc.rows(), std::uint32_t(4));
+        // Exactly at the bound still fits; then nothing more does, even one byte; other columns
+        // are bounded on their own.
+        Row exact;
+        exact.texts[5] = std::string(96, 'y');
+        QVERIFY(enc.add(exact.view()));
+        kept.push_back(exact);
+        Row oneMore;
+        oneMore.texts[5] = "x";
+        QVERIFY(!enc.add(oneMore.view()));
+        Row elsewhere;
+        elsewhere.texts[3] = std::string(1000, 'q');
+        QVERIFY(enc.add(elsewhere.view()));
+        kept.push_back(elsewhere);
+        QCOMPARE(enc.rows(), std::uint32_t(6));
+        for (std::size_t c = kIntColumns; c < kColumns; ++c) {
+            const std::string blob = enc.encodeColumn(c);  // the decoded texts point into it
+            Column col;
+            QCOMPARE(decodeColumn(blob, c, 6, col), std::string());
+            for (std::size_t i = 0; i < kept.size(); ++i) QCOMPARE(col.texts.at(i), kept[i].texts[c - kIntColumns]);
+        }
+        // A new group starts empty under the same bound.
+        enc.reset();
+        QVERIFY(enc.add(over.view()));
+    }
+
     void randomGroupsRoundTrip() {
         std::mt19937_64 rng(42);
         for (int g = 0; g < 20; ++g) {
