@@ -21,6 +21,7 @@
 #include "logging/log.h"
 #include "tls/certificate.h"
 #include "tls/server_tls.h"
+#include "upstream/detached_lookup.h"
 
 namespace proxy::tls {
 namespace {
@@ -261,13 +262,13 @@ struct OcspFetcher::Loop {
     std::shared_ptr<OcspState> state;
     asio::steady_timer wait;                        // the pause between fetches
     std::shared_ptr<asio::ip::tcp::socket> socket;  // the fetch in progress, if any
-    std::shared_ptr<asio::ip::tcp::resolver> resolver;
+    std::shared_ptr<asio::steady_timer> lookupWait;  // its wait for the responder's addresses
     bool stopped = false;
 
     void stop() {
         stopped = true;
         wait.cancel();
-        if (resolver) resolver->cancel();
+        if (lookupWait) lookupWait->cancel();
         if (socket) {
             asio::error_code ignored;
             socket->close(ignored);
@@ -298,16 +299,17 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
                                                           host, port}
                                              .toString();
     auto socket = std::make_shared<asio::ip::tcp::socket>(executor);
-    auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor);
+    auto lookupWait = std::make_shared<asio::steady_timer>(executor);
     loop->socket = socket;
-    loop->resolver = resolver;
-    // The deadline closes the socket (and cancels a lookup), which ends whichever step waits.
+    loop->lookupWait = lookupWait;
+    // The deadline closes the socket (and ends the wait for a lookup), which ends whichever step
+    // waits.
     auto timedOut = std::make_shared<bool>(false);
     asio::steady_timer deadline(executor, settings.timeout);
-    deadline.async_wait([socket, resolver, timedOut](const asio::error_code& ec) {
+    deadline.async_wait([socket, lookupWait, timedOut](const asio::error_code& ec) {
         if (ec) return;
         *timedOut = true;
-        resolver->cancel();
+        lookupWait->cancel();
         asio::error_code ignored;
         socket->close(ignored);
     });
@@ -316,7 +318,7 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
         asio::error_code ignored;
         socket->close(ignored);
         loop->socket.reset();
-        loop->resolver.reset();
+        loop->lookupWait.reset();
         return result;
     };
     auto failed = [&](const std::string& step, const asio::error_code& ec) {
@@ -328,11 +330,15 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
         return finish({false, {}, step + ": " + ec.message()});
     };
 
-    auto [resolveError, results] =
-        co_await resolver->async_resolve(host, std::to_string(port), kNoThrow);
-    if (resolveError) co_return failed("looking up " + where, resolveError);
+    // The lookup runs on a thread of its own (upstream/detached_lookup.h): a slow DNS server
+    // holds neither this fetch past its timeout nor the fetcher's stop.
+    const auto addresses = co_await upstream::lookupDetached(host, upstream::systemLookup, lookupWait);
+    if (!addresses) co_return failed("looking up " + where, asio::error::operation_aborted);
+    if (!*addresses) co_return finish({false, {}, "looking up " + where + ": " + addresses->error()});
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    for (const auto& address : **addresses) endpoints.emplace_back(address, port);
     {
-        auto [ec, endpoint] = co_await asio::async_connect(*socket, results, kNoThrow);
+        auto [ec, endpoint] = co_await asio::async_connect(*socket, endpoints, kNoThrow);
         if (ec) co_return failed("connecting to " + where, ec);
     }
     const std::string request = ocspHttpRequest(state.url(), state.request(), viaProxy);
