@@ -10,6 +10,7 @@ cmake --preset linux-release -DPROXY_BUILD_TESTS=OFF -DPROXY_BUILD_CONSOLE=ON >/
 cmake --build --preset linux-release --target proxy-service proxyctl proxy-console -j "$(nproc)"
 
 bin=build/linux-release/service
+proxyctl=$bin/proxyctl/proxyctl
 console=build/linux-release/console/proxy-console
 mkdir -p /tmp/proxy-demo
 pids=()
@@ -25,7 +26,7 @@ proxy-service is starting on http://127.0.0.1:8080 with two demo origins (ports 
 Try, in another terminal:
   curl -s http://127.0.0.1:8080/hello          # run it twice: origin-1, then origin-2
   curl -si http://127.0.0.1:8080/ | head -20   # X-Request-Id and Via headers
-  $bin/proxyctl --endpoint /tmp/proxy-demo/control.sock status
+  $proxyctl --endpoint /tmp/proxy-demo/control.sock status
   $bin/proxy-service --check examples/demo.json
 The admin console (a desktop session is needed; it is not started here):
   $console --endpoint /tmp/proxy-demo/control.sock &
