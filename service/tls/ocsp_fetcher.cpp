@@ -333,7 +333,10 @@ asio::awaitable<FetchResult> fetchOnce(std::shared_ptr<OcspFetcher::Loop> loop) 
     // The lookup runs on a thread of its own (upstream/detached_lookup.h): a slow DNS server
     // holds neither this fetch past its timeout nor the fetcher's stop.
     const auto addresses = co_await upstream::lookupDetached(host, upstream::systemLookup, lookupWait);
-    if (!addresses) co_return failed("looking up " + where, asio::error::operation_aborted);
+    // An answer that raced the deadline or a stop is not used: async_connect would reopen the
+    // socket they closed.
+    if (!addresses || *timedOut || loop->stopped)
+        co_return failed("looking up " + where, asio::error::operation_aborted);
     if (!*addresses) co_return finish({false, {}, "looking up " + where + ": " + addresses->error()});
     std::vector<asio::ip::tcp::endpoint> endpoints;
     for (const auto& address : **addresses) endpoints.emplace_back(address, port);
