@@ -19,8 +19,6 @@
 
 namespace proxy::upstream {
 
-using LookupResult = std::expected<std::vector<asio::ip::address>, std::string>;
-
 // The addresses of `host` by `lookup` (run on a new detached thread), or nullopt when `wake` was
 // cancelled first. `wake` must be a timer on the executor the coroutine runs on; the caller
 // cancels it (from that executor) to stop waiting.

@@ -27,7 +27,7 @@ std::chrono::seconds retryDelay(std::uint32_t failures, std::chrono::seconds int
 
 }  // namespace
 
-std::expected<std::vector<asio::ip::address>, std::string> systemLookup(const std::string& host) {
+LookupResult systemLookup(const std::string& host) {
     asio::io_context io;
     asio::ip::tcp::resolver resolver(io);
     asio::error_code ec;
@@ -119,7 +119,7 @@ std::vector<NameStatus> NameResolver::status() const {
 }
 
 bool NameResolver::record(const std::string& host,
-                          const std::expected<std::vector<asio::ip::address>, std::string>& result) {
+                          const LookupResult& result) {
     auto it = entries_.find(host);
     if (it == entries_.end()) return false;  // forgotten while it was being looked up
     Entry& entry = it->second;
@@ -177,7 +177,7 @@ void NameResolver::run() {
         const std::string host = next->first;
         next->second.due = Clock::time_point::max();  // in progress
         lock.unlock();
-        std::expected<std::vector<asio::ip::address>, std::string> result;
+        LookupResult result;
         try {
             result = lookup_(host);
         } catch (const std::exception& e) {

@@ -26,13 +26,15 @@
 
 namespace proxy::upstream {
 
-// One blocking lookup of a host name: every address it has, or an error sentence. It runs only on
-// the resolver's thread. Tests inject their own.
-using LookupFn =
-    std::function<std::expected<std::vector<asio::ip::address>, std::string>(const std::string& host)>;
+// What a lookup of a host name gives: every address it has, or an error sentence.
+using LookupResult = std::expected<std::vector<asio::ip::address>, std::string>;
+
+// One blocking lookup of a host name. It runs only on the resolver's thread (or a detached one:
+// detached_lookup.h). Tests inject their own.
+using LookupFn = std::function<LookupResult(const std::string& host)>;
 
 // getaddrinfo, through asio's synchronous resolver: A and AAAA answers, de-duplicated.
-std::expected<std::vector<asio::ip::address>, std::string> systemLookup(const std::string& host);
+LookupResult systemLookup(const std::string& host);
 
 // What a snapshot build asks: the addresses to use now for a host name (empty: none known yet).
 using AddressSource = std::function<std::vector<asio::ip::address>(const std::string& host)>;
@@ -91,7 +93,7 @@ class NameResolver {
     void run();
     // Applies one lookup's outcome; true when the address set changed.
     bool record(const std::string& host,
-                const std::expected<std::vector<asio::ip::address>, std::string>& result);
+                const LookupResult& result);
 
     LookupFn lookup_;
     std::function<void()> onChange_;

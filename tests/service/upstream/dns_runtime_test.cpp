@@ -19,7 +19,7 @@ using namespace proxy;
 using namespace proxy::test;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
-using Answer = std::expected<std::vector<asio::ip::address>, std::string>;
+using Answer = proxy::upstream::LookupResult;
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 using namespace proxy::upstream;
 using namespace std::chrono_literals;
-using Answer = std::expected<std::vector<asio::ip::address>, std::string>;
+using Answer = proxy::upstream::LookupResult;
 
 namespace {
 
