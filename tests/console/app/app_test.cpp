@@ -1,6 +1,6 @@
 // The console's pure helpers: the line diff shown before an apply, and the stats sampler that
 // turns successive stats.get answers (in each shape the service has used) into chart points.
-#include <QtTest>
+#include <QTest>
 
 #include "app/line_diff.h"
 #include "app/stats_sampler.h"

@@ -4,7 +4,7 @@
 #include <QSettings>
 #include <QTabWidget>
 #include <QTemporaryDir>
-#include <QtTest>
+#include <QTest>
 
 #include "app/main_window.h"
 #include "views/certificates_view.h"

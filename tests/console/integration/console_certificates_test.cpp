@@ -14,7 +14,8 @@
 #include <QTabBar>
 #include <QTabWidget>
 #include <QTableView>
-#include <QtTest>
+#include <QTest>
+#include <QSignalSpy>
 
 #include "app/main_window.h"
 #include "fake_origin.h"

@@ -22,7 +22,8 @@
 #include <QTabWidget>
 #include <QTableView>
 #include <QTimer>
-#include <QtTest>
+#include <QTest>
+#include <QSignalSpy>
 #include <csignal>
 #include <optional>
 #include <functional>

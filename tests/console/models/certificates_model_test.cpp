@@ -7,7 +7,7 @@
 #include <QColor>
 #include <QIcon>
 #include <QSignalSpy>
-#include <QtTest>
+#include <QTest>
 
 #include "models/certificates_model.h"
 #include "service_client/certificates.h"

@@ -2,7 +2,7 @@
 // formatted for people, the row cap holds, and bad shapes (not an object, wrong types, junk
 // entries) neither crash nor wipe the last good snapshot. Checked with QAbstractItemModelTester.
 #include <QAbstractItemModelTester>
-#include <QtTest>
+#include <QTest>
 #include <limits>
 
 #include "models/inflight_model.h"

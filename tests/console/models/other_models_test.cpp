@@ -4,7 +4,7 @@
 #include <QAbstractItemModelTester>
 #include <QBuffer>
 #include <QSignalSpy>
-#include <QtTest>
+#include <QTest>
 
 #include "models/history_model.h"
 #include "models/log_model.h"

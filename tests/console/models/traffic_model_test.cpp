@@ -2,7 +2,7 @@
 // malformed events, and the filter bar's terms. Every model passes QAbstractItemModelTester.
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>
-#include <QtTest>
+#include <QTest>
 
 #include "models/traffic_model.h"
 

@@ -4,7 +4,7 @@
 // and a reconnect, never a crash or a hang.
 #include <QSignalSpy>
 #include <QTemporaryDir>
-#include <QtTest>
+#include <QTest>
 
 #include "fake_control_server.h"
 #include "service_client/service_client.h"

@@ -9,7 +9,7 @@
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTreeWidget>
-#include <QtTest>
+#include <QTest>
 
 #include "views/config_editor_view.h"
 

@@ -6,7 +6,7 @@
 #include <QFile>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <functional>

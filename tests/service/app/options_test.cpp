@@ -1,5 +1,5 @@
 // Command-line parsing of proxy-service.
-#include <QtTest>
+#include <QTest>
 
 #include "app/options.h"
 

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include <QProcess>
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 
 #include "fake_origin.h"

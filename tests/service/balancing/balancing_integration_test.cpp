@@ -1,6 +1,6 @@
 // Sticky sessions and hash keys through the real proxy-service and fake origins on port 0.
 #include <QProcess>
-#include <QtTest>
+#include <QTest>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>

@@ -1,5 +1,5 @@
 // Smooth weighted round robin and failover selection.
-#include <QtTest>
+#include <QTest>
 
 #include <map>
 #include <set>

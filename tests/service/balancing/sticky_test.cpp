@@ -1,6 +1,6 @@
 // Sticky-session cookies: SipHash-2-4 against the paper's vectors, tokens, Cookie parsing and the
 // Set-Cookie value (balancing/sticky.cpp).
-#include <QtTest>
+#include <QTest>
 
 #include <set>
 

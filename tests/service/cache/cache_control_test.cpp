@@ -1,5 +1,5 @@
 // Cache-Control directive parsing (RFC 9111 5.2): well-formed, duplicated, hostile and malformed.
-#include <QtTest>
+#include <QTest>
 
 #include "cache/cache_control.h"
 

@@ -6,7 +6,7 @@
 // cache status in the access log. Each test uses its own paths, so they are independent.
 
 #include <QProcess>
-#include <QtTest>
+#include <QTest>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>

@@ -1,6 +1,6 @@
 // The cache key's normalisation: equivalent spellings meet, different resources never do
 // (percent-encoding tricks, reserved characters, hosts and ports, query rules, key parts).
-#include <QtTest>
+#include <QTest>
 
 #include <map>
 

@@ -1,7 +1,7 @@
 // The disk store: the entry format (round trip, and every way a file can be wrong), and the store
 // itself on a temporary directory (restart, corruption, budget, erase, an unusable directory).
 #include <QTemporaryDir>
-#include <QtTest>
+#include <QTest>
 
 #include <filesystem>
 #include <fstream>

@@ -1,6 +1,6 @@
 // RFC 9111 freshness arithmetic: HTTP dates (the RFC 9110 5.6.7 examples), current_age (4.2.3),
 // freshness_lifetime (4.2.1, 4.2.2) and what requests may accept (5.2.1).
-#include <QtTest>
+#include <QTest>
 
 #include "cache/freshness.h"
 

@@ -1,6 +1,6 @@
 // The memory store (byte budget, LRU eviction, Vary variants, erase) and the storability rules
 // (RFC 9111 3 and 3.5, plus this cache's policy).
-#include <QtTest>
+#include <QTest>
 
 #include <thread>
 

@@ -1,7 +1,7 @@
 // Accept-Encoding parsing and the choice of a coding (service/compression/accept_encoding.cpp),
 // including hostile field values, and Content-Type matching (media_type.cpp).
 
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 #include <vector>

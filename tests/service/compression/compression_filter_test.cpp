@@ -4,7 +4,7 @@
 
 #include <zlib.h>
 
-#include <QtTest>
+#include <QTest>
 
 #include "compression/compression_filter.h"
 #include "filter/request_context.h"

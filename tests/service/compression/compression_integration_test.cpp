@@ -4,7 +4,7 @@
 
 #include <zlib.h>
 
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 
 #include "fake_origin.h"

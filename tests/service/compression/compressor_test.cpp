@@ -3,7 +3,7 @@
 
 #include <zlib.h>
 
-#include <QtTest>
+#include <QTest>
 
 #include <random>
 #include <string>

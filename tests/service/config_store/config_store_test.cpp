@@ -1,6 +1,6 @@
 // Tests service/config_store: versions, conflicts, invalid configs, rollback, diff, history that
 // survives a new store instance, and atomic persistence (a failed write changes nothing).
-#include <QtTest>
+#include <QTest>
 
 #include <atomic>
 #include <filesystem>

@@ -2,7 +2,8 @@
 // socket, on its own io_context thread, with a fake ControlBackend and a real ConfigStore; clients
 // are raw sockets (so the test controls every byte), a forked child with another uid, and the
 // proxyctl executable.
-#include <QtTest>
+#include <QProcess>
+#include <QTest>
 
 #include <atomic>
 #include <chrono>

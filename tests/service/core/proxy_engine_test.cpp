@@ -3,7 +3,7 @@
 
 #include <signal.h>
 
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 #include <memory>
 #include <thread>

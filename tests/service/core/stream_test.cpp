@@ -1,7 +1,7 @@
 // Stream's immediate write (writeNow) and the rest that the asynchronous write finishes
 // (restAfter): every byte arrives once and in order whether the kernel takes all, part or none
 // of a gather at once, and restAfter cuts a gather at every kind of offset.
-#include <QtTest>
+#include <QTest>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

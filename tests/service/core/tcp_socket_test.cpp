@@ -6,7 +6,7 @@
 // TcpListener (Linux) accepts with accept4(): the socket is non-blocking and close-on-exec from
 // birth, and asio knows it (no ioctl later); its first read waits for epoll and misses nothing.
 // hasUnread() tells a lingering close whether bytes wait on the socket.
-#include <QtTest>
+#include <QTest>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -8,7 +8,7 @@
 
 #include <QElapsedTimer>
 #include <QProcess>
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 
 #include "fake_origin.h"

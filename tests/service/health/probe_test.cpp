@@ -1,5 +1,5 @@
 // The health probe's request and its verdict on what the server answered (health/probe.cpp).
-#include <QtTest>
+#include <QTest>
 
 #include "health/probe.h"
 

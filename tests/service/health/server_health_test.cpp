@@ -1,6 +1,6 @@
 // Passive ejection with its growing backoff, active rise/fall, and the slow-start ramp, on a fake
 // clock (every ServerHealth method that needs the time takes it).
-#include <QtTest>
+#include <QTest>
 
 #include <thread>
 #include <vector>

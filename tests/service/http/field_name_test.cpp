@@ -1,7 +1,7 @@
 // Tests for service/http/field_name.h: every well-known name in any case gets its id, and every
 // near miss (one byte more or less, a changed byte, a byte that only differs in bit 0x20 without
 // being a letter) stays Other. Also that HeaderList keeps ids and matches by them.
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 

@@ -1,5 +1,5 @@
 // Tests for service/http/h1_parser.cpp: every strictness rule is a table row.
-#include <QtTest>
+#include <QTest>
 
 #include <random>
 #include <string>

@@ -1,5 +1,5 @@
 // Tests for service/http/h1_writer.cpp: exact bytes, and parse(write(head)) round trips.
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 

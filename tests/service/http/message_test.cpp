@@ -1,5 +1,5 @@
 // Tests for service/http/message.cpp: header list operations and the string arena.
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 #include <vector>

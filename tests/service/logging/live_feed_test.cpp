@@ -1,6 +1,6 @@
 // Tests for service/logging/live_feed.{h,cpp}: bounded per-subscriber queues, the drop marker,
 // wake-ups, and a stuck subscriber that never slows the publisher.
-#include <QtTest>
+#include <QTest>
 
 #include <atomic>
 #include <chrono>

@@ -1,6 +1,6 @@
 // Row groups (service/logging/row_group.*): worst-case records survive encode + decode unchanged,
 // and a corrupt column blob is a clear error, never a crash or a read outside the blob.
-#include <QtTest>
+#include <QTest>
 
 #include <algorithm>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Tests for service/metrics: log-linear histogram bucket math, the registry, the Prometheus text
 // format and the admin HTTP responder.
-#include <QtTest>
+#include <QTest>
 
 #include <cstring>
 

@@ -4,7 +4,7 @@
 // Each case runs the host in a forked child, because the host blocks signals for the whole
 // process and the parent must stay an ordinary test runner. The child reports what the fake
 // service was asked to do through a pipe; the parent owns the notify socket and sends signals.
-#include <QtTest>
+#include <QTest>
 
 #include <poll.h>
 #include <signal.h>

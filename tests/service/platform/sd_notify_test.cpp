@@ -1,6 +1,6 @@
 // Tests service/platform/sd_notify.cpp: $NOTIFY_SOCKET parsing (paths, abstract names, bad
 // values) and the datagrams a real AF_UNIX socket receives.
-#include <QtTest>
+#include <QTest>
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -3,7 +3,7 @@
 // RELOADING=1 then READY=1, SIGTERM gives STOPPING=1 and exit code 0; a config that cannot start
 // exits 1 without READY.
 #include <QtNetwork>
-#include <QtTest>
+#include <QTest>
 
 #include <poll.h>
 #include <signal.h>

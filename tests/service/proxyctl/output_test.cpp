@@ -1,5 +1,5 @@
 // Tests for service/proxyctl/output.{h,cpp}: the CSV of `proxyctl logs --format csv`.
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 // Hop-by-hop removal, forwarding headers, header rules with variables, and path rewriting.
-#include <QtTest>
+#include <QTest>
 
 #include "filter/request_context.h"
 #include "http/h1_parser.h"

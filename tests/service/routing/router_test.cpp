@@ -1,5 +1,5 @@
 // Route matching and precedence, over a config compiled the way the service compiles it.
-#include <QtTest>
+#include <QTest>
 
 #include <set>
 #include <string>

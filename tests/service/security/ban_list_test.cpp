@@ -1,7 +1,7 @@
 // BanList: strikes within the window ban, each further ban doubles up to the maximum, strikes
 // during a ban do not count, unban forgets, and memory stays bounded under a flood of distinct
 // addresses without pushing out a ban while unbanned addresses can make room.
-#include <QtTest>
+#include <QTest>
 
 #include "security/ban_list.h"
 

@@ -5,7 +5,7 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <csignal>
 #include <nlohmann/json.hpp>
 

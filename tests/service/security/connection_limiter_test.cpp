@@ -1,6 +1,6 @@
 // Connection limits: per address and in total, released exactly, bounded memory, and sharing a
 // counter only ever limits sooner.
-#include <QtTest>
+#include <QTest>
 #include <thread>
 
 #include "security/connection_limiter.h"

@@ -1,6 +1,6 @@
 // Address sets at the edges: /0, /32, /128, IPv4-mapped IPv6, merging, and bad ranges refused
 // with a sentence (the validator passes the sentence on as a diagnostic).
-#include <QtTest>
+#include <QTest>
 
 #include "config/address.h"
 #include "security/ip_set.h"

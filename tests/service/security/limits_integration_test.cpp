@@ -6,7 +6,7 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 #include <poll.h>
 

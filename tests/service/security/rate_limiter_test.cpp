@@ -1,7 +1,7 @@
 // The rate limiter's promises: accurate within a stated tolerance for one client, fair between
 // clients, bounded memory under a million distinct addresses, and never more lenient when
 // clients have to share a slot.
-#include <QtTest>
+#include <QTest>
 #include <thread>
 
 #include "security/rate_limiter.h"

@@ -4,7 +4,7 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <nlohmann/json.hpp>
 
 #include "fake_origin.h"

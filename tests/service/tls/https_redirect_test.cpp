@@ -1,6 +1,6 @@
 // The HTTP -> HTTPS redirect filter on its own: which hosts it accepts, the Location it builds,
 // and that only plain requests are answered (through the stored-response path).
-#include <QtTest>
+#include <QTest>
 
 #include "filter/request_context.h"
 #include "filter/stored_response.h"

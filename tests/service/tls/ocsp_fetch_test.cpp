@@ -15,7 +15,7 @@
 #include <QFile>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>

@@ -1,6 +1,6 @@
 // The OCSP fetcher's HTTP side (tls/ocsp_http.h): responder URLs, the GET / POST request
 // (RFC 5019: GET while the URL stays under 255 bytes), and the verdict on a responder's answer.
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 #include <vector>

@@ -7,7 +7,7 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>

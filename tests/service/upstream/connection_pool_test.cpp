@@ -2,7 +2,7 @@
 // wrote to it unasked, while it sat idle is never handed out again (unless the caller can retry
 // and the connection came back within the fresh window); a quiet one is, warmest first;
 // the idle bound and the sweep close what they should.
-#include <QtTest>
+#include <QTest>
 
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>

@@ -2,7 +2,7 @@
 // thread, an error as a sentence, and, when the caller ends the wait first, nullopt at once: a
 // slow lookup holds neither the caller nor its io_context's run(), and finishes on its own later
 // without touching what the caller has let go.
-#include <QtTest>
+#include <QTest>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -5,7 +5,7 @@
 // address. Traffic goes through real sockets; proxyctl reads the state.
 #include <QProcess>
 #include <QTemporaryDir>
-#include <QtTest>
+#include <QTest>
 #include <future>
 #include <map>
 #include <mutex>

@@ -1,6 +1,6 @@
 // NameResolver against an injected lookup: first answers, keep-last-good on failure, change
 // detection, retries of names that never resolved, and names forgotten with the config.
-#include <QtTest>
+#include <QTest>
 #include <atomic>
 #include <map>
 #include <mutex>

@@ -1,6 +1,6 @@
 // UpstreamGroup over servers given by address and by DNS name: every address a name has becomes a
 // server with its own key, and an upstream whose names have no address yet says so.
-#include <QtTest>
+#include <QTest>
 
 #include "balancing/selector.h"
 #include "config/address.h"

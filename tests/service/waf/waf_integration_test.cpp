@@ -7,7 +7,7 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QThread>
-#include <QtTest>
+#include <QTest>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>

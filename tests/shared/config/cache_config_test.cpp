@@ -1,7 +1,7 @@
 // The "cache" keys of the config (shared/config/validator.cpp): the top-level storage, a route's
 // rules, every diagnostic, and the serializer's round trip.
 
-#include <QtTest>
+#include <QTest>
 
 #include <nlohmann/json.hpp>
 

@@ -1,7 +1,7 @@
 // The "compression" keys of the config (shared/config/validator.cpp): the top-level defaults,
 // what a route inherits and overrides, every diagnostic, and the serializer's round trip.
 
-#include <QtTest>
+#include <QTest>
 
 #include <nlohmann/json.hpp>
 

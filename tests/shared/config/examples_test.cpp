@@ -1,7 +1,7 @@
 // Every shipped example (examples/*.json) must load without errors: they are what users copy.
 
 #include <QDir>
-#include <QtTest>
+#include <QTest>
 
 #include "config/validator.h"
 

@@ -3,7 +3,7 @@
 // sample documents (checked with a small evaluator of the schema keywords the file uses).
 
 #include <QFile>
-#include <QtTest>
+#include <QTest>
 
 #include <regex>
 #include <set>

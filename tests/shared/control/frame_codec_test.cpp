@@ -1,6 +1,6 @@
 // Tests shared/control/frame_codec.cpp and json_rpc.cpp: framing over arbitrary splits, the limit
 // decided from the prefix alone, and the JSON-RPC shapes mapped to the right error codes.
-#include <QtTest>
+#include <QTest>
 
 #include <string>
 

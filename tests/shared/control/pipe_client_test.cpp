@@ -1,5 +1,5 @@
 // The pipe path proxyctl and the console open on Windows for an endpoint as an admin writes it.
-#include <QtTest>
+#include <QTest>
 
 #include "control/pipe_client.h"
 
