@@ -363,11 +363,10 @@ void ConfigEditorView::buildForms() {
     r->addField(tr("Regex"), {"/rewrite/regex", Kind::Text, false, {}, "^/old/(.*)$"});
     r->addField(tr("Replacement"), {"/rewrite/replacement", Kind::Text, false, {}, "/new/$1"});
     r->addSection(tr("Headers"));
-    r->addField(
-        tr("Request headers"),
-        {"/request_headers", Kind::JsonValue, false, {}, R"({"set": {"X-Id": "${request_id}"}})"});
+    r->addField(tr("Request headers"),
+                {"/request_headers", Kind::HeaderRules, false, {}, "set X-Id: ${request_id}"});
     r->addField(tr("Response headers"),
-                {"/response_headers", Kind::JsonValue, false, {}, R"({"remove": ["Server"]})"});
+                {"/response_headers", Kind::HeaderRules, false, {}, "remove Server"});
 
     for (ItemForm* f : {settingsForm_, listenerForm_, upstreamForm_, routeForm_}) {
         stack_->addWidget(f);

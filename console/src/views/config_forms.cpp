@@ -79,6 +79,135 @@ QString scalarText(const Doc& v) {
     return QString::fromStdString(v.dump());
 }
 
+bool isTable(BoundField::Kind kind) {
+    return kind == BoundField::Kind::Servers || kind == BoundField::Kind::NameValues ||
+           kind == BoundField::Kind::HeaderRules;
+}
+
+QString cellText(const QTableWidget* table, int row, int column) {
+    const QTableWidgetItem* cell = table->item(row, column);
+    return cell ? cell->text() : QString();
+}
+
+// Marks the cells a diagnostic is about (a server's one cell, a header's row).
+void markCells(QTableWidget* table, int row, int firstColumn, int lastColumn,
+               const QString& message) {
+    const QSignalBlocker quiet(table);  // marking a cell is not an edit
+    for (int c = firstColumn; c <= lastColumn; ++c)
+        if (auto* cell = table->item(row, c)) {
+            cell->setBackground(QColor(0xfa, 0xd2, 0xcf));
+            cell->setToolTip(message);
+        }
+}
+
+// A value that a table cannot show without changing it (hand-written JSON) is left alone: the
+// table is disabled, store() keeps the value, and the validator's message says what is wrong.
+void setForeign(QTableWidget* table, bool foreign, const QString& expected) {
+    table->setProperty("foreign", foreign);
+    table->setEnabled(!foreign);
+    table->setToolTip(foreign ? BoundField::tr("Not %1; edit it in Raw JSON").arg(expected)
+                              : QString());
+}
+
+// A table with Add and Remove buttons under it, found by their object names.
+QWidget* tableEditor(QWidget* parent, const QStringList& columns, const QString& name,
+                     int minimumHeight, const QString& addText, const QString& addName,
+                     const QString& removeText, const QString& removeName) {
+    auto* box = new QWidget(parent);
+    auto* col = new QVBoxLayout(box);
+    col->setContentsMargins(0, 0, 0, 0);
+    auto* table = new QTableWidget(0, static_cast<int>(columns.size()), box);
+    table->setHorizontalHeaderLabels(columns);
+    table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    table->verticalHeader()->setVisible(false);
+    table->setMinimumHeight(minimumHeight);
+    table->setAccessibleName(name);
+    auto* buttons = new QHBoxLayout();
+    auto* add = new QPushButton(addText, box);
+    auto* remove = new QPushButton(removeText, box);
+    add->setObjectName(addName);
+    remove->setObjectName(removeName);
+    buttons->addWidget(add);
+    buttons->addWidget(remove);
+    buttons->addStretch(1);
+    col->addWidget(table);
+    col->addLayout(buttons);
+    return box;
+}
+
+// The Remove button of tableEditor(): removes the current row (else the last) as one edit.
+void connectRemoveRow(QWidget* box, const QString& buttonName, BoundField* field) {
+    auto* table = box->findChild<QTableWidget*>();
+    QObject::connect(box->findChild<QPushButton*>(buttonName), &QPushButton::clicked, field,
+                     [table, field] {
+                         if (table->property("foreign").toBool()) return;
+                         const int row = table->currentRow() >= 0 ? table->currentRow()
+                                                                  : table->rowCount() - 1;
+                         if (row < 0) return;
+                         table->removeRow(row);
+                         emit field->edited();
+                     });
+}
+
+// Header rules (request_headers, response_headers) as rows of action / name / value.
+const QStringList kRuleActions = {QStringLiteral("set"), QStringLiteral("add"),
+                                  QStringLiteral("remove")};
+enum RuleColumn { kRuleAction, kRuleName, kRuleValue };
+
+// Rules the table shows as they are: "set" and "add" objects of string values, a "remove" array
+// of strings, nothing else.
+bool rulesFitTheTable(const Doc& rules) {
+    if (!rules.is_object()) return false;
+    for (const auto& [key, value] : rules.items()) {
+        if (key == "remove") {
+            if (!value.is_array()) return false;
+            for (const auto& name : value)
+                if (!name.is_string()) return false;
+        } else if (key == "set" || key == "add") {
+            if (!value.is_object()) return false;
+            for (const auto& [name, text] : value.items())
+                if (!text.is_string()) return false;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+QString ruleAction(const QTableWidget* table, int row) {
+    const auto* combo = qobject_cast<const QComboBox*>(table->cellWidget(row, kRuleAction));
+    return combo ? combo->currentText() : QString();
+}
+
+// A "remove" rule has no value: its value cell keeps any text (switching back restores it) but
+// is greyed out, and store() ignores it.
+void showRuleValue(QTableWidget* table, int row) {
+    QTableWidgetItem* cell = table->item(row, kRuleValue);
+    if (!cell) return;
+    const QSignalBlocker quiet(table);
+    const Qt::ItemFlags usable = Qt::ItemIsEditable | Qt::ItemIsEnabled;
+    cell->setFlags(ruleAction(table, row) == QLatin1String("remove") ? cell->flags() & ~usable
+                                                                     : cell->flags() | usable);
+}
+
+void insertRuleRow(QTableWidget* table, BoundField* field, int row, const QString& action,
+                   const QString& name, const QString& value) {
+    table->insertRow(row);
+    auto* combo = new QComboBox(table);
+    combo->addItems(kRuleActions);
+    combo->setCurrentText(action);
+    combo->setAccessibleName(BoundField::tr("Action"));
+    table->setCellWidget(row, kRuleAction, combo);
+    table->setItem(row, kRuleName, new QTableWidgetItem(name));
+    table->setItem(row, kRuleValue, new QTableWidgetItem(value));
+    showRuleValue(table, row);
+    QObject::connect(combo, &QComboBox::currentTextChanged, field, [table, combo, field] {
+        for (int r = 0; r < table->rowCount(); ++r)  // rows above may have been removed since
+            if (table->cellWidget(r, kRuleAction) == combo) showRuleValue(table, r);
+        emit field->edited();
+    });
+}
+
 }  // namespace
 
 BoundField::BoundField(Spec spec, QWidget* editor, QLabel* error, QObject* parent)
@@ -172,19 +301,34 @@ void BoundField::load(const Doc& item) {
             auto* table = editor_->findChild<QTableWidget*>();
             const QSignalBlocker b(table);
             table->setRowCount(0);
-            // Not an object (hand-written JSON): the table cannot show it without changing it, so
-            // it is left alone (store() keeps it) and the validator's message says what is wrong.
-            const bool foreign = v && !v->is_object();
-            table->setProperty("foreign", foreign);
-            table->setEnabled(!foreign);
-            table->setToolTip(foreign ? tr("Not an object of name: value; edit it in Raw JSON")
-                                      : QString());
+            setForeign(table, v && !v->is_object(), tr("an object of name: value"));
             if (v && v->is_object()) {
                 for (const auto& [name, value] : v->items()) {
                     const int row = table->rowCount();
                     table->insertRow(row);
                     table->setItem(row, 0, new QTableWidgetItem(QString::fromStdString(name)));
                     table->setItem(row, 1, new QTableWidgetItem(scalarText(value)));
+                }
+            }
+            break;
+        }
+        case Kind::HeaderRules: {
+            auto* table = editor_->findChild<QTableWidget*>();
+            const QSignalBlocker b(table);
+            table->setRowCount(0);
+            const bool fits = !v || rulesFitTheTable(*v);
+            setForeign(table, !fits, tr("rules of set / add (name: value) and remove (names)"));
+            if (!v || !fits) break;
+            // In the document's order, so that storing what was loaded changes nothing.
+            for (const auto& [action, rules] : v->items()) {
+                const QString verb = QString::fromStdString(action);
+                if (rules.is_array()) {
+                    for (const auto& name : rules)
+                        insertRuleRow(table, this, table->rowCount(), verb, scalarText(name), {});
+                } else {
+                    for (const auto& [name, value] : rules.items())
+                        insertRuleRow(table, this, table->rowCount(), verb,
+                                      QString::fromStdString(name), scalarText(value));
                 }
             }
             break;
@@ -270,12 +414,9 @@ bool BoundField::store(Doc& item, QString& localError) const {
             Doc servers = Doc::array();
             for (int row = 0; row < table->rowCount(); ++row) {
                 Doc s = Doc::object();
-                auto cell = [&](int c) {
-                    return table->item(row, c) ? table->item(row, c)->text().trimmed() : QString();
-                };
-                s["address"] = cell(0).toStdString();
+                s["address"] = cellText(table, row, 0).trimmed().toStdString();
                 for (int c = 1; c < 3; ++c) {
-                    const QString t = cell(c);
+                    const QString t = cellText(table, row, c).trimmed();
                     if (t.isEmpty()) continue;
                     bool ok = false;
                     const qlonglong n = t.toLongLong(&ok);
@@ -296,12 +437,10 @@ bool BoundField::store(Doc& item, QString& localError) const {
             Doc object = Doc::object();
             QStringList seen;
             for (int row = 0; row < table->rowCount(); ++row) {
-                auto cell = [&](int c) {
-                    return table->item(row, c) ? table->item(row, c)->text() : QString();
-                };
-                const QString name = cell(0).trimmed();
+                const QString name = cellText(table, row, 0).trimmed();
+                const QString value = cellText(table, row, 1);
                 if (name.isEmpty()) {
-                    if (cell(1).isEmpty()) continue;  // a blank row just added
+                    if (value.isEmpty()) continue;  // a blank row just added
                     localError = tr("row %1 has a value but no header name").arg(row + 1);
                     return false;
                 }
@@ -311,12 +450,50 @@ bool BoundField::store(Doc& item, QString& localError) const {
                     return false;
                 }
                 seen << name;
-                object[name.toStdString()] = cell(1).toStdString();
+                object[name.toStdString()] = value.toStdString();
             }
             if (object.empty())
                 erase(item, spec_.pointer);
             else
                 ensure(item, spec_.pointer) = std::move(object);
+            return true;
+        }
+        case Kind::HeaderRules: {
+            auto* table = editor_->findChild<QTableWidget*>();
+            if (table->property("foreign").toBool()) return true;  // see load()
+            // Keys in the order their first row shows them; "set" and "add" are JSON objects, so
+            // a name repeated within one would silently keep only the last value.
+            Doc rules = Doc::object();
+            QStringList setNames, addNames;
+            for (int row = 0; row < table->rowCount(); ++row) {
+                const QString action = ruleAction(table, row);
+                const QString name = cellText(table, row, kRuleName).trimmed();
+                const bool remove = action == QLatin1String("remove");
+                const QString value = remove ? QString() : cellText(table, row, kRuleValue);
+                if (name.isEmpty()) {
+                    if (value.isEmpty()) continue;  // a blank row just added
+                    localError = tr("row %1 has a value but no header name").arg(row + 1);
+                    return false;
+                }
+                if (remove) {
+                    Doc& names = rules["remove"];
+                    if (!names.is_array()) names = Doc::array();
+                    names.push_back(name.toStdString());
+                    continue;
+                }
+                QStringList& seen = action == QLatin1String("set") ? setNames : addNames;
+                if (seen.contains(name, Qt::CaseInsensitive)) {
+                    localError = tr("header %1 has two %2 rules (names are not case-sensitive)")
+                                     .arg(name, action);
+                    return false;
+                }
+                seen << name;
+                rules[action.toStdString()][name.toStdString()] = value.toStdString();
+            }
+            if (rules.empty())
+                erase(item, spec_.pointer);
+            else
+                ensure(item, spec_.pointer) = std::move(rules);
             return true;
         }
         case Kind::Presence: {
@@ -349,14 +526,10 @@ void BoundField::setDiagnostic(const QString& severity, const QString& message,
         bool ok = false;
         const int row = rest.value(0).toInt(&ok);
         if (ok && table && row < table->rowCount()) {
-            const QSignalBlocker quiet(table);  // marking a cell is not an edit
             const int col = rest.value(1) == QLatin1String("weight")            ? 1
                             : rest.value(1) == QLatin1String("max_connections") ? 2
                                                                                 : 0;
-            if (auto* cell = table->item(row, col)) {
-                cell->setBackground(QColor(0xfa, 0xd2, 0xcf));
-                cell->setToolTip(message);
-            }
+            markCells(table, row, col, col, message);
             where = tr("server %1: ").arg(row + 1);
         }
     }
@@ -365,15 +538,29 @@ void BoundField::setDiagnostic(const QString& severity, const QString& message,
         const QString name = unescapeToken(tokens(rel.mid(spec_.pointer.size())).value(0));
         auto* table = editor_->findChild<QTableWidget*>();
         for (int row = 0; table && row < table->rowCount(); ++row) {
-            QTableWidgetItem* nameCell = table->item(row, 0);
-            if (!nameCell || nameCell->text().trimmed() != name) continue;
-            const QSignalBlocker quiet(table);
-            for (int c = 0; c < 2; ++c)
-                if (auto* cell = table->item(row, c)) {
-                    cell->setBackground(QColor(0xfa, 0xd2, 0xcf));
-                    cell->setToolTip(message);
-                }
+            if (cellText(table, row, 0).trimmed() != name) continue;
+            markCells(table, row, 0, 1, message);
             where = tr("header %1: ").arg(name);
+            break;
+        }
+    }
+    if (spec_.kind == Kind::HeaderRules && rel.size() > spec_.pointer.size()) {
+        // "/request_headers/set/X-Id" or "/request_headers/remove/1": mark that rule's row.
+        const QStringList rest = tokens(rel.mid(spec_.pointer.size()));
+        const QString action = rest.value(0);
+        const QString key = unescapeToken(rest.value(1));
+        bool isIndex = false;
+        const int index = key.toInt(&isIndex);
+        auto* table = editor_->findChild<QTableWidget*>();
+        int removeRules = 0;  // store() skips nameless rows, so count only named ones
+        for (int row = 0; table && !key.isEmpty() && row < table->rowCount(); ++row) {
+            const QString name = cellText(table, row, kRuleName).trimmed();
+            if (ruleAction(table, row) != action || name.isEmpty()) continue;
+            const bool hit = action == QLatin1String("remove") ? isIndex && removeRules++ == index
+                                                               : name == key;
+            if (!hit) continue;
+            markCells(table, row, kRuleName, kRuleValue, message);
+            where = tr("%1 %2: ").arg(action, name);
             break;
         }
     }
@@ -400,7 +587,7 @@ void BoundField::clearDiagnostic() {
     editor_->setToolTip(spec_.placeholder);
     editor_->setStyleSheet(QString());
     editor_->setAccessibleDescription(QString());
-    if (spec_.kind == Kind::Servers || spec_.kind == Kind::NameValues) {
+    if (isTable(spec_.kind)) {
         if (auto* table = editor_->findChild<QTableWidget*>()) {
             const QSignalBlocker quiet(table);
             for (int r = 0; r < table->rowCount(); ++r)
@@ -482,55 +669,30 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
             break;
         }
         case BoundField::Kind::Servers: {
-            auto* box = new QWidget(this);
-            auto* col = new QVBoxLayout(box);
-            col->setContentsMargins(0, 0, 0, 0);
-            auto* table = new QTableWidget(0, 3, box);
-            table->setHorizontalHeaderLabels(
-                {tr("Address (host:port)"), tr("Weight"), tr("Max connections")});
-            table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
-            table->verticalHeader()->setVisible(false);
-            table->setMinimumHeight(120);
-            table->setAccessibleName(tr("Servers"));
-            auto* buttons = new QHBoxLayout();
-            auto* add = new QPushButton(tr("Add server"), box);
-            auto* remove = new QPushButton(tr("Remove server"), box);
-            add->setObjectName(QStringLiteral("addServer"));
-            remove->setObjectName(QStringLiteral("removeServer"));
-            buttons->addWidget(add);
-            buttons->addWidget(remove);
-            buttons->addStretch(1);
-            col->addWidget(table);
-            col->addLayout(buttons);
-            editor = box;
+            editor = tableEditor(this, {tr("Address (host:port)"), tr("Weight"), tr("Max connections")},
+                                 tr("Servers"), 120, tr("Add server"), QStringLiteral("addServer"),
+                                 tr("Remove server"), QStringLiteral("removeServer"));
+            auto* header = editor->findChild<QTableWidget*>()->horizontalHeader();
+            header->setSectionResizeMode(1, QHeaderView::Interactive);
+            header->setSectionResizeMode(2, QHeaderView::Interactive);
             break;
         }
         case BoundField::Kind::Presence:
             editor = new QCheckBox(tr("enabled"), this);
             break;
-        case BoundField::Kind::NameValues: {
-            auto* box = new QWidget(this);
-            auto* col = new QVBoxLayout(box);
-            col->setContentsMargins(0, 0, 0, 0);
-            auto* table = new QTableWidget(0, 2, box);
-            table->setHorizontalHeaderLabels({tr("Name"), tr("Value (empty: only present)")});
-            table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-            table->verticalHeader()->setVisible(false);
-            table->setMinimumHeight(90);
-            table->setAccessibleName(label);
-            auto* buttons = new QHBoxLayout();
-            auto* add = new QPushButton(tr("Add header"), box);
-            auto* remove = new QPushButton(tr("Remove header"), box);
-            add->setObjectName(QStringLiteral("addRow"));
-            remove->setObjectName(QStringLiteral("removeRow"));
-            buttons->addWidget(add);
-            buttons->addWidget(remove);
-            buttons->addStretch(1);
-            col->addWidget(table);
-            col->addLayout(buttons);
-            editor = box;
+        case BoundField::Kind::NameValues:
+            editor = tableEditor(this, {tr("Name"), tr("Value (empty: only present)")}, label, 90,
+                                 tr("Add header"), QStringLiteral("addRow"), tr("Remove header"),
+                                 QStringLiteral("removeRow"));
             break;
-        }
+        case BoundField::Kind::HeaderRules:
+            // Rows run in the proxy's order within each action: remove, then set, then add.
+            editor = tableEditor(this, {tr("Action"), tr("Header"), tr("Value (set and add)")},
+                                 label, 90, tr("Add rule"), QStringLiteral("addRow"),
+                                 tr("Remove rule"), QStringLiteral("removeRow"));
+            editor->findChild<QTableWidget*>()->horizontalHeader()->setSectionResizeMode(
+                kRuleAction, QHeaderView::ResizeToContents);
+            break;
     }
     editor->setAccessibleName(label);
     auto* error = new QLabel(this);
@@ -566,14 +728,7 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
                     table->setItem(row, 2, new QTableWidgetItem());
                     emit field->edited();
                 });
-        connect(editor->findChild<QPushButton*>(QStringLiteral("removeServer")),
-                &QPushButton::clicked, field, [table, field] {
-                    const int row =
-                        table->currentRow() >= 0 ? table->currentRow() : table->rowCount() - 1;
-                    if (row < 0) return;
-                    table->removeRow(row);
-                    emit field->edited();
-                });
+        connectRemoveRow(editor, QStringLiteral("removeServer"), field);
     }
     if (field->spec().kind == BoundField::Kind::NameValues) {
         auto* table = editor->findChild<QTableWidget*>();
@@ -591,15 +746,23 @@ BoundField* ItemForm::addField(const QString& label, BoundField::Spec spec) {
                     table->setCurrentCell(row, 0);
                     table->editItem(table->item(row, 0));
                 });
-        connect(editor->findChild<QPushButton*>(QStringLiteral("removeRow")),
-                &QPushButton::clicked, field, [table, field] {
+        connectRemoveRow(editor, QStringLiteral("removeRow"), field);
+    }
+    if (field->spec().kind == BoundField::Kind::HeaderRules) {
+        auto* table = editor->findChild<QTableWidget*>();
+        connect(table, &QTableWidget::itemChanged, field, &BoundField::edited);
+        // A new rule is a blank "set" row (store() skips it until it has a name), its name cell
+        // in edit mode.
+        connect(editor->findChild<QPushButton*>(QStringLiteral("addRow")), &QPushButton::clicked,
+                field, [table, field] {
                     if (table->property("foreign").toBool()) return;
-                    const int row =
-                        table->currentRow() >= 0 ? table->currentRow() : table->rowCount() - 1;
-                    if (row < 0) return;
-                    table->removeRow(row);
-                    emit field->edited();
+                    const QSignalBlocker b(table);
+                    const int row = table->rowCount();
+                    insertRuleRow(table, field, row, QStringLiteral("set"), {}, {});
+                    table->setCurrentCell(row, kRuleName);
+                    table->editItem(table->item(row, kRuleName));
                 });
+        connectRemoveRow(editor, QStringLiteral("removeRow"), field);
     }
     return field;
 }

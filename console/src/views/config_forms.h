@@ -32,11 +32,13 @@ class BoundField : public QObject {
         Choice,     // one of `choices`, or "(default)" = absent
         Boolean,    // (default) / true / false
         List,       // comma-separated strings -> array
-        JsonValue,  // any JSON, typed as text (header rules, expect_status)
+        JsonValue,  // any JSON, typed as text (expect_status)
         PathMatch,  // match.path_prefix / path_exact / path_regex: a kind and a value
         Servers,    // upstream servers: a table of address / weight / max_connections
         Presence,   // an optional object (health_check): checked = present
         NameValues,  // an object of string values (match.headers): a table of name / value rows
+        HeaderRules,  // request/response header rules: a table of action / name / value rows,
+                      // written as {"set": {...}, "add": {...}, "remove": [...]}
     };
     struct Spec {
         QString pointer;  // relative to the item: "/address", "/match/host"
@@ -54,7 +56,8 @@ class BoundField : public QObject {
     // Reads the field's value from the item (signals blocked: loading is not an edit).
     void load(const Doc& item);
     // Writes the field into the item. Returns false with `localError` when the text cannot be
-    // turned into JSON at all (JsonValue), or a NameValues row has no name or repeats one.
+    // turned into JSON at all (JsonValue), or a NameValues or HeaderRules row has a value but no
+    // name, or repeats a name that may appear only once.
     bool store(Doc& item, QString& localError) const;
     // Does a diagnostic at this relative pointer belong to this field? (the longest match wins)
     int matchLength(const QString& relativePointer) const;

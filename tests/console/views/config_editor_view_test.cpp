@@ -10,6 +10,7 @@
 #include <QTableWidget>
 #include <QTreeWidget>
 #include <QTest>
+#include <nlohmann/json.hpp>
 
 #include "views/config_editor_view.h"
 
@@ -43,6 +44,15 @@ class ConfigEditorViewTest : public QObject {
         ItemForm* form = editor_->currentForm();
         auto* label = form ? form->findChild<QLabel*>(QStringLiteral("error:") + pointer) : nullptr;
         return label && !label->isHidden() ? label->text() : QString();
+    }
+
+    // The first route's `key` in the document as it stands (null when absent).
+    nlohmann::json routeValue(const char* key) {
+        const auto doc =
+            nlohmann::json::parse(editor_->documentText().toStdString(), nullptr, false);
+        if (!doc.is_object() || !doc.contains("routes") || doc["routes"].empty()) return {};
+        const auto& route = doc["routes"][0];
+        return route.contains(key) ? route[key] : nlohmann::json();
     }
 
     void retype(QLineEdit* edit, const QString& text) {
@@ -143,22 +153,23 @@ class ConfigEditorViewTest : public QObject {
     }
 
     void notJsonIsALocalErrorAndBlocksApply() {
-        editor_->selectItem(Section::Route, 0);
-        auto* headers = fieldEditor<QLineEdit>("/request_headers");
-        QVERIFY(headers);
-        retype(headers, "{\"set\": ");
+        editor_->selectItem(Section::Upstream, 0);
+        auto* status = fieldEditor<QLineEdit>("/health_check/expect_status");
+        QVERIFY(status);
+        retype(status, "[200, ");
         QVERIFY(waitValidated());
         QVERIFY(editor_->errorCount() >= 1);
-        QVERIFY2(fieldError("/request_headers").contains("not valid JSON"),
-                 qPrintable(fieldError("/request_headers")));
-        retype(headers, R"({"set": {"X-Id": "${requestid}"}})");
+        QVERIFY2(fieldError("/health_check/expect_status").contains("not valid JSON"),
+                 qPrintable(fieldError("/health_check/expect_status")));
+        retype(status, "[399, 200]");
         QVERIFY(waitValidated());
-        // Valid JSON now, but the validator refuses the variable — at the same field.
-        QVERIFY2(fieldError("/request_headers").contains("request_id"),
-                 qPrintable(fieldError("/request_headers")));
-        retype(headers, R"({"set": {"X-Id": "${request_id}"}})");
+        // Valid JSON now, but the validator refuses the range — at the same field.
+        QVERIFY2(fieldError("/health_check/expect_status").contains("above the highest"),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
+        retype(status, "[200, 399]");
         QVERIFY(waitValidated());
         QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(editor_->documentText().contains("\"expect_status\""));
     }
 
     void serverTableCellErrors() {
@@ -277,6 +288,136 @@ class ConfigEditorViewTest : public QObject {
         QVERIFY(!editor_->documentText().contains("X-Env"));
         QVERIFY(!editor_->documentText().contains("\"headers\""));
         QCOMPARE(editor_->errorCount(), 0);
+    }
+
+    // Header rules as a table of action / name / value rows, written as "set" and "add" objects and
+    // a "remove" list: a remove row's value cell is unused; a name with two set rules is refused at
+    // the field; the validator's complaint about one rule marks its row; showing the item again
+    // lists the rows in the document's order; removing every row drops the key.
+    void headerRulesTable() {
+        editor_->selectItem(Section::Route, 0);
+        QWidget* box = editor_->currentForm()->findChild<QWidget*>("field:/request_headers");
+        QVERIFY(box);
+        auto* table = box->findChild<QTableWidget*>();
+        auto* add = box->findChild<QPushButton*>("addRow");
+        QVERIFY(table && add && box->findChild<QPushButton*>("removeRow"));
+        QCOMPARE(table->rowCount(), 0);
+        auto action = [&](int row) { return qobject_cast<QComboBox*>(table->cellWidget(row, 0)); };
+        auto rulesAre = [&](const char* json) {
+            const nlohmann::json now = routeValue("request_headers");
+            if (now == nlohmann::json::parse(json)) return true;
+            qWarning("request_headers: %s", now.dump().c_str());
+            return false;
+        };
+
+        QTest::mouseClick(add, Qt::LeftButton);
+        QCOMPARE(table->rowCount(), 1);
+        QVERIFY(action(0));
+        QCOMPARE(action(0)->currentText(), QString("set"));
+        table->item(0, 1)->setText("X-Id");
+        table->item(0, 2)->setText("${request_id}");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(rulesAre(R"({"set": {"X-Id": "${request_id}"}})"));
+
+        // A remove rule: its value cell is not used.
+        QTest::mouseClick(add, Qt::LeftButton);
+        action(1)->setCurrentText("remove");
+        QVERIFY(!(table->item(1, 2)->flags() & Qt::ItemIsEditable));
+        table->item(1, 1)->setText("X-Debug");
+        QVERIFY(waitValidated());
+        QVERIFY(rulesAre(R"({"set": {"X-Id": "${request_id}"}, "remove": ["X-Debug"]})"));
+
+        // Two set rules for one name (another case): refused at the field, and the document keeps
+        // the last good rules. As an add rule under another name it is fine.
+        QTest::mouseClick(add, Qt::LeftButton);
+        table->item(2, 1)->setText("x-id");
+        table->item(2, 2)->setText("again");
+        QVERIFY2(fieldError("/request_headers").contains("two set rules"),
+                 qPrintable(fieldError("/request_headers")));
+        QVERIFY(rulesAre(R"({"set": {"X-Id": "${request_id}"}, "remove": ["X-Debug"]})"));
+        action(2)->setCurrentText("add");
+        table->item(2, 1)->setText("X-Trace");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+        QVERIFY(fieldError("/request_headers").isEmpty());
+        QVERIFY(rulesAre(R"({"set": {"X-Id": "${request_id}"}, "remove": ["X-Debug"],
+                             "add": {"X-Trace": "again"}})"));
+
+        // The validator's messages come back to the rule they are about.
+        table->item(0, 2)->setText("${requestid}");
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->errorCount() >= 1);
+        QVERIFY2(fieldError("/request_headers").contains("set X-Id:") &&
+                     fieldError("/request_headers").contains("request_id"),
+                 qPrintable(fieldError("/request_headers")));
+        QVERIFY(!table->item(0, 1)->toolTip().isEmpty());
+        QVERIFY(table->item(1, 1)->toolTip().isEmpty());
+        table->item(0, 2)->setText("${request_id}");
+        table->item(1, 1)->setText("Connection");  // the proxy's own header
+        QVERIFY(waitValidated());
+        QVERIFY2(fieldError("/request_headers").contains("remove Connection:"),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
+        QVERIFY(!table->item(1, 1)->toolTip().isEmpty());
+        QVERIFY(table->item(0, 1)->toolTip().isEmpty());
+        table->item(1, 1)->setText("X-Debug");
+        QVERIFY(waitValidated());
+        QCOMPARE(editor_->errorCount(), 0);
+
+        // Shown again: the rows in the document's order, a remove row without a usable value.
+        editor_->selectItem(Section::Upstream, 0);
+        editor_->selectItem(Section::Route, 0);
+        box = editor_->currentForm()->findChild<QWidget*>("field:/request_headers");
+        table = box->findChild<QTableWidget*>();
+        QCOMPARE(table->rowCount(), 3);
+        QCOMPARE(action(0)->currentText(), QString("set"));
+        QCOMPARE(action(1)->currentText(), QString("remove"));
+        QCOMPARE(action(2)->currentText(), QString("add"));
+        QCOMPARE(table->item(1, 1)->text(), QString("X-Debug"));
+        QVERIFY(!(table->item(1, 2)->flags() & Qt::ItemIsEditable));
+        QCOMPARE(table->item(2, 2)->text(), QString("again"));
+
+        // Removing every row drops the key.
+        for (int i = 0; i < 3; ++i) {
+            table->setCurrentCell(0, 1);
+            QTest::mouseClick(box->findChild<QPushButton*>("removeRow"), Qt::LeftButton);
+        }
+        QVERIFY(waitValidated());
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY(routeValue("request_headers").is_null());
+        QVERIFY(!editor_->documentText().contains("request_headers"));
+        QCOMPARE(editor_->errorCount(), 0);
+    }
+
+    // Rules the table cannot show as they are (a value that is not a string) stay as written: the
+    // table is disabled and says to use Raw JSON, the validator's message shows at the field, and
+    // editing another field keeps them.
+    void headerRulesTheTableCannotShow() {
+        QString text = demoText();
+        const QString route = R"({ "name": "all", "upstream": "demo" })";
+        QVERIFY(text.contains(route));
+        text.replace(route, R"({ "name": "all", "upstream": "demo",
+                                 "response_headers": { "set": { "X-A": 5 } } })");
+        editor_->loadDocument(text, 2);
+        QVERIFY(waitValidated());
+        QVERIFY(editor_->errorCount() >= 1);
+        editor_->selectItem(Section::Route, 0);
+        auto* table = editor_->currentForm()
+                          ->findChild<QWidget*>("field:/response_headers")
+                          ->findChild<QTableWidget*>();
+        QVERIFY(table);
+        QVERIFY(!table->isEnabled());
+        QVERIFY(table->toolTip().contains("Raw JSON"));
+        QCOMPARE(table->rowCount(), 0);
+        QVERIFY2(!fieldError("/response_headers").isEmpty(),
+                 qPrintable(editor_->diagnosticsText().join("\n")));
+        auto* host = fieldEditor<QLineEdit>("/match/host");
+        QVERIFY(host);
+        retype(host, "example.com");
+        QVERIFY(waitValidated());
+        QVERIFY2(routeValue("response_headers") == nlohmann::json::parse(R"({"set": {"X-A": 5}})"),
+                 routeValue("response_headers").dump().c_str());
+        QVERIFY(editor_->documentText().contains("example.com"));
     }
 
     void addAndRemoveItems() {
