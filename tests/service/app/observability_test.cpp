@@ -20,6 +20,7 @@
 #include "control/json_rpc.h"
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -87,17 +88,12 @@ class ObservabilityTest : public QObject {
     }
 
     CtlResult ctl(QStringList args, int timeoutMs = 15000) {
-        QProcess p;
-        QStringList full{"--endpoint", QString::fromStdString(endpoint_), "--json"};
-        full << args;
-        p.start(QStringLiteral(PROXYCTL_EXE), full);
-        p.waitForFinished(timeoutMs);
+        const ProxyctlResult run = runProxyctl(endpoint_, QStringList{"--json"} + args, timeoutMs);
         CtlResult r;
-        r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        const QByteArray bytes = r.out.toUtf8();
-        r.parsed = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+        r.exitCode = run.exitCode;
+        r.out = QString::fromUtf8(run.out);
+        r.err = QString::fromUtf8(run.err);
+        r.parsed = run.json();
         return r;
     }
 
@@ -287,10 +283,8 @@ private slots:
         }
         QCOMPARE(waitRows({"path=/export/"}, 3).size(), std::size_t{3});
         auto run = [&](const QStringList& args) {
-            QProcess p;
-            p.start(QStringLiteral(PROXYCTL_EXE), QStringList{"--endpoint", QString::fromStdString(endpoint_)} << args);
-            p.waitForFinished(15000);
-            return std::make_pair(p.exitCode(), p.readAllStandardOutput().toStdString());
+            const ProxyctlResult r = runProxyctl(endpoint_, args);
+            return std::make_pair(r.exitCode, r.out.toStdString());
         };
         auto [code, csv] = run({"logs", "--path", "/export/", "--format", "csv"});
         QCOMPARE(code, 0);

@@ -8,6 +8,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -51,17 +52,12 @@ class RuntimeControlTest : public QObject {
     }
 
     CtlResult ctl(QStringList args, bool asJson = true) {
-        QProcess p;
-        QStringList full{"--endpoint", QString::fromStdString(endpoint_)};
-        if (asJson) full << "--json";
-        full << args;
-        p.start(QStringLiteral(PROXYCTL_EXE), full);
-        p.waitForFinished(15000);
+        if (asJson) args.prepend("--json");
+        const ProxyctlResult run = runProxyctl(endpoint_, args);
         CtlResult r;
-        r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = QString::fromUtf8(p.readAllStandardOutput()) + QString::fromUtf8(p.readAllStandardError());
-        const QByteArray stdoutBytes = r.out.toUtf8();
-        r.parsed = json::parse(stdoutBytes.begin(), stdoutBytes.end(), nullptr, false);
+        r.exitCode = run.exitCode;
+        r.out = QString::fromUtf8(run.out) + QString::fromUtf8(run.err);
+        r.parsed = run.json();
         return r;
     }
 

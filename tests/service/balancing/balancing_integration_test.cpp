@@ -10,6 +10,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -45,12 +46,7 @@ class BalancingIntegrationTest : public QObject {
 
     // upstreams.list's "queued" for one upstream over proxyctl (-1 when it cannot be read).
     int queued(const std::string& upstream) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                {"--endpoint", QString::fromStdString(endpoint_), "--json", "upstreams", "list"});
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        const json l = json::parse(out.begin(), out.end(), nullptr, false);
+        const json l = proxyctlJson(endpoint_, {"upstreams", "list"});
         if (l.is_discarded() || !l.contains("upstreams")) return -1;
         for (const auto& u : l["upstreams"])
             if (u.value("name", "") == upstream) return u.value("queued", -1);

@@ -13,6 +13,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -83,15 +84,7 @@ private:
         return rc;
     }
 
-    json ctl(const QStringList& args) {
-        QProcess p;
-        QStringList all = {"--endpoint", QString::fromStdString(endpoint_), "--json"};
-        all += args;
-        p.start(QStringLiteral(PROXYCTL_EXE), all);
-        if (!p.waitForFinished(15000)) return nullptr;
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json ctl(const QStringList& args) { return proxyctlJson(endpoint_, args); }
     json disk() {
         const json s = ctl({"cache", "stats"});
         return s.is_object() && s.contains("disk") ? s["disk"] : json();

@@ -13,6 +13,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -50,15 +51,7 @@ private:
         return r;
     }
 
-    json ctl(const QStringList& args) {
-        QProcess p;
-        QStringList all = {"--endpoint", QString::fromStdString(endpoint_), "--json"};
-        all += args;
-        p.start(QStringLiteral(PROXYCTL_EXE), all);
-        if (!p.waitForFinished(15000)) return nullptr;
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json ctl(const QStringList& args) { return proxyctlJson(endpoint_, args); }
 
 private slots:
     void initTestCase() {
@@ -331,11 +324,10 @@ private slots:
         fetch(get(c));
         QCOMPARE(origin_->countTarget(c), std::size_t(2));
         // Bad input is refused with a clear error, not a crash.
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE), {"--endpoint", QString::fromStdString(endpoint_), "call",
-                                                "cache.purge", "{\"url\":\"http:///\",\"tag\":\"x\"}"});
-        QVERIFY(p.waitForFinished(15000));
-        QVERIFY(p.exitCode() != 0);
+        const ProxyctlResult bad =
+            runProxyctl(endpoint_, {"call", "cache.purge", "{\"url\":\"http:///\",\"tag\":\"x\"}"});
+        QVERIFY(bad.finished);
+        QVERIFY2(bad.exitCode > 0, bad.err.constData());
     }
 
     // No response filter runs on a hit: what is stored is what the first client got, after

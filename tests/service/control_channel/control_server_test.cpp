@@ -21,6 +21,7 @@
 #include "control/frame_codec.h"
 #include "control/json_rpc.h"
 #include "control_channel/control_server.h"
+#include "proxyctl_run.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -306,19 +307,10 @@ class ControlServerTest : public QObject {
         QString err;
     };
     ProcResult proxyctl(QStringList args, const QString& endpoint = {}) {
-        QProcess p;
-        QStringList all{"--endpoint",
-                        endpoint.isEmpty() ? QString::fromStdString(endpoint_) : endpoint};
-        all += args;
-        p.start(QStringLiteral(PROXYCTL_EXE), all);
-        if (!p.waitForFinished(20000)) {
-            p.kill();
-            p.waitForFinished();
-            return {};
-        }
-        return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
-                QString::fromUtf8(p.readAllStandardOutput()),
-                QString::fromUtf8(p.readAllStandardError())};
+        const proxy::test::ProxyctlResult r = proxy::test::runProxyctl(
+            endpoint.isEmpty() ? endpoint_ : endpoint.toStdString(), args, 20000);
+        if (!r.finished) return {};
+        return {r.exitCode, QString::fromUtf8(r.out), QString::fromUtf8(r.err)};
     }
 
   private slots:

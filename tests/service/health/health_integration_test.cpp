@@ -13,6 +13,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -127,22 +128,12 @@ class HealthIntegrationTest : public QObject {
 
     // proxyctl upstreams drain|disable|enable UPSTREAM SERVER; true when it exits 0.
     bool setState(const char* op, const std::string& upstream, const std::string& addr) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                {"--endpoint", QString::fromStdString(endpoint_), "upstreams", op,
-                 QString::fromStdString(upstream), QString::fromStdString(addr)});
-        return p.waitForFinished(15000) && p.exitStatus() == QProcess::NormalExit &&
-               p.exitCode() == 0;
+        return runProxyctl(endpoint_, {"upstreams", op, QString::fromStdString(upstream),
+                                       QString::fromStdString(addr)})
+                   .exitCode == 0;
     }
 
-    json list() {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                {"--endpoint", QString::fromStdString(endpoint_), "--json", "upstreams", "list"});
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json list() { return proxyctlJson(endpoint_, {"upstreams", "list"}); }
 
     // The upstreams.list entry of one server (null when absent).
     json server(const std::string& upstream, const std::string& addr) {

@@ -11,6 +11,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -39,13 +40,10 @@ class BansIntegrationTest : public QObject {
     }
 
     json proxyctl(const QStringList& args, int* exitCode = nullptr, QString* text = nullptr) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE), QStringList{"--endpoint", QString::fromStdString(endpoint_)} << args);
-        p.waitForFinished(15000);
-        if (exitCode) *exitCode = p.exitCode();
-        const QByteArray out = p.readAllStandardOutput();
-        if (text) *text = QString::fromUtf8(out);
-        return json::parse(out.begin(), out.end(), nullptr, false);
+        const ProxyctlResult r = runProxyctl(endpoint_, args);
+        if (exitCode) *exitCode = r.exitCode;
+        if (text) *text = QString::fromUtf8(r.out);
+        return r.json();
     }
 
     json banOf(const std::string& address) {

@@ -12,6 +12,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -45,14 +46,7 @@ class LimitsIntegrationTest : public QObject {
         return roundTrip(port_, get(target, client, extra)).status;
     }
 
-    json ctl(const QStringList& args) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                QStringList{"--endpoint", QString::fromStdString(endpoint_), "--json"} << args);
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json ctl(const QStringList& args) { return proxyctlJson(endpoint_, args); }
 
     // Sends `total` body bytes in pieces of `piece` every `every`, then reads the answer. The
     // proxy may answer (and close) before the body is complete; sending stops then.

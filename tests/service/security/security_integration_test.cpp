@@ -9,6 +9,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -47,12 +48,7 @@ class SecurityIntegrationTest : public QObject {
     }
 
     json logs(const QStringList& filters) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                QStringList{"--endpoint", QString::fromStdString(endpoint_), "--json", "logs"} << filters);
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        const json parsed = json::parse(out.begin(), out.end(), nullptr, false);
+        const json parsed = proxyctlJson(endpoint_, QStringList{"logs"} + filters);
         return parsed.is_object() ? parsed["rows"] : json::array();
     }
 
@@ -209,12 +205,9 @@ private slots:
             if (statusSeen != 200) QThread::msleep(50);
         }
         QCOMPARE(statusSeen, 200);
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE), {"--endpoint", QString::fromStdString(endpoint), "--json", "stats"});
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        const json stats = json::parse(out.begin(), out.end(), nullptr, false);
-        QVERIFY2(stats.is_object(), out.constData());
+        const ProxyctlResult statsRun = runProxyctl(endpoint, {"--json", "stats"});
+        const json stats = statsRun.json();
+        QVERIFY2(stats.is_object(), statsRun.out.constData());
         QVERIFY(stats["security"]["refused_per_client_limit"].get<int>() >= 1);
         // The two still held, plus /fifth's if the proxy has not seen that close yet.
         const int limited = stats["security"]["connections_limited"].get<int>();

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 
 #include <QDir>
 #include <QThread>
@@ -316,11 +317,7 @@ void TlsOrigin::serve(int fd, int n) {
 }
 
 nlohmann::json proxyctlStatus(const QString& dir) {
-    QProcess p;
-    p.start(QStringLiteral(PROXYCTL_EXE), {"--endpoint", dir + "/control.sock", "--json", "status"});
-    p.waitForFinished(15000);
-    const QByteArray out = p.readAllStandardOutput();
-    return nlohmann::json::parse(out.begin(), out.end(), nullptr, false);
+    return proxyctlJson((dir + "/control.sock").toStdString(), {"status"});
 }
 
 bool waitForOutput(ProxyProcess& proxy, const QString& text, int ms) {

@@ -13,6 +13,7 @@
 
 #include "app/service_runtime.h"
 #include "fake_origin.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy;
@@ -61,16 +62,8 @@ class DnsRuntimeTest : public QObject {
     int originPort_ = 0;
     std::string endpoint_;
 
-    json ctl(const QStringList& args) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE),
-                QStringList{"--endpoint", QString::fromStdString(endpoint_), "--json"} + args);
-        if (!p.waitForFinished(15000)) return json();
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
     json upstream(const std::string& name) {
-        const json all = ctl({"upstreams", "list"});
+        const json all = proxyctlJson(endpoint_, {"upstreams", "list"});
         if (all.is_discarded() || !all.contains("upstreams")) return json();
         for (const auto& u : all["upstreams"])
             if (u.value("name", "") == name) return u;
@@ -185,7 +178,7 @@ private slots:
 
     void aDrainByNameCoversEveryAddressAndOutlivesChanges() {
         const std::string name = "app.test:" + std::to_string(originPort_);
-        const json drained = ctl({"upstreams", "drain", "app", QString::fromStdString(name)});
+        const json drained = proxyctlJson(endpoint_, {"upstreams", "drain", "app", QString::fromStdString(name)});
         QVERIFY2(!drained.is_discarded(), "proxyctl upstreams drain failed");
         const json app = upstream("app");  // the loop must not iterate into a temporary
         QVERIFY(app.is_object());
@@ -195,7 +188,7 @@ private slots:
         dns_.set("app.test", ips({"127.0.0.1"}));
         QTRY_COMPARE_WITH_TIMEOUT(serverKeys("app").size(), std::size_t(1), 10000);
         QCOMPARE(upstream("app")["servers"][0]["state"].get<std::string>(), std::string("draining"));
-        ctl({"upstreams", "enable", "app", QString::fromStdString(name)});
+        proxyctlJson(endpoint_, {"upstreams", "enable", "app", QString::fromStdString(name)});
         QCOMPARE(who(), std::string("A"));
     }
 };

@@ -14,6 +14,7 @@
 
 #include "fake_origin.h"
 #include "proxy_process.h"
+#include "proxyctl_run.h"
 #include "raw_client.h"
 
 using namespace proxy::test;
@@ -79,13 +80,7 @@ class WafIntegrationTest : public QObject {
 
     RawResponse send(const Req& r) { return roundTrip(port_, r.text()); }
 
-    json proxyctl(const QStringList& args) {
-        QProcess p;
-        p.start(QStringLiteral(PROXYCTL_EXE), QStringList{"--endpoint", QString::fromStdString(endpoint_), "--json"} << args);
-        p.waitForFinished(15000);
-        const QByteArray out = p.readAllStandardOutput();
-        return json::parse(out.begin(), out.end(), nullptr, false);
-    }
+    json proxyctl(const QStringList& args) { return proxyctlJson(endpoint_, args); }
 
     // The access-log row of one request, among those under pathPrefix (the log is written
     // asynchronously).
