@@ -464,55 +464,11 @@ asio::awaitable<bool> Session::exchange() {
         if (const auto kept = co_await serveStored()) co_return *kept;
     }
 
-    // UpstreamSelect.
-    auto selectUpstream = [&] {
-        FilterStatus st = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
-                                   [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
-        if (st == FilterStatus::Continue && ctx_.route != nullptr)
-            st = runChain(ctx_.route->filters, Phase::UpstreamSelect,
-                          [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
-        return st;
-    };
+    // UpstreamSelect. Every server that could take the request is at max_connections: with a
+    // queue configured, wait for room (bounded in count and time) instead of answering 503 at once.
     status = selectUpstream();
-    // Every server that could take the request is at max_connections: with a queue configured,
-    // wait for room (bounded in count and time) instead of answering 503 at once.
-    using Unavailable = upstream::UpstreamGroup::Unavailable;
-    if (status == FilterStatus::Respond && ctx_.upstream != nullptr &&
-        ctx_.upstream->config().queue && ctx_.upstream->unavailable() == Unavailable::Full) {
-        upstream::UpstreamGroup& group = *ctx_.upstream;
-        const config::UpstreamQueue& queue = *group.config().queue;
-        if (!group.enterQueue(queue.size)) {
-            ctx_.local = {503, "every available server of the upstream is at max_connections and "
-                               "its wait queue is full"};
-        } else {
-            const auto giveUp = Clock::now() + queue.timeout;
-            // Polled, not signalled: slots free on any worker, and a 5 ms poll keeps waiters off
-            // every other thread. Only overload ever gets here.
-            asio::steady_timer poll(worker_.io());
-            setDeadline(queue.timeout + std::chrono::seconds(1));  // the wait has its own bound
-            bool waiting = true;
-            while (waiting && !closing_ && !worker_.draining()) {
-                const Clock::duration left = std::max<Clock::duration>(giveUp - Clock::now(), {});
-                poll.expires_after(std::min<Clock::duration>(std::chrono::milliseconds(5), left));
-                co_await poll.async_wait(kNoThrow);
-                const bool late = Clock::now() >= giveUp;
-                if (group.unavailable() != Unavailable::Full) {
-                    ctx_.local = {};
-                    status = selectUpstream();  // room (or another reason to give up): select again
-                    // Another waiter may have taken the room first: wait on while time is left.
-                    waiting = status == FilterStatus::Respond && !late &&
-                              group.unavailable() == Unavailable::Full;
-                }
-                if (waiting && late) {
-                    ctx_.local = {503, "every available server of the upstream stayed at "
-                                       "max_connections for the queue timeout"};
-                    waiting = false;
-                }
-            }
-            group.leaveQueue();
-            setDeadline(cfg.timeouts.upstreamResponse);
-        }
-    }
+    std::optional<Clock::time_point> queueGiveUp;  // set when the request first waits
+    if (status == FilterStatus::Respond && queueMayHelp()) status = co_await waitForRoom(queueGiveUp);
     if (status == FilterStatus::Close) co_return false;
     if (status == FilterStatus::Respond) co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
 
@@ -529,6 +485,17 @@ asio::awaitable<bool> Session::exchange() {
         sameServerFresh = false;
         anyTimeout = anyTimeout || timedOut;
         if (up == nullptr) {
+            if (ctx_.server == nullptr && !anyServer && queueMayHelp()) {
+                // The servers the selection saw with room filled up before this request took a
+                // slot (a request on another worker took the last one, for example two waiters
+                // woken by the same free slot): wait in the queue again, within its timeout.
+                status = co_await waitForRoom(queueGiveUp);
+                if (status == FilterStatus::Close) co_return false;
+                if (status == FilterStatus::Respond)
+                    co_return co_await finishLocal(ctx_.local.status, ctx_.local.reason);
+                --attempt;  // a new selection: this one never reached a server
+                continue;
+            }
             if (ctx_.server == nullptr) break;  // no eligible server left
             anyServer = true;
             continue;
@@ -554,6 +521,67 @@ asio::awaitable<bool> Session::exchange() {
     ctx_.error = filter::ErrorSource::Upstream;
     if (anyTimeout) co_return co_await finishLocal(504, "upstream connect timed out");
     co_return co_await finishLocal(502, "upstream connection failed");
+}
+
+FilterStatus Session::selectUpstream() {
+    FilterStatus status = runChain(snapshot_->globalFilters, Phase::UpstreamSelect,
+                                   [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+    if (status == FilterStatus::Continue && ctx_.route != nullptr)
+        status = runChain(ctx_.route->filters, Phase::UpstreamSelect,
+                          [&](filter::Filter& f) { return f.onUpstreamSelect(ctx_); });
+    return status;
+}
+
+bool Session::queueMayHelp() const {
+    return ctx_.upstream != nullptr && ctx_.upstream->config().queue &&
+           ctx_.upstream->unavailable() == upstream::UpstreamGroup::Unavailable::Full;
+}
+
+asio::awaitable<FilterStatus> Session::waitForRoom(std::optional<Clock::time_point>& giveUp) {
+    using Unavailable = upstream::UpstreamGroup::Unavailable;
+    upstream::UpstreamGroup& group = *ctx_.upstream;
+    const config::UpstreamQueue& queue = *group.config().queue;
+    constexpr std::string_view kTimedOut =
+        "every available server of the upstream stayed at max_connections for the queue timeout";
+    if (giveUp && Clock::now() >= *giveUp) {  // waiting again, with no time left
+        ctx_.local = {503, kTimedOut};
+        co_return FilterStatus::Respond;
+    }
+    if (!group.enterQueue(queue.size)) {
+        ctx_.local = {503, "every available server of the upstream is at max_connections and its "
+                           "wait queue is full"};
+        co_return FilterStatus::Respond;
+    }
+    if (!giveUp) giveUp = Clock::now() + queue.timeout;  // one bound however often it waits
+    // Polled, not signalled: slots free on any worker, and a 5 ms poll keeps waiters off every
+    // other thread. Only overload ever gets here.
+    asio::steady_timer poll(worker_.io());
+    setDeadline(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::max<Clock::duration>(*giveUp - Clock::now(), {})) +
+                std::chrono::seconds(1));  // the wait has its own bound
+    FilterStatus status = FilterStatus::Respond;
+    bool waiting = true;
+    while (waiting && !closing_ && !worker_.draining()) {
+        const Clock::duration left = std::max<Clock::duration>(*giveUp - Clock::now(), {});
+        poll.expires_after(std::min<Clock::duration>(std::chrono::milliseconds(5), left));
+        co_await poll.async_wait(kNoThrow);
+        const bool late = Clock::now() >= *giveUp;
+        if (group.unavailable() != Unavailable::Full) {
+            ctx_.local = {};
+            status = selectUpstream();  // room (or another reason to give up): select again
+            // Another waiter may have taken the room first: wait on while time is left.
+            waiting = status == FilterStatus::Respond && !late &&
+                      group.unavailable() == Unavailable::Full;
+        }
+        if (waiting && late) {
+            ctx_.local = {503, kTimedOut};
+            status = FilterStatus::Respond;
+            waiting = false;
+        }
+    }
+    group.leaveQueue();
+    setDeadline(snapshot_->config->timeouts.upstreamResponse);
+    co_return status;
 }
 
 asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> Session::connectUpstream(

@@ -14,6 +14,7 @@
 #include "core/buffer.h"
 #include "core/clock.h"
 #include "core/stream.h"
+#include "filter/filter.h"
 #include "filter/request_context.h"
 #include "http/h1_parser.h"
 #include "http/message.h"
@@ -84,6 +85,16 @@ private:
     asio::awaitable<bool> relayResponseBody(upstream::UpstreamConnection& up, bool chunkToClient,
                                             bool& upstreamComplete);
     asio::awaitable<void> tunnel(upstream::UpstreamConnection& up);
+    // Runs the UpstreamSelect phase (global filters, then the route's).
+    filter::FilterStatus selectUpstream();
+    // Whether waiting may get the request a server: the upstream has a wait queue and every
+    // server that could take the request is at max_connections.
+    bool queueMayHelp() const;
+    // Waits in the upstream's queue until a server has room, then selects again (Continue), or
+    // gives up (Respond, ctx_.local says why: the queue is full, or `giveUp` passed; set on the
+    // first wait, so a request that waits twice keeps one bound). Close: the connection ends.
+    asio::awaitable<filter::FilterStatus> waitForRoom(
+        std::optional<std::chrono::steady_clock::time_point>& giveUp);
     // The next server of the selection (a pooled connection when one is idle), or with
     // sameServerFresh a new connection to ctx_.server (after its pooled connection went stale).
     asio::awaitable<std::unique_ptr<upstream::UpstreamConnection>> connectUpstream(bool& timedOut,

@@ -40,6 +40,7 @@ class BalancingIntegrationTest : public QObject {
     std::unique_ptr<FakeOrigin> e_, f_, g_, h_, i_, j_, k_, l_, m_, n_, o_;
     std::unique_ptr<FakeOrigin> p_, q_, r_;  // "budget": every one drops what it is sent
     std::unique_ptr<FakeOrigin> w3_, w1_;    // "weighted": weights 3 and 1
+    std::unique_ptr<FakeOrigin> crowd_;      // "crowd": one slot, a long queue
     std::unique_ptr<ProxyProcess> proxy_;
     int port_ = 0;
     std::string endpoint_;
@@ -75,6 +76,7 @@ class BalancingIntegrationTest : public QObject {
         r_ = std::make_unique<FakeOrigin>("R");
         w3_ = std::make_unique<FakeOrigin>("W3");
         w1_ = std::make_unique<FakeOrigin>("W1");
+        crowd_ = std::make_unique<FakeOrigin>("C");
         for (auto* o : {p_.get(), q_.get(), r_.get()}) o->setDropRequests(true);
         port_ = freePort();
         endpoint_ = "/tmp/proxy-balancing-test-" + std::to_string(port_) + "/c.sock";
@@ -118,6 +120,10 @@ class BalancingIntegrationTest : public QObject {
                   {{"name", "short-queue"},
                    {"servers", json::array({{{"address", address(*o_)}, {"max_connections", 1}}})},
                    {"queue", {{"size", 5}, {"timeout_ms", 200}}}},
+                  {{"name", "crowd"},
+                   {"servers",
+                    json::array({{{"address", address(*crowd_)}, {"max_connections", 1}}})},
+                   {"queue", {{"size", 64}, {"timeout_ms", 30000}}}},
                   {{"name", "by-cookie"},
                    {"balance", "hash"},
                    {"hash_key", {{"cookie", "sid"}}},
@@ -150,6 +156,9 @@ class BalancingIntegrationTest : public QObject {
                   {{"name", "short"},
                    {"match", {{"path_prefix", "/sq/"}}},
                    {"upstream", "short-queue"}},
+                  {{"name", "crowd"},
+                   {"match", {{"path_prefix", "/crowd/"}}},
+                   {"upstream", "crowd"}},
                   {{"name", "c"}, {"match", {{"path_prefix", "/c/"}}}, {"upstream", "by-cookie"}},
                   {{"name", "b"}, {"match", {{"path_prefix", "/b/"}}}, {"upstream", "budget"}},
                   {{"name", "w"}, {"match", {{"path_prefix", "/w/"}}}, {"upstream", "weighted"}},
@@ -273,6 +282,31 @@ class BalancingIntegrationTest : public QObject {
         QCOMPARE(late.status, 503);
         QVERIFY2(late.body.find("queue timeout") != std::string::npos, late.body.c_str());
         QCOMPARE(o_->requestCount(), std::size_t(1));
+    }
+
+    // Many waiters for one slot, on both workers: each freed slot wakes waiters on both threads,
+    // and only one can take it; the others wait on. (A waiter whose selection saw the room but
+    // whose connect found it taken by a request on the other worker used to get a 503 at once.)
+    void everyWaiterForOneSlotIsServedInTurn() {
+        constexpr int kClients = 48;
+        crowd_->setDelay(10);
+        std::vector<RawResponse> results(kClients);
+        {
+            std::vector<std::thread> clients;
+            for (int i = 0; i < kClients; ++i)
+                clients.emplace_back([&, i] {
+                    results[i] = roundTrip(port_, request("/crowd/" + std::to_string(i)), 40s);
+                });
+            for (auto& t : clients) t.join();
+        }
+        crowd_->setDelay(0);
+        for (int i = 0; i < kClients; ++i)
+            QVERIFY2(results[i].status == 200,
+                     (std::to_string(i) + ": " + std::to_string(results[i].status) + " " +
+                      results[i].body)
+                         .c_str());
+        QCOMPARE(crowd_->requestCount(), std::size_t(kClients));
+        QCOMPARE(queued("crowd"), 0);
     }
 
     void hashByCookieKeepsEachSessionOnOneServer() {
