@@ -553,6 +553,11 @@ asio::awaitable<FilterStatus> Session::waitForRoom(std::optional<Clock::time_poi
         co_return FilterStatus::Respond;
     }
     if (!giveUp) giveUp = Clock::now() + queue.timeout;  // one bound however often it waits
+    // The answer if a stop ends the wait: after a lost slot the selection had set none.
+    if (ctx_.local.status == 0) {
+        ctx_.local = {503, group.unavailableReason()};
+        if (ctx_.local.reason.empty()) ctx_.local.reason = "no upstream server is available";
+    }
     // Polled, not signalled: slots free on any worker, and a 5 ms poll keeps waiters off every
     // other thread. Only overload ever gets here.
     asio::steady_timer poll(worker_.io());
